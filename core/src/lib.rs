@@ -1,0 +1,70 @@
+//! DPM-Solver and DPM-Solver++ (Lu et al., 2022: "DPM-Solver: A Fast ODE Solver for Diffusion
+//! Probabilistic Model Sampling in Around 10 Steps", and "DPM-Solver++") for `no_std`, without
+//! allocation, over caller-owned buffers.
+//!
+//! The sampler never calls the network. It *asks* for an evaluation (which `x`, which model time)
+//! and is *told* the output, so the same core drives tract, a JavaScript runtime or a
+//! microcontroller's own inference:
+//!
+//! ```
+//! use dpm_solver::{Algorithm, Betas, Config, Method, Sampler, ScheduleTable, Spacing};
+//!
+//! // DDPM's linear schedule, stored inline (no allocation).
+//! let mut table = ScheduleTable::<f32, 1000>::new();
+//! let schedule = table.from_betas(&Betas::Linear { start: 1e-4, end: 0.02, n: 1000 })?;
+//!
+//! let config = Config {
+//!     algorithm: Algorithm::DpmSolverPp,
+//!     method: Method::Multistep,
+//!     order: 2,
+//!     steps: 10,
+//!     spacing: Spacing::TimeUniform,
+//!     ..Config::default()
+//! };
+//! let mut x = [0.5f32, -1.0, 0.25, 2.0]; // x_T: noise from your generator
+//! let mut scratch = [0.0f32; 8];          // config.scratch_len(4) elements
+//! let mut out = [0.0f32; 4];              // the network's output
+//! let mut sampler = Sampler::new(schedule, config, &mut x, &mut scratch)?;
+//! while let Some(req) = sampler.ask() {
+//!     // Run the network at (req.x, req.t_model); here a stand-in that predicts eps = 0.1 x.
+//!     for (o, xi) in out.iter_mut().zip(req.x) {
+//!         *o = 0.1 * xi;
+//!     }
+//!     sampler.tell(&out)?;
+//! }
+//! assert_eq!(sampler.nfe(), 10);
+//! assert!(sampler.x().iter().all(|v| v.is_finite()));
+//! # Ok::<(), dpm_solver::Error>(())
+//! ```
+//!
+//! Modules, one concern each: [`math`] (the scalar functions and their accuracy), [`schedule`]
+//! (noise schedules), [`spacing`] (time steps), [`model`] (parameterisations), [`guidance`],
+//! [`threshold`] (dynamic thresholding), [`update`] (the DPM-Solver formulas), [`adaptive`]
+//! (step-size control) and [`sampler`] (the ask/tell state machine).
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod adaptive;
+pub mod error;
+pub mod guidance;
+pub mod math;
+pub mod model;
+#[cfg(feature = "rng")]
+pub mod rng;
+pub mod sampler;
+pub mod schedule;
+pub mod spacing;
+pub mod threshold;
+pub mod update;
+
+pub use adaptive::{AdaptiveOptions, StepController};
+pub use error::{Buffer, Error, Result};
+pub use guidance::Guidance;
+pub use math::Real;
+pub use model::{Prediction, Target};
+pub use sampler::{Config, Direction, Method, Request, Sampler, Stats, StepKind, StepReport, Warmup};
+pub use schedule::{Betas, DiscreteVp, NoiseSchedule, ScheduleTable};
+pub use spacing::{Grid, Spacing};
+pub use threshold::Thresholding;
+pub use update::{Algorithm, Point, SolverType, Update};

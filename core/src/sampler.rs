@@ -1,0 +1,1035 @@
+//! The ask/tell sampler: every DPM-Solver method as a state machine that never calls the network.
+//!
+//! [`Sampler::ask`] says where the model must be evaluated (which `x`, which time);
+//! [`Sampler::tell`] (or [`tell_cfg`](Sampler::tell_cfg), [`tell_classifier`](Sampler::tell_classifier))
+//! hands back the output and advances. The caller owns `x` (integrated in place) and a scratch
+//! buffer of [`Config::scratch_len`] elements; nothing is allocated.
+//!
+//! | method | scratch (elements, `n = x.len()`) |
+//! |---|---|
+//! | `Multistep`, order `k` | `k n` (`+ n` with [`Warmup::Singlestep`] and `k >= 2`) |
+//! | `Singlestep` / `SinglestepFixed`, order `k` | `k n` |
+//! | `Adaptive`, order 2 / 3 | `3 n` / `4 n` |
+//! | dynamic thresholding | `+ n / batch` |
+//!
+//! In bytes: that count times `size_of::<T>()` (4 for `f32`).
+
+use crate::adaptive::{AdaptiveOptions, StepController};
+use crate::error::{check_len, Buffer, Error, Result};
+use crate::guidance::{self, Guidance};
+use crate::math::Real;
+use crate::model::{conversion, Prediction, Target};
+use crate::schedule::{check_time, NoiseSchedule};
+use crate::spacing::{check_custom, Grid, Spacing};
+use crate::threshold::{dynamic_threshold, Thresholding};
+use crate::update::{Algorithm, Point, SolverType, Update};
+
+/// Largest `steps` accepted (keeps every index computation far from overflow).
+pub const MAX_STEPS: usize = 1 << 20;
+
+/// The sampling method (the reference's `method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Method {
+    /// "DPM-Solver-fast": singlestep updates of order <= `order` that use exactly `steps` NFE.
+    Singlestep,
+    /// Multistep DPM-Solver(++) of order `order`, `steps` NFE, lower-order warm-up.
+    #[default]
+    Multistep,
+    /// Singlestep DPM-Solver-`order` throughout: `(steps / order) * order` NFE.
+    SinglestepFixed,
+    /// Adaptive step size: DPM-Solver-12 (`order` 2) or -23 (`order` 3); `steps` is ignored.
+    Adaptive,
+}
+
+/// How multistep methods fill their history before running at full order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Warmup {
+    /// As the reference: the first step is first order, the second second order. Global order
+    /// of multistep-3 is then only 2.
+    #[default]
+    LowerOrder,
+    /// The first step is a singlestep DPM-Solver-2 (one extra evaluation), so that every local
+    /// error is `O(h^3)` or better and multistep-3 keeps third order.
+    Singlestep,
+}
+
+/// Sampling (noise to data, `t_start > t_end`) or inversion (data to noise, the reference's
+/// `inverse`, `t_start < t_end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// From noise at `t_start` (default `T`) to data at `t_end` (default `1/N`).
+    #[default]
+    Sample,
+    /// From data at `t_start` (default `1/N`) to noise at `t_end` (default `T`).
+    Invert,
+}
+
+/// Everything that configures a run; `Config::default()` is the reference's `sample()`
+/// defaults (DPM-Solver++, multistep, order 2, 20 steps, time-uniform).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config<'a, T> {
+    /// DPM-Solver or DPM-Solver++.
+    pub algorithm: Algorithm,
+    /// Singlestep, multistep, singlestep-fixed or adaptive.
+    pub method: Method,
+    /// Solver order: 1 to 3 (adaptive: 2 or 3).
+    pub order: usize,
+    /// Number of function evaluations (singlestep, multistep) or steps budget (fixed).
+    pub steps: usize,
+    /// Time-step spacing.
+    pub spacing: Spacing<'a, T>,
+    /// Start time (default: `T` for sampling, `1/N` for inversion).
+    pub t_start: Option<T>,
+    /// End time (default: `1/N` for sampling, `T` for inversion).
+    pub t_end: Option<T>,
+    /// Lower orders at the last steps of multistep runs with fewer than 10 steps.
+    pub lower_order_final: bool,
+    /// One extra evaluation at `t_end` that returns the data prediction.
+    pub denoise_to_zero: bool,
+    /// `dpmsolver` or `taylor` derivative approximation.
+    pub solver_type: SolverType,
+    /// What the network predicts.
+    pub prediction: Prediction,
+    /// Guidance and its scale.
+    pub guidance: Guidance<T>,
+    /// Dynamic thresholding of data predictions (DPM-Solver++ and `denoise_to_zero`).
+    pub thresholding: Option<Thresholding<T>>,
+    /// Tolerances of the adaptive method.
+    pub adaptive: AdaptiveOptions<T>,
+    /// Multistep warm-up.
+    pub warmup: Warmup,
+    /// Number of samples in `x` (per-sample thresholding and adaptive error norm).
+    pub batch: usize,
+    /// Sampling or inversion.
+    pub direction: Direction,
+}
+
+impl<T: Real> Default for Config<'_, T> {
+    fn default() -> Self {
+        Config {
+            algorithm: Algorithm::DpmSolverPp,
+            method: Method::Multistep,
+            order: 2,
+            steps: 20,
+            spacing: Spacing::TimeUniform,
+            t_start: None,
+            t_end: None,
+            lower_order_final: true,
+            denoise_to_zero: false,
+            solver_type: SolverType::DpmSolver,
+            prediction: Prediction::Noise,
+            guidance: Guidance::None,
+            thresholding: None,
+            adaptive: AdaptiveOptions::default(),
+            warmup: Warmup::LowerOrder,
+            batch: 1,
+            direction: Direction::Sample,
+        }
+    }
+}
+
+impl<T: Real> Config<'_, T> {
+    /// Scratch buffers of `x.len()` elements the method needs.
+    pub const fn slots(&self) -> usize {
+        match self.method {
+            Method::Multistep => {
+                if matches!(self.warmup, Warmup::Singlestep) && self.order >= 2 {
+                    self.order + 1
+                } else {
+                    self.order
+                }
+            }
+            Method::Singlestep | Method::SinglestepFixed => self.order,
+            Method::Adaptive => self.order + 1,
+        }
+    }
+
+    /// Scratch elements needed for a sample buffer of `n` elements (see the module table).
+    pub const fn scratch_len(&self, n: usize) -> usize {
+        let extra = if self.thresholding.is_some() && self.batch > 0 { n / self.batch } else { 0 };
+        self.slots() * n + extra
+    }
+}
+
+/// Where the pending evaluation is.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'s, T> {
+    /// The point to evaluate the network at.
+    pub x: &'s [T],
+    /// The network's time input (`1000 (t - 1/N)` for discrete schedules, `t` otherwise).
+    pub t_model: T,
+    /// Solver time `t`.
+    pub t: T,
+    /// `alpha_t`.
+    pub alpha: T,
+    /// `sigma_t`.
+    pub sigma: T,
+    /// 0-based index of this evaluation.
+    pub index: usize,
+}
+
+/// What a completed step was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// A solver step (possibly rejected, for the adaptive method).
+    Solver,
+    /// The final `denoise_to_zero` evaluation.
+    DenoiseToZero,
+}
+
+/// Report of one completed (or rejected) step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport<T> {
+    /// 1-based count of reports so far.
+    pub step: usize,
+    /// Kind of step.
+    pub kind: StepKind,
+    /// Start time.
+    pub t_from: T,
+    /// End time (for a rejected step: the one that was tried).
+    pub t_to: T,
+    /// Step in `lambda`.
+    pub h: T,
+    /// Order of the update.
+    pub order: usize,
+    /// Accepted (always, except rejected adaptive steps).
+    pub accepted: bool,
+    /// The adaptive error estimate `E`.
+    pub error: Option<T>,
+    /// Evaluations so far.
+    pub nfe: usize,
+}
+
+/// Counts after (or during) a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Network evaluations (a classifier-free guided pair counts once, as in the paper).
+    pub nfe: usize,
+    /// Accepted steps.
+    pub n_accept: usize,
+    /// Rejected steps (adaptive only).
+    pub n_reject: usize,
+}
+
+/// One network output, possibly guided.
+#[derive(Clone, Copy)]
+enum Output<'o, T> {
+    Plain(&'o [T]),
+    Cfg { cond: &'o [T], uncond: &'o [T], scale: T },
+    Classifier { out: &'o [T], grad: &'o [T], scale: T },
+}
+
+/// Which buffer holds an evaluation point or a model value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    X,
+    Slot(usize),
+}
+
+/// Times of the current step.
+#[derive(Clone, Copy, Debug)]
+struct Plan<T> {
+    order: usize,
+    s: Point<T>,
+    t: Point<T>,
+    s1: Point<T>,
+    s2: Point<T>,
+    r1: T,
+    r2: T,
+    h: T,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Waiting for the model at grid point `i`; `midpoint`: at the warm-up's `s1`.
+    Multistep { i: usize, midpoint: bool },
+    /// Outer step `k` whose start is NFE-grid index `pos`; stage 0..order-1.
+    Singlestep { k: usize, pos: usize, stage: usize },
+    /// Adaptive trial, stage 0..order-1.
+    Adaptive { stage: usize },
+    /// The `denoise_to_zero` evaluation.
+    Denoise,
+    /// Finished.
+    Done,
+}
+
+/// Adaptive solver state between trials.
+#[derive(Clone, Copy, Debug)]
+struct AdaptiveState<T> {
+    s: Point<T>,
+    lambda_end: T,
+    h: T,
+}
+
+/// The DPM-Solver sampler over caller-owned buffers. See the [crate docs](crate) for a loop.
+pub struct Sampler<'a, T: Real = f32> {
+    cfg: Config<'a, T>,
+    sched: NoiseSchedule<'a, T>,
+    x: &'a mut [T],
+    scratch: &'a mut [T],
+    n: usize,
+    dim: usize,
+    t_start: T,
+    t_end: T,
+    grid: Grid<'a, T>,
+    /// Singlestep: number of outer steps and the order pattern.
+    outer: usize,
+    phase: Phase,
+    plan: Plan<T>,
+    ad: AdaptiveState<T>,
+    stats: Stats,
+    reports: usize,
+}
+
+impl<'a, T: Real> Sampler<'a, T> {
+    /// Validates `config` against `schedule` and the buffers and sets up the first evaluation.
+    /// `x` holds the start (noise at `t_start`); it is integrated in place.
+    pub fn new(
+        schedule: NoiseSchedule<'a, T>,
+        config: Config<'a, T>,
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        let cfg = config;
+        let n = x.len();
+        if n == 0 {
+            return Err(Error::InvalidConfig("x is empty"));
+        }
+        if cfg.batch == 0 || n % cfg.batch != 0 {
+            return Err(Error::InvalidConfig("batch must be >= 1 and divide x.len()"));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { buffer: Buffer::X, index: i });
+        }
+        validate(&cfg)?;
+        let need = cfg.scratch_len(n);
+        if scratch.len() < need {
+            return Err(Error::LengthMismatch { buffer: Buffer::Scratch, expected: need, found: scratch.len() });
+        }
+        let invert = cfg.direction == Direction::Invert;
+        let (def_start, def_end) = if invert {
+            (schedule.default_t_end(), schedule.t_max())
+        } else {
+            (schedule.t_max(), schedule.default_t_end())
+        };
+        let t_start = cfg.t_start.unwrap_or(def_start);
+        let t_end = cfg.t_end.unwrap_or(def_end);
+        check_time(&schedule, t_start, "t_start must be finite and in (0, T]")?;
+        check_time(&schedule, t_end, "t_end must be finite and in (0, T]")?;
+        if !invert && !(t_end < t_start) {
+            return Err(Error::InvalidConfig("t_end must be smaller than t_start when sampling"));
+        }
+        if invert && !(t_start < t_end) {
+            return Err(Error::InvalidConfig("t_end must be larger than t_start when inverting"));
+        }
+
+        let steps = cfg.steps;
+        let order = cfg.order;
+        // Singlestep outer steps K: DPM-Solver-fast's split or steps / order.
+        let outer = match cfg.method {
+            Method::Singlestep => match order {
+                3 => steps / 3 + 1,
+                2 => steps / 2 + steps % 2,
+                _ => steps,
+            },
+            Method::SinglestepFixed => steps / order,
+            _ => 0,
+        };
+        let grid_n = match cfg.method {
+            Method::Multistep => steps,
+            Method::Singlestep if matches!(cfg.spacing, Spacing::LogSnr) => outer,
+            Method::Singlestep => steps,
+            Method::SinglestepFixed => outer,
+            Method::Adaptive => 1,
+        };
+        if let Spacing::Custom(times) = cfg.spacing {
+            if cfg.method == Method::Adaptive {
+                return Err(Error::InvalidConfig("custom times do not apply to the adaptive method"));
+            }
+            check_custom(&schedule, times, grid_n + 1, !invert)?;
+        }
+        if let Spacing::Karras { rho } = cfg.spacing {
+            if !(rho > T::ZERO && rho.is_finite()) {
+                return Err(Error::InvalidConfig("Karras rho must be positive and finite"));
+            }
+        }
+        let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
+        let p0 = Point::at(&schedule, t_start);
+        let mut sampler = Sampler {
+            cfg,
+            sched: schedule,
+            x,
+            scratch,
+            n,
+            dim: n / cfg.batch,
+            t_start,
+            t_end,
+            grid,
+            outer,
+            phase: Phase::Done,
+            plan: Plan { order: 1, s: p0, t: p0, s1: p0, s2: p0, r1: T::ZERO, r2: T::ZERO, h: T::ZERO },
+            ad: AdaptiveState { s: p0, lambda_end: T::ZERO, h: T::ZERO },
+            stats: Stats::default(),
+            reports: 0,
+        };
+        sampler.start();
+        Ok(sampler)
+    }
+
+    /// The pending evaluation, or `None` when sampling is finished (the result is in `x`).
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        let (loc, p) = self.pending()?;
+        let x: &[T] = match loc {
+            Loc::X => self.x,
+            Loc::Slot(j) => &self.scratch[j * self.n..(j + 1) * self.n],
+        };
+        Some(Request {
+            x,
+            t_model: self.sched.model_time(p.t),
+            t: p.t,
+            alpha: p.alpha(),
+            sigma: p.sigma,
+            index: self.stats.nfe,
+        })
+    }
+
+    /// Hands back the network output for the pending request (unguided sampling). Returns the
+    /// report of the step this evaluation completed, if it completed one.
+    pub fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
+        match self.cfg.guidance {
+            Guidance::None => self.receive(Output::Plain(output)),
+            g => Err(Error::GuidanceMismatch { configured: g.name(), called: "tell" }),
+        }
+    }
+
+    /// Hands back the conditional and unconditional outputs (classifier-free guidance).
+    pub fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
+        match self.cfg.guidance {
+            Guidance::ClassifierFree { scale } => self.receive(Output::Cfg { cond, uncond, scale }),
+            g => Err(Error::GuidanceMismatch { configured: g.name(), called: "tell_cfg" }),
+        }
+    }
+
+    /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
+    pub fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
+        match self.cfg.guidance {
+            Guidance::Classifier { scale } => self.receive(Output::Classifier { out: output, grad, scale }),
+            g => Err(Error::GuidanceMismatch { configured: g.name(), called: "tell_classifier" }),
+        }
+    }
+
+    /// Runs the whole loop with a model closure `model(x, t_model, out)` (unguided), using
+    /// `out` (`x.len()` elements) for the network output.
+    pub fn sample(&mut self, out: &mut [T], mut model: impl FnMut(&[T], T, &mut [T])) -> Result<Stats> {
+        check_len(Buffer::Output, self.n, out.len())?;
+        while let Some(req) = self.ask() {
+            model(req.x, req.t_model, out);
+            self.tell(out)?;
+        }
+        Ok(self.stats)
+    }
+
+    /// The sample: the start before the run, the result after it.
+    pub fn x(&self) -> &[T] {
+        self.x
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Network evaluations so far.
+    pub fn nfe(&self) -> usize {
+        self.stats.nfe
+    }
+
+    /// Whether sampling is finished.
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    /// The start and end times in use (defaults resolved).
+    pub fn time_range(&self) -> (T, T) {
+        (self.t_start, self.t_end)
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &NoiseSchedule<'a, T> {
+        &self.sched
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config<'a, T> {
+        &self.cfg
+    }
+
+    // ----- state machine -----
+
+    fn point(&self, t: T) -> Point<T> {
+        Point::at(&self.sched, t)
+    }
+
+    /// The intermediate point at `lambda_s + r h` and the ratio it really has: `t` is rounded to
+    /// `T`, and the update must use the `lambda` of the time the model is evaluated at (exactly
+    /// `r` in exact arithmetic; in `f32` near `T` of a steep schedule it differs by ~1e-4).
+    fn intermediate_point(&self, s: &Point<T>, r: T, h: T) -> (Point<T>, T) {
+        let p = self.point(self.sched.inverse_lambda(s.lambda + r * h));
+        let r_eff = (p.lambda - s.lambda) / h;
+        if r_eff.is_finite() && r_eff > T::ZERO && r_eff < T::ONE {
+            (p, r_eff)
+        } else {
+            (p, r)
+        }
+    }
+
+    fn start(&mut self) {
+        match self.cfg.method {
+            Method::Multistep => self.phase = Phase::Multistep { i: 0, midpoint: false },
+            Method::Singlestep | Method::SinglestepFixed => {
+                if self.outer == 0 {
+                    self.finish();
+                } else {
+                    self.plan_singlestep(0, 0);
+                }
+            }
+            Method::Adaptive => {
+                let s = self.point(self.t_start);
+                let lambda_end = self.sched.lambda(self.t_end);
+                let dir = if lambda_end < s.lambda { -T::ONE } else { T::ONE };
+                self.ad = AdaptiveState { s, lambda_end, h: dir * self.cfg.adaptive.h_init };
+                let xp = self.cfg.order;
+                let n = self.n;
+                self.scratch[xp * n..(xp + 1) * n].copy_from_slice(self.x);
+                if (s.t - self.t_end).abs() > self.cfg.adaptive.t_err {
+                    self.plan_adaptive(false);
+                } else {
+                    self.finish();
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.phase = if self.cfg.denoise_to_zero { Phase::Denoise } else { Phase::Done };
+    }
+
+    /// The evaluation point and time of the pending request.
+    fn pending(&self) -> Option<(Loc, Point<T>)> {
+        let xe = Loc::Slot(self.cfg.order.saturating_sub(1));
+        match self.phase {
+            Phase::Multistep { i, midpoint: false } => Some((Loc::X, self.point(self.grid.at(&self.sched, i)))),
+            Phase::Multistep { midpoint: true, .. } => Some((Loc::Slot(self.cfg.order), self.plan.s1)),
+            Phase::Singlestep { stage, .. } | Phase::Adaptive { stage } => match stage {
+                0 => Some((Loc::X, self.plan.s)),
+                1 => Some((xe, self.plan.s1)),
+                _ => Some((xe, self.plan.s2)),
+            },
+            Phase::Denoise => Some((Loc::X, self.point(self.t_end))),
+            Phase::Done => None,
+        }
+    }
+
+    /// Slot that receives the converted output of the pending request.
+    fn destination(&self) -> usize {
+        let k = self.cfg.order;
+        match self.phase {
+            Phase::Multistep { i, midpoint: false } => i % k,
+            Phase::Multistep { midpoint: true, .. } => k,
+            Phase::Singlestep { stage, .. } | Phase::Adaptive { stage } => match stage {
+                0 => 0,
+                1 if self.plan.order == 3 => 1,
+                _ => k - 1,
+            },
+            Phase::Denoise | Phase::Done => 0,
+        }
+    }
+
+    fn receive(&mut self, output: Output<'_, T>) -> Result<Option<StepReport<T>>> {
+        let (loc, p) = self.pending().ok_or(Error::Finished)?;
+        let n = self.n;
+        // Validate every input before touching any state.
+        let (main, second, second_buf) = match output {
+            Output::Plain(o) => (o, None, Buffer::ModelOutput),
+            Output::Cfg { cond, uncond, .. } => (cond, Some(uncond), Buffer::Unconditional),
+            Output::Classifier { out, grad, .. } => (out, Some(grad), Buffer::Gradient),
+        };
+        check_len(Buffer::ModelOutput, n, main.len())?;
+        check_finite(Buffer::ModelOutput, main)?;
+        if let Some(s) = second {
+            check_len(second_buf, n, s.len())?;
+            check_finite(second_buf, s)?;
+        }
+
+        let target = match (self.phase, self.cfg.algorithm) {
+            (Phase::Denoise, _) | (_, Algorithm::DpmSolverPp) => Target::Data,
+            (_, Algorithm::DpmSolver) => Target::Noise,
+        };
+        let alpha = p.alpha();
+        let (a, b) = conversion(self.cfg.prediction, target, alpha, p.sigma);
+        let dst = self.destination();
+        {
+            let (x, scratch) = (&*self.x, &mut *self.scratch);
+            match loc {
+                Loc::X => convert_into(&mut scratch[dst * n..(dst + 1) * n], x, output, a, b, target, alpha, p.sigma),
+                Loc::Slot(e) if e == dst => convert_in_place(&mut scratch[e * n..(e + 1) * n], output, a, b, target, alpha, p.sigma),
+                Loc::Slot(e) => {
+                    let (lo, hi) = scratch.split_at_mut(dst.max(e) * n);
+                    let (d, src) = if dst < e {
+                        (&mut lo[dst * n..(dst + 1) * n], &hi[..n])
+                    } else {
+                        (&mut hi[..n], &lo[e * n..(e + 1) * n])
+                    };
+                    convert_into(d, src, output, a, b, target, alpha, p.sigma);
+                }
+            }
+        }
+        if let (Target::Data, Some(th)) = (target, self.cfg.thresholding) {
+            let slots = self.cfg.slots();
+            let (buf, work) = self.scratch.split_at_mut(slots * n);
+            let work = &mut work[..self.dim];
+            for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(self.dim) {
+                dynamic_threshold(sample, &th, work);
+            }
+        }
+        self.stats.nfe += 1;
+        self.advance()
+    }
+
+    fn advance(&mut self) -> Result<Option<StepReport<T>>> {
+        match self.phase {
+            Phase::Multistep { i, midpoint } => Ok(self.advance_multistep(i, midpoint)),
+            Phase::Singlestep { k, pos, stage } => Ok(self.advance_singlestep(k, pos, stage)),
+            Phase::Adaptive { stage } => self.advance_adaptive(stage),
+            Phase::Denoise => {
+                let n = self.n;
+                self.x.copy_from_slice(&self.scratch[..n]);
+                self.phase = Phase::Done;
+                let t = self.t_end;
+                Ok(Some(self.report(StepKind::DenoiseToZero, t, T::ZERO, T::ZERO, 1, true, None)))
+            }
+            Phase::Done => Err(Error::Finished),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(&mut self, kind: StepKind, t_from: T, t_to: T, h: T, order: usize, accepted: bool, error: Option<T>) -> StepReport<T> {
+        self.reports += 1;
+        if accepted && kind == StepKind::Solver {
+            self.stats.n_accept += 1;
+        } else if !accepted {
+            self.stats.n_reject += 1;
+        }
+        StepReport { step: self.reports, kind, t_from, t_to, h, order, accepted, error, nfe: self.stats.nfe }
+    }
+
+    /// Applies `u` to `x` in place over the model slots `ms`.
+    fn update_x(&mut self, u: &Update<T>, ms: &[usize]) {
+        let n = self.n;
+        let s = &*self.scratch;
+        let slot = |j: usize| &s[j * n..(j + 1) * n];
+        match *ms {
+            [a] => u.apply_in_place(self.x, &[slot(a)]),
+            [a, b] => u.apply_in_place(self.x, &[slot(a), slot(b)]),
+            [a, b, c, ..] => u.apply_in_place(self.x, &[slot(a), slot(b), slot(c)]),
+            [] => u.apply_in_place(self.x, &[]),
+        }
+    }
+
+    /// Writes `u` applied to `x` over slots `ms` into slot `dst` (not among `ms`).
+    fn update_into(&mut self, dst: usize, u: &Update<T>, ms: &[usize]) {
+        let n = self.n;
+        let (before, rest) = self.scratch.split_at_mut(dst * n);
+        let (d, after) = rest.split_at_mut(n);
+        let slot = |j: usize| -> &[T] {
+            if j < dst {
+                &before[j * n..(j + 1) * n]
+            } else {
+                &after[(j - dst - 1) * n..(j - dst) * n]
+            }
+        };
+        match *ms {
+            [a] => u.apply_into(d, self.x, &[slot(a)]),
+            [a, b] => u.apply_into(d, self.x, &[slot(a), slot(b)]),
+            [a, b, c, ..] => u.apply_into(d, self.x, &[slot(a), slot(b), slot(c)]),
+            [] => u.apply_into(d, self.x, &[]),
+        }
+    }
+
+    // ----- multistep -----
+
+    fn advance_multistep(&mut self, i: usize, midpoint: bool) -> Option<StepReport<T>> {
+        let (alg, ty, k, steps) = (self.cfg.algorithm, self.cfg.solver_type, self.cfg.order, self.cfg.steps);
+        if midpoint {
+            let p = self.plan;
+            let u = Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1);
+            self.update_x(&u, &[0, k]);
+            let r = self.report(StepKind::Solver, p.s.t, p.t.t, p.h, 2, true, None);
+            self.next_multistep(1);
+            return Some(r);
+        }
+        let j = i + 1;
+        let s = self.point(self.grid.at(&self.sched, i));
+        let t = self.point(self.grid.at(&self.sched, j));
+        if j == 1 && self.cfg.warmup == Warmup::Singlestep && k >= 2 {
+            let r1 = T::c(0.5);
+            let h = t.lambda - s.lambda;
+            let (s1, r1) = self.intermediate_point(&s, r1, h);
+            self.plan = Plan { order: 2, s, t, s1, s2: s1, r1, r2: T::ZERO, h };
+            let u = Update::intermediate(alg, &s, &s1, r1, h);
+            self.update_into(k, &u, &[0]);
+            self.phase = Phase::Multistep { i: 0, midpoint: true };
+            return None;
+        }
+        let order = if j < k {
+            j
+        } else if self.cfg.lower_order_final && steps < 10 {
+            k.min(steps + 1 - j)
+        } else {
+            k
+        };
+        let slot = |back: usize| (i - back) % k;
+        let lambda_back = |back: usize| self.sched.lambda(self.grid.at(&self.sched, i - back));
+        match order {
+            1 => self.update_x(&Update::first_order(alg, &s, &t), &[slot(0)]),
+            2 => {
+                let u = Update::multistep_second(alg, ty, lambda_back(1), &s, &t);
+                self.update_x(&u, &[slot(0), slot(1)]);
+            }
+            _ => {
+                let u = Update::multistep_third(alg, lambda_back(2), lambda_back(1), &s, &t);
+                self.update_x(&u, &[slot(0), slot(1), slot(2)]);
+            }
+        }
+        let r = self.report(StepKind::Solver, s.t, t.t, t.lambda - s.lambda, order, true, None);
+        self.next_multistep(j);
+        Some(r)
+    }
+
+    fn next_multistep(&mut self, j: usize) {
+        if j < self.cfg.steps {
+            self.phase = Phase::Multistep { i: j, midpoint: false };
+        } else {
+            self.finish();
+        }
+    }
+
+    // ----- singlestep -----
+
+    /// Order of outer step `k` (the reference's `get_orders_and_timesteps_for_singlestep_solver`).
+    fn singlestep_order(&self, k: usize) -> usize {
+        let (order, steps, outer) = (self.cfg.order, self.cfg.steps, self.outer);
+        if self.cfg.method == Method::SinglestepFixed {
+            return order;
+        }
+        match order {
+            3 => {
+                let last = outer - 1;
+                match steps % 3 {
+                    0 if k + 2 == outer => 2,
+                    0 if k == last => 1,
+                    1 if k == last => 1,
+                    2 if k == last => 2,
+                    _ => 3,
+                }
+            }
+            2 => {
+                if steps % 2 == 1 && k + 1 == outer {
+                    1
+                } else {
+                    2
+                }
+            }
+            _ => 1,
+        }
+    }
+
+    /// Plans outer step `k` starting at NFE-grid position `pos`.
+    fn plan_singlestep(&mut self, k: usize, pos: usize) {
+        let order = self.singlestep_order(k);
+        let by_nfe = self.cfg.method == Method::Singlestep && !matches!(self.cfg.spacing, Spacing::LogSnr);
+        let (a, b) = if by_nfe { (pos, pos + order) } else { (k, k + 1) };
+        let s = self.point(self.grid.at(&self.sched, a));
+        let t = self.point(self.grid.at(&self.sched, b));
+        let h = t.lambda - s.lambda;
+        // r1, r2 from the inner grid between s and t, as the reference computes them.
+        let inner_spacing = match self.cfg.spacing {
+            Spacing::TimeUniform => Spacing::TimeUniform,
+            Spacing::TimeQuadratic => Spacing::TimeQuadratic,
+            _ => Spacing::LogSnr,
+        };
+        let inner = Grid::new(inner_spacing, &self.sched, s.t, t.t, order);
+        let lam = |i: usize| self.sched.lambda(inner.at(&self.sched, i));
+        let (l0, lend) = (lam(0), lam(order));
+        let hi = lend - l0;
+        let (r1, r2) = match order {
+            1 => (T::ZERO, T::ZERO),
+            2 => ((lam(1) - l0) / hi, T::ZERO),
+            _ => ((lam(1) - l0) / hi, (lam(2) - l0) / hi),
+        };
+        let (s1, r1) = if order >= 2 { self.intermediate_point(&s, r1, h) } else { (s, r1) };
+        let (s2, r2) = if order >= 3 { self.intermediate_point(&s, r2, h) } else { (s, r2) };
+        self.plan = Plan { order, s, t, s1, s2, r1, r2, h };
+        self.phase = Phase::Singlestep { k, pos, stage: 0 };
+    }
+
+    fn advance_singlestep(&mut self, k: usize, pos: usize, stage: usize) -> Option<StepReport<T>> {
+        let (alg, ty) = (self.cfg.algorithm, self.cfg.solver_type);
+        let p = self.plan;
+        let xe = self.cfg.order - 1;
+        match (p.order, stage) {
+            (1, _) => {
+                let u = Update::first_order(alg, &p.s, &p.t);
+                self.update_x(&u, &[0]);
+            }
+            (_, 0) => {
+                let u = Update::intermediate(alg, &p.s, &p.s1, p.r1, p.h);
+                self.update_into(xe, &u, &[0]);
+                self.phase = Phase::Singlestep { k, pos, stage: 1 };
+                return None;
+            }
+            (2, _) => {
+                let u = Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1);
+                self.update_x(&u, &[0, xe]);
+            }
+            (_, 1) => {
+                let u = Update::third_intermediate(alg, &p.s, &p.s2, p.r1, p.r2, p.h);
+                self.update_into(xe, &u, &[0, 1]);
+                self.phase = Phase::Singlestep { k, pos, stage: 2 };
+                return None;
+            }
+            _ => {
+                let u = Update::singlestep_third(alg, ty, &p.s, &p.t, p.r1, p.r2);
+                self.update_x(&u, &[0, 1, xe]);
+            }
+        }
+        let r = self.report(StepKind::Solver, p.s.t, p.t.t, p.h, p.order, true, None);
+        if k + 1 < self.outer {
+            self.plan_singlestep(k + 1, pos + p.order);
+        } else {
+            self.finish();
+        }
+        Some(r)
+    }
+
+    // ----- adaptive -----
+
+    /// Plans the next trial from `ad.s` with `ad.h`; `reuse`: the model value at `s` in slot 0
+    /// is still valid (after a rejection), so go straight to the intermediate evaluation.
+    fn plan_adaptive(&mut self, reuse: bool) {
+        let order = self.cfg.order;
+        let s = self.ad.s;
+        let t = self.point(self.sched.inverse_lambda(s.lambda + self.ad.h));
+        let h = t.lambda - s.lambda;
+        let (r1, r2) = if order == 2 { (T::c(0.5), T::ZERO) } else { (T::ONE / T::c(3.0), T::c(2.0) / T::c(3.0)) };
+        let (s1, r1) = self.intermediate_point(&s, r1, h);
+        let (s2, r2) = if order == 3 { self.intermediate_point(&s, r2, h) } else { (s1, r2) };
+        self.plan = Plan { order, s, t, s1, s2, r1, r2, h };
+        if reuse {
+            self.adaptive_intermediate();
+        } else {
+            self.phase = Phase::Adaptive { stage: 0 };
+        }
+    }
+
+    fn adaptive_intermediate(&mut self) {
+        let p = self.plan;
+        let u = Update::intermediate(self.cfg.algorithm, &p.s, &p.s1, p.r1, p.h);
+        self.update_into(self.cfg.order - 1, &u, &[0]);
+        self.phase = Phase::Adaptive { stage: 1 };
+    }
+
+    fn advance_adaptive(&mut self, stage: usize) -> Result<Option<StepReport<T>>> {
+        let (alg, ty, order) = (self.cfg.algorithm, self.cfg.solver_type, self.cfg.order);
+        let p = self.plan;
+        if stage == 0 {
+            self.adaptive_intermediate();
+            return Ok(None);
+        }
+        if order == 3 && stage == 1 {
+            let u = Update::third_intermediate(alg, &p.s, &p.s2, p.r1, p.r2, p.h);
+            self.update_into(2, &u, &[0, 1]);
+            self.phase = Phase::Adaptive { stage: 2 };
+            return Ok(None);
+        }
+        // Both solutions are available: estimate the error, accept or reject.
+        let (lower, higher) = if order == 2 {
+            (Update::first_order(alg, &p.s, &p.t), Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1))
+        } else {
+            (Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1), Update::singlestep_third(alg, ty, &p.s, &p.t, p.r1, p.r2))
+        };
+        let opts = self.cfg.adaptive;
+        let ctl = StepController { atol: opts.atol, rtol: opts.rtol, theta: opts.theta, order };
+        let n = self.n;
+        // Slots: m_s = 0, (m_s1 = 1), last model = order - 1, x_prev = order.
+        let (models, rest) = self.scratch.split_at_mut(order * n);
+        let x_prev = &mut rest[..n];
+        let m = |j: usize| &models[j * n..(j + 1) * n];
+        let zeros: &[T] = &[];
+        let ms: [&[T]; 3] = if order == 2 { [m(0), m(1), zeros] } else { [m(0), m(1), m(2)] };
+        let e = if order == 2 {
+            // m2 unused: pass m1 again so the fused loop stays in bounds.
+            ctl.error(&lower, &higher, self.x, x_prev, [ms[0], ms[1], ms[1]], self.cfg.batch)
+        } else {
+            ctl.error(&lower, &higher, self.x, x_prev, ms, self.cfg.batch)
+        };
+        let accepted = ctl.accept(e);
+        if accepted {
+            let m2 = if order == 2 { ms[1] } else { ms[2] };
+            for i in 0..n {
+                let x = self.x[i];
+                x_prev[i] = lower.at(x, ms[0][i], ms[1][i], m2[i]);
+                self.x[i] = higher.at(x, ms[0][i], ms[1][i], m2[i]);
+            }
+            self.ad.s = p.t;
+        }
+        self.ad.h = ctl.next_h(self.ad.h, e, self.ad.lambda_end - self.ad.s.lambda);
+        let r = self.report(StepKind::Solver, p.s.t, p.t.t, p.h, order, accepted, Some(e));
+        if (self.ad.s.t - self.t_end).abs() > opts.t_err {
+            let reuse = opts.reuse_rejected_eval && !accepted;
+            let next = if reuse { order - 1 } else { order };
+            if self.stats.nfe + next > opts.max_nfe {
+                self.phase = Phase::Done;
+                return Err(Error::StepLimit { nfe: self.stats.nfe });
+            }
+            self.plan_adaptive(reuse);
+        } else {
+            self.finish();
+        }
+        Ok(Some(r))
+    }
+}
+
+fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
+    let adaptive = cfg.method == Method::Adaptive;
+    if adaptive {
+        if !(2..=3).contains(&cfg.order) {
+            return Err(Error::InvalidConfig("the adaptive method needs order 2 or 3"));
+        }
+    } else {
+        if !(1..=3).contains(&cfg.order) {
+            return Err(Error::InvalidConfig("order must be 1, 2 or 3"));
+        }
+        if cfg.steps == 0 {
+            return Err(Error::InvalidConfig("steps must be at least 1"));
+        }
+        if cfg.steps > MAX_STEPS {
+            return Err(Error::InvalidConfig("steps may be at most 2^20"));
+        }
+        if cfg.method == Method::Multistep && cfg.steps < cfg.order {
+            return Err(Error::InvalidConfig("multistep needs steps >= order"));
+        }
+        if cfg.method == Method::SinglestepFixed && cfg.steps < cfg.order {
+            return Err(Error::InvalidConfig("singlestep_fixed needs steps >= order"));
+        }
+    }
+    if cfg.direction == Direction::Invert && cfg.denoise_to_zero {
+        return Err(Error::InvalidConfig("denoise_to_zero does not apply to inversion"));
+    }
+    match cfg.guidance {
+        Guidance::None => {}
+        Guidance::ClassifierFree { scale } | Guidance::Classifier { scale } => {
+            if !scale.is_finite() {
+                return Err(Error::InvalidConfig("guidance scale must be finite"));
+            }
+        }
+    }
+    if let Some(th) = cfg.thresholding {
+        if !(th.ratio > T::ZERO && th.ratio <= T::ONE) {
+            return Err(Error::InvalidConfig("thresholding ratio must lie in (0, 1]"));
+        }
+        if !(th.max_val > T::ZERO && th.max_val.is_finite()) {
+            return Err(Error::InvalidConfig("thresholding max_val must be positive and finite"));
+        }
+    }
+    if adaptive {
+        let a = cfg.adaptive;
+        if !(a.atol > T::ZERO && a.atol.is_finite()) {
+            return Err(Error::InvalidConfig("atol must be positive and finite"));
+        }
+        if !(a.rtol >= T::ZERO && a.rtol.is_finite()) {
+            return Err(Error::InvalidConfig("rtol must be non-negative and finite"));
+        }
+        if !(a.theta > T::ZERO && a.theta <= T::ONE) {
+            return Err(Error::InvalidConfig("theta must lie in (0, 1]"));
+        }
+        if !(a.t_err > T::ZERO && a.t_err.is_finite()) {
+            return Err(Error::InvalidConfig("t_err must be positive and finite"));
+        }
+        if !(a.h_init > T::ZERO && a.h_init.is_finite()) {
+            return Err(Error::InvalidConfig("h_init must be positive and finite"));
+        }
+        if a.max_nfe < cfg.order {
+            return Err(Error::InvalidConfig("max_nfe must allow at least one step"));
+        }
+    }
+    Ok(())
+}
+
+fn check_finite<T: Real>(buffer: Buffer, v: &[T]) -> Result<()> {
+    // Branch-free scan first (vectorises); locate the culprit only on failure.
+    let mut ok = true;
+    for &e in v {
+        ok &= e.is_finite();
+    }
+    if ok {
+        Ok(())
+    } else {
+        let index = v.iter().position(|e| !e.is_finite()).unwrap_or(0);
+        Err(Error::NonFinite { buffer, index })
+    }
+}
+
+/// Gradient coefficient of classifier guidance in the target parameterisation:
+/// noise `eps - s sigma grad`, data `x0 + s sigma^2 / alpha grad`.
+#[inline]
+fn grad_coeff<T: Real>(target: Target, scale: T, alpha: T, sigma: T) -> T {
+    match target {
+        Target::Noise => -scale * sigma,
+        Target::Data => scale * sigma * sigma / alpha,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn convert_into<T: Real>(dst: &mut [T], x: &[T], out: Output<'_, T>, a: T, b: T, target: Target, alpha: T, sigma: T) {
+    match out {
+        Output::Plain(o) => {
+            for ((d, &x), &o) in dst.iter_mut().zip(x).zip(o) {
+                *d = a * x + b * o;
+            }
+        }
+        Output::Cfg { cond, uncond, scale } => {
+            for (((d, &x), &c), &u) in dst.iter_mut().zip(x).zip(cond).zip(uncond) {
+                *d = a * x + b * guidance::classifier_free(c, u, scale);
+            }
+        }
+        Output::Classifier { out, grad, scale } => {
+            let g = grad_coeff(target, scale, alpha, sigma);
+            for (((d, &x), &o), &gr) in dst.iter_mut().zip(x).zip(out).zip(grad) {
+                *d = a * x + b * o + g * gr;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn convert_in_place<T: Real>(buf: &mut [T], out: Output<'_, T>, a: T, b: T, target: Target, alpha: T, sigma: T) {
+    match out {
+        Output::Plain(o) => {
+            for (d, &o) in buf.iter_mut().zip(o) {
+                *d = a * *d + b * o;
+            }
+        }
+        Output::Cfg { cond, uncond, scale } => {
+            for ((d, &c), &u) in buf.iter_mut().zip(cond).zip(uncond) {
+                *d = a * *d + b * guidance::classifier_free(c, u, scale);
+            }
+        }
+        Output::Classifier { out, grad, scale } => {
+            let g = grad_coeff(target, scale, alpha, sigma);
+            for ((d, &o), &gr) in buf.iter_mut().zip(out).zip(grad) {
+                *d = a * *d + b * o + g * gr;
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Dynamic thresholding (Imagen, Saharia et al. 2022) of the data prediction, as the reference
+//! applies it: per sample, `s = max(quantile(|x_0|, ratio), max_val)`, then
+//! `x_0 <- clamp(x_0, -s, s) / s`.
+//!
+//! diffusers' `thresholding` differs: it clamps `s` to `[1, sample_max_value]` instead of taking
+//! `max(s, max_val)`, and applies to every scheduler's data prediction.
+
+use crate::math::Real;
+
+/// Dynamic thresholding parameters (the reference's `dynamic_thresholding_ratio` and
+/// `thresholding_max_val`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholding<T> {
+    /// Quantile of `|x_0|` per sample, in `(0, 1]` (reference default 0.995).
+    pub ratio: T,
+    /// Lower bound of the threshold (reference default 1.0).
+    pub max_val: T,
+}
+
+/// `torch.quantile(values, p)` with linear interpolation. Reorders `values`; `p` in `[0, 1]`,
+/// `values` non-empty and finite (otherwise the result is unspecified but nothing panics).
+pub fn quantile<T: Real>(values: &mut [T], p: T) -> T {
+    let n = values.len();
+    if n == 0 {
+        return T::ZERO;
+    }
+    let rank = p * T::from_usize(n - 1);
+    let lo = rank.floor().to_usize().min(n - 1);
+    let weight = rank - T::from_usize(lo);
+    let (_, &mut below, above) = values.select_nth_unstable_by(lo, |a, b| a.total_cmp(b));
+    let above = above.iter().copied().fold(None, |m: Option<T>, v| match m {
+        Some(m) if m <= v => Some(m),
+        _ => Some(v),
+    });
+    let above = above.unwrap_or(below);
+    // torch.lerp: start + w (end - start) for w < 1/2, end - (end - start)(1 - w) otherwise.
+    if weight < T::c(0.5) {
+        below + weight * (above - below)
+    } else {
+        above - (above - below) * (T::ONE - weight)
+    }
+}
+
+/// Thresholds one sample's `x_0` in place; `work` needs `x0.len()` elements.
+pub fn dynamic_threshold<T: Real>(x0: &mut [T], params: &Thresholding<T>, work: &mut [T]) {
+    let len = x0.len().min(work.len());
+    let work = &mut work[..len];
+    for (w, &v) in work.iter_mut().zip(x0.iter()) {
+        *w = v.abs();
+    }
+    let s = quantile(work, params.ratio).max(params.max_val);
+    for v in x0.iter_mut() {
+        *v = v.max(-s).min(s) / s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_matches_torch_linear() {
+        // torch.quantile(torch.tensor([3., 1., 4., 1., 5., 9., 2., 6.]), q) for these q.
+        let base = [3.0f64, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
+        for (q, want) in [(0.0, 1.0), (0.5, 3.5), (0.995, 8.895), (1.0, 9.0), (0.3, 2.1)] {
+            let mut v = base;
+            let got = quantile(&mut v, q);
+            assert!((got - want).abs() < 1e-12, "q={q}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn threshold_scales_into_unit_range() {
+        let mut x0 = [0.5f32, -3.0, 2.0, 0.1];
+        let mut work = [0.0f32; 4];
+        dynamic_threshold(&mut x0, &Thresholding { ratio: 1.0, max_val: 1.0 }, &mut work);
+        assert_eq!(x0, [0.5 / 3.0, -1.0, 2.0 / 3.0, 0.1 / 3.0]);
+        // Below max_val nothing but the division by max_val happens.
+        let mut y = [0.2f32, -0.4];
+        dynamic_threshold(&mut y, &Thresholding { ratio: 0.995, max_val: 1.0 }, &mut work);
+        assert_eq!(y, [0.2, -0.4]);
+    }
+}
