@@ -116,7 +116,11 @@ impl<T: Real> StepController<T> {
     /// the step grows to the cap, as it does in exact arithmetic. In `f64` the floor (3.6e-15)
     /// never binds in practice; in `f32` (1.9e-6) it keeps noise from choosing the path.
     pub fn next_h(&self, h: T, e: T, remaining: T) -> T {
-        let e = if e < T::c(E_FLOOR_ULPS) * T::EPSILON { T::ZERO } else { e };
+        let e = if e < T::c(E_FLOOR_ULPS) * T::EPSILON {
+            T::ZERO
+        } else {
+            e
+        };
         let proposed = self.theta * h.abs() * e.powf(-T::ONE / T::from_usize(self.order));
         let cap = remaining.abs();
         // A NaN or infinite proposal (e = 0 gives +inf) falls back to the cap.
@@ -135,12 +139,22 @@ mod tests {
 
     #[test]
     fn next_h_grows_on_small_error_and_is_capped() {
-        let c = StepController { atol: 0.0078f64, rtol: 0.05, theta: 0.9, order: 2 };
+        let c = StepController {
+            atol: 0.0078f64,
+            rtol: 0.05,
+            theta: 0.9,
+            order: 2,
+        };
         assert!((c.next_h(0.1, 0.25, 10.0) - 0.9 * 0.1 * 2.0).abs() < 1e-15);
         assert_eq!(c.next_h(0.1, 0.0, 0.3), 0.3);
         assert_eq!(c.next_h(0.1, 1e-12, 0.3), 0.3);
         // Below the rounding floor: treated as exact, the step grows to the cap.
-        let c32 = StepController { atol: 0.0078f32, rtol: 0.05, theta: 0.9, order: 3 };
+        let c32 = StepController {
+            atol: 0.0078f32,
+            rtol: 0.05,
+            theta: 0.9,
+            order: 3,
+        };
         assert_eq!(c32.next_h(0.05, 4e-7, 10.0), 10.0);
         assert!(c32.next_h(0.05, 1e-5, 10.0) < 10.0);
         assert!((c.next_h(-0.1, 4.0, -10.0) + 0.9 * 0.1 * 0.5).abs() < 1e-15);
@@ -149,10 +163,21 @@ mod tests {
 
     #[test]
     fn error_is_scaled_rms_per_sample_max() {
-        let c = StepController { atol: 0.5f64, rtol: 0.0, theta: 0.9, order: 2 };
+        let c = StepController {
+            atol: 0.5f64,
+            rtol: 0.0,
+            theta: 0.9,
+            order: 2,
+        };
         // lower = x + m0, higher = x + m1: difference m1 - m0, scaled by atol.
-        let lower = Update { cx: 1.0, cm: [1.0, 0.0, 0.0] };
-        let higher = Update { cx: 1.0, cm: [0.0, 1.0, 0.0] };
+        let lower = Update {
+            cx: 1.0,
+            cm: [1.0, 0.0, 0.0],
+        };
+        let higher = Update {
+            cx: 1.0,
+            cm: [0.0, 1.0, 0.0],
+        };
         let x = [0.0; 4];
         let z = [0.0; 4];
         let m1 = [0.5, 0.5, 1.0, 1.0];

@@ -65,15 +65,25 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidConfig(msg) => write!(f, "invalid configuration: {msg}"),
-            Error::LengthMismatch { buffer, expected, found } => match buffer {
+            Error::LengthMismatch {
+                buffer,
+                expected,
+                found,
+            } => match buffer {
                 Buffer::Scratch => write!(
                     f,
                     "scratch buffer too small: need at least {expected} elements, got {found}"
                 ),
-                _ => write!(f, "{buffer:?} buffer has {found} elements, expected {expected}"),
+                _ => write!(
+                    f,
+                    "{buffer:?} buffer has {found} elements, expected {expected}"
+                ),
             },
             Error::NonFinite { buffer, index } => {
-                write!(f, "{buffer:?} buffer holds a non-finite value (NaN or infinity) at index {index}")
+                write!(
+                    f,
+                    "{buffer:?} buffer holds a non-finite value (NaN or infinity) at index {index}"
+                )
             }
             Error::GuidanceMismatch { configured, called } => write!(
                 f,
@@ -98,6 +108,10 @@ pub(crate) fn check_len(buffer: Buffer, expected: usize, found: usize) -> Result
     if expected == found {
         Ok(())
     } else {
-        Err(Error::LengthMismatch { buffer, expected, found })
+        Err(Error::LengthMismatch {
+            buffer,
+            expected,
+            found,
+        })
     }
 }

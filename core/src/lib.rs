@@ -63,7 +63,9 @@ pub use error::{Buffer, Error, Result};
 pub use guidance::Guidance;
 pub use math::Real;
 pub use model::{Prediction, Target};
-pub use sampler::{Config, Direction, Method, Request, Sampler, Stats, StepKind, StepReport, Warmup};
+pub use sampler::{
+    Config, Direction, Method, MultistepVariant, Request, Sampler, Stats, StepKind, StepReport,
+};
 pub use schedule::{Betas, DiscreteVp, NoiseSchedule, ScheduleTable};
 pub use spacing::{Grid, Spacing};
 pub use threshold::Thresholding;

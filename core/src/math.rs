@@ -314,8 +314,14 @@ mod tests {
             // Compare against the exact function at the f32-rounded argument.
             let zr = (z as f32) as f64;
             let (w2, w3) = (psi2_ref(zr), psi3_ref(zr));
-            assert!(((got2 - w2) / w2).abs() < 8.0 * f32::EPSILON as f64, "psi2({z}) {got2} vs {w2}");
-            assert!(((got3 - w3) / w3).abs() < 8.0 * f32::EPSILON as f64, "psi3({z}) {got3} vs {w3}");
+            assert!(
+                ((got2 - w2) / w2).abs() < 8.0 * f32::EPSILON as f64,
+                "psi2({z}) {got2} vs {w2}"
+            );
+            assert!(
+                ((got3 - w3) / w3).abs() < 8.0 * f32::EPSILON as f64,
+                "psi3({z}) {got3} vs {w3}"
+            );
         }
     }
 
@@ -328,8 +334,14 @@ mod tests {
             }
             let (g2, g3) = (psi2(z), psi3(z));
             let (w2, w3) = (psi2_ref(z), psi3_ref(z));
-            assert!(((g2 - w2) / w2).abs() < 8.0 * f64::EPSILON, "psi2({z}) {g2} vs {w2}");
-            assert!(((g3 - w3) / w3).abs() < 8.0 * f64::EPSILON, "psi3({z}) {g3} vs {w3}");
+            assert!(
+                ((g2 - w2) / w2).abs() < 8.0 * f64::EPSILON,
+                "psi2({z}) {g2} vs {w2}"
+            );
+            assert!(
+                ((g3 - w3) / w3).abs() < 8.0 * f64::EPSILON,
+                "psi3({z}) {g3} vs {w3}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@
 //!
 //! | method | scratch (elements, `n = x.len()`) |
 //! |---|---|
-//! | `Multistep`, order `k` | `k n` (`+ n` with [`Warmup::Singlestep`] and `k >= 2`) |
+//! | `Multistep`, order `k` | `k n` (`+ n` with [`MultistepVariant::FullOrder`] and `k >= 2`) |
 //! | `Singlestep` / `SinglestepFixed`, order `k` | `k n` |
 //! | `Adaptive`, order 2 / 3 | `3 n` / `4 n` |
 //! | dynamic thresholding | `+ n / batch` |
@@ -41,16 +41,22 @@ pub enum Method {
     Adaptive,
 }
 
-/// How multistep methods fill their history before running at full order.
+/// Which multistep DPM-Solver-3 to run.
+///
+/// The reference's multistep-3 converges with order 2 only (measured: 2.0-2.3 on the exact-ODE
+/// fixtures), for two reasons: its first step is first order (local error `O(h^2)`), and its
+/// `D2` term carries half the second derivative the exponential integrator needs (local error
+/// `O(h^3)` at every step, see [`Update::multistep_third`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Warmup {
-    /// As the reference: the first step is first order, the second second order. Global order
-    /// of multistep-3 is then only 2.
+pub enum MultistepVariant {
+    /// Exactly the reference (and diffusers): lower-order warm-up, its `D2`.
     #[default]
-    LowerOrder,
-    /// The first step is a singlestep DPM-Solver-2 (one extra evaluation), so that every local
-    /// error is `O(h^3)` or better and multistep-3 keeps third order.
-    Singlestep,
+    Reference,
+    /// Third order throughout: the first step is a singlestep DPM-Solver-2 (one extra
+    /// evaluation, `NFE = steps + 1`), the second a multistep-2, then multistep-3 with the
+    /// exact `D2`. Measured order 3 (see `tests/tests/convergence.rs`). Affects order 2 only
+    /// through the warm-up step, and order 1 not at all.
+    FullOrder,
 }
 
 /// Sampling (noise to data, `t_start > t_end`) or inversion (data to noise, the reference's
@@ -96,8 +102,8 @@ pub struct Config<'a, T> {
     pub thresholding: Option<Thresholding<T>>,
     /// Tolerances of the adaptive method.
     pub adaptive: AdaptiveOptions<T>,
-    /// Multistep warm-up.
-    pub warmup: Warmup,
+    /// Multistep-3 as the reference runs it, or at full third order.
+    pub multistep_variant: MultistepVariant,
     /// Number of samples in `x` (per-sample thresholding and adaptive error norm).
     pub batch: usize,
     /// Sampling or inversion.
@@ -121,7 +127,7 @@ impl<T: Real> Default for Config<'_, T> {
             guidance: Guidance::None,
             thresholding: None,
             adaptive: AdaptiveOptions::default(),
-            warmup: Warmup::LowerOrder,
+            multistep_variant: MultistepVariant::Reference,
             batch: 1,
             direction: Direction::Sample,
         }
@@ -133,7 +139,8 @@ impl<T: Real> Config<'_, T> {
     pub const fn slots(&self) -> usize {
         match self.method {
             Method::Multistep => {
-                if matches!(self.warmup, Warmup::Singlestep) && self.order >= 2 {
+                if matches!(self.multistep_variant, MultistepVariant::FullOrder) && self.order >= 2
+                {
                     self.order + 1
                 } else {
                     self.order
@@ -146,7 +153,11 @@ impl<T: Real> Config<'_, T> {
 
     /// Scratch elements needed for a sample buffer of `n` elements (see the module table).
     pub const fn scratch_len(&self, n: usize) -> usize {
-        let extra = if self.thresholding.is_some() && self.batch > 0 { n / self.batch } else { 0 };
+        let extra = if self.thresholding.is_some() && self.batch > 0 {
+            n / self.batch
+        } else {
+            0
+        };
         self.slots() * n + extra
     }
 }
@@ -215,8 +226,16 @@ pub struct Stats {
 #[derive(Clone, Copy)]
 enum Output<'o, T> {
     Plain(&'o [T]),
-    Cfg { cond: &'o [T], uncond: &'o [T], scale: T },
-    Classifier { out: &'o [T], grad: &'o [T], scale: T },
+    Cfg {
+        cond: &'o [T],
+        uncond: &'o [T],
+        scale: T,
+    },
+    Classifier {
+        out: &'o [T],
+        grad: &'o [T],
+        scale: T,
+    },
 }
 
 /// Which buffer holds an evaluation point or a model value.
@@ -296,15 +315,24 @@ impl<'a, T: Real> Sampler<'a, T> {
             return Err(Error::InvalidConfig("x is empty"));
         }
         if cfg.batch == 0 || n % cfg.batch != 0 {
-            return Err(Error::InvalidConfig("batch must be >= 1 and divide x.len()"));
+            return Err(Error::InvalidConfig(
+                "batch must be >= 1 and divide x.len()",
+            ));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { buffer: Buffer::X, index: i });
+            return Err(Error::NonFinite {
+                buffer: Buffer::X,
+                index: i,
+            });
         }
         validate(&cfg)?;
         let need = cfg.scratch_len(n);
         if scratch.len() < need {
-            return Err(Error::LengthMismatch { buffer: Buffer::Scratch, expected: need, found: scratch.len() });
+            return Err(Error::LengthMismatch {
+                buffer: Buffer::Scratch,
+                expected: need,
+                found: scratch.len(),
+            });
         }
         let invert = cfg.direction == Direction::Invert;
         let (def_start, def_end) = if invert {
@@ -317,10 +345,14 @@ impl<'a, T: Real> Sampler<'a, T> {
         check_time(&schedule, t_start, "t_start must be finite and in (0, T]")?;
         check_time(&schedule, t_end, "t_end must be finite and in (0, T]")?;
         if !invert && !(t_end < t_start) {
-            return Err(Error::InvalidConfig("t_end must be smaller than t_start when sampling"));
+            return Err(Error::InvalidConfig(
+                "t_end must be smaller than t_start when sampling",
+            ));
         }
         if invert && !(t_start < t_end) {
-            return Err(Error::InvalidConfig("t_end must be larger than t_start when inverting"));
+            return Err(Error::InvalidConfig(
+                "t_end must be larger than t_start when inverting",
+            ));
         }
 
         let steps = cfg.steps;
@@ -344,13 +376,17 @@ impl<'a, T: Real> Sampler<'a, T> {
         };
         if let Spacing::Custom(times) = cfg.spacing {
             if cfg.method == Method::Adaptive {
-                return Err(Error::InvalidConfig("custom times do not apply to the adaptive method"));
+                return Err(Error::InvalidConfig(
+                    "custom times do not apply to the adaptive method",
+                ));
             }
             check_custom(&schedule, times, grid_n + 1, !invert)?;
         }
         if let Spacing::Karras { rho } = cfg.spacing {
             if !(rho > T::ZERO && rho.is_finite()) {
-                return Err(Error::InvalidConfig("Karras rho must be positive and finite"));
+                return Err(Error::InvalidConfig(
+                    "Karras rho must be positive and finite",
+                ));
             }
         }
         let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
@@ -367,8 +403,21 @@ impl<'a, T: Real> Sampler<'a, T> {
             grid,
             outer,
             phase: Phase::Done,
-            plan: Plan { order: 1, s: p0, t: p0, s1: p0, s2: p0, r1: T::ZERO, r2: T::ZERO, h: T::ZERO },
-            ad: AdaptiveState { s: p0, lambda_end: T::ZERO, h: T::ZERO },
+            plan: Plan {
+                order: 1,
+                s: p0,
+                t: p0,
+                s1: p0,
+                s2: p0,
+                r1: T::ZERO,
+                r2: T::ZERO,
+                h: T::ZERO,
+            },
+            ad: AdaptiveState {
+                s: p0,
+                lambda_end: T::ZERO,
+                h: T::ZERO,
+            },
             stats: Stats::default(),
             reports: 0,
         };
@@ -398,29 +447,50 @@ impl<'a, T: Real> Sampler<'a, T> {
     pub fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
             Guidance::None => self.receive(Output::Plain(output)),
-            g => Err(Error::GuidanceMismatch { configured: g.name(), called: "tell" }),
+            g => Err(Error::GuidanceMismatch {
+                configured: g.name(),
+                called: "tell",
+            }),
         }
     }
 
     /// Hands back the conditional and unconditional outputs (classifier-free guidance).
     pub fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
-            Guidance::ClassifierFree { scale } => self.receive(Output::Cfg { cond, uncond, scale }),
-            g => Err(Error::GuidanceMismatch { configured: g.name(), called: "tell_cfg" }),
+            Guidance::ClassifierFree { scale } => self.receive(Output::Cfg {
+                cond,
+                uncond,
+                scale,
+            }),
+            g => Err(Error::GuidanceMismatch {
+                configured: g.name(),
+                called: "tell_cfg",
+            }),
         }
     }
 
     /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
     pub fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
-            Guidance::Classifier { scale } => self.receive(Output::Classifier { out: output, grad, scale }),
-            g => Err(Error::GuidanceMismatch { configured: g.name(), called: "tell_classifier" }),
+            Guidance::Classifier { scale } => self.receive(Output::Classifier {
+                out: output,
+                grad,
+                scale,
+            }),
+            g => Err(Error::GuidanceMismatch {
+                configured: g.name(),
+                called: "tell_classifier",
+            }),
         }
     }
 
     /// Runs the whole loop with a model closure `model(x, t_model, out)` (unguided), using
     /// `out` (`x.len()` elements) for the network output.
-    pub fn sample(&mut self, out: &mut [T], mut model: impl FnMut(&[T], T, &mut [T])) -> Result<Stats> {
+    pub fn sample(
+        &mut self,
+        out: &mut [T],
+        mut model: impl FnMut(&[T], T, &mut [T]),
+    ) -> Result<Stats> {
         check_len(Buffer::Output, self.n, out.len())?;
         while let Some(req) = self.ask() {
             model(req.x, req.t_model, out);
@@ -485,7 +555,12 @@ impl<'a, T: Real> Sampler<'a, T> {
 
     fn start(&mut self) {
         match self.cfg.method {
-            Method::Multistep => self.phase = Phase::Multistep { i: 0, midpoint: false },
+            Method::Multistep => {
+                self.phase = Phase::Multistep {
+                    i: 0,
+                    midpoint: false,
+                }
+            }
             Method::Singlestep | Method::SinglestepFixed => {
                 if self.outer == 0 {
                     self.finish();
@@ -496,8 +571,16 @@ impl<'a, T: Real> Sampler<'a, T> {
             Method::Adaptive => {
                 let s = self.point(self.t_start);
                 let lambda_end = self.sched.lambda(self.t_end);
-                let dir = if lambda_end < s.lambda { -T::ONE } else { T::ONE };
-                self.ad = AdaptiveState { s, lambda_end, h: dir * self.cfg.adaptive.h_init };
+                let dir = if lambda_end < s.lambda {
+                    -T::ONE
+                } else {
+                    T::ONE
+                };
+                self.ad = AdaptiveState {
+                    s,
+                    lambda_end,
+                    h: dir * self.cfg.adaptive.h_init,
+                };
                 let xp = self.cfg.order;
                 let n = self.n;
                 self.scratch[xp * n..(xp + 1) * n].copy_from_slice(self.x);
@@ -511,15 +594,23 @@ impl<'a, T: Real> Sampler<'a, T> {
     }
 
     fn finish(&mut self) {
-        self.phase = if self.cfg.denoise_to_zero { Phase::Denoise } else { Phase::Done };
+        self.phase = if self.cfg.denoise_to_zero {
+            Phase::Denoise
+        } else {
+            Phase::Done
+        };
     }
 
     /// The evaluation point and time of the pending request.
     fn pending(&self) -> Option<(Loc, Point<T>)> {
         let xe = Loc::Slot(self.cfg.order.saturating_sub(1));
         match self.phase {
-            Phase::Multistep { i, midpoint: false } => Some((Loc::X, self.point(self.grid.at(&self.sched, i)))),
-            Phase::Multistep { midpoint: true, .. } => Some((Loc::Slot(self.cfg.order), self.plan.s1)),
+            Phase::Multistep { i, midpoint: false } => {
+                Some((Loc::X, self.point(self.grid.at(&self.sched, i))))
+            }
+            Phase::Multistep { midpoint: true, .. } => {
+                Some((Loc::Slot(self.cfg.order), self.plan.s1))
+            }
             Phase::Singlestep { stage, .. } | Phase::Adaptive { stage } => match stage {
                 0 => Some((Loc::X, self.plan.s)),
                 1 => Some((xe, self.plan.s1)),
@@ -571,8 +662,25 @@ impl<'a, T: Real> Sampler<'a, T> {
         {
             let (x, scratch) = (&*self.x, &mut *self.scratch);
             match loc {
-                Loc::X => convert_into(&mut scratch[dst * n..(dst + 1) * n], x, output, a, b, target, alpha, p.sigma),
-                Loc::Slot(e) if e == dst => convert_in_place(&mut scratch[e * n..(e + 1) * n], output, a, b, target, alpha, p.sigma),
+                Loc::X => convert_into(
+                    &mut scratch[dst * n..(dst + 1) * n],
+                    x,
+                    output,
+                    a,
+                    b,
+                    target,
+                    alpha,
+                    p.sigma,
+                ),
+                Loc::Slot(e) if e == dst => convert_in_place(
+                    &mut scratch[e * n..(e + 1) * n],
+                    output,
+                    a,
+                    b,
+                    target,
+                    alpha,
+                    p.sigma,
+                ),
                 Loc::Slot(e) => {
                     let (lo, hi) = scratch.split_at_mut(dst.max(e) * n);
                     let (d, src) = if dst < e {
@@ -606,21 +714,48 @@ impl<'a, T: Real> Sampler<'a, T> {
                 self.x.copy_from_slice(&self.scratch[..n]);
                 self.phase = Phase::Done;
                 let t = self.t_end;
-                Ok(Some(self.report(StepKind::DenoiseToZero, t, T::ZERO, T::ZERO, 1, true, None)))
+                Ok(Some(self.report(
+                    StepKind::DenoiseToZero,
+                    t,
+                    T::ZERO,
+                    T::ZERO,
+                    1,
+                    true,
+                    None,
+                )))
             }
             Phase::Done => Err(Error::Finished),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn report(&mut self, kind: StepKind, t_from: T, t_to: T, h: T, order: usize, accepted: bool, error: Option<T>) -> StepReport<T> {
+    fn report(
+        &mut self,
+        kind: StepKind,
+        t_from: T,
+        t_to: T,
+        h: T,
+        order: usize,
+        accepted: bool,
+        error: Option<T>,
+    ) -> StepReport<T> {
         self.reports += 1;
         if accepted && kind == StepKind::Solver {
             self.stats.n_accept += 1;
         } else if !accepted {
             self.stats.n_reject += 1;
         }
-        StepReport { step: self.reports, kind, t_from, t_to, h, order, accepted, error, nfe: self.stats.nfe }
+        StepReport {
+            step: self.reports,
+            kind,
+            t_from,
+            t_to,
+            h,
+            order,
+            accepted,
+            error,
+            nfe: self.stats.nfe,
+        }
     }
 
     /// Applies `u` to `x` in place over the model slots `ms`.
@@ -659,7 +794,12 @@ impl<'a, T: Real> Sampler<'a, T> {
     // ----- multistep -----
 
     fn advance_multistep(&mut self, i: usize, midpoint: bool) -> Option<StepReport<T>> {
-        let (alg, ty, k, steps) = (self.cfg.algorithm, self.cfg.solver_type, self.cfg.order, self.cfg.steps);
+        let (alg, ty, k, steps) = (
+            self.cfg.algorithm,
+            self.cfg.solver_type,
+            self.cfg.order,
+            self.cfg.steps,
+        );
         if midpoint {
             let p = self.plan;
             let u = Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1);
@@ -671,14 +811,26 @@ impl<'a, T: Real> Sampler<'a, T> {
         let j = i + 1;
         let s = self.point(self.grid.at(&self.sched, i));
         let t = self.point(self.grid.at(&self.sched, j));
-        if j == 1 && self.cfg.warmup == Warmup::Singlestep && k >= 2 {
+        if j == 1 && self.cfg.multistep_variant == MultistepVariant::FullOrder && k >= 2 {
             let r1 = T::c(0.5);
             let h = t.lambda - s.lambda;
             let (s1, r1) = self.intermediate_point(&s, r1, h);
-            self.plan = Plan { order: 2, s, t, s1, s2: s1, r1, r2: T::ZERO, h };
+            self.plan = Plan {
+                order: 2,
+                s,
+                t,
+                s1,
+                s2: s1,
+                r1,
+                r2: T::ZERO,
+                h,
+            };
             let u = Update::intermediate(alg, &s, &s1, r1, h);
             self.update_into(k, &u, &[0]);
-            self.phase = Phase::Multistep { i: 0, midpoint: true };
+            self.phase = Phase::Multistep {
+                i: 0,
+                midpoint: true,
+            };
             return None;
         }
         let order = if j < k {
@@ -697,18 +849,37 @@ impl<'a, T: Real> Sampler<'a, T> {
                 self.update_x(&u, &[slot(0), slot(1)]);
             }
             _ => {
-                let u = Update::multistep_third(alg, lambda_back(2), lambda_back(1), &s, &t);
+                let exact = self.cfg.multistep_variant == MultistepVariant::FullOrder;
+                let u = Update::multistep_third_with(
+                    alg,
+                    lambda_back(2),
+                    lambda_back(1),
+                    &s,
+                    &t,
+                    exact,
+                );
                 self.update_x(&u, &[slot(0), slot(1), slot(2)]);
             }
         }
-        let r = self.report(StepKind::Solver, s.t, t.t, t.lambda - s.lambda, order, true, None);
+        let r = self.report(
+            StepKind::Solver,
+            s.t,
+            t.t,
+            t.lambda - s.lambda,
+            order,
+            true,
+            None,
+        );
         self.next_multistep(j);
         Some(r)
     }
 
     fn next_multistep(&mut self, j: usize) {
         if j < self.cfg.steps {
-            self.phase = Phase::Multistep { i: j, midpoint: false };
+            self.phase = Phase::Multistep {
+                i: j,
+                midpoint: false,
+            };
         } else {
             self.finish();
         }
@@ -747,8 +918,13 @@ impl<'a, T: Real> Sampler<'a, T> {
     /// Plans outer step `k` starting at NFE-grid position `pos`.
     fn plan_singlestep(&mut self, k: usize, pos: usize) {
         let order = self.singlestep_order(k);
-        let by_nfe = self.cfg.method == Method::Singlestep && !matches!(self.cfg.spacing, Spacing::LogSnr);
-        let (a, b) = if by_nfe { (pos, pos + order) } else { (k, k + 1) };
+        let by_nfe =
+            self.cfg.method == Method::Singlestep && !matches!(self.cfg.spacing, Spacing::LogSnr);
+        let (a, b) = if by_nfe {
+            (pos, pos + order)
+        } else {
+            (k, k + 1)
+        };
         let s = self.point(self.grid.at(&self.sched, a));
         let t = self.point(self.grid.at(&self.sched, b));
         let h = t.lambda - s.lambda;
@@ -767,9 +943,26 @@ impl<'a, T: Real> Sampler<'a, T> {
             2 => ((lam(1) - l0) / hi, T::ZERO),
             _ => ((lam(1) - l0) / hi, (lam(2) - l0) / hi),
         };
-        let (s1, r1) = if order >= 2 { self.intermediate_point(&s, r1, h) } else { (s, r1) };
-        let (s2, r2) = if order >= 3 { self.intermediate_point(&s, r2, h) } else { (s, r2) };
-        self.plan = Plan { order, s, t, s1, s2, r1, r2, h };
+        let (s1, r1) = if order >= 2 {
+            self.intermediate_point(&s, r1, h)
+        } else {
+            (s, r1)
+        };
+        let (s2, r2) = if order >= 3 {
+            self.intermediate_point(&s, r2, h)
+        } else {
+            (s, r2)
+        };
+        self.plan = Plan {
+            order,
+            s,
+            t,
+            s1,
+            s2,
+            r1,
+            r2,
+            h,
+        };
         self.phase = Phase::Singlestep { k, pos, stage: 0 };
     }
 
@@ -821,10 +1014,27 @@ impl<'a, T: Real> Sampler<'a, T> {
         let s = self.ad.s;
         let t = self.point(self.sched.inverse_lambda(s.lambda + self.ad.h));
         let h = t.lambda - s.lambda;
-        let (r1, r2) = if order == 2 { (T::c(0.5), T::ZERO) } else { (T::ONE / T::c(3.0), T::c(2.0) / T::c(3.0)) };
+        let (r1, r2) = if order == 2 {
+            (T::c(0.5), T::ZERO)
+        } else {
+            (T::ONE / T::c(3.0), T::c(2.0) / T::c(3.0))
+        };
         let (s1, r1) = self.intermediate_point(&s, r1, h);
-        let (s2, r2) = if order == 3 { self.intermediate_point(&s, r2, h) } else { (s1, r2) };
-        self.plan = Plan { order, s, t, s1, s2, r1, r2, h };
+        let (s2, r2) = if order == 3 {
+            self.intermediate_point(&s, r2, h)
+        } else {
+            (s1, r2)
+        };
+        self.plan = Plan {
+            order,
+            s,
+            t,
+            s1,
+            s2,
+            r1,
+            r2,
+            h,
+        };
         if reuse {
             self.adaptive_intermediate();
         } else {
@@ -854,22 +1064,44 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
         // Both solutions are available: estimate the error, accept or reject.
         let (lower, higher) = if order == 2 {
-            (Update::first_order(alg, &p.s, &p.t), Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1))
+            (
+                Update::first_order(alg, &p.s, &p.t),
+                Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1),
+            )
         } else {
-            (Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1), Update::singlestep_third(alg, ty, &p.s, &p.t, p.r1, p.r2))
+            (
+                Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1),
+                Update::singlestep_third(alg, ty, &p.s, &p.t, p.r1, p.r2),
+            )
         };
         let opts = self.cfg.adaptive;
-        let ctl = StepController { atol: opts.atol, rtol: opts.rtol, theta: opts.theta, order };
+        let ctl = StepController {
+            atol: opts.atol,
+            rtol: opts.rtol,
+            theta: opts.theta,
+            order,
+        };
         let n = self.n;
         // Slots: m_s = 0, (m_s1 = 1), last model = order - 1, x_prev = order.
         let (models, rest) = self.scratch.split_at_mut(order * n);
         let x_prev = &mut rest[..n];
         let m = |j: usize| &models[j * n..(j + 1) * n];
         let zeros: &[T] = &[];
-        let ms: [&[T]; 3] = if order == 2 { [m(0), m(1), zeros] } else { [m(0), m(1), m(2)] };
+        let ms: [&[T]; 3] = if order == 2 {
+            [m(0), m(1), zeros]
+        } else {
+            [m(0), m(1), m(2)]
+        };
         let e = if order == 2 {
             // m2 unused: pass m1 again so the fused loop stays in bounds.
-            ctl.error(&lower, &higher, self.x, x_prev, [ms[0], ms[1], ms[1]], self.cfg.batch)
+            ctl.error(
+                &lower,
+                &higher,
+                self.x,
+                x_prev,
+                [ms[0], ms[1], ms[1]],
+                self.cfg.batch,
+            )
         } else {
             ctl.error(&lower, &higher, self.x, x_prev, ms, self.cfg.batch)
         };
@@ -884,13 +1116,23 @@ impl<'a, T: Real> Sampler<'a, T> {
             self.ad.s = p.t;
         }
         self.ad.h = ctl.next_h(self.ad.h, e, self.ad.lambda_end - self.ad.s.lambda);
-        let r = self.report(StepKind::Solver, p.s.t, p.t.t, p.h, order, accepted, Some(e));
+        let r = self.report(
+            StepKind::Solver,
+            p.s.t,
+            p.t.t,
+            p.h,
+            order,
+            accepted,
+            Some(e),
+        );
         if (self.ad.s.t - self.t_end).abs() > opts.t_err {
             let reuse = opts.reuse_rejected_eval && !accepted;
             let next = if reuse { order - 1 } else { order };
             if self.stats.nfe + next > opts.max_nfe {
                 self.phase = Phase::Done;
-                return Err(Error::StepLimit { nfe: self.stats.nfe });
+                return Err(Error::StepLimit {
+                    nfe: self.stats.nfe,
+                });
             }
             self.plan_adaptive(reuse);
         } else {
@@ -904,7 +1146,9 @@ fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
     let adaptive = cfg.method == Method::Adaptive;
     if adaptive {
         if !(2..=3).contains(&cfg.order) {
-            return Err(Error::InvalidConfig("the adaptive method needs order 2 or 3"));
+            return Err(Error::InvalidConfig(
+                "the adaptive method needs order 2 or 3",
+            ));
         }
     } else {
         if !(1..=3).contains(&cfg.order) {
@@ -920,11 +1164,15 @@ fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
             return Err(Error::InvalidConfig("multistep needs steps >= order"));
         }
         if cfg.method == Method::SinglestepFixed && cfg.steps < cfg.order {
-            return Err(Error::InvalidConfig("singlestep_fixed needs steps >= order"));
+            return Err(Error::InvalidConfig(
+                "singlestep_fixed needs steps >= order",
+            ));
         }
     }
     if cfg.direction == Direction::Invert && cfg.denoise_to_zero {
-        return Err(Error::InvalidConfig("denoise_to_zero does not apply to inversion"));
+        return Err(Error::InvalidConfig(
+            "denoise_to_zero does not apply to inversion",
+        ));
     }
     match cfg.guidance {
         Guidance::None => {}
@@ -936,10 +1184,14 @@ fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
     }
     if let Some(th) = cfg.thresholding {
         if !(th.ratio > T::ZERO && th.ratio <= T::ONE) {
-            return Err(Error::InvalidConfig("thresholding ratio must lie in (0, 1]"));
+            return Err(Error::InvalidConfig(
+                "thresholding ratio must lie in (0, 1]",
+            ));
         }
         if !(th.max_val > T::ZERO && th.max_val.is_finite()) {
-            return Err(Error::InvalidConfig("thresholding max_val must be positive and finite"));
+            return Err(Error::InvalidConfig(
+                "thresholding max_val must be positive and finite",
+            ));
         }
     }
     if adaptive {
@@ -991,14 +1243,27 @@ fn grad_coeff<T: Real>(target: Target, scale: T, alpha: T, sigma: T) -> T {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn convert_into<T: Real>(dst: &mut [T], x: &[T], out: Output<'_, T>, a: T, b: T, target: Target, alpha: T, sigma: T) {
+fn convert_into<T: Real>(
+    dst: &mut [T],
+    x: &[T],
+    out: Output<'_, T>,
+    a: T,
+    b: T,
+    target: Target,
+    alpha: T,
+    sigma: T,
+) {
     match out {
         Output::Plain(o) => {
             for ((d, &x), &o) in dst.iter_mut().zip(x).zip(o) {
                 *d = a * x + b * o;
             }
         }
-        Output::Cfg { cond, uncond, scale } => {
+        Output::Cfg {
+            cond,
+            uncond,
+            scale,
+        } => {
             for (((d, &x), &c), &u) in dst.iter_mut().zip(x).zip(cond).zip(uncond) {
                 *d = a * x + b * guidance::classifier_free(c, u, scale);
             }
@@ -1013,14 +1278,26 @@ fn convert_into<T: Real>(dst: &mut [T], x: &[T], out: Output<'_, T>, a: T, b: T,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn convert_in_place<T: Real>(buf: &mut [T], out: Output<'_, T>, a: T, b: T, target: Target, alpha: T, sigma: T) {
+fn convert_in_place<T: Real>(
+    buf: &mut [T],
+    out: Output<'_, T>,
+    a: T,
+    b: T,
+    target: Target,
+    alpha: T,
+    sigma: T,
+) {
     match out {
         Output::Plain(o) => {
             for (d, &o) in buf.iter_mut().zip(o) {
                 *d = a * *d + b * o;
             }
         }
-        Output::Cfg { cond, uncond, scale } => {
+        Output::Cfg {
+            cond,
+            uncond,
+            scale,
+        } => {
             for ((d, &c), &u) in buf.iter_mut().zip(cond).zip(uncond) {
                 *d = a * *d + b * guidance::classifier_free(c, u, scale);
             }

@@ -96,7 +96,11 @@ impl<'a, T: Real> DiscreteVp<'a, T> {
         validate_betas(betas)?;
         let n = betas.len();
         if storage.len() < n {
-            return Err(Error::LengthMismatch { buffer: Buffer::Table, expected: n, found: storage.len() });
+            return Err(Error::LengthMismatch {
+                buffer: Buffer::Table,
+                expected: n,
+                found: storage.len(),
+            });
         }
         let out = &mut storage[..n];
         cumulative_log_alpha(out, |i| betas.beta(i))?;
@@ -129,7 +133,9 @@ impl<'a, T: Real> DiscreteVp<'a, T> {
         }
         for (dst, &a) in storage.iter_mut().zip(alphas_cumprod) {
             if !(a > T::ZERO && a <= T::ONE) {
-                return Err(Error::InvalidConfig("every alphas_cumprod value must lie in (0, 1]"));
+                return Err(Error::InvalidConfig(
+                    "every alphas_cumprod value must lie in (0, 1]",
+                ));
             }
             *dst = T::c(0.5) * a.ln();
         }
@@ -141,24 +147,33 @@ impl<'a, T: Real> DiscreteVp<'a, T> {
     pub fn from_log_alpha(log_alpha: &'a [T]) -> Result<Self> {
         for w in log_alpha.windows(2) {
             if !(w[1] < w[0]) {
-                return Err(Error::InvalidConfig("log_alpha must be strictly decreasing in n"));
+                return Err(Error::InvalidConfig(
+                    "log_alpha must be strictly decreasing in n",
+                ));
             }
         }
         for &la in log_alpha {
             if !(la < T::ZERO) || !la.is_finite() {
-                return Err(Error::InvalidConfig("log_alpha values must be finite and negative"));
+                return Err(Error::InvalidConfig(
+                    "log_alpha values must be finite and negative",
+                ));
             }
         }
         // Count the entries whose lambda is below the clip (the tail, lambda being decreasing).
         let clip = T::c(CLIPPED_LAMBDA);
-        let cut = log_alpha.iter().filter(|&&la| lambda_of_log_alpha(la) < clip).count();
+        let cut = log_alpha
+            .iter()
+            .filter(|&&la| lambda_of_log_alpha(la) < clip)
+            .count();
         let keep = log_alpha.len() - cut;
         if keep < 2 {
             return Err(Error::InvalidConfig(
                 "a discrete schedule needs at least 2 steps with lambda >= -5.1",
             ));
         }
-        Ok(DiscreteVp { log_alpha: &log_alpha[..keep] })
+        Ok(DiscreteVp {
+            log_alpha: &log_alpha[..keep],
+        })
     }
 
     /// `N'`: the number of discrete steps after clipping.
@@ -183,7 +198,11 @@ impl<'a, T: Real> DiscreteVp<'a, T> {
         let len = self.log_alpha.len();
         // Segment i covers [t_i, t_{i+1}], t_i = (i + 1)/N'.
         let pos = t * T::from_usize(len) - T::ONE;
-        let i = if pos < T::ONE { 0 } else { pos.floor().to_usize().min(len - 2) };
+        let i = if pos < T::ONE {
+            0
+        } else {
+            pos.floor().to_usize().min(len - 2)
+        };
         let (x0, x1) = (self.t_label(i), self.t_label(i + 1));
         let (y0, y1) = (self.log_alpha[i], self.log_alpha[i + 1]);
         y0 + (t - x0) * (y1 - y0) / (x1 - x0)
@@ -224,12 +243,18 @@ impl<T: Real, const N: usize> ScheduleTable<T, N> {
 
     /// A discrete schedule from formula betas (at most `N` of them).
     pub fn from_betas(&mut self, betas: &Betas<T>) -> Result<NoiseSchedule<'_, T>> {
-        Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(betas, &mut self.buf)?))
+        Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(
+            betas,
+            &mut self.buf,
+        )?))
     }
 
     /// A discrete schedule from `alphas_cumprod` (at most `N` values).
     pub fn from_alphas_cumprod(&mut self, alphas_cumprod: &[T]) -> Result<NoiseSchedule<'_, T>> {
-        Ok(NoiseSchedule::Discrete(DiscreteVp::from_alphas_cumprod(alphas_cumprod, &mut self.buf)?))
+        Ok(NoiseSchedule::Discrete(DiscreteVp::from_alphas_cumprod(
+            alphas_cumprod,
+            &mut self.buf,
+        )?))
     }
 }
 
@@ -252,7 +277,9 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
     /// The continuous linear VP schedule, validated (`0 <= beta_0 < beta_1`, finite).
     pub fn linear_vp(beta_0: T, beta_1: T) -> Result<Self> {
         if !(beta_0 >= T::ZERO && beta_1 > beta_0 && beta_1.is_finite()) {
-            return Err(Error::InvalidConfig("linear VP schedule needs 0 <= beta_0 < beta_1, finite"));
+            return Err(Error::InvalidConfig(
+                "linear VP schedule needs 0 <= beta_0 < beta_1, finite",
+            ));
         }
         Ok(NoiseSchedule::LinearVp { beta_0, beta_1 })
     }
@@ -351,15 +378,21 @@ pub(crate) fn lambda_of_log_alpha<T: Real>(la: T) -> T {
 fn validate_betas<T: Real>(betas: &Betas<T>) -> Result<()> {
     let n = betas.len();
     if n < 2 {
-        return Err(Error::InvalidConfig("a beta schedule needs at least 2 steps"));
+        return Err(Error::InvalidConfig(
+            "a beta schedule needs at least 2 steps",
+        ));
     }
     if n > 1 << 24 {
-        return Err(Error::InvalidConfig("a beta schedule may have at most 2^24 steps"));
+        return Err(Error::InvalidConfig(
+            "a beta schedule may have at most 2^24 steps",
+        ));
     }
     match *betas {
         Betas::Linear { start, end, .. } | Betas::ScaledLinear { start, end, .. } => {
             if !(start > T::ZERO && end > T::ZERO && start < T::ONE && end < T::ONE) {
-                return Err(Error::InvalidConfig("beta start and end must lie in (0, 1)"));
+                return Err(Error::InvalidConfig(
+                    "beta start and end must lie in (0, 1)",
+                ));
             }
         }
         Betas::Cosine { .. } => {}
@@ -386,7 +419,11 @@ fn cumulative_log_alpha<T: Real>(out: &mut [T], beta: impl Fn(usize) -> T) -> Re
 }
 
 /// Checks that `t` is a usable time for `schedule`: finite, in `(0, T]`.
-pub(crate) fn check_time<T: Real>(schedule: &NoiseSchedule<'_, T>, t: T, what: &'static str) -> Result<()> {
+pub(crate) fn check_time<T: Real>(
+    schedule: &NoiseSchedule<'_, T>,
+    t: T,
+    what: &'static str,
+) -> Result<()> {
     if t > T::ZERO && t <= schedule.t_max() && t.is_finite() {
         Ok(())
     } else {
@@ -408,8 +445,15 @@ mod tests {
     #[test]
     fn linear_schedule_keeps_1000() {
         let mut storage = [0.0f32; 1000];
-        let d = DiscreteVp::from_betas(&Betas::Linear { start: 1e-4, end: 0.02, n: 1000 }, &mut storage)
-            .unwrap();
+        let d = DiscreteVp::from_betas(
+            &Betas::Linear {
+                start: 1e-4,
+                end: 0.02,
+                n: 1000,
+            },
+            &mut storage,
+        )
+        .unwrap();
         assert_eq!(d.total_n(), 1000);
     }
 
@@ -419,14 +463,23 @@ mod tests {
         let f = |u: f64| libm::cos((u + 0.008) / 1.008 * core::f64::consts::FRAC_PI_2).powi(2);
         for i in [0usize, 1, 10, 500, 990, 999] {
             let naive = (1.0 - f((i + 1) as f64 / 1000.0) / f(i as f64 / 1000.0)).min(0.999);
-            assert!((b.beta(i) - naive).abs() <= 1e-12 * naive.max(1e-3), "i={i}");
+            assert!(
+                (b.beta(i) - naive).abs() <= 1e-12 * naive.max(1e-3),
+                "i={i}"
+            );
         }
     }
 
     #[test]
     fn lambda_round_trips() {
         let mut table = ScheduleTable::<f64, 1000>::new();
-        let s = table.from_betas(&Betas::Linear { start: 1e-4, end: 0.02, n: 1000 }).unwrap();
+        let s = table
+            .from_betas(&Betas::Linear {
+                start: 1e-4,
+                end: 0.02,
+                n: 1000,
+            })
+            .unwrap();
         let c = NoiseSchedule::linear_vp(0.1, 20.0).unwrap();
         for sched in [s, c] {
             for &t in &[1e-3, 0.0123, 0.5, 0.999, 1.0] {
@@ -439,8 +492,15 @@ mod tests {
     #[test]
     fn log_alpha_interpolates_table() {
         let mut storage = [0.0f64; 1000];
-        let d = DiscreteVp::from_betas(&Betas::Linear { start: 1e-4, end: 0.02, n: 1000 }, &mut storage)
-            .unwrap();
+        let d = DiscreteVp::from_betas(
+            &Betas::Linear {
+                start: 1e-4,
+                end: 0.02,
+                n: 1000,
+            },
+            &mut storage,
+        )
+        .unwrap();
         let s = NoiseSchedule::Discrete(d);
         let tab = d.log_alpha_table();
         assert!((s.log_alpha(0.001) - tab[0]).abs() < 1e-15);
@@ -458,7 +518,15 @@ mod tests {
         assert!(DiscreteVp::from_beta_table(&[0.1, 1.5], &mut st).is_err());
         assert!(DiscreteVp::from_alphas_cumprod(&[0.9, 0.95], &mut st).is_err());
         assert!(DiscreteVp::from_log_alpha(&[-0.1f32]).is_err());
-        assert!(DiscreteVp::from_betas(&Betas::Linear { start: 0.1, end: 0.2, n: 8 }, &mut st).is_err());
+        assert!(DiscreteVp::from_betas(
+            &Betas::Linear {
+                start: 0.1,
+                end: 0.2,
+                n: 8
+            },
+            &mut st
+        )
+        .is_err());
         assert!(NoiseSchedule::<f32>::linear_vp(1.0, 0.5).is_err());
         assert!(NoiseSchedule::<f32>::linear_vp(f32::NAN, 0.5).is_err());
     }

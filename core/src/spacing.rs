@@ -44,16 +44,32 @@ pub struct Grid<'a, T> {
 
 impl<'a, T: Real> Grid<'a, T> {
     /// The grid; `Custom` times must have `n + 1` entries (checked by the sampler).
-    pub fn new(spacing: Spacing<'a, T>, schedule: &NoiseSchedule<'_, T>, t_start: T, t_end: T, n: usize) -> Self {
+    pub fn new(
+        spacing: Spacing<'a, T>,
+        schedule: &NoiseSchedule<'_, T>,
+        t_start: T,
+        t_end: T,
+        n: usize,
+    ) -> Self {
         let (a, b) = match spacing {
             Spacing::LogSnr => (schedule.lambda(t_start), schedule.lambda(t_end)),
             Spacing::Karras { rho } => {
                 let inv = T::ONE / rho;
-                ((-schedule.lambda(t_start) * inv).exp(), (-schedule.lambda(t_end) * inv).exp())
+                (
+                    (-schedule.lambda(t_start) * inv).exp(),
+                    (-schedule.lambda(t_end) * inv).exp(),
+                )
             }
             _ => (T::ZERO, T::ZERO),
         };
-        Grid { spacing, t_start, t_end, a, b, n }
+        Grid {
+            spacing,
+            t_start,
+            t_end,
+            a,
+            b,
+            n,
+        }
     }
 
     /// Number of intervals.
@@ -93,9 +109,18 @@ impl<'a, T: Real> Grid<'a, T> {
 
 /// Checks caller-given times: `len` entries, finite, in `(0, T]`, strictly monotone from
 /// `t_start` towards `t_end`.
-pub(crate) fn check_custom<T: Real>(schedule: &NoiseSchedule<'_, T>, times: &[T], len: usize, decreasing: bool) -> Result<()> {
+pub(crate) fn check_custom<T: Real>(
+    schedule: &NoiseSchedule<'_, T>,
+    times: &[T],
+    len: usize,
+    decreasing: bool,
+) -> Result<()> {
     if times.len() != len {
-        return Err(Error::LengthMismatch { buffer: crate::error::Buffer::Times, expected: len, found: times.len() });
+        return Err(Error::LengthMismatch {
+            buffer: crate::error::Buffer::Times,
+            expected: len,
+            found: times.len(),
+        });
     }
     for &t in times {
         crate::schedule::check_time(schedule, t, "custom times must be finite and in (0, T]")?;
@@ -118,7 +143,12 @@ mod tests {
     #[test]
     fn grids_hit_both_ends() {
         let s = NoiseSchedule::linear_vp(0.1f64, 20.0).unwrap();
-        for sp in [Spacing::LogSnr, Spacing::TimeUniform, Spacing::TimeQuadratic, Spacing::Karras { rho: 7.0 }] {
+        for sp in [
+            Spacing::LogSnr,
+            Spacing::TimeUniform,
+            Spacing::TimeQuadratic,
+            Spacing::Karras { rho: 7.0 },
+        ] {
             let g = Grid::new(sp, &s, 1.0, 1e-3, 10);
             assert!((g.at(&s, 0) - 1.0).abs() < 1e-12, "{sp:?}");
             assert!((g.at(&s, 10) - 1e-3).abs() < 1e-12, "{sp:?}");

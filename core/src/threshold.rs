@@ -62,7 +62,13 @@ mod tests {
     fn quantile_matches_torch_linear() {
         // torch.quantile(torch.tensor([3., 1., 4., 1., 5., 9., 2., 6.]), q) for these q.
         let base = [3.0f64, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0];
-        for (q, want) in [(0.0, 1.0), (0.5, 3.5), (0.995, 8.895), (1.0, 9.0), (0.3, 2.1)] {
+        for (q, want) in [
+            (0.0, 1.0),
+            (0.5, 3.5),
+            (0.995, 8.895),
+            (1.0, 9.0),
+            (0.3, 2.1),
+        ] {
             let mut v = base;
             let got = quantile(&mut v, q);
             assert!((got - want).abs() < 1e-12, "q={q}: {got} vs {want}");
@@ -73,11 +79,25 @@ mod tests {
     fn threshold_scales_into_unit_range() {
         let mut x0 = [0.5f32, -3.0, 2.0, 0.1];
         let mut work = [0.0f32; 4];
-        dynamic_threshold(&mut x0, &Thresholding { ratio: 1.0, max_val: 1.0 }, &mut work);
+        dynamic_threshold(
+            &mut x0,
+            &Thresholding {
+                ratio: 1.0,
+                max_val: 1.0,
+            },
+            &mut work,
+        );
         assert_eq!(x0, [0.5 / 3.0, -1.0, 2.0 / 3.0, 0.1 / 3.0]);
         // Below max_val nothing but the division by max_val happens.
         let mut y = [0.2f32, -0.4];
-        dynamic_threshold(&mut y, &Thresholding { ratio: 0.995, max_val: 1.0 }, &mut work);
+        dynamic_threshold(
+            &mut y,
+            &Thresholding {
+                ratio: 0.995,
+                max_val: 1.0,
+            },
+            &mut work,
+        );
         assert_eq!(y, [0.2, -0.4]);
     }
 }

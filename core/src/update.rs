@@ -50,7 +50,12 @@ impl<T: Real> Point<T> {
     /// Evaluates the schedule at `t`.
     #[inline]
     pub fn at(schedule: &NoiseSchedule<'_, T>, t: T) -> Self {
-        Point { t, log_alpha: schedule.log_alpha(t), sigma: schedule.sigma(t), lambda: schedule.lambda(t) }
+        Point {
+            t,
+            log_alpha: schedule.log_alpha(t),
+            sigma: schedule.sigma(t),
+            lambda: schedule.lambda(t),
+        }
     }
 
     /// `alpha_t`.
@@ -106,18 +111,30 @@ impl<T: Real> Update<T> {
     pub fn first_order(alg: Algorithm, s: &Point<T>, t: &Point<T>) -> Self {
         let h = t.lambda - s.lambda;
         let (a, b, _) = base(alg, s, t, h);
-        Update { cx: a, cm: [-b, T::ZERO, T::ZERO] }
+        Update {
+            cx: a,
+            cm: [-b, T::ZERO, T::ZERO],
+        }
     }
 
     /// The intermediate point `x_{s_i}` of a singlestep update, over `[m_s]`: a first-order
     /// step of size `r h` (the reference's `phi_11`, `phi_12` with `expm1(+-r h)`).
     pub fn intermediate(alg: Algorithm, s: &Point<T>, si: &Point<T>, r: T, h: T) -> Self {
         let (a, b, _) = base(alg, s, si, r * h);
-        Update { cx: a, cm: [-b, T::ZERO, T::ZERO] }
+        Update {
+            cx: a,
+            cm: [-b, T::ZERO, T::ZERO],
+        }
     }
 
     /// Singlestep DPM-Solver-2 from `s` to `t` over `[m_s, m_s1]`, `s1` at `lambda_s + r1 h`.
-    pub fn singlestep_second(alg: Algorithm, ty: SolverType, s: &Point<T>, t: &Point<T>, r1: T) -> Self {
+    pub fn singlestep_second(
+        alg: Algorithm,
+        ty: SolverType,
+        s: &Point<T>,
+        t: &Point<T>,
+        r1: T,
+    ) -> Self {
         let h = t.lambda - s.lambda;
         let (a, b, g) = base(alg, s, t, h);
         // Coefficient k of (m_s1 - m_s).
@@ -125,20 +142,40 @@ impl<T: Real> Update<T> {
             SolverType::DpmSolver => -(T::c(0.5) / r1) * b,
             SolverType::Taylor => g * phi23(alg, h).0 / r1,
         };
-        Update { cx: a, cm: [-b - k, k, T::ZERO] }
+        Update {
+            cx: a,
+            cm: [-b - k, k, T::ZERO],
+        }
     }
 
     /// The second intermediate `x_{s2}` of singlestep DPM-Solver-3, over `[m_s, m_s1]`.
-    pub fn third_intermediate(alg: Algorithm, s: &Point<T>, s2: &Point<T>, r1: T, r2: T, h: T) -> Self {
+    pub fn third_intermediate(
+        alg: Algorithm,
+        s: &Point<T>,
+        s2: &Point<T>,
+        r1: T,
+        r2: T,
+        h: T,
+    ) -> Self {
         let (a, b, g) = base(alg, s, s2, r2 * h);
         // phi_22 in the sign convention of `base`.
         let phi22 = phi23(alg, r2 * h).0;
         let k = (r2 / r1) * g * phi22;
-        Update { cx: a, cm: [-b - k, k, T::ZERO] }
+        Update {
+            cx: a,
+            cm: [-b - k, k, T::ZERO],
+        }
     }
 
     /// Singlestep DPM-Solver-3 from `s` to `t` over `[m_s, m_s1, m_s2]`.
-    pub fn singlestep_third(alg: Algorithm, ty: SolverType, s: &Point<T>, t: &Point<T>, r1: T, r2: T) -> Self {
+    pub fn singlestep_third(
+        alg: Algorithm,
+        ty: SolverType,
+        s: &Point<T>,
+        t: &Point<T>,
+        r1: T,
+        r2: T,
+    ) -> Self {
         let h = t.lambda - s.lambda;
         let (a, b, g) = base(alg, s, t, h);
         let (phi2, phi3) = phi23(alg, h);
@@ -146,7 +183,10 @@ impl<T: Real> Update<T> {
             SolverType::DpmSolver => {
                 // (1/r2) g phi_2 (m_s2 - m_s)
                 let k = g * phi2 / r2;
-                Update { cx: a, cm: [-b - k, T::ZERO, k] }
+                Update {
+                    cx: a,
+                    cm: [-b - k, T::ZERO, k],
+                }
             }
             SolverType::Taylor => {
                 // D1_0 = (m1 - m0)/r1, D1_1 = (m2 - m0)/r2,
@@ -154,18 +194,32 @@ impl<T: Real> Update<T> {
                 // x_t = a x - b m0 + g phi2 D1 + g phi3 D2 (signs folded into g and phi3).
                 let d = r2 - r1;
                 let d1 = [(r1 / r2 - r2 / r1) / d, r2 / (r1 * d), -r1 / (r2 * d)];
-                let d2 = [T::c(2.0) * (T::ONE / r1 - T::ONE / r2) / d, -T::c(2.0) / (r1 * d), T::c(2.0) / (r2 * d)];
+                let d2 = [
+                    T::c(2.0) * (T::ONE / r1 - T::ONE / r2) / d,
+                    -T::c(2.0) / (r1 * d),
+                    T::c(2.0) / (r2 * d),
+                ];
                 let (p, q) = (g * phi2, g * phi3);
                 Update {
                     cx: a,
-                    cm: [-b + p * d1[0] + q * d2[0], p * d1[1] + q * d2[1], p * d1[2] + q * d2[2]],
+                    cm: [
+                        -b + p * d1[0] + q * d2[0],
+                        p * d1[1] + q * d2[1],
+                        p * d1[2] + q * d2[2],
+                    ],
                 }
             }
         }
     }
 
     /// Multistep DPM-Solver-2 from `t_prev_0` to `t` over `[m_prev_0, m_prev_1]` (newest first).
-    pub fn multistep_second(alg: Algorithm, ty: SolverType, lambda_prev_1: T, p0: &Point<T>, t: &Point<T>) -> Self {
+    pub fn multistep_second(
+        alg: Algorithm,
+        ty: SolverType,
+        lambda_prev_1: T,
+        p0: &Point<T>,
+        t: &Point<T>,
+    ) -> Self {
         let h0 = p0.lambda - lambda_prev_1;
         let h = t.lambda - p0.lambda;
         let r0 = h0 / h;
@@ -175,11 +229,38 @@ impl<T: Real> Update<T> {
             SolverType::DpmSolver => -T::c(0.5) * b,
             SolverType::Taylor => g * phi23(alg, h).0,
         };
-        Update { cx: a, cm: [-b + k / r0, -k / r0, T::ZERO] }
+        Update {
+            cx: a,
+            cm: [-b + k / r0, -k / r0, T::ZERO],
+        }
     }
 
-    /// Multistep DPM-Solver-3 from `t_prev_0` to `t` over `[m_prev_0, m_prev_1, m_prev_2]`.
-    pub fn multistep_third(alg: Algorithm, lambda_prev_2: T, lambda_prev_1: T, p0: &Point<T>, t: &Point<T>) -> Self {
+    /// Multistep DPM-Solver-3 from `t_prev_0` to `t` over `[m_prev_0, m_prev_1, m_prev_2]`, as
+    /// the reference computes it.
+    ///
+    /// Its `D2 = (D1_0 - D1_1)/(r0 + r1)` estimates `h^2 m''/2`, while the exponential
+    /// integrator's third term needs `h^2 m''` (singlestep DPM-Solver-3's Taylor form has the
+    /// factor 2): the local error stays `O(h^3)` and the method is second order. `exact_d2`
+    /// applies the factor (see [`MultistepVariant::FullOrder`](crate::MultistepVariant)).
+    pub fn multistep_third(
+        alg: Algorithm,
+        lambda_prev_2: T,
+        lambda_prev_1: T,
+        p0: &Point<T>,
+        t: &Point<T>,
+    ) -> Self {
+        Self::multistep_third_with(alg, lambda_prev_2, lambda_prev_1, p0, t, false)
+    }
+
+    /// [`multistep_third`](Self::multistep_third), optionally with the exact `D2` factor.
+    pub fn multistep_third_with(
+        alg: Algorithm,
+        lambda_prev_2: T,
+        lambda_prev_1: T,
+        p0: &Point<T>,
+        t: &Point<T>,
+        exact_d2: bool,
+    ) -> Self {
         let h1 = lambda_prev_1 - lambda_prev_2;
         let h0 = p0.lambda - lambda_prev_1;
         let h = t.lambda - p0.lambda;
@@ -191,7 +272,7 @@ impl<T: Real> Update<T> {
         let d10 = [T::ONE / r0, -T::ONE / r0, T::ZERO];
         let d11 = [T::ZERO, T::ONE / r1, -T::ONE / r1];
         let w = r0 / (r0 + r1);
-        let inv = T::ONE / (r0 + r1);
+        let inv = if exact_d2 { T::c(2.0) } else { T::ONE } / (r0 + r1);
         let (p, q) = (g * phi2, g * phi3);
         let mut cm = [T::ZERO; 3];
         for j in 0..3 {
@@ -277,7 +358,14 @@ mod tests {
     }
 
     /// Direct transcription of the reference's formulas (difference form), for comparison.
-    fn reference_third_taylor_pp(s: &Point<f64>, t: &Point<f64>, r1: f64, r2: f64, m: [f64; 3], x: f64) -> f64 {
+    fn reference_third_taylor_pp(
+        s: &Point<f64>,
+        t: &Point<f64>,
+        r1: f64,
+        r2: f64,
+        m: [f64; 3],
+        x: f64,
+    ) -> f64 {
         let h = t.lambda - s.lambda;
         let alpha_t = t.alpha();
         let phi_1 = libm::expm1(-h);
@@ -287,10 +375,18 @@ mod tests {
         let d1_1 = (m[2] - m[0]) / r2;
         let d1 = (r2 * d1_0 - r1 * d1_1) / (r2 - r1);
         let d2 = 2.0 * (d1_1 - d1_0) / (r2 - r1);
-        (t.sigma / s.sigma) * x - alpha_t * phi_1 * m[0] + alpha_t * phi_2 * d1 - alpha_t * phi_3 * d2
+        (t.sigma / s.sigma) * x - alpha_t * phi_1 * m[0] + alpha_t * phi_2 * d1
+            - alpha_t * phi_3 * d2
     }
 
-    fn reference_multistep_third_noise(l2: f64, l1: f64, p0: &Point<f64>, t: &Point<f64>, m: [f64; 3], x: f64) -> f64 {
+    fn reference_multistep_third_noise(
+        l2: f64,
+        l1: f64,
+        p0: &Point<f64>,
+        t: &Point<f64>,
+        m: [f64; 3],
+        x: f64,
+    ) -> f64 {
         let h1 = l1 - l2;
         let h0 = p0.lambda - l1;
         let h = t.lambda - p0.lambda;
@@ -302,7 +398,10 @@ mod tests {
         let phi_1 = libm::expm1(h);
         let phi_2 = phi_1 / h - 1.0;
         let phi_3 = phi_2 / h - 0.5;
-        libm::exp(t.log_alpha - p0.log_alpha) * x - t.sigma * phi_1 * m[0] - t.sigma * phi_2 * d1 - t.sigma * phi_3 * d2
+        libm::exp(t.log_alpha - p0.log_alpha) * x
+            - t.sigma * phi_1 * m[0]
+            - t.sigma * phi_2 * d1
+            - t.sigma * phi_3 * d2
     }
 
     #[test]
@@ -312,7 +411,14 @@ mod tests {
         let t = Point::at(&sc, 0.3);
         let m = [0.3, -0.2, 0.45];
         let x = 0.7;
-        let u = Update::singlestep_third(Algorithm::DpmSolverPp, SolverType::Taylor, &s, &t, 1.0 / 3.0, 2.0 / 3.0);
+        let u = Update::singlestep_third(
+            Algorithm::DpmSolverPp,
+            SolverType::Taylor,
+            &s,
+            &t,
+            1.0 / 3.0,
+            2.0 / 3.0,
+        );
         let got = u.at(x, m[0], m[1], m[2]);
         let want = reference_third_taylor_pp(&s, &t, 1.0 / 3.0, 2.0 / 3.0, m, x);
         assert!((got - want).abs() < 1e-13, "{got} vs {want}");
@@ -332,8 +438,16 @@ mod tests {
         let sc = sched();
         let (s, t) = (Point::at(&sc, 0.8), Point::at(&sc, 0.5));
         let first = Update::first_order(Algorithm::DpmSolverPp, &s, &t).at(1.0, 0.4, 0.0, 0.0);
-        let second = Update::singlestep_second(Algorithm::DpmSolverPp, SolverType::Taylor, &s, &t, 0.5);
-        let third = Update::singlestep_third(Algorithm::DpmSolverPp, SolverType::DpmSolver, &s, &t, 1.0 / 3.0, 2.0 / 3.0);
+        let second =
+            Update::singlestep_second(Algorithm::DpmSolverPp, SolverType::Taylor, &s, &t, 0.5);
+        let third = Update::singlestep_third(
+            Algorithm::DpmSolverPp,
+            SolverType::DpmSolver,
+            &s,
+            &t,
+            1.0 / 3.0,
+            2.0 / 3.0,
+        );
         for u in [second, third] {
             assert!((u.at(1.0, 0.4, 0.4, 0.4) - first).abs() < 1e-15);
         }
@@ -341,7 +455,10 @@ mod tests {
 
     #[test]
     fn apply_matches_at() {
-        let u = Update { cx: 0.5f32, cm: [1.0, -2.0, 0.25] };
+        let u = Update {
+            cx: 0.5f32,
+            cm: [1.0, -2.0, 0.25],
+        };
         let mut x = [1.0f32, 2.0, 3.0];
         let (a, b, c) = ([1.0f32; 3], [0.5f32; 3], [4.0f32; 3]);
         let mut dst = [0.0f32; 3];
