@@ -79,6 +79,11 @@ pub trait Real:
     fn total_cmp(&self, other: &Self) -> Ordering;
     /// Truncation to an index (saturating; NaN gives 0).
     fn to_usize(self) -> usize;
+    /// Whether every value of `v` is finite: a branch-free bit test that vectorises (exponent
+    /// bits all ones means infinity or NaN).
+    fn all_finite(v: &[Self]) -> bool;
+    /// `dst[i] = a x[i] + b o[i]`, returning whether every `o[i]` was finite (one fused pass).
+    fn axpby_checked(dst: &mut [Self], x: &[Self], o: &[Self], a: Self, b: Self) -> bool;
 
     /// The larger of two values (NaN-ignoring, like `f64::max`).
     #[inline]
@@ -102,7 +107,7 @@ pub trait Real:
 
 macro_rules! impl_real {
     ($t:ty, $exp:path, $expm1:path, $ln:path, $ln1p:path, $sqrt:path, $pow:path, $cos:path, $sin:path,
-     $floor:path, $abs:path, $cutoff:expr) => {
+     $floor:path, $abs:path, $cutoff:expr, $exp_mask:expr, $exp_lsb:expr, $sign:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -172,6 +177,24 @@ macro_rules! impl_real {
             fn to_usize(self) -> usize {
                 self as usize
             }
+            #[inline]
+            fn all_finite(v: &[Self]) -> bool {
+                // (bits & EXP) + EXP_LSB carries into the sign bit iff the exponent is all ones.
+                let mut acc = 0;
+                for &e in v {
+                    acc |= (e.to_bits() & $exp_mask) + $exp_lsb;
+                }
+                acc & $sign == 0
+            }
+            #[inline]
+            fn axpby_checked(dst: &mut [Self], x: &[Self], o: &[Self], a: Self, b: Self) -> bool {
+                let mut acc = 0;
+                for ((d, &x), &o) in dst.iter_mut().zip(x).zip(o) {
+                    acc |= (o.to_bits() & $exp_mask) + $exp_lsb;
+                    *d = a * x + b * o;
+                }
+                acc & $sign == 0
+            }
         }
     };
 }
@@ -188,7 +211,10 @@ impl_real!(
     libm::sinf,
     libm::floorf,
     libm::fabsf,
-    2.0
+    2.0,
+    0x7f80_0000u32,
+    0x0080_0000u32,
+    0x8000_0000u32
 );
 impl_real!(
     f64,
@@ -202,7 +228,10 @@ impl_real!(
     libm::sin,
     libm::floor,
     libm::fabs,
-    2.0
+    2.0,
+    0x7ff0_0000_0000_0000u64,
+    0x0010_0000_0000_0000u64,
+    0x8000_0000_0000_0000u64
 );
 
 /// `log(e^a + e^b)` without overflow.
@@ -343,6 +372,38 @@ mod tests {
                 "psi3({z}) {g3} vs {w3}"
             );
         }
+    }
+
+    #[test]
+    fn finiteness_bit_test() {
+        assert!(f32::all_finite(&[
+            0.0,
+            -1.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            -0.0
+        ]));
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN] {
+            assert!(!f32::all_finite(&[1.0, bad, 2.0]));
+            assert!(!f64::all_finite(&[1.0, bad as f64]));
+        }
+        assert!(f64::all_finite(&[f64::MAX, -f64::MAX, 0.0]));
+        let mut d = [0.0f32; 2];
+        assert!(f32::axpby_checked(
+            &mut d,
+            &[1.0, 2.0],
+            &[3.0, 4.0],
+            2.0,
+            0.5
+        ));
+        assert_eq!(d, [3.5, 6.0]);
+        assert!(!f32::axpby_checked(
+            &mut d,
+            &[1.0, 2.0],
+            &[3.0, f32::NAN],
+            2.0,
+            0.5
+        ));
     }
 
     #[test]
