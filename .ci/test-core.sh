@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The core crate and the cross-crate tests (conformance, convergence), and the no_std builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/lib.sh
+ensure_rust_targets
+
+cargo test --release -p dpm-solver --all-features
+cargo test --release -p dpm-solver-tests -- --nocapture
+# The core is no_std and allocation-free: it must build for a Cortex-M4F and for wasm32.
+cargo build --release -p dpm-solver --target thumbv7em-none-eabihf --all-features
+cargo build --release -p dpm-solver --target wasm32-unknown-unknown --all-features
+# The benchmark must at least compile (timing belongs in BENCHMARKS.md, not in tests).
+cargo bench --no-run -p dpm-solver

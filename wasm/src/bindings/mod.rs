@@ -1,0 +1,1 @@
+//! Placeholder: the wasm-bindgen bindings (being written).

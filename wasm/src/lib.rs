@@ -1,0 +1,9 @@
+//! DPM-Solver for JavaScript callers and a self-contained ONNX diffusion pipeline.
+//!
+//! - [`pipeline`]: plain Rust (native and wasm32): load an ONNX UNet from bytes with tract,
+//!   read its metadata, generate a batch with the core's ask/tell sampler.
+//! - `bindings` (wasm-bindgen): thin newtypes over the core `Sampler` and the pipeline for JS.
+
+pub mod pipeline;
+
+pub mod bindings;

@@ -1,0 +1,1 @@
+//! Placeholder: the tract pipeline (being written).
