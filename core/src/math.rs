@@ -242,6 +242,17 @@ pub fn logaddexp<T: Real>(a: T, b: T) -> T {
     m + (-d).exp().ln_1p()
 }
 
+/// `1/k` for the series below (`INV[0]` unused).
+const INV: [f64; 27] = {
+    let mut t = [0.0; 27];
+    let mut k = 1;
+    while k < 27 {
+        t[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    t
+};
+
 /// `psi2(z) = (e^z - 1 - z) / z`, the second exponential-integrator coefficient.
 ///
 /// DPM-Solver writes it as `phi_1 / h - 1` (and DPM-Solver++ as `phi_1 / h + 1 = -psi2(-h)`);
@@ -250,12 +261,11 @@ pub fn logaddexp<T: Real>(a: T, b: T) -> T {
 #[inline]
 pub fn psi2<T: Real>(z: T) -> T {
     if z.abs() < T::SERIES_CUTOFF {
-        // sum_{k>=0} z^{k+1} / (k+2)!, Horner form, 23 terms (|z| < 2: truncation < 1e-17).
+        // sum_{k>=0} z^{k+1} / (k+2)!, Horner form, 23 terms (|z| < 2: truncation < 1e-17),
+        // multiplying by constant reciprocals (no division in the loop).
         let mut acc = T::ZERO;
-        let mut k = 24usize;
-        while k >= 2 {
-            acc = (acc + T::ONE) * z / T::from_usize(k);
-            k -= 1;
+        for &inv in INV[2..=24].iter().rev() {
+            acc = (acc + T::ONE) * z * T::c(inv);
         }
         acc
     } else if z == T::ZERO {
@@ -272,12 +282,10 @@ pub fn psi3<T: Real>(z: T) -> T {
     if z.abs() < T::SERIES_CUTOFF {
         // sum_{k>=0} z^{k+1} / (k+3)! = z/6 (1 + z/4 (1 + z/5 (...))), 23 terms.
         let mut acc = T::ZERO;
-        let mut k = 26usize;
-        while k >= 4 {
-            acc = (acc + T::ONE) * z / T::from_usize(k);
-            k -= 1;
+        for &inv in INV[4..=26].iter().rev() {
+            acc = (acc + T::ONE) * z * T::c(inv);
         }
-        (acc + T::ONE) * z / T::c(6.0)
+        (acc + T::ONE) * z * T::c(1.0 / 6.0)
     } else {
         psi2(z) / z - T::c(0.5)
     }

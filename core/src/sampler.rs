@@ -296,6 +296,10 @@ pub struct Sampler<'a, T: Real = f32> {
     phase: Phase,
     plan: Plan<T>,
     ad: AdaptiveState<T>,
+    /// The point of the pending evaluation (computed once, when the phase is entered).
+    eval: Point<T>,
+    /// `lambda` at the last three multistep grid points (index `i % 3`).
+    lambda_hist: [T; 3],
     stats: Stats,
     reports: usize,
 }
@@ -418,6 +422,8 @@ impl<'a, T: Real> Sampler<'a, T> {
                 lambda_end: T::ZERO,
                 h: T::ZERO,
             },
+            eval: p0,
+            lambda_hist: [T::ZERO; 3],
             stats: Stats::default(),
             reports: 0,
         };
@@ -556,10 +562,8 @@ impl<'a, T: Real> Sampler<'a, T> {
     fn start(&mut self) {
         match self.cfg.method {
             Method::Multistep => {
-                self.phase = Phase::Multistep {
-                    i: 0,
-                    midpoint: false,
-                }
+                let p = self.point(self.grid.at(&self.sched, 0));
+                self.enter_multistep(0, p);
             }
             Method::Singlestep | Method::SinglestepFixed => {
                 if self.outer == 0 {
@@ -594,31 +598,33 @@ impl<'a, T: Real> Sampler<'a, T> {
     }
 
     fn finish(&mut self) {
-        self.phase = if self.cfg.denoise_to_zero {
-            Phase::Denoise
+        if self.cfg.denoise_to_zero {
+            self.eval = self.point(self.t_end);
+            self.phase = Phase::Denoise;
         } else {
-            Phase::Done
-        };
+            self.phase = Phase::Done;
+        }
+    }
+
+    fn set_phase(&mut self, phase: Phase, eval: Point<T>) {
+        self.phase = phase;
+        self.eval = eval;
     }
 
     /// The evaluation point and time of the pending request.
     fn pending(&self) -> Option<(Loc, Point<T>)> {
         let xe = Loc::Slot(self.cfg.order.saturating_sub(1));
-        match self.phase {
-            Phase::Multistep { i, midpoint: false } => {
-                Some((Loc::X, self.point(self.grid.at(&self.sched, i))))
+        let loc = match self.phase {
+            Phase::Multistep {
+                midpoint: false, ..
             }
-            Phase::Multistep { midpoint: true, .. } => {
-                Some((Loc::Slot(self.cfg.order), self.plan.s1))
-            }
-            Phase::Singlestep { stage, .. } | Phase::Adaptive { stage } => match stage {
-                0 => Some((Loc::X, self.plan.s)),
-                1 => Some((xe, self.plan.s1)),
-                _ => Some((xe, self.plan.s2)),
-            },
-            Phase::Denoise => Some((Loc::X, self.point(self.t_end))),
-            Phase::Done => None,
-        }
+            | Phase::Denoise => Loc::X,
+            Phase::Multistep { midpoint: true, .. } => Loc::Slot(self.cfg.order),
+            Phase::Singlestep { stage: 0, .. } | Phase::Adaptive { stage: 0 } => Loc::X,
+            Phase::Singlestep { .. } | Phase::Adaptive { .. } => xe,
+            Phase::Done => return None,
+        };
+        Some((loc, self.eval))
     }
 
     /// Slot that receives the converted output of the pending request.
@@ -805,11 +811,11 @@ impl<'a, T: Real> Sampler<'a, T> {
             let u = Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1);
             self.update_x(&u, &[0, k]);
             let r = self.report(StepKind::Solver, p.s.t, p.t.t, p.h, 2, true, None);
-            self.next_multistep(1);
+            self.next_multistep(1, p.t);
             return Some(r);
         }
         let j = i + 1;
-        let s = self.point(self.grid.at(&self.sched, i));
+        let s = self.eval;
         let t = self.point(self.grid.at(&self.sched, j));
         if j == 1 && self.cfg.multistep_variant == MultistepVariant::FullOrder && k >= 2 {
             let r1 = T::c(0.5);
@@ -827,10 +833,13 @@ impl<'a, T: Real> Sampler<'a, T> {
             };
             let u = Update::intermediate(alg, &s, &s1, r1, h);
             self.update_into(k, &u, &[0]);
-            self.phase = Phase::Multistep {
-                i: 0,
-                midpoint: true,
-            };
+            self.set_phase(
+                Phase::Multistep {
+                    i: 0,
+                    midpoint: true,
+                },
+                s1,
+            );
             return None;
         }
         let order = if j < k {
@@ -841,7 +850,7 @@ impl<'a, T: Real> Sampler<'a, T> {
             k
         };
         let slot = |back: usize| (i - back) % k;
-        let lambda_back = |back: usize| self.sched.lambda(self.grid.at(&self.sched, i - back));
+        let lambda_back = |back: usize| self.lambda_hist[(i - back) % 3];
         match order {
             1 => self.update_x(&Update::first_order(alg, &s, &t), &[slot(0)]),
             2 => {
@@ -870,16 +879,19 @@ impl<'a, T: Real> Sampler<'a, T> {
             true,
             None,
         );
-        self.next_multistep(j);
+        self.next_multistep(j, t);
         Some(r)
     }
 
-    fn next_multistep(&mut self, j: usize) {
+    /// Waits for the model at grid point `i` (at `p`), remembering its `lambda`.
+    fn enter_multistep(&mut self, i: usize, p: Point<T>) {
+        self.lambda_hist[i % 3] = p.lambda;
+        self.set_phase(Phase::Multistep { i, midpoint: false }, p);
+    }
+
+    fn next_multistep(&mut self, j: usize, p: Point<T>) {
         if j < self.cfg.steps {
-            self.phase = Phase::Multistep {
-                i: j,
-                midpoint: false,
-            };
+            self.enter_multistep(j, p);
         } else {
             self.finish();
         }
@@ -963,7 +975,7 @@ impl<'a, T: Real> Sampler<'a, T> {
             r2,
             h,
         };
-        self.phase = Phase::Singlestep { k, pos, stage: 0 };
+        self.set_phase(Phase::Singlestep { k, pos, stage: 0 }, s);
     }
 
     fn advance_singlestep(&mut self, k: usize, pos: usize, stage: usize) -> Option<StepReport<T>> {
@@ -978,7 +990,7 @@ impl<'a, T: Real> Sampler<'a, T> {
             (_, 0) => {
                 let u = Update::intermediate(alg, &p.s, &p.s1, p.r1, p.h);
                 self.update_into(xe, &u, &[0]);
-                self.phase = Phase::Singlestep { k, pos, stage: 1 };
+                self.set_phase(Phase::Singlestep { k, pos, stage: 1 }, p.s1);
                 return None;
             }
             (2, _) => {
@@ -988,7 +1000,7 @@ impl<'a, T: Real> Sampler<'a, T> {
             (_, 1) => {
                 let u = Update::third_intermediate(alg, &p.s, &p.s2, p.r1, p.r2, p.h);
                 self.update_into(xe, &u, &[0, 1]);
-                self.phase = Phase::Singlestep { k, pos, stage: 2 };
+                self.set_phase(Phase::Singlestep { k, pos, stage: 2 }, p.s2);
                 return None;
             }
             _ => {
@@ -1038,7 +1050,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         if reuse {
             self.adaptive_intermediate();
         } else {
-            self.phase = Phase::Adaptive { stage: 0 };
+            self.set_phase(Phase::Adaptive { stage: 0 }, s);
         }
     }
 
@@ -1046,7 +1058,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         let p = self.plan;
         let u = Update::intermediate(self.cfg.algorithm, &p.s, &p.s1, p.r1, p.h);
         self.update_into(self.cfg.order - 1, &u, &[0]);
-        self.phase = Phase::Adaptive { stage: 1 };
+        self.set_phase(Phase::Adaptive { stage: 1 }, p.s1);
     }
 
     fn advance_adaptive(&mut self, stage: usize) -> Result<Option<StepReport<T>>> {
@@ -1059,7 +1071,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         if order == 3 && stage == 1 {
             let u = Update::third_intermediate(alg, &p.s, &p.s2, p.r1, p.r2, p.h);
             self.update_into(2, &u, &[0, 1]);
-            self.phase = Phase::Adaptive { stage: 2 };
+            self.set_phase(Phase::Adaptive { stage: 2 }, p.s2);
             return Ok(None);
         }
         // Both solutions are available: estimate the error, accept or reject.
