@@ -44,8 +44,11 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// Validation is written `!(x > 0)` on purpose: NaN fails every comparison and must be rejected.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod adaptive;
+pub mod diffusers;
 pub mod error;
 pub mod guidance;
 pub mod math;
@@ -59,6 +62,10 @@ pub mod threshold;
 pub mod update;
 
 pub use adaptive::{AdaptiveOptions, StepController};
+pub use diffusers::{
+    DDIMScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+    UniPCMultistepScheduler,
+};
 pub use error::{Buffer, Error, Result};
 pub use guidance::Guidance;
 pub use math::Real;

@@ -75,6 +75,8 @@ pub trait Real:
     fn abs(self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// Whether the value is NaN.
+    fn is_nan(self) -> bool;
     /// IEEE total order (never panics, orders NaN last).
     fn total_cmp(&self, other: &Self) -> Ordering;
     /// Truncation to an index (saturating; NaN gives 0).
@@ -88,7 +90,7 @@ pub trait Real:
     /// The larger of two values (NaN-ignoring, like `f64::max`).
     #[inline]
     fn max(self, other: Self) -> Self {
-        if self >= other || other != other {
+        if self >= other || other.is_nan() {
             self
         } else {
             other
@@ -97,7 +99,7 @@ pub trait Real:
     /// The smaller of two values (NaN-ignoring, like `f64::min`).
     #[inline]
     fn min(self, other: Self) -> Self {
-        if self <= other || other != other {
+        if self <= other || other.is_nan() {
             self
         } else {
             other
@@ -168,6 +170,10 @@ macro_rules! impl_real {
             #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
             }
             #[inline]
             fn total_cmp(&self, other: &Self) -> Ordering {

@@ -195,7 +195,6 @@ fn a_nan_output_leaves_the_state_untouched() {
             }
             s.tell(&out).unwrap();
         }
-        drop(s);
         x
     };
     assert_eq!(run_with(false), run_with(true));
@@ -285,7 +284,6 @@ fn every_method_is_exact_for_point_mass_data() {
                         smp.tell(&out).unwrap();
                     }
                     assert!(smp.nfe() > 0);
-                    drop(smp);
                     for i in 0..4 {
                         let eps = (x_t[i] - a_t * c[i]) / s_t;
                         let want = a_e * c[i] + s_e * eps;
@@ -341,7 +339,6 @@ fn inversion_then_sampling_returns_to_the_start() {
         model(&r, &mut out);
         s.tell(&out).unwrap();
     }
-    drop(s);
     for (a, b) in x.iter().zip(&data) {
         assert!((a - b).abs() < 1e-4, "{a} vs {b}");
     }
@@ -451,7 +448,6 @@ fn reuse_after_rejection_saves_evaluations_and_changes_nothing_else() {
                 s.tell(&out).unwrap();
             }
             let st = s.stats();
-            drop(s);
             (x, st)
         })
         .collect();

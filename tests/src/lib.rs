@@ -3,6 +3,8 @@
 //! oracle, and a driver that runs one fixture case through the core's ask/tell loop in `f32` or
 //! `f64`.
 
+#![allow(clippy::needless_range_loop)]
+
 use dpm_solver::{
     AdaptiveOptions, Algorithm, Betas, Config, DiscreteVp, Guidance, Method, NoiseSchedule,
     Prediction, Real, Sampler, SolverType, Spacing, Thresholding,
@@ -494,7 +496,6 @@ pub fn run_case<T: Real>(
         r.map_err(|e| e.to_string())?;
     }
     let nfe = sampler.nfe();
-    drop(sampler);
     Ok(RunResult {
         x: x.chunks(dim)
             .map(|c| c.iter().map(|v| v.to_f64()).collect())

@@ -19,7 +19,10 @@ fn check(case: &Case, r: Result<RunResult, String>, tol: f64) -> Result<f64, Str
             return Err(format!("nfe {} but the reference made {nfe}", r.nfe));
         }
     }
-    if !(err <= tol) {
+    // Written so that a NaN error fails.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    let bad = !(err <= tol);
+    if bad {
         return Err(format!("max |x - x_ref| = {err:.3e} > tol {tol:.3e}"));
     }
     Ok(err / tol)

@@ -1,0 +1,209 @@
+//! `DDIMScheduler` with `eta = 0` (deterministic DDIM), as diffusers steps it: the previous
+//! timestep is always `t - num_train_timesteps // num_inference_steps` (whatever the spacing),
+//! and `final_alpha_cumprod` is 1 (`set_alpha_to_one`) or `alphas_cumprod[0]`.
+//!
+//! Scratch: `x.len()` (the clipped or thresholded `x_0`) plus one row `x.len() / batch`.
+
+use super::threshold::threshold_sample;
+use super::timesteps::StepTable;
+use super::train::{TrainConfig, TrainSchedule};
+use super::{check_buffers, check_output, PredictionType, Request, TimestepSpacing};
+use crate::error::{Error, Result};
+use crate::math::Real;
+
+/// `DDIMScheduler`'s configuration, by diffusers' names (defaults: diffusers').
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DDIMConfig<'b> {
+    /// `num_train_timesteps`, `beta_start`, `beta_end`, `beta_schedule`, `trained_betas`,
+    /// `rescale_betas_zero_snr`.
+    pub train: TrainConfig<'b>,
+    /// `clip_sample` (default **true**): clamp `x_0` to `[-clip_sample_range, clip_sample_range]`.
+    pub clip_sample: bool,
+    /// `clip_sample_range` (default 1.0).
+    pub clip_sample_range: f64,
+    /// `set_alpha_to_one` (default true).
+    pub set_alpha_to_one: bool,
+    /// `steps_offset` (default 0).
+    pub steps_offset: i64,
+    /// `prediction_type` (default epsilon).
+    pub prediction_type: PredictionType,
+    /// `thresholding` (default false; takes precedence over `clip_sample`).
+    pub thresholding: bool,
+    /// `dynamic_thresholding_ratio` (default 0.995).
+    pub dynamic_thresholding_ratio: f64,
+    /// `sample_max_value` (default 1.0).
+    pub sample_max_value: f64,
+    /// `timestep_spacing` (default **leading** for DDIM).
+    pub timestep_spacing: TimestepSpacing,
+    /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
+    pub batch: usize,
+}
+
+impl Default for DDIMConfig<'_> {
+    fn default() -> Self {
+        DDIMConfig {
+            train: TrainConfig::default(),
+            clip_sample: true,
+            clip_sample_range: 1.0,
+            set_alpha_to_one: true,
+            steps_offset: 0,
+            prediction_type: PredictionType::Epsilon,
+            thresholding: false,
+            dynamic_thresholding_ratio: 0.995,
+            sample_max_value: 1.0,
+            timestep_spacing: TimestepSpacing::Leading,
+            batch: 1,
+        }
+    }
+}
+
+impl DDIMConfig<'_> {
+    /// Scratch elements needed for a sample of `n` elements.
+    pub fn scratch_len(&self, n: usize) -> usize {
+        n + n / self.batch.max(1)
+    }
+}
+
+/// diffusers' `DDIMScheduler` (eta 0) over caller buffers; `MAX_STEPS` bounds the number of
+/// inference steps.
+#[derive(Debug)]
+pub struct DDIMScheduler<'a, T, const MAX_STEPS: usize> {
+    config: DDIMConfig<'a>,
+    train: TrainSchedule<'a>,
+    table: StepTable<MAX_STEPS>,
+    x: &'a mut [T],
+    scratch: &'a mut [T],
+    num_inference_steps: usize,
+    step: usize,
+}
+
+impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
+    /// `__init__` plus `set_timesteps(num_inference_steps)`: `table` receives `alphas_cumprod`,
+    /// `x` holds `x_T`, `scratch` needs [`DDIMConfig::scratch_len`] elements.
+    pub fn new(
+        config: &DDIMConfig<'a>,
+        num_inference_steps: usize,
+        table: &'a mut [f32],
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        super::dpm_multistep::check_threshold(
+            config.thresholding,
+            config.dynamic_thresholding_ratio,
+            config.sample_max_value,
+        )?;
+        if config.clip_sample && !(config.clip_sample_range > 0.0) {
+            return Err(Error::InvalidConfig("clip_sample_range must be positive"));
+        }
+        let n = num_inference_steps;
+        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
+        let train = TrainSchedule::new(&config.train, false, table)?;
+        if n == 0 || n > train.len() {
+            return Err(Error::InvalidConfig(
+                "num_inference_steps must lie in 1..=num_train_timesteps",
+            ));
+        }
+        let mut steps = StepTable::empty();
+        steps.spaced_ddim(config.timestep_spacing, n, train.len(), config.steps_offset)?;
+        for &t in steps.timesteps() {
+            if t < 0 || t >= train.len() as i64 {
+                return Err(Error::InvalidConfig(
+                    "a timestep falls outside 0..num_train_timesteps (check steps_offset)",
+                ));
+            }
+        }
+        Ok(DDIMScheduler {
+            config: *config,
+            train,
+            table: steps,
+            x,
+            scratch,
+            num_inference_steps: n,
+            step: 0,
+        })
+    }
+
+    /// The next evaluation, or `None` when sampling is done.
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        (self.step < self.table.len()).then(|| Request {
+            x: &*self.x,
+            timestep: self.table.timesteps()[self.step],
+            step_index: self.step,
+        })
+    }
+
+    /// One DDIM step (eta 0) with the network's output at the asked `(x, timestep)`.
+    pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
+        let i = self.step;
+        if i >= self.table.len() {
+            return Err(Error::Finished);
+        }
+        let n = self.x.len();
+        check_output(model_output, n)?;
+        let c = &self.config;
+        let ac = self.train.alphas_cumprod();
+        let t = self.table.timesteps()[i];
+        let prev = t - (ac.len() / self.num_inference_steps) as i64;
+        let a_t = ac.get(t as usize).copied().unwrap_or(1.0);
+        let a_prev = if prev >= 0 {
+            ac.get(prev as usize).copied().unwrap_or(1.0)
+        } else if c.set_alpha_to_one {
+            1.0
+        } else {
+            ac.first().copied().unwrap_or(1.0)
+        };
+        // diffusers: alpha_prod_t ** 0.5, beta_prod_t = 1 - alpha_prod_t (float32 scalars).
+        let (sa, sb) = (
+            T::c(libm::sqrtf(a_t) as f64),
+            T::c(libm::sqrtf(1.0 - a_t) as f64),
+        );
+        let (sa_prev, sb_prev) = (
+            T::c(libm::sqrtf(a_prev) as f64),
+            T::c(libm::sqrtf(1.0 - a_prev) as f64),
+        );
+        let (x0, work) = self.scratch.split_at_mut(n);
+        let x: &[T] = self.x;
+        for ((d, &xv), &o) in x0.iter_mut().zip(x).zip(model_output) {
+            *d = match c.prediction_type {
+                PredictionType::Epsilon => (xv - sb * o) / sa,
+                PredictionType::Sample => o,
+                PredictionType::VPrediction => sa * xv - sb * o,
+            };
+        }
+        if c.thresholding {
+            let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
+            threshold_sample(x0, c.batch, r, m, work);
+        } else if c.clip_sample {
+            let r = T::c(c.clip_sample_range);
+            for v in x0.iter_mut() {
+                *v = v.max(-r).min(r);
+            }
+        }
+        // pred_epsilon comes from the unclipped output (use_clipped_model_output = false).
+        for ((xv, &d), &o) in self.x.iter_mut().zip(x0.iter()).zip(model_output) {
+            let eps = match c.prediction_type {
+                PredictionType::Epsilon => o,
+                PredictionType::Sample => (*xv - sa * o) / sb,
+                PredictionType::VPrediction => sa * o + sb * *xv,
+            };
+            *xv = sa_prev * d + sb_prev * eps;
+        }
+        self.step += 1;
+        Ok(())
+    }
+
+    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
+    pub fn x(&self) -> &[T] {
+        self.x
+    }
+
+    /// The integer timesteps.
+    pub fn timesteps(&self) -> &[i64] {
+        self.table.timesteps()
+    }
+
+    /// `alphas_cumprod` (float32, as diffusers holds it).
+    pub fn alphas_cumprod(&self) -> &[f32] {
+        self.train.alphas_cumprod()
+    }
+}

@@ -1,0 +1,473 @@
+//! `DPMSolverMultistepScheduler`: multistep DPM-Solver / DPM-Solver++ (orders 1-3) and their
+//! SDE variants, step for step as diffusers runs them.
+//!
+//! Scratch: `solver_order * x.len()` (the ring of past converted outputs) plus one sample row
+//! `x.len() / batch` (the thresholding quantile's work space).
+
+use super::kernel::{combine, convert, threshold_eps, Asl, Noise, Ring};
+use super::threshold::threshold_sample;
+use super::timesteps::{last_timestep, StepTable};
+use super::train::{BetaSchedule, TrainConfig, TrainSchedule};
+use super::{
+    check_buffers, check_output, AlgorithmType, FinalSigmasType, PredictionType, Request,
+    SolverType, TimestepSpacing,
+};
+use crate::error::{Error, Result};
+use crate::math::Real;
+#[cfg(feature = "rng")]
+use crate::rng::NoiseRng;
+
+/// `DPMSolverMultistepScheduler`'s configuration, by diffusers' names (defaults: diffusers').
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DPMSolverMultistepConfig<'b> {
+    /// `num_train_timesteps`, `beta_start`, `beta_end`, `beta_schedule`, `trained_betas`,
+    /// `rescale_betas_zero_snr`.
+    pub train: TrainConfig<'b>,
+    /// `solver_order`: 1, 2 (default) or 3.
+    pub solver_order: usize,
+    /// `prediction_type` (default epsilon).
+    pub prediction_type: PredictionType,
+    /// `thresholding` (default false).
+    pub thresholding: bool,
+    /// `dynamic_thresholding_ratio` (default 0.995).
+    pub dynamic_thresholding_ratio: f64,
+    /// `sample_max_value` (default 1.0).
+    pub sample_max_value: f64,
+    /// `algorithm_type` (default dpmsolver++).
+    pub algorithm_type: AlgorithmType,
+    /// `solver_type` (default midpoint).
+    pub solver_type: SolverType,
+    /// `lower_order_final` (default true; applies below 15 steps).
+    pub lower_order_final: bool,
+    /// `euler_at_final` (default false).
+    pub euler_at_final: bool,
+    /// `use_karras_sigmas` (default false).
+    pub use_karras_sigmas: bool,
+    /// `final_sigmas_type` (default zero).
+    pub final_sigmas_type: FinalSigmasType,
+    /// `lambda_min_clipped` (default `-inf`).
+    pub lambda_min_clipped: f64,
+    /// `timestep_spacing` (default linspace).
+    pub timestep_spacing: TimestepSpacing,
+    /// `steps_offset` (default 0; used by leading spacing).
+    pub steps_offset: i64,
+    /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
+    pub batch: usize,
+}
+
+impl Default for DPMSolverMultistepConfig<'_> {
+    fn default() -> Self {
+        DPMSolverMultistepConfig {
+            train: TrainConfig::default(),
+            solver_order: 2,
+            prediction_type: PredictionType::Epsilon,
+            thresholding: false,
+            dynamic_thresholding_ratio: 0.995,
+            sample_max_value: 1.0,
+            algorithm_type: AlgorithmType::DpmSolverPlusPlus,
+            solver_type: SolverType::Midpoint,
+            lower_order_final: true,
+            euler_at_final: false,
+            use_karras_sigmas: false,
+            final_sigmas_type: FinalSigmasType::Zero,
+            lambda_min_clipped: f64::NEG_INFINITY,
+            timestep_spacing: TimestepSpacing::Linspace,
+            steps_offset: 0,
+            batch: 1,
+        }
+    }
+}
+
+impl DPMSolverMultistepConfig<'_> {
+    /// Scratch elements needed for a sample of `n` elements.
+    pub fn scratch_len(&self, n: usize) -> usize {
+        self.solver_order.max(1) * n + n / self.batch.max(1)
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(1..=3).contains(&self.solver_order) {
+            return Err(Error::InvalidConfig("solver_order must be 1, 2 or 3"));
+        }
+        if !self.algorithm_type.predicts_data() && self.final_sigmas_type == FinalSigmasType::Zero {
+            return Err(Error::InvalidConfig(
+                "final_sigmas_type zero is not supported for algorithm_type dpmsolver or \
+                 sde-dpmsolver: choose sigma_min",
+            ));
+        }
+        if self.algorithm_type == AlgorithmType::SdeDpmSolver && self.solver_order == 3 {
+            return Err(Error::InvalidConfig(
+                "diffusers has no third-order sde-dpmsolver update: use solver_order <= 2",
+            ));
+        }
+        check_threshold(
+            self.thresholding,
+            self.dynamic_thresholding_ratio,
+            self.sample_max_value,
+        )?;
+        if self.lambda_min_clipped.is_nan() {
+            return Err(Error::InvalidConfig("lambda_min_clipped must not be NaN"));
+        }
+        Ok(())
+    }
+}
+
+/// Validates the thresholding parameters (when thresholding is on).
+pub(crate) fn check_threshold(on: bool, ratio: f64, max: f64) -> Result<()> {
+    if on && !(ratio >= 0.0 && ratio <= 1.0 && max > 0.0 && max.is_finite()) {
+        return Err(Error::InvalidConfig(
+            "dynamic_thresholding_ratio must lie in [0, 1] and sample_max_value be positive",
+        ));
+    }
+    Ok(())
+}
+
+/// diffusers' `DPMSolverMultistepScheduler` over caller buffers; `MAX_STEPS` bounds the number
+/// of inference steps.
+#[derive(Debug)]
+pub struct DPMSolverMultistepScheduler<'a, T, const MAX_STEPS: usize> {
+    config: DPMSolverMultistepConfig<'a>,
+    train: TrainSchedule<'a>,
+    table: StepTable<MAX_STEPS>,
+    x: &'a mut [T],
+    scratch: &'a mut [T],
+    ring: Ring,
+    step: usize,
+    lower_order_nums: usize,
+}
+
+impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
+    /// `__init__` plus `set_timesteps(num_inference_steps)`: `table` receives `alphas_cumprod`
+    /// (`num_train_timesteps` elements), `x` holds `x_T` and is sampled in place, `scratch`
+    /// needs [`DPMSolverMultistepConfig::scratch_len`] elements.
+    pub fn new(
+        config: &DPMSolverMultistepConfig<'a>,
+        num_inference_steps: usize,
+        table: &'a mut [f32],
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        config.validate()?;
+        if num_inference_steps == 0 {
+            return Err(Error::InvalidConfig(
+                "num_inference_steps must be at least 1",
+            ));
+        }
+        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
+        let train = TrainSchedule::new(&config.train, true, table)?;
+        let mut steps = StepTable::empty();
+        let last = last_timestep(&train, config.lambda_min_clipped);
+        if last == 0 {
+            return Err(Error::InvalidConfig(
+                "lambda_min_clipped leaves no training timestep",
+            ));
+        }
+        if config.use_karras_sigmas {
+            let round = config.train.beta_schedule != BetaSchedule::SquaredcosCapV2;
+            steps.karras(&train, num_inference_steps, round)?;
+        } else {
+            steps.spaced(
+                config.timestep_spacing,
+                num_inference_steps,
+                train.len(),
+                last,
+                config.steps_offset,
+            )?;
+            steps.interp_sigmas(&train);
+        }
+        steps.set_last(StepTable::<M>::final_sigma(
+            &train,
+            config.final_sigmas_type,
+        ));
+        if steps.is_empty() {
+            return Err(Error::InvalidConfig("the spacing produced no timesteps"));
+        }
+        let ring = Ring::new(config.solver_order, x.len());
+        Ok(DPMSolverMultistepScheduler {
+            config: *config,
+            train,
+            table: steps,
+            x,
+            scratch,
+            ring,
+            step: 0,
+            lower_order_nums: 0,
+        })
+    }
+
+    /// The next evaluation, or `None` when sampling is done.
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        (self.step < self.table.len()).then(|| Request {
+            x: &*self.x,
+            timestep: self.table.timesteps()[self.step],
+            step_index: self.step,
+        })
+    }
+
+    /// Advances one step with the network's output at the asked `(x, timestep)`.
+    /// The SDE variants need noise: use [`tell_noise`](Self::tell_noise).
+    pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
+        if self.config.algorithm_type.is_sde() {
+            return Err(Error::InvalidConfig(
+                "sde algorithm types need noise: call tell_noise or tell_rng",
+            ));
+        }
+        self.advance(model_output, Noise::None)
+    }
+
+    /// As [`tell`](Self::tell), with one standard normal per element of `x` for the SDE
+    /// variants (ignored by the ODE ones).
+    pub fn tell_noise(&mut self, model_output: &[T], noise: &[T]) -> Result<()> {
+        let noise = if self.config.algorithm_type.is_sde() {
+            Noise::Slice(noise)
+        } else {
+            Noise::None
+        };
+        self.advance(model_output, noise)
+    }
+
+    /// As [`tell`](Self::tell), drawing the SDE variants' noise from `rng`.
+    #[cfg(feature = "rng")]
+    pub fn tell_rng(&mut self, model_output: &[T], rng: &mut NoiseRng) -> Result<()> {
+        let noise = if self.config.algorithm_type.is_sde() {
+            Noise::Rng(rng)
+        } else {
+            Noise::None
+        };
+        self.advance(model_output, noise)
+    }
+
+    fn advance(&mut self, model_output: &[T], mut noise: Noise<'_, T>) -> Result<()> {
+        let len = self.table.len();
+        let i = self.step;
+        if i >= len {
+            return Err(Error::Finished);
+        }
+        let n = self.x.len();
+        check_output(model_output, n)?;
+        noise.check(n)?;
+        let c = &self.config;
+        let lower_final = i == len - 1
+            && (c.euler_at_final
+                || (c.lower_order_final && len < 15)
+                || c.final_sigmas_type == FinalSigmasType::Zero);
+        let lower_second = i + 2 == len && c.lower_order_final && len < 15;
+
+        // convert_model_output into the newest ring slot.
+        let s0 = Asl::<T>::of(self.table.sigma(i));
+        let slot = self.ring.advance();
+        let (hist, work) = self.scratch.split_at_mut(self.ring.len());
+        let data = c.algorithm_type.predicts_data();
+        {
+            let dst = &mut hist[slot];
+            convert(
+                c.prediction_type,
+                data,
+                s0.alpha,
+                s0.sigma,
+                self.x,
+                model_output,
+                dst,
+            );
+            if c.thresholding {
+                let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
+                if data {
+                    threshold_sample(dst, c.batch, r, m, work);
+                } else {
+                    threshold_eps(dst, self.x, s0.alpha, s0.sigma, c.batch, r, m, work);
+                }
+            }
+        }
+
+        let order = if c.solver_order == 1 || self.lower_order_nums < 1 || lower_final {
+            1
+        } else if c.solver_order == 2 || self.lower_order_nums < 2 || lower_second {
+            2
+        } else {
+            3
+        };
+        let t = Asl::<T>::of(self.table.sigma(i + 1));
+        let hist: &[T] = hist;
+        let m0 = &hist[self.ring.range(0)];
+        let (cx, cn, coef) = match order {
+            1 => {
+                let (cx, a, cn) = first_order(c.algorithm_type, t, s0);
+                (cx, cn, [a, T::ZERO, T::ZERO])
+            }
+            2 => {
+                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
+                second_order(c.algorithm_type, c.solver_type, t, s0, s1)
+            }
+            _ => {
+                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
+                let s2 = Asl::<T>::of(self.table.sigma(i - 2));
+                third_order(c.algorithm_type, t, s0, s1, s2)
+            }
+        };
+        match order {
+            1 => combine(self.x, None, cx, &[(coef[0], m0)], cn, &mut noise),
+            2 => {
+                let m1 = &hist[self.ring.range(1)];
+                combine(
+                    self.x,
+                    None,
+                    cx,
+                    &[(coef[0], m0), (coef[1], m1)],
+                    cn,
+                    &mut noise,
+                )
+            }
+            _ => {
+                let m1 = &hist[self.ring.range(1)];
+                let m2 = &hist[self.ring.range(2)];
+                let terms = [(coef[0], m0), (coef[1], m1), (coef[2], m2)];
+                combine(self.x, None, cx, &terms, cn, &mut noise)
+            }
+        }
+        if self.lower_order_nums < c.solver_order {
+            self.lower_order_nums += 1;
+        }
+        self.step += 1;
+        Ok(())
+    }
+
+    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
+    pub fn x(&self) -> &[T] {
+        self.x
+    }
+
+    /// The integer timesteps (`scheduler.timesteps`).
+    pub fn timesteps(&self) -> &[i64] {
+        self.table.timesteps()
+    }
+
+    /// The sigmas of the timesteps, without the final one (`scheduler.sigmas[:-1]`).
+    pub fn sigmas(&self) -> &[f32] {
+        self.table.sigmas()
+    }
+
+    /// `alphas_cumprod` (float32, as diffusers holds it).
+    pub fn alphas_cumprod(&self) -> &[f32] {
+        self.train.alphas_cumprod()
+    }
+
+    /// Steps taken so far.
+    pub fn step_index(&self) -> usize {
+        self.step
+    }
+}
+
+/// First-order update `x_t = cx x + a m + cn noise` (DDIM-equivalent).
+pub(crate) fn first_order<T: Real>(alg: AlgorithmType, t: Asl<T>, s: Asl<T>) -> (T, T, T) {
+    let h = t.lambda - s.lambda;
+    let two = T::c(2.0);
+    match alg {
+        AlgorithmType::DpmSolverPlusPlus => (
+            t.sigma / s.sigma,
+            -(t.alpha * ((-h).exp() - T::ONE)),
+            T::ZERO,
+        ),
+        AlgorithmType::DpmSolver => (t.alpha / s.alpha, -(t.sigma * (h.exp() - T::ONE)), T::ZERO),
+        AlgorithmType::SdeDpmSolverPlusPlus => (
+            t.sigma / s.sigma * (-h).exp(),
+            t.alpha * (T::ONE - (-two * h).exp()),
+            t.sigma * (T::ONE - (-two * h).exp()).sqrt(),
+        ),
+        AlgorithmType::SdeDpmSolver => (
+            t.alpha / s.alpha,
+            -two * (t.sigma * (h.exp() - T::ONE)),
+            t.sigma * ((two * h).exp() - T::ONE).sqrt(),
+        ),
+    }
+}
+
+/// The `(cx, A, cn)` of the first-order part shared by the higher orders, and the `D1`
+/// coefficient `B` of the second-order term for `solver_type`.
+fn second_coeffs<T: Real>(
+    alg: AlgorithmType,
+    st: SolverType,
+    t: Asl<T>,
+    s: Asl<T>,
+    h: T,
+) -> (T, T, T, T) {
+    let (cx, a, cn) = first_order(alg, t, s);
+    let two = T::c(2.0);
+    let half = T::c(0.5);
+    let b = match (alg, st) {
+        (AlgorithmType::DpmSolverPlusPlus, SolverType::Midpoint)
+        | (AlgorithmType::DpmSolver, SolverType::Midpoint)
+        | (AlgorithmType::SdeDpmSolverPlusPlus, SolverType::Midpoint)
+        | (AlgorithmType::SdeDpmSolver, SolverType::Midpoint) => half * a,
+        (AlgorithmType::DpmSolverPlusPlus, SolverType::Heun) => {
+            t.alpha * (((-h).exp() - T::ONE) / h + T::ONE)
+        }
+        (AlgorithmType::DpmSolver, SolverType::Heun) => {
+            -(t.sigma * ((h.exp() - T::ONE) / h - T::ONE))
+        }
+        (AlgorithmType::SdeDpmSolverPlusPlus, SolverType::Heun) => {
+            t.alpha * ((T::ONE - (-two * h).exp()) / (-two * h) + T::ONE)
+        }
+        (AlgorithmType::SdeDpmSolver, SolverType::Heun) => {
+            -two * (t.sigma * ((h.exp() - T::ONE) / h - T::ONE))
+        }
+    };
+    (cx, a, cn, b)
+}
+
+/// The third-order `D1` and `D2` coefficients (diffusers' heun-form third-order terms).
+pub(crate) fn third_coeffs<T: Real>(alg: AlgorithmType, t: Asl<T>, h: T) -> (T, T) {
+    let two = T::c(2.0);
+    let half = T::c(0.5);
+    match alg {
+        AlgorithmType::DpmSolverPlusPlus => (
+            t.alpha * (((-h).exp() - T::ONE) / h + T::ONE),
+            -(t.alpha * (((-h).exp() - T::ONE + h) / (h * h) - half)),
+        ),
+        AlgorithmType::DpmSolver | AlgorithmType::SdeDpmSolver => (
+            -(t.sigma * ((h.exp() - T::ONE) / h - T::ONE)),
+            -(t.sigma * ((h.exp() - T::ONE - h) / (h * h) - half)),
+        ),
+        AlgorithmType::SdeDpmSolverPlusPlus => (
+            t.alpha * ((T::ONE - (-two * h).exp()) / (-two * h) + T::ONE),
+            t.alpha * ((T::ONE - (-two * h).exp() - two * h) / ((two * h) * (two * h)) - half),
+        ),
+    }
+}
+
+/// Multistep second order: `x = cx x + A m0 + B (m0 - m1) / r0 + cn noise`.
+fn second_order<T: Real>(
+    alg: AlgorithmType,
+    st: SolverType,
+    t: Asl<T>,
+    s0: Asl<T>,
+    s1: Asl<T>,
+) -> (T, T, [T; 3]) {
+    let h = t.lambda - s0.lambda;
+    let r0 = (s0.lambda - s1.lambda) / h;
+    let (cx, a, cn, b) = second_coeffs(alg, st, t, s0, h);
+    let k = b * (T::ONE / r0);
+    (cx, cn, [a + k, -k, T::ZERO])
+}
+
+/// Multistep third order: `x = cx x + A D0 + B D1 + C D2 + cn noise` expanded in `m0, m1, m2`.
+fn third_order<T: Real>(
+    alg: AlgorithmType,
+    t: Asl<T>,
+    s0: Asl<T>,
+    s1: Asl<T>,
+    s2: Asl<T>,
+) -> (T, T, [T; 3]) {
+    let h = t.lambda - s0.lambda;
+    let r0 = (s0.lambda - s1.lambda) / h;
+    let r1 = (s1.lambda - s2.lambda) / h;
+    let (cx, a, cn) = first_order(alg, t, s0);
+    let (b, cc) = third_coeffs(alg, t, h);
+    // D1_0 = (m0 - m1)/r0, D1_1 = (m1 - m2)/r1, u = D1_0 - D1_1,
+    // D1 = D1_0 + r0/(r0 + r1) u, D2 = u/(r0 + r1).
+    let e = b * (r0 / (r0 + r1)) + cc * (T::ONE / (r0 + r1));
+    let (i0, i1) = (T::ONE / r0, T::ONE / r1);
+    (
+        cx,
+        cn,
+        [a + b * i0 + e * i0, -(b * i0) - e * (i0 + i1), e * i1],
+    )
+}

@@ -1,0 +1,409 @@
+//! `DPMSolverSinglestepScheduler`: singlestep DPM-Solver / DPM-Solver++ (orders 1-3) with
+//! diffusers' order list, its intermediate model evaluations, and its config adjustments.
+//!
+//! Scratch: `solver_order * x.len()` (the outputs of the current singlestep), `x.len()` (the
+//! sample the singlestep started from) and one row `x.len() / batch` for thresholding.
+
+use super::dpm_multistep::{check_threshold, first_order, third_coeffs};
+use super::kernel::{combine, convert, threshold_eps, Asl, Noise, Ring};
+use super::threshold::threshold_sample;
+use super::timesteps::{last_timestep, StepTable};
+use super::train::{TrainConfig, TrainSchedule};
+use super::{
+    check_buffers, check_output, AlgorithmType, FinalSigmasType, PredictionType, Request,
+    SolverType, TimestepSpacing,
+};
+use crate::error::{Error, Result};
+use crate::math::Real;
+#[cfg(feature = "rng")]
+use crate::rng::NoiseRng;
+
+/// `DPMSolverSinglestepScheduler`'s configuration, by diffusers' names (defaults: diffusers').
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DPMSolverSinglestepConfig<'b> {
+    /// `num_train_timesteps`, `beta_start`, `beta_end`, `beta_schedule`, `trained_betas`.
+    /// (`rescale_betas_zero_snr` is not an option of this scheduler: keep it false.)
+    pub train: TrainConfig<'b>,
+    /// `solver_order`: 1, 2 (default) or 3.
+    pub solver_order: usize,
+    /// `prediction_type` (default epsilon).
+    pub prediction_type: PredictionType,
+    /// `thresholding` (default false).
+    pub thresholding: bool,
+    /// `dynamic_thresholding_ratio` (default 0.995).
+    pub dynamic_thresholding_ratio: f64,
+    /// `sample_max_value` (default 1.0).
+    pub sample_max_value: f64,
+    /// `algorithm_type`: dpmsolver, dpmsolver++ (default) or sde-dpmsolver++.
+    pub algorithm_type: AlgorithmType,
+    /// `solver_type` (default midpoint).
+    pub solver_type: SolverType,
+    /// `lower_order_final` (default false; diffusers forces it on where the step count is not
+    /// a multiple of `solver_order` or `final_sigmas_type` is zero).
+    pub lower_order_final: bool,
+    /// `use_karras_sigmas` (default false).
+    pub use_karras_sigmas: bool,
+    /// `final_sigmas_type` (default zero).
+    pub final_sigmas_type: FinalSigmasType,
+    /// `lambda_min_clipped` (default `-inf`).
+    pub lambda_min_clipped: f64,
+    /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
+    pub batch: usize,
+}
+
+impl Default for DPMSolverSinglestepConfig<'_> {
+    fn default() -> Self {
+        DPMSolverSinglestepConfig {
+            train: TrainConfig::default(),
+            solver_order: 2,
+            prediction_type: PredictionType::Epsilon,
+            thresholding: false,
+            dynamic_thresholding_ratio: 0.995,
+            sample_max_value: 1.0,
+            algorithm_type: AlgorithmType::DpmSolverPlusPlus,
+            solver_type: SolverType::Midpoint,
+            lower_order_final: false,
+            use_karras_sigmas: false,
+            final_sigmas_type: FinalSigmasType::Zero,
+            lambda_min_clipped: f64::NEG_INFINITY,
+            batch: 1,
+        }
+    }
+}
+
+impl DPMSolverSinglestepConfig<'_> {
+    /// Scratch elements needed for a sample of `n` elements.
+    pub fn scratch_len(&self, n: usize) -> usize {
+        (self.solver_order.max(1) + 1) * n + n / self.batch.max(1)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(1..=3).contains(&self.solver_order) {
+            return Err(Error::InvalidConfig("solver_order must be 1, 2 or 3"));
+        }
+        if self.algorithm_type == AlgorithmType::SdeDpmSolver {
+            return Err(Error::InvalidConfig(
+                "sde-dpmsolver is not implemented for DPMSolverSinglestepScheduler",
+            ));
+        }
+        if !self.algorithm_type.predicts_data() && self.final_sigmas_type == FinalSigmasType::Zero {
+            return Err(Error::InvalidConfig(
+                "final_sigmas_type zero is not supported for algorithm_type dpmsolver: choose \
+                 sigma_min",
+            ));
+        }
+        if self.train.rescale_betas_zero_snr {
+            return Err(Error::InvalidConfig(
+                "DPMSolverSinglestepScheduler has no rescale_betas_zero_snr option",
+            ));
+        }
+        check_threshold(
+            self.thresholding,
+            self.dynamic_thresholding_ratio,
+            self.sample_max_value,
+        )?;
+        if self.lambda_min_clipped.is_nan() {
+            return Err(Error::InvalidConfig("lambda_min_clipped must not be NaN"));
+        }
+        Ok(())
+    }
+}
+
+/// diffusers' `get_order_list`: the order of each step (an order-`k` singlestep spans `k`
+/// entries `1, 2, .., k`).
+fn order_at(
+    order: usize,
+    steps: usize,
+    lower_order_final: bool,
+    zero_final: bool,
+    i: usize,
+) -> usize {
+    if zero_final && i + 1 == steps {
+        return 1;
+    }
+    let cycle = |i: usize| i % order + 1;
+    if !lower_order_final {
+        // [1..order] * (steps // order); a step beyond it cannot happen (lower_order_final is
+        // forced on where steps % order != 0).
+        return cycle(i);
+    }
+    match order {
+        3 => {
+            let full = match steps % 3 {
+                0 => (steps / 3).saturating_sub(1) * 3,
+                _ => (steps / 3) * 3,
+            };
+            if i < full {
+                cycle(i)
+            } else {
+                // tail: [1, 2] + [1] (steps % 3 == 0), [1] (== 1), [1, 2] (== 2)
+                match (steps % 3, i - full) {
+                    (0, 0) => 1,
+                    (0, 1) => 2,
+                    (0, _) => 1,
+                    (1, _) => 1,
+                    (_, k) => k % 2 + 1,
+                }
+            }
+        }
+        2 => {
+            let full = if steps % 2 == 0 {
+                (steps / 2).saturating_sub(1) * 2
+            } else {
+                (steps / 2) * 2
+            };
+            if i < full {
+                cycle(i)
+            } else {
+                1
+            }
+        }
+        _ => 1,
+    }
+}
+
+/// diffusers' `DPMSolverSinglestepScheduler` over caller buffers; `MAX_STEPS` bounds the number
+/// of inference steps.
+#[derive(Debug)]
+pub struct DPMSolverSinglestepScheduler<'a, T, const MAX_STEPS: usize> {
+    config: DPMSolverSinglestepConfig<'a>,
+    train: TrainSchedule<'a>,
+    table: StepTable<MAX_STEPS>,
+    x: &'a mut [T],
+    scratch: &'a mut [T],
+    ring: Ring,
+    step: usize,
+    lower_order_final: bool,
+}
+
+impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
+    /// `__init__` plus `set_timesteps(num_inference_steps)`; buffers as for
+    /// [`DPMSolverMultistepScheduler::new`](super::DPMSolverMultistepScheduler::new), scratch
+    /// [`DPMSolverSinglestepConfig::scratch_len`].
+    pub fn new(
+        config: &DPMSolverSinglestepConfig<'a>,
+        num_inference_steps: usize,
+        table: &'a mut [f32],
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        config.validate()?;
+        let n = num_inference_steps;
+        if n == 0 {
+            return Err(Error::InvalidConfig(
+                "num_inference_steps must be at least 1",
+            ));
+        }
+        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
+        let train = TrainSchedule::new(&config.train, false, table)?;
+        let mut steps = StepTable::empty();
+        let last = last_timestep(&train, config.lambda_min_clipped);
+        if last == 0 {
+            return Err(Error::InvalidConfig(
+                "lambda_min_clipped leaves no training timestep",
+            ));
+        }
+        if config.use_karras_sigmas {
+            steps.karras(&train, n, true)?;
+        } else {
+            steps.spaced(TimestepSpacing::Linspace, n, train.len(), last, 0)?;
+            steps.interp_sigmas(&train);
+        }
+        steps.set_last(StepTable::<M>::final_sigma(
+            &train,
+            config.final_sigmas_type,
+        ));
+        // diffusers' adjustments: lower_order_final forced on.
+        let lower_order_final = config.lower_order_final
+            || n % config.solver_order != 0
+            || config.final_sigmas_type == FinalSigmasType::Zero;
+        let ring = Ring::new(config.solver_order, x.len());
+        Ok(DPMSolverSinglestepScheduler {
+            config: *config,
+            train,
+            table: steps,
+            x,
+            scratch,
+            ring,
+            step: 0,
+            lower_order_final,
+        })
+    }
+
+    /// The next evaluation, or `None` when sampling is done.
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        (self.step < self.table.len()).then(|| Request {
+            x: &*self.x,
+            timestep: self.table.timesteps()[self.step],
+            step_index: self.step,
+        })
+    }
+
+    /// Advances one step with the network's output (sde-dpmsolver++ needs
+    /// [`tell_noise`](Self::tell_noise)).
+    pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
+        if self.config.algorithm_type.is_sde() {
+            return Err(Error::InvalidConfig(
+                "sde algorithm types need noise: call tell_noise or tell_rng",
+            ));
+        }
+        self.advance(model_output, Noise::None)
+    }
+
+    /// As [`tell`](Self::tell), with one standard normal per element for sde-dpmsolver++.
+    pub fn tell_noise(&mut self, model_output: &[T], noise: &[T]) -> Result<()> {
+        let noise = if self.config.algorithm_type.is_sde() {
+            Noise::Slice(noise)
+        } else {
+            Noise::None
+        };
+        self.advance(model_output, noise)
+    }
+
+    /// As [`tell`](Self::tell), drawing sde-dpmsolver++'s noise from `rng`.
+    #[cfg(feature = "rng")]
+    pub fn tell_rng(&mut self, model_output: &[T], rng: &mut NoiseRng) -> Result<()> {
+        let noise = if self.config.algorithm_type.is_sde() {
+            Noise::Rng(rng)
+        } else {
+            Noise::None
+        };
+        self.advance(model_output, noise)
+    }
+
+    fn advance(&mut self, model_output: &[T], mut noise: Noise<'_, T>) -> Result<()> {
+        let len = self.table.len();
+        let i = self.step;
+        if i >= len {
+            return Err(Error::Finished);
+        }
+        let n = self.x.len();
+        check_output(model_output, n)?;
+        noise.check(n)?;
+        let c = &self.config;
+        let s_now = Asl::<T>::of(self.table.sigma(i));
+        let slot = self.ring.advance();
+        let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
+        let (start, work) = rest.split_at_mut(n);
+        let data = c.algorithm_type.predicts_data();
+        {
+            let dst = &mut hist[slot];
+            convert(
+                c.prediction_type,
+                data,
+                s_now.alpha,
+                s_now.sigma,
+                self.x,
+                model_output,
+                dst,
+            );
+            if c.thresholding {
+                let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
+                if data {
+                    threshold_sample(dst, c.batch, r, m, work);
+                } else {
+                    threshold_eps(dst, self.x, s_now.alpha, s_now.sigma, c.batch, r, m, work);
+                }
+            }
+        }
+        let zero_final = c.final_sigmas_type == FinalSigmasType::Zero;
+        let mut order = order_at(c.solver_order, len, self.lower_order_final, zero_final, i);
+        order = order.min(self.ring.count()).min(i + 1).max(1);
+        if order == 1 {
+            start.copy_from_slice(self.x);
+        }
+        let hist: &[T] = hist;
+        let start: &[T] = start;
+        let t = Asl::<T>::of(self.table.sigma(i + 1));
+        let alg = c.algorithm_type;
+        match order {
+            1 => {
+                let (cx, a, cn) = first_order(alg, t, s_now);
+                let m0 = &hist[self.ring.range(0)];
+                combine(self.x, Some(start), cx, &[(a, m0)], cn, &mut noise);
+            }
+            2 => {
+                // From s1 (the start) over h = lambda_t - lambda_s1, with m1 at s1, m0 at s0.
+                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
+                let h = t.lambda - s1.lambda;
+                let r0 = (s_now.lambda - s1.lambda) / h;
+                let (cx, a, cn) = first_order(alg, t, s1);
+                let b = match c.solver_type {
+                    SolverType::Midpoint => T::c(0.5) * a,
+                    SolverType::Heun => third_coeffs(alg, t, h).0,
+                };
+                let k = b * (T::ONE / r0);
+                let (m0, m1) = (&hist[self.ring.range(0)], &hist[self.ring.range(1)]);
+                combine(
+                    self.x,
+                    Some(start),
+                    cx,
+                    &[(k, m0), (a - k, m1)],
+                    cn,
+                    &mut noise,
+                );
+            }
+            _ => {
+                let s0 = s_now;
+                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
+                let s2 = Asl::<T>::of(self.table.sigma(i - 2));
+                let h = t.lambda - s2.lambda;
+                let r0 = (s0.lambda - s2.lambda) / h;
+                let r1 = (s1.lambda - s2.lambda) / h;
+                let (cx, a, cn) = first_order(alg, t, s2);
+                let (b, cc) = third_coeffs(alg, t, h);
+                // D1_0 = (m1 - m2)/r1, D1_1 = (m0 - m2)/r0.
+                let (p, q) = match c.solver_type {
+                    // x = .. + A m2 + B D1_1
+                    SolverType::Midpoint => (T::ZERO, b),
+                    // D1 = (r0 D1_0 - r1 D1_1)/(r0 - r1), D2 = 2 (D1_1 - D1_0)/(r0 - r1)
+                    SolverType::Heun => {
+                        let d = T::ONE / (r0 - r1);
+                        let two = T::c(2.0);
+                        (b * r0 * d - two * cc * d, -(b * r1 * d) + two * cc * d)
+                    }
+                };
+                let (c1, c0) = (p * (T::ONE / r1), q * (T::ONE / r0));
+                let m0 = &hist[self.ring.range(0)];
+                let m1 = &hist[self.ring.range(1)];
+                let m2 = &hist[self.ring.range(2)];
+                let terms = [(c0, m0), (c1, m1), (a - c0 - c1, m2)];
+                combine(self.x, Some(start), cx, &terms, cn, &mut noise);
+            }
+        }
+        self.step += 1;
+        Ok(())
+    }
+
+    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
+    pub fn x(&self) -> &[T] {
+        self.x
+    }
+
+    /// The integer timesteps.
+    pub fn timesteps(&self) -> &[i64] {
+        self.table.timesteps()
+    }
+
+    /// The sigmas of the timesteps, without the final one.
+    pub fn sigmas(&self) -> &[f32] {
+        self.table.sigmas()
+    }
+
+    /// `alphas_cumprod` (float32, as diffusers holds it).
+    pub fn alphas_cumprod(&self) -> &[f32] {
+        self.train.alphas_cumprod()
+    }
+
+    /// The order of step `i` after diffusers' adjustments (`get_order_list`).
+    pub fn order_at(&self, i: usize) -> usize {
+        let zero = self.config.final_sigmas_type == FinalSigmasType::Zero;
+        order_at(
+            self.config.solver_order,
+            self.table.len(),
+            self.lower_order_final,
+            zero,
+            i,
+        )
+    }
+}

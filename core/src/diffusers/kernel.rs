@@ -1,0 +1,190 @@
+//! The pieces every diffusers scheduler step shares: `alpha_t, sigma_t, lambda_t` from a
+//! diffusers sigma, the noise source of the SDE variants, and the one elementwise pass
+//! `x <- c_x base + sum_j c_j m_j + c_n noise` each update reduces to.
+
+use crate::error::{check_len, Buffer, Result};
+use crate::math::Real;
+#[cfg(feature = "rng")]
+use crate::rng::NoiseRng;
+
+/// `_sigma_to_alpha_sigma_t` plus `lambda = log(alpha) - log(sigma)`, in `T`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Asl<T> {
+    pub alpha: T,
+    pub sigma: T,
+    pub lambda: T,
+}
+
+impl<T: Real> Asl<T> {
+    /// From a diffusers sigma `sqrt((1 - a) / a)` (`0` gives `alpha 1, sigma 0, lambda inf`).
+    pub fn of(s: f32) -> Self {
+        let s = T::c(s as f64);
+        let alpha = T::ONE / (s * s + T::ONE).sqrt();
+        let sigma = s * alpha;
+        Asl {
+            alpha,
+            sigma,
+            lambda: alpha.ln() - sigma.ln(),
+        }
+    }
+}
+
+/// Where the SDE variants' Gaussian noise comes from.
+pub(crate) enum Noise<'n, T> {
+    /// No noise (ODE solvers).
+    None,
+    /// Caller-given standard normals, one per element of `x`.
+    Slice(&'n [T]),
+    /// The crate's seeded generator.
+    #[cfg(feature = "rng")]
+    Rng(&'n mut NoiseRng),
+}
+
+impl<T: Real> Noise<'_, T> {
+    pub fn check(&self, n: usize) -> Result<()> {
+        match self {
+            Noise::Slice(s) => {
+                check_len(Buffer::Output, n, s.len())?;
+                if !T::all_finite(s) {
+                    return Err(crate::Error::NonFinite {
+                        buffer: Buffer::Output,
+                        index: s.iter().position(|v| !v.is_finite()).unwrap_or(0),
+                    });
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_some(&self) -> bool {
+        !matches!(self, Noise::None)
+    }
+
+    #[inline]
+    fn at(&mut self, i: usize) -> T {
+        match self {
+            Noise::None => T::ZERO,
+            Noise::Slice(s) => s.get(i).copied().unwrap_or(T::ZERO),
+            #[cfg(feature = "rng")]
+            Noise::Rng(r) => T::c(r.gaussian() as f64),
+        }
+    }
+}
+
+/// `out[i] = cx * base[i] + sum_j c_j m_j[i] + cn * noise_i` (`base` `None`: `out` itself).
+/// All slices have `out.len()` elements (checked by the callers at construction).
+pub(crate) fn combine<T: Real>(
+    out: &mut [T],
+    base: Option<&[T]>,
+    cx: T,
+    terms: &[(T, &[T])],
+    cn: T,
+    noise: &mut Noise<'_, T>,
+) {
+    let with_noise = noise.is_some();
+    for i in 0..out.len() {
+        let b = match base {
+            Some(b) => b.get(i).copied().unwrap_or(T::ZERO),
+            None => out[i],
+        };
+        let mut v = cx * b;
+        for (c, m) in terms {
+            v += *c * m.get(i).copied().unwrap_or(T::ZERO);
+        }
+        if with_noise {
+            v += cn * noise.at(i);
+        }
+        out[i] = v;
+    }
+}
+
+/// Converts a model output into the data prediction `x_0` (`to_data`) or the noise `eps`, at a
+/// state with `alpha`, `sigma`: `dst = a x + b output`.
+pub(crate) fn convert<T: Real>(
+    prediction: super::PredictionType,
+    to_data: bool,
+    alpha: T,
+    sigma: T,
+    x: &[T],
+    output: &[T],
+    dst: &mut [T],
+) {
+    use super::PredictionType as P;
+    for ((d, &x), &o) in dst.iter_mut().zip(x).zip(output) {
+        *d = match (prediction, to_data) {
+            (P::Epsilon, true) => (x - sigma * o) / alpha,
+            (P::Sample, true) => o,
+            (P::VPrediction, true) => alpha * x - sigma * o,
+            (P::Epsilon, false) => o,
+            (P::Sample, false) => (x - alpha * o) / sigma,
+            (P::VPrediction, false) => alpha * o + sigma * x,
+        };
+    }
+}
+
+/// diffusers' thresholding of a noise prediction: to `x_0`, threshold, back to `eps`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn threshold_eps<T: Real>(
+    eps: &mut [T],
+    x: &[T],
+    alpha: T,
+    sigma: T,
+    batch: usize,
+    ratio: T,
+    max: T,
+    work: &mut [T],
+) {
+    for (e, &x) in eps.iter_mut().zip(x) {
+        *e = (x - sigma * *e) / alpha;
+    }
+    super::threshold::threshold_sample(eps, batch, ratio, max, work);
+    for (e, &x) in eps.iter_mut().zip(x) {
+        *e = (x - alpha * *e) / sigma;
+    }
+}
+
+/// A ring of `slots` model outputs of `n` elements each, at the front of the scratch buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ring {
+    slots: usize,
+    n: usize,
+    head: usize,
+    count: usize,
+}
+
+impl Ring {
+    pub fn new(slots: usize, n: usize) -> Self {
+        Ring {
+            slots: slots.max(1),
+            n,
+            head: 0,
+            count: 0,
+        }
+    }
+
+    /// Elements the ring occupies.
+    pub fn len(&self) -> usize {
+        self.slots * self.n
+    }
+
+    /// Entries written so far (at most `slots`).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The range of the `k`-th newest entry (`k = 0`: the newest).
+    pub fn range(&self, k: usize) -> core::ops::Range<usize> {
+        let p = (self.head + self.slots - k % self.slots) % self.slots;
+        p * self.n..(p + 1) * self.n
+    }
+
+    /// Makes room for a new entry (dropping the oldest) and returns its range.
+    pub fn advance(&mut self) -> core::ops::Range<usize> {
+        if self.count > 0 {
+            self.head = (self.head + 1) % self.slots;
+        }
+        self.count = (self.count + 1).min(self.slots);
+        self.range(0)
+    }
+}

@@ -1,0 +1,204 @@
+//! A diffusers-compatible scheduling layer: `DPMSolverMultistepScheduler`,
+//! `DPMSolverSinglestepScheduler`, `UniPCMultistepScheduler` and `DDIMScheduler` (eta 0) with
+//! diffusers' configuration names and diffusers' own arithmetic, in the crate's ask/tell shape.
+//!
+//! Each scheduler mirrors diffusers 0.42.1 closely: the training tables (`betas`,
+//! `alphas_cumprod`, the sigmas) are computed in `f32` as torch does, the integer timesteps
+//! through the same float64 `numpy` expressions (round half to even included), and the
+//! per-step update formulas are diffusers' (`exp(h) - 1`, not the reference's series forms), in
+//! the caller's [`Real`] type. The configuration adjustments diffusers makes on its own are
+//! reproduced (lower-order final steps forced for `final_sigmas_type = zero`, the singlestep
+//! order list, `final_sigmas_type = zero` rejected for `dpmsolver`).
+//!
+//! ```
+//! use dpm_solver::diffusers::{DPMSolverMultistepConfig, DPMSolverMultistepScheduler};
+//!
+//! let config = DPMSolverMultistepConfig::default(); // diffusers' defaults
+//! let mut table = [0.0f32; 1000];                   // num_train_timesteps
+//! let mut x = [0.5f32, -1.0, 0.25, 2.0];            // x_T
+//! let mut scratch = [0.0f32; 8];                    // config.scratch_len(4)
+//! let mut out = [0.0f32; 4];
+//! let mut s = DPMSolverMultistepScheduler::<f32, 64>::new(
+//!     &config, 10, &mut table, &mut x, &mut scratch,
+//! )?;
+//! while let Some(req) = s.ask() {
+//!     // unet(req.x, req.timestep): here a stand-in predicting eps = 0.1 x.
+//!     for (o, xi) in out.iter_mut().zip(req.x) {
+//!         *o = 0.1 * xi;
+//!     }
+//!     s.tell(&out)?;
+//! }
+//! assert_eq!(s.timesteps()[0], 999);
+//! # Ok::<(), dpm_solver::Error>(())
+//! ```
+//!
+//! Storage: the caller provides `table` (`num_train_timesteps` `f32`s for `alphas_cumprod`),
+//! the sample `x` and a scratch buffer of `config.scratch_len(x.len())` elements; the per-step
+//! timesteps and sigmas live inline in a `MAX_STEPS`-sized array (const generic). Nothing
+//! allocates. See `core/DIFFUSERS.md` for how a `scheduler_config.json` maps onto these types.
+
+mod ddim;
+mod dpm_multistep;
+mod dpm_singlestep;
+mod kernel;
+mod threshold;
+mod timesteps;
+mod train;
+mod unipc;
+
+#[cfg(test)]
+mod tests;
+
+pub use ddim::{DDIMConfig, DDIMScheduler};
+pub use dpm_multistep::{DPMSolverMultistepConfig, DPMSolverMultistepScheduler};
+pub use dpm_singlestep::{DPMSolverSinglestepConfig, DPMSolverSinglestepScheduler};
+pub use threshold::threshold_sample;
+pub use timesteps::{round_half_even, StepTable};
+pub use train::{BetaSchedule, TrainConfig, TrainSchedule};
+pub use unipc::{UniPCMultistepConfig, UniPCMultistepScheduler};
+
+use crate::math::Real;
+
+/// What the network predicts (diffusers' `prediction_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PredictionType {
+    /// `"epsilon"`: the noise.
+    #[default]
+    Epsilon,
+    /// `"sample"`: the clean data `x_0`.
+    Sample,
+    /// `"v_prediction"`: `v = alpha_t eps - sigma_t x_0`.
+    VPrediction,
+}
+
+/// How inference timesteps are spread over the training steps (diffusers' `timestep_spacing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimestepSpacing {
+    /// `"linspace"`: `round(linspace(0, last - 1, n + 1))`, reversed, first dropped.
+    #[default]
+    Linspace,
+    /// `"leading"`: multiples of `last // (n + 1)` (DDIM: `N // n`) plus `steps_offset`.
+    Leading,
+    /// `"trailing"`: `round(arange(last, 0, -N / n)) - 1`.
+    Trailing,
+}
+
+/// The sigma after the last step (diffusers' `final_sigmas_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FinalSigmasType {
+    /// `"zero"`: end at sigma 0 (the last step returns the data prediction).
+    #[default]
+    Zero,
+    /// `"sigma_min"`: end at the training schedule's smallest sigma.
+    SigmaMin,
+}
+
+/// DPM-Solver's variant (diffusers' `algorithm_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AlgorithmType {
+    /// `"dpmsolver"`: noise-prediction DPM-Solver.
+    DpmSolver,
+    /// `"dpmsolver++"`: data-prediction DPM-Solver++.
+    #[default]
+    DpmSolverPlusPlus,
+    /// `"sde-dpmsolver"`: the SDE variant of DPM-Solver (multistep only).
+    SdeDpmSolver,
+    /// `"sde-dpmsolver++"`: DPM-Solver++ (2M) SDE; needs Gaussian noise every step.
+    SdeDpmSolverPlusPlus,
+}
+
+impl AlgorithmType {
+    /// Whether the solver works on the data prediction (`dpmsolver++`, `sde-dpmsolver++`).
+    pub fn predicts_data(self) -> bool {
+        matches!(
+            self,
+            AlgorithmType::DpmSolverPlusPlus | AlgorithmType::SdeDpmSolverPlusPlus
+        )
+    }
+    /// Whether the update draws noise.
+    pub fn is_sde(self) -> bool {
+        matches!(
+            self,
+            AlgorithmType::SdeDpmSolver | AlgorithmType::SdeDpmSolverPlusPlus
+        )
+    }
+}
+
+/// The second-order update form of the DPM-Solver schedulers (diffusers' `solver_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SolverType {
+    /// `"midpoint"`.
+    #[default]
+    Midpoint,
+    /// `"heun"`.
+    Heun,
+}
+
+/// UniPC's `B(h)` (diffusers' `solver_type` for `UniPCMultistepScheduler`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UniPCSolverType {
+    /// `"bh1"`: `B(h) = h` (recommended below 10 steps).
+    Bh1,
+    /// `"bh2"`: `B(h) = e^h - 1`.
+    #[default]
+    Bh2,
+}
+
+/// One pending model evaluation: run the network on `x` at the integer `timestep`
+/// (diffusers' `t` in `for t in scheduler.timesteps`; `scale_model_input` is the identity for
+/// these schedulers).
+#[derive(Debug)]
+pub struct Request<'s, T> {
+    /// The model input.
+    pub x: &'s [T],
+    /// The integer timestep the network is conditioned on.
+    pub timestep: i64,
+    /// Index of this step in `timesteps()`.
+    pub step_index: usize,
+}
+
+/// Checks a model output's length and finiteness.
+pub(crate) fn check_output<T: Real>(output: &[T], n: usize) -> crate::Result<()> {
+    crate::error::check_len(crate::Buffer::ModelOutput, n, output.len())?;
+    if !T::all_finite(output) {
+        let index = output.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(crate::Error::NonFinite {
+            buffer: crate::Buffer::ModelOutput,
+            index,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `x` is finite and splits into `batch` rows, and that the scratch holds `need`
+/// elements.
+pub(crate) fn check_buffers<T: Real>(
+    x: &[T],
+    scratch: &[T],
+    batch: usize,
+    need: usize,
+) -> crate::Result<()> {
+    if x.is_empty() {
+        return Err(crate::Error::InvalidConfig("x must not be empty"));
+    }
+    if batch == 0 || x.len() % batch != 0 {
+        return Err(crate::Error::InvalidConfig(
+            "batch must be at least 1 and divide x.len()",
+        ));
+    }
+    if !T::all_finite(x) {
+        let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(crate::Error::NonFinite {
+            buffer: crate::Buffer::X,
+            index,
+        });
+    }
+    if scratch.len() < need {
+        return Err(crate::Error::LengthMismatch {
+            buffer: crate::Buffer::Scratch,
+            expected: need,
+            found: scratch.len(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Inference timesteps and sigmas as diffusers' `set_timesteps` computes them: numpy float64
+//! `linspace`/`arange` element by element, `np.round` (half to even), `astype(int64)`
+//! (truncation), Karras sigmas with `_sigma_to_t`, and the float32 sigma table.
+
+use super::train::TrainSchedule;
+use super::{FinalSigmasType, TimestepSpacing};
+use crate::error::{Error, Result};
+
+/// `np.round`: round half to even.
+pub fn round_half_even(v: f64) -> f64 {
+    let f = libm::floor(v);
+    let d = v - f;
+    if d > 0.5 {
+        f + 1.0
+    } else if d < 0.5 {
+        f
+    } else if libm::fmod(f, 2.0) == 0.0 {
+        f
+    } else {
+        f + 1.0
+    }
+}
+
+/// Element `i` of `np.linspace(0, stop, num)`.
+fn np_linspace0(stop: f64, num: usize, i: usize) -> f64 {
+    if num <= 1 {
+        return 0.0;
+    }
+    if i == num - 1 {
+        return stop;
+    }
+    let step = stop / (num - 1) as f64;
+    i as f64 * step
+}
+
+/// The timesteps and the sigmas (`sigmas[0..len]` plus the final sigma) of one sampling run,
+/// stored inline for at most `MAX_STEPS` steps.
+#[derive(Clone, Debug)]
+pub struct StepTable<const MAX_STEPS: usize> {
+    timesteps: [i64; MAX_STEPS],
+    sigmas: [f32; MAX_STEPS],
+    sigma_last: f32,
+    len: usize,
+}
+
+impl<const M: usize> StepTable<M> {
+    pub(crate) fn empty() -> Self {
+        StepTable {
+            timesteps: [0; M],
+            sigmas: [0.0; M],
+            sigma_last: 0.0,
+            len: 0,
+        }
+    }
+
+    /// The integer timesteps.
+    pub fn timesteps(&self) -> &[i64] {
+        &self.timesteps[..self.len]
+    }
+
+    /// The sigmas of the timesteps (without the final one).
+    pub fn sigmas(&self) -> &[f32] {
+        &self.sigmas[..self.len]
+    }
+
+    /// `sigmas[i]` for `i <= len` (`i == len` is the final sigma).
+    pub fn sigma(&self, i: usize) -> f32 {
+        if i < self.len {
+            self.sigmas[i]
+        } else {
+            self.sigma_last
+        }
+    }
+
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, t: i64) -> Result<()> {
+        if self.len >= M {
+            return Err(Error::InvalidConfig(
+                "more inference steps than the MAX_STEPS capacity",
+            ));
+        }
+        self.timesteps[self.len] = t;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The DPM-Solver/UniPC spacing (`n + 1` points, the last dropped) up to `last_timestep`
+    /// (`num_train_timesteps` minus the `lambda_min_clipped` cut).
+    pub(crate) fn spaced(
+        &mut self,
+        spacing: TimestepSpacing,
+        n: usize,
+        num_train: usize,
+        last_timestep: usize,
+        steps_offset: i64,
+    ) -> Result<()> {
+        self.len = 0;
+        match spacing {
+            TimestepSpacing::Linspace => {
+                let stop = last_timestep as f64 - 1.0;
+                for i in 0..n {
+                    self.push(round_half_even(np_linspace0(stop, n + 1, n - i)) as i64)?;
+                }
+            }
+            TimestepSpacing::Leading => {
+                let ratio = (last_timestep / (n + 1)) as i64;
+                for i in 0..n {
+                    self.push((n - i) as i64 * ratio + steps_offset)?;
+                }
+            }
+            TimestepSpacing::Trailing => {
+                self.trailing(last_timestep as f64, num_train as f64 / n as f64)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// DDIM's spacing (`n` points).
+    pub(crate) fn spaced_ddim(
+        &mut self,
+        spacing: TimestepSpacing,
+        n: usize,
+        num_train: usize,
+        steps_offset: i64,
+    ) -> Result<()> {
+        self.len = 0;
+        match spacing {
+            TimestepSpacing::Linspace => {
+                let stop = num_train as f64 - 1.0;
+                for i in 0..n {
+                    self.push(round_half_even(np_linspace0(stop, n, n - 1 - i)) as i64)?;
+                }
+            }
+            TimestepSpacing::Leading => {
+                let ratio = (num_train / n) as i64;
+                for i in 0..n {
+                    self.push((n - 1 - i) as i64 * ratio + steps_offset)?;
+                }
+            }
+            TimestepSpacing::Trailing => {
+                self.trailing(num_train as f64, num_train as f64 / n as f64)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `np.round(np.arange(start, 0, -ratio)) - 1` (numpy fills `start + i * delta` with
+    /// `delta = (start - ratio) - start`, the second element computed directly).
+    fn trailing(&mut self, start: f64, ratio: f64) -> Result<()> {
+        let count = libm::ceil(start / ratio);
+        if !(count >= 0.0) || count > M as f64 {
+            return Err(Error::InvalidConfig(
+                "more inference steps than the MAX_STEPS capacity",
+            ));
+        }
+        let count = count as usize;
+        let second = start + -ratio;
+        let delta = second - start;
+        for i in 0..count {
+            let v = match i {
+                0 => start,
+                1 => second,
+                _ => start + i as f64 * delta,
+            };
+            self.push(round_half_even(v) as i64 - 1)?;
+        }
+        Ok(())
+    }
+
+    /// Sigmas interpolated at the integer timesteps (`np.interp` on the training sigmas).
+    pub(crate) fn interp_sigmas(&mut self, train: &TrainSchedule<'_>) {
+        for i in 0..self.len {
+            self.sigmas[i] = train.sigma(self.timesteps[i]);
+        }
+    }
+
+    /// Karras sigmas (rho 7) between the training schedule's extreme sigmas, and the timesteps
+    /// `_sigma_to_t` gives them (rounded when `round`, then truncated to integers).
+    pub(crate) fn karras(
+        &mut self,
+        train: &TrainSchedule<'_>,
+        n: usize,
+        round: bool,
+    ) -> Result<()> {
+        if n > M {
+            return Err(Error::InvalidConfig(
+                "more inference steps than the MAX_STEPS capacity",
+            ));
+        }
+        let last = train.len() as i64 - 1;
+        let sigma_min = train.sigma(0) as f64;
+        let sigma_max = train.sigma(last) as f64;
+        let rho = 7.0f64;
+        let min_inv = libm::pow(sigma_min, 1.0 / rho);
+        let max_inv = libm::pow(sigma_max, 1.0 / rho);
+        self.len = 0;
+        for i in 0..n {
+            let ramp = np_linspace0(1.0, n, i);
+            let s = libm::pow(max_inv + ramp * (min_inv - max_inv), rho);
+            let t = sigma_to_t(s, train);
+            let t = if round { round_half_even(t) } else { t };
+            self.push(t as i64)?;
+            self.sigmas[i] = s as f32;
+        }
+        Ok(())
+    }
+
+    /// Sets the final sigma.
+    pub(crate) fn set_last(&mut self, sigma_last: f32) {
+        self.sigma_last = sigma_last;
+    }
+
+    /// diffusers' default final sigma for `final_sigmas_type`.
+    pub(crate) fn final_sigma(train: &TrainSchedule<'_>, kind: FinalSigmasType) -> f32 {
+        match kind {
+            FinalSigmasType::SigmaMin => train.sigma(0),
+            FinalSigmasType::Zero => 0.0,
+        }
+    }
+}
+
+/// diffusers' `_sigma_to_t`: the fractional timestep whose log-sigma (float32 table) brackets
+/// `log(sigma)`, linearly interpolated.
+fn sigma_to_t(sigma: f64, train: &TrainSchedule<'_>) -> f64 {
+    let n = train.len();
+    let log_sigma = libm::log(if sigma > 1e-10 { sigma } else { 1e-10 });
+    let log_sigma_at = |i: usize| libm::logf(train.sigma(i as i64)) as f64;
+    // argmax(cumsum(dists >= 0)): the last index with log_sigmas[i] <= log_sigma, else 0.
+    let mut low = 0usize;
+    for i in 0..n {
+        if log_sigma - log_sigma_at(i) >= 0.0 {
+            low = i;
+        }
+    }
+    let low = low.min(n - 2);
+    let high = low + 1;
+    let (lo, hi) = (log_sigma_at(low), log_sigma_at(high));
+    let mut w = (lo - log_sigma) / (lo - hi);
+    if w < 0.0 {
+        w = 0.0;
+    }
+    if w > 1.0 {
+        w = 1.0;
+    }
+    (1.0 - w) * low as f64 + w * high as f64
+}
+
+/// `num_train_timesteps - searchsorted(flip(lambda_t), lambda_min_clipped)`: the timesteps left
+/// after clipping `lambda` below `lambda_min_clipped` (`-inf`: all of them).
+pub(crate) fn last_timestep(train: &TrainSchedule<'_>, lambda_min_clipped: f64) -> usize {
+    let n = train.len();
+    // flip(lambda_t) ascends; searchsorted (left) counts the entries below the value.
+    let below = (0..n)
+        .filter(|&i| (train.lambda(n - 1 - i) as f64) < lambda_min_clipped)
+        .count();
+    n - below
+}

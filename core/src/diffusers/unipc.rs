@@ -1,0 +1,395 @@
+//! `UniPCMultistepScheduler`: UniPC (Zhao et al. 2023), the multistep predictor UniP with the
+//! corrector UniC applied to each new model output, `B(h)` of type bh1 or bh2.
+//!
+//! Scratch: `(solver_order + 1) * x.len()` (the ring of converted outputs; one slot more than
+//! the order because the corrector still reads the oldest one when the new output arrives),
+//! `x.len()` (the last sample, for the corrector) and one row `x.len() / batch` for
+//! thresholding.
+
+use super::dpm_multistep::check_threshold;
+use super::kernel::{combine, convert, Asl, Noise, Ring};
+use super::threshold::threshold_sample;
+use super::timesteps::StepTable;
+use super::train::{TrainConfig, TrainSchedule};
+use super::{
+    check_buffers, check_output, FinalSigmasType, PredictionType, Request, TimestepSpacing,
+    UniPCSolverType,
+};
+use crate::error::{Error, Result};
+use crate::math::Real;
+
+/// The highest `solver_order` supported.
+pub const UNIPC_MAX_ORDER: usize = 4;
+
+/// `UniPCMultistepScheduler`'s configuration, by diffusers' names (defaults: diffusers').
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UniPCMultistepConfig<'b> {
+    /// `num_train_timesteps`, `beta_start`, `beta_end`, `beta_schedule`, `trained_betas`,
+    /// `rescale_betas_zero_snr`.
+    pub train: TrainConfig<'b>,
+    /// `solver_order`: 1 to [`UNIPC_MAX_ORDER`] (default 2).
+    pub solver_order: usize,
+    /// `prediction_type` (default epsilon).
+    pub prediction_type: PredictionType,
+    /// `thresholding` (default false; only with `predict_x0`).
+    pub thresholding: bool,
+    /// `dynamic_thresholding_ratio` (default 0.995).
+    pub dynamic_thresholding_ratio: f64,
+    /// `sample_max_value` (default 1.0).
+    pub sample_max_value: f64,
+    /// `predict_x0` (default true): UniPC on the data prediction, else on the noise.
+    pub predict_x0: bool,
+    /// `solver_type`: bh1 or bh2 (default).
+    pub solver_type: UniPCSolverType,
+    /// `lower_order_final` (default true; at any step count).
+    pub lower_order_final: bool,
+    /// `disable_corrector`: step indices whose output is not corrected (default none).
+    pub disable_corrector: &'b [usize],
+    /// `use_karras_sigmas` (default false).
+    pub use_karras_sigmas: bool,
+    /// `timestep_spacing` (default linspace).
+    pub timestep_spacing: TimestepSpacing,
+    /// `steps_offset` (default 0).
+    pub steps_offset: i64,
+    /// `final_sigmas_type` (default zero).
+    pub final_sigmas_type: FinalSigmasType,
+    /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
+    pub batch: usize,
+}
+
+impl Default for UniPCMultistepConfig<'_> {
+    fn default() -> Self {
+        UniPCMultistepConfig {
+            train: TrainConfig::default(),
+            solver_order: 2,
+            prediction_type: PredictionType::Epsilon,
+            thresholding: false,
+            dynamic_thresholding_ratio: 0.995,
+            sample_max_value: 1.0,
+            predict_x0: true,
+            solver_type: UniPCSolverType::Bh2,
+            lower_order_final: true,
+            disable_corrector: &[],
+            use_karras_sigmas: false,
+            timestep_spacing: TimestepSpacing::Linspace,
+            steps_offset: 0,
+            final_sigmas_type: FinalSigmasType::Zero,
+            batch: 1,
+        }
+    }
+}
+
+impl UniPCMultistepConfig<'_> {
+    /// Scratch elements needed for a sample of `n` elements.
+    pub fn scratch_len(&self, n: usize) -> usize {
+        (self.solver_order.max(1) + 2) * n + n / self.batch.max(1)
+    }
+}
+
+/// diffusers' `UniPCMultistepScheduler` over caller buffers; `MAX_STEPS` bounds the number of
+/// inference steps.
+#[derive(Debug)]
+pub struct UniPCMultistepScheduler<'a, T, const MAX_STEPS: usize> {
+    config: UniPCMultistepConfig<'a>,
+    train: TrainSchedule<'a>,
+    table: StepTable<MAX_STEPS>,
+    x: &'a mut [T],
+    scratch: &'a mut [T],
+    ring: Ring,
+    step: usize,
+    lower_order_nums: usize,
+    this_order: usize,
+    has_last: bool,
+}
+
+impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
+    /// `__init__` plus `set_timesteps(num_inference_steps)`; buffers as for
+    /// [`DPMSolverMultistepScheduler::new`](super::DPMSolverMultistepScheduler::new), scratch
+    /// [`UniPCMultistepConfig::scratch_len`].
+    pub fn new(
+        config: &UniPCMultistepConfig<'a>,
+        num_inference_steps: usize,
+        table: &'a mut [f32],
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        if !(1..=UNIPC_MAX_ORDER).contains(&config.solver_order) {
+            return Err(Error::InvalidConfig("UniPC solver_order must lie in 1..=4"));
+        }
+        check_threshold(
+            config.thresholding,
+            config.dynamic_thresholding_ratio,
+            config.sample_max_value,
+        )?;
+        let n = num_inference_steps;
+        if n == 0 {
+            return Err(Error::InvalidConfig(
+                "num_inference_steps must be at least 1",
+            ));
+        }
+        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
+        let train = TrainSchedule::new(&config.train, true, table)?;
+        let mut steps = StepTable::empty();
+        if config.use_karras_sigmas {
+            steps.karras(&train, n, true)?;
+            // UniPC ends Karras sigmas on their own last value for sigma_min.
+            let last = match config.final_sigmas_type {
+                FinalSigmasType::SigmaMin => steps.sigmas().last().copied().unwrap_or(0.0),
+                FinalSigmasType::Zero => 0.0,
+            };
+            steps.set_last(last);
+        } else {
+            let nt = train.len();
+            steps.spaced(config.timestep_spacing, n, nt, nt, config.steps_offset)?;
+            steps.interp_sigmas(&train);
+            steps.set_last(StepTable::<M>::final_sigma(
+                &train,
+                config.final_sigmas_type,
+            ));
+        }
+        let ring = Ring::new(config.solver_order + 1, x.len());
+        Ok(UniPCMultistepScheduler {
+            config: *config,
+            train,
+            table: steps,
+            x,
+            scratch,
+            ring,
+            step: 0,
+            lower_order_nums: 0,
+            this_order: 1,
+            has_last: false,
+        })
+    }
+
+    /// The next evaluation, or `None` when sampling is done.
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        (self.step < self.table.len()).then(|| Request {
+            x: &*self.x,
+            timestep: self.table.timesteps()[self.step],
+            step_index: self.step,
+        })
+    }
+
+    /// Corrects the current sample with the network's output at it (UniC), then predicts the
+    /// next one (UniP).
+    pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
+        let len = self.table.len();
+        let i = self.step;
+        if i >= len {
+            return Err(Error::Finished);
+        }
+        let n = self.x.len();
+        check_output(model_output, n)?;
+        let c = self.config;
+        let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
+        let s_now = Asl::<T>::of(self.table.sigma(i));
+        let slot = self.ring.advance();
+        let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
+        let (last, work) = rest.split_at_mut(n);
+        {
+            let dst = &mut hist[slot];
+            convert(
+                c.prediction_type,
+                c.predict_x0,
+                s_now.alpha,
+                s_now.sigma,
+                self.x,
+                model_output,
+                dst,
+            );
+            if c.thresholding && c.predict_x0 {
+                let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
+                threshold_sample(dst, c.batch, r, m, work);
+            }
+        }
+        let hist: &[T] = hist;
+        let mut none = Noise::None;
+        if use_corrector {
+            // UniC from the last sample at sigma[i-1] to sigma[i]; history entries 1.. are the
+            // outputs before this one.
+            let order = self.this_order;
+            let t = s_now;
+            let s0 = Asl::<T>::of(self.table.sigma(i - 1));
+            let h = t.lambda - s0.lambda;
+            let mut rks = [T::ZERO; UNIPC_MAX_ORDER + 1];
+            for k in 1..order {
+                let sk = Asl::<T>::of(self.table.sigma(i - 1 - k));
+                rks[k - 1] = (sk.lambda - s0.lambda) / h;
+            }
+            rks[order - 1] = T::ONE;
+            let (cx, h_phi_1, b_h, b) = unipc_b(&c, t, s0, h, order);
+            let mut rhos = [T::ZERO; UNIPC_MAX_ORDER + 1];
+            if order == 1 {
+                rhos[0] = T::c(0.5);
+            } else {
+                solve(&rks[..order], &b[..order], &mut rhos[..order])?;
+            }
+            let scale = if c.predict_x0 { t.alpha } else { t.sigma };
+            // x_t = cx x - scale h_phi_1 m0 - scale B_h (sum_k rho_k (m_k - m0)/r_k + rho_last (model_t - m0))
+            let m0 = &hist[self.ring.range(1)];
+            let mt = &hist[self.ring.range(0)];
+            let f = scale * b_h;
+            let mut terms: [(T, &[T]); UNIPC_MAX_ORDER + 1] = [(T::ZERO, m0); UNIPC_MAX_ORDER + 1];
+            let mut c_m0 = -(scale * h_phi_1) + f * rhos[order - 1];
+            for k in 1..order {
+                let ck = -(f * rhos[k - 1] / rks[k - 1]);
+                terms[k] = (ck, &hist[self.ring.range(k + 1)]);
+                c_m0 -= ck;
+            }
+            terms[0] = (c_m0, m0);
+            terms[order] = (-(f * rhos[order - 1]), mt);
+            combine(
+                self.x,
+                Some(&*last),
+                cx,
+                &terms[..order + 1],
+                T::ZERO,
+                &mut none,
+            );
+        }
+        let this_order = if c.lower_order_final {
+            c.solver_order.min(len - i)
+        } else {
+            c.solver_order
+        };
+        self.this_order = this_order.min(self.lower_order_nums + 1).max(1);
+        last.copy_from_slice(self.x);
+        self.has_last = true;
+
+        // UniP from sigma[i] to sigma[i+1]; history entry 0 is this step's output.
+        let order = self.this_order;
+        let s0 = s_now;
+        let t = Asl::<T>::of(self.table.sigma(i + 1));
+        let h = t.lambda - s0.lambda;
+        let mut rks = [T::ZERO; UNIPC_MAX_ORDER + 1];
+        for k in 1..order {
+            let sk = Asl::<T>::of(self.table.sigma(i - k));
+            rks[k - 1] = (sk.lambda - s0.lambda) / h;
+        }
+        rks[order - 1] = T::ONE;
+        let (cx, h_phi_1, b_h, b) = unipc_b(&c, t, s0, h, order);
+        let mut rhos = [T::ZERO; UNIPC_MAX_ORDER + 1];
+        if order == 2 {
+            rhos[0] = T::c(0.5);
+        } else if order > 2 {
+            solve(&rks[..order - 1], &b[..order - 1], &mut rhos[..order - 1])?;
+        }
+        let scale = if c.predict_x0 { t.alpha } else { t.sigma };
+        let m0 = &hist[self.ring.range(0)];
+        let f = scale * b_h;
+        let mut terms: [(T, &[T]); UNIPC_MAX_ORDER + 1] = [(T::ZERO, m0); UNIPC_MAX_ORDER + 1];
+        let mut c_m0 = -(scale * h_phi_1);
+        for k in 1..order {
+            let ck = -(f * rhos[k - 1] / rks[k - 1]);
+            terms[k] = (ck, &hist[self.ring.range(k)]);
+            c_m0 -= ck;
+        }
+        terms[0] = (c_m0, m0);
+        combine(self.x, None, cx, &terms[..order], T::ZERO, &mut none);
+
+        if self.lower_order_nums < c.solver_order {
+            self.lower_order_nums += 1;
+        }
+        self.step += 1;
+        Ok(())
+    }
+
+    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
+    pub fn x(&self) -> &[T] {
+        self.x
+    }
+
+    /// The integer timesteps.
+    pub fn timesteps(&self) -> &[i64] {
+        self.table.timesteps()
+    }
+
+    /// The sigmas of the timesteps, without the final one.
+    pub fn sigmas(&self) -> &[f32] {
+        self.table.sigmas()
+    }
+
+    /// `alphas_cumprod` (float32, as diffusers holds it).
+    pub fn alphas_cumprod(&self) -> &[f32] {
+        self.train.alphas_cumprod()
+    }
+}
+
+/// The coefficient on the sample, `h phi_1`, `B(h)` and the vector `b` of UniPC's order
+/// conditions (`b_i = h phi_{i+1} i! / B(h)`, by diffusers' recursion).
+fn unipc_b<T: Real>(
+    c: &UniPCMultistepConfig<'_>,
+    t: Asl<T>,
+    s0: Asl<T>,
+    h: T,
+    order: usize,
+) -> (T, T, T, [T; UNIPC_MAX_ORDER + 1]) {
+    let hh = if c.predict_x0 { -h } else { h };
+    let h_phi_1 = hh.exp_m1();
+    let mut h_phi_k = h_phi_1 / hh - T::ONE;
+    let b_h = match c.solver_type {
+        UniPCSolverType::Bh1 => hh,
+        UniPCSolverType::Bh2 => hh.exp_m1(),
+    };
+    let mut b = [T::ZERO; UNIPC_MAX_ORDER + 1];
+    let mut factorial = 1.0f64;
+    for (i, bi) in b.iter_mut().enumerate().take(order) {
+        *bi = h_phi_k * T::c(factorial) / b_h;
+        factorial *= (i + 2) as f64;
+        h_phi_k = h_phi_k / hh - T::ONE / T::c(factorial);
+    }
+    let cx = if c.predict_x0 {
+        t.sigma / s0.sigma
+    } else {
+        t.alpha / s0.alpha
+    };
+    (cx, h_phi_1, b_h, b)
+}
+
+/// Solves `R rho = b` with `R[i][k] = r_k^i` (a Vandermonde system, `k = rks.len() <= 5`) by
+/// Gaussian elimination with partial pivoting.
+fn solve<T: Real>(rks: &[T], b: &[T], out: &mut [T]) -> Result<()> {
+    const N: usize = UNIPC_MAX_ORDER + 1;
+    let k = rks.len();
+    let mut a = [[T::ZERO; N + 1]; N];
+    for i in 0..k {
+        for (j, &r) in rks.iter().enumerate() {
+            let mut p = T::ONE;
+            for _ in 0..i {
+                p *= r;
+            }
+            a[i][j] = p;
+        }
+        a[i][k] = b[i];
+    }
+    for col in 0..k {
+        let mut piv = col;
+        for row in col + 1..k {
+            if a[row][col].abs() > a[piv][col].abs() {
+                piv = row;
+            }
+        }
+        if !(a[piv][col].abs() > T::ZERO) {
+            return Err(Error::InvalidConfig(
+                "UniPC order conditions are singular (repeated timesteps?)",
+            ));
+        }
+        a.swap(col, piv);
+        for row in col + 1..k {
+            let f = a[row][col] / a[col][col];
+            for j in col..=k {
+                let v = a[col][j];
+                a[row][j] -= f * v;
+            }
+        }
+    }
+    for i in (0..k).rev() {
+        let mut s = a[i][k];
+        for j in i + 1..k {
+            s -= a[i][j] * out[j];
+        }
+        out[i] = s / a[i][i];
+    }
+    Ok(())
+}
