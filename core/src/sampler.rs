@@ -559,6 +559,32 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
     }
 
+    /// The plan of a step from `s` to `t` of `order` with intermediate ratios `r1`, `r2`
+    /// (ignored where the order does not use them).
+    fn make_plan(&self, order: usize, s: Point<T>, t: Point<T>, r1: T, r2: T) -> Plan<T> {
+        let h = t.lambda - s.lambda;
+        let (s1, r1) = if order >= 2 {
+            self.intermediate_point(&s, r1, h)
+        } else {
+            (s, r1)
+        };
+        let (s2, r2) = if order >= 3 {
+            self.intermediate_point(&s, r2, h)
+        } else {
+            (s1, r2)
+        };
+        Plan {
+            order,
+            s,
+            t,
+            s1,
+            s2,
+            r1,
+            r2,
+            h,
+        }
+    }
+
     fn start(&mut self) {
         match self.cfg.method {
             Method::Multistep => {
@@ -818,27 +844,16 @@ impl<'a, T: Real> Sampler<'a, T> {
         let s = self.eval;
         let t = self.point(self.grid.at(&self.sched, j));
         if j == 1 && self.cfg.multistep_variant == MultistepVariant::FullOrder && k >= 2 {
-            let r1 = T::c(0.5);
-            let h = t.lambda - s.lambda;
-            let (s1, r1) = self.intermediate_point(&s, r1, h);
-            self.plan = Plan {
-                order: 2,
-                s,
-                t,
-                s1,
-                s2: s1,
-                r1,
-                r2: T::ZERO,
-                h,
-            };
-            let u = Update::intermediate(alg, &s, &s1, r1, h);
+            self.plan = self.make_plan(2, s, t, T::c(0.5), T::ZERO);
+            let p = self.plan;
+            let u = Update::intermediate(alg, &s, &p.s1, p.r1, p.h);
             self.update_into(k, &u, &[0]);
             self.set_phase(
                 Phase::Multistep {
                     i: 0,
                     midpoint: true,
                 },
-                s1,
+                p.s1,
             );
             return None;
         }
@@ -939,7 +954,6 @@ impl<'a, T: Real> Sampler<'a, T> {
         };
         let s = self.point(self.grid.at(&self.sched, a));
         let t = self.point(self.grid.at(&self.sched, b));
-        let h = t.lambda - s.lambda;
         // r1, r2 from the inner grid between s and t, as the reference computes them.
         let inner_spacing = match self.cfg.spacing {
             Spacing::TimeUniform => Spacing::TimeUniform,
@@ -955,26 +969,7 @@ impl<'a, T: Real> Sampler<'a, T> {
             2 => ((lam(1) - l0) / hi, T::ZERO),
             _ => ((lam(1) - l0) / hi, (lam(2) - l0) / hi),
         };
-        let (s1, r1) = if order >= 2 {
-            self.intermediate_point(&s, r1, h)
-        } else {
-            (s, r1)
-        };
-        let (s2, r2) = if order >= 3 {
-            self.intermediate_point(&s, r2, h)
-        } else {
-            (s, r2)
-        };
-        self.plan = Plan {
-            order,
-            s,
-            t,
-            s1,
-            s2,
-            r1,
-            r2,
-            h,
-        };
+        self.plan = self.make_plan(order, s, t, r1, r2);
         self.set_phase(Phase::Singlestep { k, pos, stage: 0 }, s);
     }
 
@@ -1025,28 +1020,12 @@ impl<'a, T: Real> Sampler<'a, T> {
         let order = self.cfg.order;
         let s = self.ad.s;
         let t = self.point(self.sched.inverse_lambda(s.lambda + self.ad.h));
-        let h = t.lambda - s.lambda;
         let (r1, r2) = if order == 2 {
             (T::c(0.5), T::ZERO)
         } else {
             (T::ONE / T::c(3.0), T::c(2.0) / T::c(3.0))
         };
-        let (s1, r1) = self.intermediate_point(&s, r1, h);
-        let (s2, r2) = if order == 3 {
-            self.intermediate_point(&s, r2, h)
-        } else {
-            (s1, r2)
-        };
-        self.plan = Plan {
-            order,
-            s,
-            t,
-            s1,
-            s2,
-            r1,
-            r2,
-            h,
-        };
+        self.plan = self.make_plan(order, s, t, r1, r2);
         if reuse {
             self.adaptive_intermediate();
         } else {
