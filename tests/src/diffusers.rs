@@ -200,16 +200,17 @@ fn unipc_solver_type(s: &str) -> Result<UniPCSolverType, String> {
 }
 
 /// The train part of a config; `trained` receives `trained_betas` (float32) if given.
-fn train_config<'b>(
-    cfg: &Cfg<'_>,
-    trained: &'b mut Vec<f32>,
-) -> Result<TrainConfig<'b>, String> {
+fn train_config<'b>(cfg: &Cfg<'_>, trained: &'b mut Vec<f32>) -> Result<TrainConfig<'b>, String> {
     let d = TrainConfig::default();
     let schedule = match cfg.get("trained_betas") {
         Some(Value::Array(list)) => {
             *trained = list
                 .iter()
-                .map(|v| v.as_f64().map(|f| f as f32).ok_or("trained_betas: not a number"))
+                .map(|v| {
+                    v.as_f64()
+                        .map(|f| f as f32)
+                        .ok_or("trained_betas: not a number")
+                })
                 .collect::<Result<_, _>>()?;
             BetaSchedule::Trained(trained.as_slice())
         }
@@ -305,7 +306,11 @@ pub fn unipc_config<'b>(
     if let Some(Value::Array(list)) = cfg.get("disable_corrector") {
         *disable = list
             .iter()
-            .map(|v| v.as_u64().map(|u| u as usize).ok_or("disable_corrector: not a count"))
+            .map(|v| {
+                v.as_u64()
+                    .map(|u| u as usize)
+                    .ok_or("disable_corrector: not a count")
+            })
             .collect::<Result<_, _>>()?;
     }
     Ok(UniPCMultistepConfig {
@@ -360,30 +365,37 @@ fn oracle_output<T: Real>(
     alphas_cumprod: &[f32],
     req: &Request<'_, T>,
     out: &mut [T],
+    round_outputs: bool,
 ) -> Result<(), String> {
     let a = usize::try_from(req.timestep)
         .ok()
         .and_then(|t| alphas_cumprod.get(t))
         .ok_or(format!("timestep {} outside the schedule", req.timestep))?;
-    let a = *a as f64;
-    let (alpha, sigma) = (a.sqrt(), (1.0 - a).sqrt());
+    let a = *a;
+    // torch takes the square roots of the float32 tensor in float32: the ill-conditioned
+    // fixtures (e.g. cosine + dpmsolver from t = 999) resolve that rounding.
+    let (alpha, sigma) = (a.sqrt() as f64, (1.0f32 - a).sqrt() as f64);
     let dim = oracle.dim();
     for (row, dst) in req.x.chunks(dim).zip(out.chunks_mut(dim)) {
         let xr: Vec<f64> = row.iter().map(|v| v.to_f64()).collect();
         for (d, o) in dst.iter_mut().zip(oracle.output(&xr, alpha, sigma, None)) {
-            *d = T::c(o);
+            *d = if round_outputs {
+                T::c((o as f32) as f64)
+            } else {
+                T::c(o)
+            };
         }
     }
     Ok(())
 }
 
 macro_rules! drive {
-    ($s:expr, $oracle:expr, $out:expr) => {{
+    ($s:expr, $oracle:expr, $out:expr, $round:expr) => {{
         let mut s = $s.map_err(|e| e.to_string())?;
         let ac: Vec<f32> = s.alphas_cumprod().to_vec();
         let timesteps = s.timesteps().to_vec();
         while let Some(req) = s.ask() {
-            oracle_output($oracle, &ac, &req, $out)?;
+            oracle_output($oracle, &ac, &req, $out, $round)?;
             s.tell($out).map_err(|e| e.to_string())?;
         }
         timesteps
@@ -392,6 +404,15 @@ macro_rules! drive {
 
 /// Runs a case computing in `T`.
 pub fn run_diffusers_case<T: Real>(case: &DiffusersCase) -> Result<DiffusersRun, String> {
+    run_diffusers_case_with::<T>(case, false)
+}
+
+/// Runs a case computing in `T`; with `round_outputs` the network outputs are rounded to
+/// float32 first (what any float32 pipeline receives), to measure a case's float32 floor.
+pub fn run_diffusers_case_with<T: Real>(
+    case: &DiffusersCase,
+    round_outputs: bool,
+) -> Result<DiffusersRun, String> {
     let expected_pred = match case.model.prediction.as_str() {
         "noise" => "epsilon",
         "x_start" => "sample",
@@ -435,7 +456,8 @@ pub fn run_diffusers_case<T: Real>(case: &DiffusersCase) -> Result<DiffusersRun,
                     &mut scratch
                 ),
                 &oracle,
-                &mut out
+                &mut out,
+                round_outputs
             )
         }
         "DPMSolverSinglestepScheduler" => {
@@ -451,7 +473,8 @@ pub fn run_diffusers_case<T: Real>(case: &DiffusersCase) -> Result<DiffusersRun,
                     &mut scratch
                 ),
                 &oracle,
-                &mut out
+                &mut out,
+                round_outputs
             )
         }
         "UniPCMultistepScheduler" => {
@@ -467,7 +490,8 @@ pub fn run_diffusers_case<T: Real>(case: &DiffusersCase) -> Result<DiffusersRun,
                     &mut scratch
                 ),
                 &oracle,
-                &mut out
+                &mut out,
+                round_outputs
             )
         }
         "DDIMScheduler" => {
@@ -482,7 +506,8 @@ pub fn run_diffusers_case<T: Real>(case: &DiffusersCase) -> Result<DiffusersRun,
             drive!(
                 DDIMScheduler::<T, MAX_STEPS>::new(&cfg, steps, &mut table, &mut x, &mut scratch),
                 &oracle,
-                &mut out
+                &mut out,
+                round_outputs
             )
         }
         other => return Err(format!("unsupported scheduler {other}")),

@@ -9,6 +9,8 @@ use dpm_solver::{
     AdaptiveOptions, Algorithm, Betas, Config, DiscreteVp, Guidance, Method, NoiseSchedule,
     Prediction, Real, Sampler, SolverType, Spacing, Thresholding,
 };
+pub mod diffusers;
+
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -153,22 +153,23 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             ac.first().copied().unwrap_or(1.0)
         };
         // diffusers: alpha_prod_t ** 0.5, beta_prod_t = 1 - alpha_prod_t (float32 scalars).
-        let (sa, sb) = (
-            T::c(libm::sqrtf(a_t) as f64),
-            T::c(libm::sqrtf(1.0 - a_t) as f64),
-        );
-        let (sa_prev, sb_prev) = (
-            T::c(libm::sqrtf(a_prev) as f64),
-            T::c(libm::sqrtf(1.0 - a_prev) as f64),
-        );
+        let (sa, sb) = (libm::sqrtf(a_t) as f64, libm::sqrtf(1.0 - a_t) as f64);
+        let (sp, bp) = (libm::sqrtf(a_prev) as f64, libm::sqrtf(1.0 - a_prev) as f64);
+        let (sa, sb, sp, bp) = (T::c(sa), T::c(sb), T::c(sp), T::c(bp));
+        let x0_of = |xv: T, o: T| match c.prediction_type {
+            PredictionType::Epsilon => (xv - sb * o) / sa,
+            PredictionType::Sample => o,
+            PredictionType::VPrediction => sa * xv - sb * o,
+        };
+        // pred_epsilon comes from the unclipped output (use_clipped_model_output = false).
+        let eps_of = |xv: T, o: T| match c.prediction_type {
+            PredictionType::Epsilon => o,
+            PredictionType::Sample => (xv - sa * o) / sb,
+            PredictionType::VPrediction => sa * o + sb * xv,
+        };
         let (x0, work) = self.scratch.split_at_mut(n);
-        let x: &[T] = self.x;
-        for ((d, &xv), &o) in x0.iter_mut().zip(x).zip(model_output) {
-            *d = match c.prediction_type {
-                PredictionType::Epsilon => (xv - sb * o) / sa,
-                PredictionType::Sample => o,
-                PredictionType::VPrediction => sa * xv - sb * o,
-            };
+        for ((d, &xv), &o) in x0.iter_mut().zip(self.x.iter()).zip(model_output) {
+            *d = x0_of(xv, o);
         }
         if c.thresholding {
             let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
@@ -179,14 +180,8 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
                 *v = v.max(-r).min(r);
             }
         }
-        // pred_epsilon comes from the unclipped output (use_clipped_model_output = false).
         for ((xv, &d), &o) in self.x.iter_mut().zip(x0.iter()).zip(model_output) {
-            let eps = match c.prediction_type {
-                PredictionType::Epsilon => o,
-                PredictionType::Sample => (*xv - sa * o) / sb,
-                PredictionType::VPrediction => sa * o + sb * *xv,
-            };
-            *xv = sa_prev * d + sb_prev * eps;
+            *xv = sp * d + bp * eps_of(*xv, o);
         }
         self.step += 1;
         Ok(())

@@ -4,7 +4,7 @@
 //! Scratch: `solver_order * x.len()` (the ring of past converted outputs) plus one sample row
 //! `x.len() / batch` (the thresholding quantile's work space).
 
-use super::kernel::{combine, convert, threshold_eps, Asl, Noise, Ring};
+use super::kernel::{combine, convert, ex, tc, threshold_eps, Asl, Noise, Ring};
 use super::threshold::threshold_sample;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{BetaSchedule, TrainConfig, TrainSchedule};
@@ -253,7 +253,8 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         let lower_second = i + 2 == len && c.lower_order_final && len < 15;
 
         // convert_model_output into the newest ring slot.
-        let s0 = Asl::<T>::of(self.table.sigma(i));
+        let s0 = Asl::of(self.table.sigma(i));
+        let (alpha0, sigma0) = (tc::<T>(s0.alpha), tc::<T>(s0.sigma));
         let slot = self.ring.advance();
         let (hist, work) = self.scratch.split_at_mut(self.ring.len());
         let data = c.algorithm_type.predicts_data();
@@ -262,8 +263,8 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             convert(
                 c.prediction_type,
                 data,
-                s0.alpha,
-                s0.sigma,
+                alpha0,
+                sigma0,
                 self.x,
                 model_output,
                 dst,
@@ -273,7 +274,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                 if data {
                     threshold_sample(dst, c.batch, r, m, work);
                 } else {
-                    threshold_eps(dst, self.x, s0.alpha, s0.sigma, c.batch, r, m, work);
+                    threshold_eps(dst, self.x, alpha0, sigma0, c.batch, r, m, work);
                 }
             }
         }
@@ -285,41 +286,27 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         } else {
             3
         };
-        let t = Asl::<T>::of(self.table.sigma(i + 1));
+        let t = Asl::of(self.table.sigma(i + 1));
         let hist: &[T] = hist;
         let m0 = &hist[self.ring.range(0)];
-        let (cx, cn, coef) = match order {
+        match order {
             1 => {
                 let (cx, a, cn) = first_order(c.algorithm_type, t, s0);
-                (cx, cn, [a, T::ZERO, T::ZERO])
+                combine(self.x, None, tc(cx), &[(tc(a), m0)], tc(cn), &mut noise)
             }
             2 => {
-                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
-                second_order(c.algorithm_type, c.solver_type, t, s0, s1)
-            }
-            _ => {
-                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
-                let s2 = Asl::<T>::of(self.table.sigma(i - 2));
-                third_order(c.algorithm_type, t, s0, s1, s2)
-            }
-        };
-        match order {
-            1 => combine(self.x, None, cx, &[(coef[0], m0)], cn, &mut noise),
-            2 => {
+                let s1 = Asl::of(self.table.sigma(i - 1));
+                let (cx, cn, k) = second_order::<T>(c.algorithm_type, c.solver_type, t, s0, s1);
                 let m1 = &hist[self.ring.range(1)];
-                combine(
-                    self.x,
-                    None,
-                    cx,
-                    &[(coef[0], m0), (coef[1], m1)],
-                    cn,
-                    &mut noise,
-                )
+                combine(self.x, None, cx, &[(k[0], m0), (k[1], m1)], cn, &mut noise)
             }
             _ => {
+                let s1 = Asl::of(self.table.sigma(i - 1));
+                let s2 = Asl::of(self.table.sigma(i - 2));
+                let (cx, cn, k) = third_order::<T>(c.algorithm_type, t, s0, s1, s2);
                 let m1 = &hist[self.ring.range(1)];
                 let m2 = &hist[self.ring.range(2)];
-                let terms = [(coef[0], m0), (coef[1], m1), (coef[2], m2)];
+                let terms = [(k[0], m0), (k[1], m1), (k[2], m2)];
                 combine(self.x, None, cx, &terms, cn, &mut noise)
             }
         }
@@ -356,118 +343,112 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
     }
 }
 
-/// First-order update `x_t = cx x + a m + cn noise` (DDIM-equivalent).
-pub(crate) fn first_order<T: Real>(alg: AlgorithmType, t: Asl<T>, s: Asl<T>) -> (T, T, T) {
+/// First-order update `x_t = cx x + a m + cn noise` (DDIM-equivalent); like every step
+/// scalar here, computed in float32 with diffusers' formulas.
+pub(crate) fn first_order(alg: AlgorithmType, t: Asl, s: Asl) -> (f32, f32, f32) {
     let h = t.lambda - s.lambda;
-    let two = T::c(2.0);
+    let two = 2.0f32;
     match alg {
-        AlgorithmType::DpmSolverPlusPlus => (
-            t.sigma / s.sigma,
-            -(t.alpha * ((-h).exp() - T::ONE)),
-            T::ZERO,
-        ),
-        AlgorithmType::DpmSolver => (t.alpha / s.alpha, -(t.sigma * (h.exp() - T::ONE)), T::ZERO),
+        AlgorithmType::DpmSolverPlusPlus => (t.sigma / s.sigma, -(t.alpha * (ex(-h) - 1.0)), 0.0),
+        AlgorithmType::DpmSolver => (t.alpha / s.alpha, -(t.sigma * (ex(h) - 1.0)), 0.0),
         AlgorithmType::SdeDpmSolverPlusPlus => (
-            t.sigma / s.sigma * (-h).exp(),
-            t.alpha * (T::ONE - (-two * h).exp()),
-            t.sigma * (T::ONE - (-two * h).exp()).sqrt(),
+            t.sigma / s.sigma * ex(-h),
+            t.alpha * (1.0 - ex(-two * h)),
+            t.sigma * (1.0 - ex(-two * h)).sqrt(),
         ),
         AlgorithmType::SdeDpmSolver => (
             t.alpha / s.alpha,
-            -two * (t.sigma * (h.exp() - T::ONE)),
-            t.sigma * ((two * h).exp() - T::ONE).sqrt(),
+            -two * (t.sigma * (ex(h) - 1.0)),
+            t.sigma * (ex(two * h) - 1.0).sqrt(),
         ),
     }
 }
 
 /// The `(cx, A, cn)` of the first-order part shared by the higher orders, and the `D1`
 /// coefficient `B` of the second-order term for `solver_type`.
-fn second_coeffs<T: Real>(
+fn second_coeffs(
     alg: AlgorithmType,
     st: SolverType,
-    t: Asl<T>,
-    s: Asl<T>,
-    h: T,
-) -> (T, T, T, T) {
+    t: Asl,
+    s: Asl,
+    h: f32,
+) -> (f32, f32, f32, f32) {
     let (cx, a, cn) = first_order(alg, t, s);
-    let two = T::c(2.0);
-    let half = T::c(0.5);
+    let two = 2.0f32;
+    let half = 0.5f32;
     let b = match (alg, st) {
         (AlgorithmType::DpmSolverPlusPlus, SolverType::Midpoint)
         | (AlgorithmType::DpmSolver, SolverType::Midpoint)
         | (AlgorithmType::SdeDpmSolverPlusPlus, SolverType::Midpoint)
         | (AlgorithmType::SdeDpmSolver, SolverType::Midpoint) => half * a,
         (AlgorithmType::DpmSolverPlusPlus, SolverType::Heun) => {
-            t.alpha * (((-h).exp() - T::ONE) / h + T::ONE)
+            t.alpha * ((ex(-h) - 1.0) / h + 1.0)
         }
-        (AlgorithmType::DpmSolver, SolverType::Heun) => {
-            -(t.sigma * ((h.exp() - T::ONE) / h - T::ONE))
-        }
+        (AlgorithmType::DpmSolver, SolverType::Heun) => -(t.sigma * ((ex(h) - 1.0) / h - 1.0)),
         (AlgorithmType::SdeDpmSolverPlusPlus, SolverType::Heun) => {
-            t.alpha * ((T::ONE - (-two * h).exp()) / (-two * h) + T::ONE)
+            t.alpha * ((1.0 - ex(-two * h)) / (-two * h) + 1.0)
         }
         (AlgorithmType::SdeDpmSolver, SolverType::Heun) => {
-            -two * (t.sigma * ((h.exp() - T::ONE) / h - T::ONE))
+            -two * (t.sigma * ((ex(h) - 1.0) / h - 1.0))
         }
     };
     (cx, a, cn, b)
 }
 
 /// The third-order `D1` and `D2` coefficients (diffusers' heun-form third-order terms).
-pub(crate) fn third_coeffs<T: Real>(alg: AlgorithmType, t: Asl<T>, h: T) -> (T, T) {
-    let two = T::c(2.0);
-    let half = T::c(0.5);
+pub(crate) fn third_coeffs(alg: AlgorithmType, t: Asl, h: f32) -> (f32, f32) {
+    let two = 2.0f32;
+    let half = 0.5f32;
     match alg {
         AlgorithmType::DpmSolverPlusPlus => (
-            t.alpha * (((-h).exp() - T::ONE) / h + T::ONE),
-            -(t.alpha * (((-h).exp() - T::ONE + h) / (h * h) - half)),
+            t.alpha * ((ex(-h) - 1.0) / h + 1.0),
+            -(t.alpha * ((ex(-h) - 1.0 + h) / (h * h) - half)),
         ),
         AlgorithmType::DpmSolver | AlgorithmType::SdeDpmSolver => (
-            -(t.sigma * ((h.exp() - T::ONE) / h - T::ONE)),
-            -(t.sigma * ((h.exp() - T::ONE - h) / (h * h) - half)),
+            -(t.sigma * ((ex(h) - 1.0) / h - 1.0)),
+            -(t.sigma * ((ex(h) - 1.0 - h) / (h * h) - half)),
         ),
         AlgorithmType::SdeDpmSolverPlusPlus => (
-            t.alpha * ((T::ONE - (-two * h).exp()) / (-two * h) + T::ONE),
-            t.alpha * ((T::ONE - (-two * h).exp() - two * h) / ((two * h) * (two * h)) - half),
+            t.alpha * ((1.0 - ex(-two * h)) / (-two * h) + 1.0),
+            t.alpha * ((1.0 - ex(-two * h) - two * h) / ((two * h) * (two * h)) - half),
         ),
     }
 }
 
-/// Multistep second order: `x = cx x + A m0 + B (m0 - m1) / r0 + cn noise`.
+/// Multistep second order: `x = cx x + A m0 + B D1 + cn noise`, `D1 = (1/r0) (m0 - m1)`, with
+/// diffusers' float32 atoms `cx, A, B, 1/r0` combined in `T`.
 fn second_order<T: Real>(
     alg: AlgorithmType,
     st: SolverType,
-    t: Asl<T>,
-    s0: Asl<T>,
-    s1: Asl<T>,
-) -> (T, T, [T; 3]) {
+    t: Asl,
+    s0: Asl,
+    s1: Asl,
+) -> (T, T, [T; 2]) {
     let h = t.lambda - s0.lambda;
     let r0 = (s0.lambda - s1.lambda) / h;
     let (cx, a, cn, b) = second_coeffs(alg, st, t, s0, h);
-    let k = b * (T::ONE / r0);
-    (cx, cn, [a + k, -k, T::ZERO])
+    let k = tc::<T>(b) * tc::<T>(1.0 / r0);
+    (tc(cx), tc(cn), [tc::<T>(a) + k, -k])
 }
 
-/// Multistep third order: `x = cx x + A D0 + B D1 + C D2 + cn noise` expanded in `m0, m1, m2`.
-fn third_order<T: Real>(
-    alg: AlgorithmType,
-    t: Asl<T>,
-    s0: Asl<T>,
-    s1: Asl<T>,
-    s2: Asl<T>,
-) -> (T, T, [T; 3]) {
+/// Multistep third order: `x = cx x + A D0 + B D1 + C D2 + cn noise` with diffusers'
+/// `D1_0 = (1/r0)(m0 - m1)`, `D1_1 = (1/r1)(m1 - m2)`, `D1 = D1_0 + r0/(r0 + r1) (D1_0 - D1_1)`,
+/// `D2 = 1/(r0 + r1) (D1_0 - D1_1)`, expanded in `m0, m1, m2` (float32 atoms, `T` combination).
+fn third_order<T: Real>(alg: AlgorithmType, t: Asl, s0: Asl, s1: Asl, s2: Asl) -> (T, T, [T; 3]) {
     let h = t.lambda - s0.lambda;
     let r0 = (s0.lambda - s1.lambda) / h;
     let r1 = (s1.lambda - s2.lambda) / h;
     let (cx, a, cn) = first_order(alg, t, s0);
     let (b, cc) = third_coeffs(alg, t, h);
-    // D1_0 = (m0 - m1)/r0, D1_1 = (m1 - m2)/r1, u = D1_0 - D1_1,
-    // D1 = D1_0 + r0/(r0 + r1) u, D2 = u/(r0 + r1).
-    let e = b * (r0 / (r0 + r1)) + cc * (T::ONE / (r0 + r1));
-    let (i0, i1) = (T::ONE / r0, T::ONE / r1);
+    let (b, cc, a) = (tc::<T>(b), tc::<T>(cc), tc::<T>(a));
+    let k = tc::<T>(r0 / (r0 + r1));
+    let inv = tc::<T>(1.0 / (r0 + r1));
+    let (i0, i1) = (tc::<T>(1.0 / r0), tc::<T>(1.0 / r1));
+    // D1_0 carries B + e, D1_1 carries -e.
+    let e = b * k + cc * inv;
     (
-        cx,
-        cn,
-        [a + b * i0 + e * i0, -(b * i0) - e * (i0 + i1), e * i1],
+        tc(cx),
+        tc(cn),
+        [a + (b + e) * i0, -((b + e) * i0) - e * i1, e * i1],
     )
 }

@@ -5,7 +5,7 @@
 //! sample the singlestep started from) and one row `x.len() / batch` for thresholding.
 
 use super::dpm_multistep::{check_threshold, first_order, third_coeffs};
-use super::kernel::{combine, convert, threshold_eps, Asl, Noise, Ring};
+use super::kernel::{combine, convert, tc, threshold_eps, Asl, Noise, Ring};
 use super::threshold::threshold_sample;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{TrainConfig, TrainSchedule};
@@ -281,28 +281,21 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         check_output(model_output, n)?;
         noise.check(n)?;
         let c = &self.config;
-        let s_now = Asl::<T>::of(self.table.sigma(i));
+        let s_now = Asl::of(self.table.sigma(i));
         let slot = self.ring.advance();
         let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
         let (start, work) = rest.split_at_mut(n);
         let data = c.algorithm_type.predicts_data();
         {
             let dst = &mut hist[slot];
-            convert(
-                c.prediction_type,
-                data,
-                s_now.alpha,
-                s_now.sigma,
-                self.x,
-                model_output,
-                dst,
-            );
+            let (al, si) = (tc::<T>(s_now.alpha), tc::<T>(s_now.sigma));
+            convert(c.prediction_type, data, al, si, self.x, model_output, dst);
             if c.thresholding {
                 let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
                 if data {
                     threshold_sample(dst, c.batch, r, m, work);
                 } else {
-                    threshold_eps(dst, self.x, s_now.alpha, s_now.sigma, c.batch, r, m, work);
+                    threshold_eps(dst, self.x, al, si, c.batch, r, m, work);
                 }
             }
         }
@@ -314,61 +307,64 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         }
         let hist: &[T] = hist;
         let start: &[T] = start;
-        let t = Asl::<T>::of(self.table.sigma(i + 1));
+        let t = Asl::of(self.table.sigma(i + 1));
         let alg = c.algorithm_type;
         match order {
             1 => {
                 let (cx, a, cn) = first_order(alg, t, s_now);
                 let m0 = &hist[self.ring.range(0)];
-                combine(self.x, Some(start), cx, &[(a, m0)], cn, &mut noise);
+                combine(
+                    self.x,
+                    Some(start),
+                    tc(cx),
+                    &[(tc(a), m0)],
+                    tc(cn),
+                    &mut noise,
+                );
             }
             2 => {
-                // From s1 (the start) over h = lambda_t - lambda_s1, with m1 at s1, m0 at s0.
-                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
+                // From s1 (the start) over h = lambda_t - lambda_s1: D0 = m1 (at s1),
+                // D1 = (1/r0)(m0 - m1).
+                let s1 = Asl::of(self.table.sigma(i - 1));
                 let h = t.lambda - s1.lambda;
                 let r0 = (s_now.lambda - s1.lambda) / h;
                 let (cx, a, cn) = first_order(alg, t, s1);
                 let b = match c.solver_type {
-                    SolverType::Midpoint => T::c(0.5) * a,
+                    SolverType::Midpoint => 0.5 * a,
                     SolverType::Heun => third_coeffs(alg, t, h).0,
                 };
-                let k = b * (T::ONE / r0);
+                let k = tc::<T>(b) * tc::<T>(1.0 / r0);
                 let (m0, m1) = (&hist[self.ring.range(0)], &hist[self.ring.range(1)]);
-                combine(
-                    self.x,
-                    Some(start),
-                    cx,
-                    &[(k, m0), (a - k, m1)],
-                    cn,
-                    &mut noise,
-                );
+                let terms = [(k, m0), (tc::<T>(a) - k, m1)];
+                combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
             _ => {
+                // From s2 (the start): D0 = m2, D1_0 = (1/r1)(m1 - m2), D1_1 = (1/r0)(m0 - m2).
                 let s0 = s_now;
-                let s1 = Asl::<T>::of(self.table.sigma(i - 1));
-                let s2 = Asl::<T>::of(self.table.sigma(i - 2));
+                let s1 = Asl::of(self.table.sigma(i - 1));
+                let s2 = Asl::of(self.table.sigma(i - 2));
                 let h = t.lambda - s2.lambda;
                 let r0 = (s0.lambda - s2.lambda) / h;
                 let r1 = (s1.lambda - s2.lambda) / h;
                 let (cx, a, cn) = first_order(alg, t, s2);
                 let (b, cc) = third_coeffs(alg, t, h);
-                // D1_0 = (m1 - m2)/r1, D1_1 = (m0 - m2)/r0.
+                let (b, cc) = (tc::<T>(b), tc::<T>(cc));
                 let (p, q) = match c.solver_type {
-                    // x = .. + A m2 + B D1_1
+                    // x = .. + A D0 + B D1_1
                     SolverType::Midpoint => (T::ZERO, b),
                     // D1 = (r0 D1_0 - r1 D1_1)/(r0 - r1), D2 = 2 (D1_1 - D1_0)/(r0 - r1)
                     SolverType::Heun => {
-                        let d = T::ONE / (r0 - r1);
-                        let two = T::c(2.0);
-                        (b * r0 * d - two * cc * d, -(b * r1 * d) + two * cc * d)
+                        let d = tc::<T>(r0 - r1);
+                        let two_c = T::c(2.0) * cc;
+                        ((b * tc::<T>(r0) - two_c) / d, (two_c - b * tc::<T>(r1)) / d)
                     }
                 };
-                let (c1, c0) = (p * (T::ONE / r1), q * (T::ONE / r0));
+                let (c1, c0) = (p * tc::<T>(1.0 / r1), q * tc::<T>(1.0 / r0));
                 let m0 = &hist[self.ring.range(0)];
                 let m1 = &hist[self.ring.range(1)];
                 let m2 = &hist[self.ring.range(2)];
-                let terms = [(c0, m0), (c1, m1), (a - c0 - c1, m2)];
-                combine(self.x, Some(start), cx, &terms, cn, &mut noise);
+                let terms = [(c0, m0), (c1, m1), (tc::<T>(a) - c0 - c1, m2)];
+                combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
         }
         self.step += 1;

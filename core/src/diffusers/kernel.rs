@@ -7,26 +7,54 @@ use crate::math::Real;
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
 
-/// `_sigma_to_alpha_sigma_t` plus `lambda = log(alpha) - log(sigma)`, in `T`.
+/// `_sigma_to_alpha_sigma_t` plus `lambda = log(alpha) - log(sigma)`, in float32 (the precision
+/// of diffusers' 0-dimensional step tensors).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Asl<T> {
-    pub alpha: T,
-    pub sigma: T,
-    pub lambda: T,
+pub(crate) struct Asl {
+    pub alpha: f32,
+    pub sigma: f32,
+    pub lambda: f32,
 }
 
-impl<T: Real> Asl<T> {
-    /// From a diffusers sigma `sqrt((1 - a) / a)` (`0` gives `alpha 1, sigma 0, lambda inf`).
+impl Asl {
+    /// From a diffusers sigma `sqrt((1 - a) / a)` (`0` gives `alpha 1, sigma 0, lambda inf`):
+    /// `alpha = 1 / (sigma**2 + 1) ** 0.5`, `sigma_t = sigma * alpha`.
     pub fn of(s: f32) -> Self {
-        let s = T::c(s as f64);
-        let alpha = T::ONE / (s * s + T::ONE).sqrt();
+        let alpha = 1.0 / libm::sqrtf(s * s + 1.0);
         let sigma = s * alpha;
         Asl {
             alpha,
             sigma,
-            lambda: alpha.ln() - sigma.ln(),
+            lambda: ln(alpha) - ln(sigma),
         }
     }
+}
+
+/// float32 `exp` (libm; diffusers' 0-dimensional `torch.exp`).
+#[inline]
+pub(crate) fn ex(x: f32) -> f32 {
+    libm::expf(x)
+}
+
+/// float32 `expm1` (libm; `torch.expm1`).
+#[inline]
+pub(crate) fn exm1(x: f32) -> f32 {
+    libm::expm1f(x)
+}
+
+/// float32 `log` (libm; `torch.log`). Where a configuration is ill-conditioned in float32
+/// (cosine schedule, `dpmsolver`, first step from `t = 999`: `exp(h) - 1` near 1500) one ulp of
+/// `lambda` moves the final sample by 0.2; libm's `logf` reproduces diffusers' results there,
+/// a correctly rounded `log` does not.
+#[inline]
+pub(crate) fn ln(x: f32) -> f32 {
+    libm::logf(x)
+}
+
+/// An `f32` coefficient (diffusers computes every step scalar in float32) in `T`.
+#[inline]
+pub(crate) fn tc<T: Real>(v: f32) -> T {
+    T::c(v as f64)
 }
 
 /// Where the SDE variants' Gaussian noise comes from.

@@ -7,7 +7,7 @@
 //! thresholding.
 
 use super::dpm_multistep::check_threshold;
-use super::kernel::{combine, convert, Asl, Noise, Ring};
+use super::kernel::{combine, convert, exm1, tc, Asl, Noise, Ring};
 use super::threshold::threshold_sample;
 use super::timesteps::StepTable;
 use super::train::{TrainConfig, TrainSchedule};
@@ -183,17 +183,18 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         check_output(model_output, n)?;
         let c = self.config;
         let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
-        let s_now = Asl::<T>::of(self.table.sigma(i));
+        let s_now = Asl::of(self.table.sigma(i));
         let slot = self.ring.advance();
         let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
         let (last, work) = rest.split_at_mut(n);
         {
             let dst = &mut hist[slot];
+            let (al, si) = (tc::<T>(s_now.alpha), tc::<T>(s_now.sigma));
             convert(
                 c.prediction_type,
                 c.predict_x0,
-                s_now.alpha,
-                s_now.sigma,
+                al,
+                si,
                 self.x,
                 model_output,
                 dst,
@@ -206,47 +207,26 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         let hist: &[T] = hist;
         let mut none = Noise::None;
         if use_corrector {
-            // UniC from the last sample at sigma[i-1] to sigma[i]; history entries 1.. are the
-            // outputs before this one.
+            // UniC from the last sample at sigma[i-1] to sigma[i]: history entry 0 is this
+            // output (model_t), entries 1.. the outputs before it (m0 at sigma[i-1], ...).
             let order = self.this_order;
-            let t = s_now;
-            let s0 = Asl::<T>::of(self.table.sigma(i - 1));
-            let h = t.lambda - s0.lambda;
-            let mut rks = [T::ZERO; UNIPC_MAX_ORDER + 1];
-            for k in 1..order {
-                let sk = Asl::<T>::of(self.table.sigma(i - 1 - k));
-                rks[k - 1] = (sk.lambda - s0.lambda) / h;
-            }
-            rks[order - 1] = T::ONE;
-            let (cx, h_phi_1, b_h, b) = unipc_b(&c, t, s0, h, order);
-            let mut rhos = [T::ZERO; UNIPC_MAX_ORDER + 1];
-            if order == 1 {
-                rhos[0] = T::c(0.5);
-            } else {
-                solve(&rks[..order], &b[..order], &mut rhos[..order])?;
-            }
-            let scale = if c.predict_x0 { t.alpha } else { t.sigma };
-            // x_t = cx x - scale h_phi_1 m0 - scale B_h (sum_k rho_k (m_k - m0)/r_k + rho_last (model_t - m0))
+            let s0 = Asl::of(self.table.sigma(i - 1));
+            let st = UniStep::new(&c, &self.table, s_now, s0, i - 1, order, true)?;
             let m0 = &hist[self.ring.range(1)];
             let mt = &hist[self.ring.range(0)];
-            let f = scale * b_h;
+            let f = tc::<T>(st.f);
+            let rho_last = tc::<T>(st.rhos[order - 1]);
             let mut terms: [(T, &[T]); UNIPC_MAX_ORDER + 1] = [(T::ZERO, m0); UNIPC_MAX_ORDER + 1];
-            let mut c_m0 = -(scale * h_phi_1) + f * rhos[order - 1];
+            let mut c_m0 = -tc::<T>(st.scale_h_phi_1) + f * rho_last;
             for k in 1..order {
-                let ck = -(f * rhos[k - 1] / rks[k - 1]);
+                let ck = -(f * (tc::<T>(st.rhos[k - 1]) / tc::<T>(st.rks[k - 1])));
                 terms[k] = (ck, &hist[self.ring.range(k + 1)]);
                 c_m0 -= ck;
             }
             terms[0] = (c_m0, m0);
-            terms[order] = (-(f * rhos[order - 1]), mt);
-            combine(
-                self.x,
-                Some(&*last),
-                cx,
-                &terms[..order + 1],
-                T::ZERO,
-                &mut none,
-            );
+            terms[order] = (-(f * rho_last), mt);
+            let terms = &terms[..order + 1];
+            combine(self.x, Some(&*last), tc(st.cx), terms, T::ZERO, &mut none);
         }
         let this_order = if c.lower_order_final {
             c.solver_order.min(len - i)
@@ -259,34 +239,19 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
 
         // UniP from sigma[i] to sigma[i+1]; history entry 0 is this step's output.
         let order = self.this_order;
-        let s0 = s_now;
-        let t = Asl::<T>::of(self.table.sigma(i + 1));
-        let h = t.lambda - s0.lambda;
-        let mut rks = [T::ZERO; UNIPC_MAX_ORDER + 1];
-        for k in 1..order {
-            let sk = Asl::<T>::of(self.table.sigma(i - k));
-            rks[k - 1] = (sk.lambda - s0.lambda) / h;
-        }
-        rks[order - 1] = T::ONE;
-        let (cx, h_phi_1, b_h, b) = unipc_b(&c, t, s0, h, order);
-        let mut rhos = [T::ZERO; UNIPC_MAX_ORDER + 1];
-        if order == 2 {
-            rhos[0] = T::c(0.5);
-        } else if order > 2 {
-            solve(&rks[..order - 1], &b[..order - 1], &mut rhos[..order - 1])?;
-        }
-        let scale = if c.predict_x0 { t.alpha } else { t.sigma };
+        let t = Asl::of(self.table.sigma(i + 1));
+        let st = UniStep::new(&c, &self.table, t, s_now, i, order, false)?;
         let m0 = &hist[self.ring.range(0)];
-        let f = scale * b_h;
+        let f = tc::<T>(st.f);
         let mut terms: [(T, &[T]); UNIPC_MAX_ORDER + 1] = [(T::ZERO, m0); UNIPC_MAX_ORDER + 1];
-        let mut c_m0 = -(scale * h_phi_1);
+        let mut c_m0 = -tc::<T>(st.scale_h_phi_1);
         for k in 1..order {
-            let ck = -(f * rhos[k - 1] / rks[k - 1]);
+            let ck = -(f * (tc::<T>(st.rhos[k - 1]) / tc::<T>(st.rks[k - 1])));
             terms[k] = (ck, &hist[self.ring.range(k)]);
             c_m0 -= ck;
         }
         terms[0] = (c_m0, m0);
-        combine(self.x, None, cx, &terms[..order], T::ZERO, &mut none);
+        combine(self.x, None, tc(st.cx), &terms[..order], T::ZERO, &mut none);
 
         if self.lower_order_nums < c.solver_order {
             self.lower_order_nums += 1;
@@ -316,35 +281,73 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
     }
 }
 
-/// The coefficient on the sample, `h phi_1`, `B(h)` and the vector `b` of UniPC's order
-/// conditions (`b_i = h phi_{i+1} i! / B(h)`, by diffusers' recursion).
-fn unipc_b<T: Real>(
-    c: &UniPCMultistepConfig<'_>,
-    t: Asl<T>,
-    s0: Asl<T>,
-    h: T,
-    order: usize,
-) -> (T, T, T, [T; UNIPC_MAX_ORDER + 1]) {
-    let hh = if c.predict_x0 { -h } else { h };
-    let h_phi_1 = hh.exp_m1();
-    let mut h_phi_k = h_phi_1 / hh - T::ONE;
-    let b_h = match c.solver_type {
-        UniPCSolverType::Bh1 => hh,
-        UniPCSolverType::Bh2 => hh.exp_m1(),
-    };
-    let mut b = [T::ZERO; UNIPC_MAX_ORDER + 1];
-    let mut factorial = 1.0f64;
-    for (i, bi) in b.iter_mut().enumerate().take(order) {
-        *bi = h_phi_k * T::c(factorial) / b_h;
-        factorial *= (i + 2) as f64;
-        h_phi_k = h_phi_k / hh - T::ONE / T::c(factorial);
+/// The float32 scalars of one UniP or UniC update from `s0` (step `i0`) to `t`:
+/// `x_t = cx x - scale h_phi_1 m0 - f sum_k rho_k D_k` with `f = scale B(h)`,
+/// `D_k = (m_k - m0) / r_k` (and for UniC a last term `rho_last (model_t - m0)`).
+struct UniStep {
+    cx: f32,
+    scale_h_phi_1: f32,
+    f: f32,
+    rks: [f32; UNIPC_MAX_ORDER + 1],
+    rhos: [f32; UNIPC_MAX_ORDER + 1],
+}
+
+impl UniStep {
+    fn new<const M: usize>(
+        c: &UniPCMultistepConfig<'_>,
+        table: &StepTable<M>,
+        t: Asl,
+        s0: Asl,
+        i0: usize,
+        order: usize,
+        corrector: bool,
+    ) -> Result<Self> {
+        let h = t.lambda - s0.lambda;
+        let mut rks = [0.0f32; UNIPC_MAX_ORDER + 1];
+        for k in 1..order {
+            let sk = Asl::of(table.sigma(i0 - k));
+            rks[k - 1] = (sk.lambda - s0.lambda) / h;
+        }
+        rks[order - 1] = 1.0;
+        let hh = if c.predict_x0 { -h } else { h };
+        let h_phi_1 = exm1(hh);
+        let mut h_phi_k = h_phi_1 / hh - 1.0;
+        let b_h = match c.solver_type {
+            UniPCSolverType::Bh1 => hh,
+            UniPCSolverType::Bh2 => exm1(hh),
+        };
+        let mut b = [0.0f32; UNIPC_MAX_ORDER + 1];
+        let mut factorial = 1.0f64;
+        for (i, bi) in b.iter_mut().enumerate().take(order) {
+            *bi = h_phi_k * factorial as f32 / b_h;
+            factorial *= (i + 2) as f64;
+            h_phi_k = h_phi_k / hh - (1.0 / factorial) as f32;
+        }
+        let mut rhos = [0.0f32; UNIPC_MAX_ORDER + 1];
+        if corrector {
+            if order == 1 {
+                rhos[0] = 0.5;
+            } else {
+                solve(&rks[..order], &b[..order], &mut rhos[..order])?;
+            }
+        } else if order == 2 {
+            rhos[0] = 0.5;
+        } else if order > 2 {
+            solve(&rks[..order - 1], &b[..order - 1], &mut rhos[..order - 1])?;
+        }
+        let (cx, scale) = if c.predict_x0 {
+            (t.sigma / s0.sigma, t.alpha)
+        } else {
+            (t.alpha / s0.alpha, t.sigma)
+        };
+        Ok(UniStep {
+            cx,
+            scale_h_phi_1: scale * h_phi_1,
+            f: scale * b_h,
+            rks,
+            rhos,
+        })
     }
-    let cx = if c.predict_x0 {
-        t.sigma / s0.sigma
-    } else {
-        t.alpha / s0.alpha
-    };
-    (cx, h_phi_1, b_h, b)
 }
 
 /// Solves `R rho = b` with `R[i][k] = r_k^i` (a Vandermonde system, `k = rks.len() <= 5`) by
