@@ -286,6 +286,10 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         } else {
             3
         };
+        // diffusers steps `sample.to(torch.float32)` (the conversion above saw the original).
+        for v in self.x.iter_mut() {
+            *v = T::c(v.to_f64() as f32 as f64);
+        }
         let t = Asl::of(self.table.sigma(i + 1));
         let hist: &[T] = hist;
         let m0 = &hist[self.ring.range(0)];
