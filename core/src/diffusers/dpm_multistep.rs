@@ -113,7 +113,7 @@ impl DPMSolverMultistepConfig<'_> {
 
 /// Validates the thresholding parameters (when thresholding is on).
 pub(crate) fn check_threshold(on: bool, ratio: f64, max: f64) -> Result<()> {
-    if on && !(ratio >= 0.0 && ratio <= 1.0 && max > 0.0 && max.is_finite()) {
+    if on && !((0.0..=1.0).contains(&ratio) && max > 0.0 && max.is_finite()) {
         return Err(Error::InvalidConfig(
             "dynamic_thresholding_ratio must lie in [0, 1] and sample_max_value be positive",
         ));

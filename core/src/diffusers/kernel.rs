@@ -111,10 +111,10 @@ pub(crate) fn combine<T: Real>(
     noise: &mut Noise<'_, T>,
 ) {
     let with_noise = noise.is_some();
-    for i in 0..out.len() {
+    for (i, o) in out.iter_mut().enumerate() {
         let b = match base {
             Some(b) => b.get(i).copied().unwrap_or(T::ZERO),
-            None => out[i],
+            None => *o,
         };
         let mut v = cx * b;
         for (c, m) in terms {
@@ -123,7 +123,7 @@ pub(crate) fn combine<T: Real>(
         if with_noise {
             v += cn * noise.at(i);
         }
-        out[i] = v;
+        *o = v;
     }
 }
 

@@ -1,6 +1,8 @@
 //! Unit tests of the diffusers layer (the parity suite is `tests/tests/diffusers_parity.rs`),
 //! and the statistical test of `sde-dpmsolver++` (feature `rng`).
 
+#![allow(clippy::needless_range_loop)] // index arithmetic over tiny fixed arrays reads clearer
+
 extern crate std;
 
 use super::*;

@@ -10,14 +10,11 @@ use crate::error::{Error, Result};
 pub fn round_half_even(v: f64) -> f64 {
     let f = libm::floor(v);
     let d = v - f;
-    if d > 0.5 {
+    let up = d > 0.5 || (d == 0.5 && libm::fmod(f, 2.0) != 0.0);
+    if up {
         f + 1.0
-    } else if d < 0.5 {
-        f
-    } else if libm::fmod(f, 2.0) == 0.0 {
-        f
     } else {
-        f + 1.0
+        f
     }
 }
 
@@ -244,13 +241,8 @@ fn sigma_to_t(sigma: f64, train: &TrainSchedule<'_>) -> f64 {
     let low = low.min(n - 2);
     let high = low + 1;
     let (lo, hi) = (log_sigma_at(low), log_sigma_at(high));
-    let mut w = (lo - log_sigma) / (lo - hi);
-    if w < 0.0 {
-        w = 0.0;
-    }
-    if w > 1.0 {
-        w = 1.0;
-    }
+    // np.clip(w, 0, 1) (NaN stays NaN).
+    let w = ((lo - log_sigma) / (lo - hi)).clamp(0.0, 1.0);
     (1.0 - w) * low as f64 + w * high as f64
 }
 

@@ -64,7 +64,7 @@ impl<'a> TrainSchedule<'a> {
         storage: &'a mut [f32],
     ) -> Result<Self> {
         let n = config.num_train_timesteps;
-        if n < 2 || n > 1 << 24 {
+        if !(2..=1 << 24).contains(&n) {
             return Err(Error::InvalidConfig(
                 "num_train_timesteps must lie in [2, 2^24]",
             ));
@@ -121,7 +121,7 @@ impl<'a> TrainSchedule<'a> {
             }
         }
         for &b in out.iter() {
-            if !(b >= 0.0 && b <= 1.0) {
+            if !(0.0..=1.0).contains(&b) {
                 return Err(Error::InvalidConfig("every beta must lie in [0, 1]"));
             }
         }

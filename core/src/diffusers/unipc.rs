@@ -381,9 +381,14 @@ fn solve<T: Real>(rks: &[T], b: &[T], out: &mut [T]) -> Result<()> {
         a.swap(col, piv);
         for row in col + 1..k {
             let f = a[row][col] / a[col][col];
-            for j in col..=k {
-                let v = a[col][j];
-                a[row][j] -= f * v;
+            let pivot_row = a[col];
+            for (dst, &v) in a[row]
+                .iter_mut()
+                .zip(pivot_row.iter())
+                .skip(col)
+                .take(k + 1 - col)
+            {
+                *dst -= f * v;
             }
         }
     }
