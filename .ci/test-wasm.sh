@@ -1,3 +1,21 @@
 #!/usr/bin/env bash
-echo "test-wasm: not built yet" >&2
-exit 1
+# The npm package (wasm/ built with wasm-pack): node tests of the Sampler (reference
+# conformance from JS), the Model pipeline, draw helpers and errors; then `npm pack` installed
+# into a scratch folder and imported from there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/lib.sh
+apt_install node nodejs npm
+
+BUNDLER=1 bash wasm/tests-js/build-package.sh
+
+# Node's built-in test runner (no npm dependencies); prints pass/fail counts.
+node --test --test-reporter=spec wasm/tests-js/*.test.mjs
+
+# The packed package, installed and imported like a user would.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+tarball=$(cd target/pkg/web && npm pack --silent --pack-destination "$scratch" | tail -n 1)
+(cd "$scratch" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "./$tarball")
+cp wasm/tests-js/packed.check.mjs "$scratch/"
+node --test --test-reporter=spec "$scratch/packed.check.mjs"

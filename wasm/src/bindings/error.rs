@@ -1,0 +1,67 @@
+//! The one error type of the bindings: every failure reaches JavaScript as a thrown `Error`
+//! whose `message` says what went wrong.
+
+use core::fmt;
+use wasm_bindgen::JsValue;
+
+/// Everything the bindings can fail with.
+#[derive(Debug)]
+pub enum Error {
+    /// The solver core rejected a configuration or a buffer.
+    Solver(dpm_solver::Error),
+    /// An option object or argument from JavaScript is malformed.
+    Option(String),
+    /// The ONNX pipeline failed (parse, shape, run).
+    Pipeline(String),
+    /// A JavaScript call made by the bindings threw (a callback, a canvas call).
+    Js(String),
+    /// A generation was cancelled (thrown as an `Error` named "AbortError").
+    Cancelled(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Solver(e) => write!(f, "dpm-solver: {e}"),
+            Error::Option(m) => write!(f, "dpm-solver: invalid option: {m}"),
+            Error::Pipeline(m) => write!(f, "dpm-solver: {m}"),
+            Error::Js(m) => write!(f, "dpm-solver: {m}"),
+            Error::Cancelled(m) => write!(f, "dpm-solver: {m}"),
+        }
+    }
+}
+
+impl From<dpm_solver::Error> for Error {
+    fn from(e: dpm_solver::Error) -> Self {
+        Error::Solver(e)
+    }
+}
+
+impl From<Error> for JsValue {
+    fn from(e: Error) -> Self {
+        let err = js_sys::Error::new(&e.to_string());
+        if matches!(e, Error::Cancelled(_)) {
+            err.set_name("AbortError");
+        }
+        err.into()
+    }
+}
+
+/// A message for a thrown JavaScript value (an `Error`'s message, or its string form).
+pub(crate) fn js_message(v: &JsValue) -> String {
+    if let Some(s) = v.as_string() {
+        return s;
+    }
+    match js_sys::Reflect::get(v, &JsValue::from_str("message")) {
+        Ok(m) if m.is_string() => m.as_string().unwrap_or_default(),
+        _ => format!("{v:?}"),
+    }
+}
+
+/// Shorthand for the bindings' results.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// Shorthand for an option error.
+pub(crate) fn opt_err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Error::Option(msg.into()))
+}

@@ -1,0 +1,141 @@
+//! Reading JavaScript option objects strictly: a wrong type or an unknown key is an error
+//! naming the option, never a silent default.
+
+use super::error::{opt_err, Result};
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A view of a JS options object (`undefined` and `null` read as empty).
+pub(crate) struct Opts<'a> {
+    obj: Option<&'a JsValue>,
+    ctx: &'a str,
+}
+
+impl<'a> Opts<'a> {
+    /// Wraps `v`, which must be an object, `undefined` or `null`; `allowed` are its valid keys.
+    pub fn new(v: &'a JsValue, ctx: &'a str, allowed: &[&str]) -> Result<Self> {
+        if v.is_undefined() || v.is_null() {
+            return Ok(Opts { obj: None, ctx });
+        }
+        if !v.is_object() || Array::is_array(v) {
+            return opt_err(format!("{ctx} must be an object"));
+        }
+        let keys = Object::keys(v.unchecked_ref());
+        for k in keys.iter() {
+            let k = k.as_string().unwrap_or_default();
+            if !allowed.contains(&k.as_str()) {
+                return opt_err(format!(
+                    "unknown key '{k}' in {ctx} (expected one of: {})",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        Ok(Opts { obj: Some(v), ctx })
+    }
+
+    /// The value at `key`, `None` when absent, `undefined` or `null`.
+    pub fn get(&self, key: &str) -> Result<Option<JsValue>> {
+        let Some(o) = self.obj else { return Ok(None) };
+        let v = Reflect::get(o, &JsValue::from_str(key))
+            .map_err(|_| super::error::Error::Option(format!("{}.{key} cannot be read", self.ctx)))?;
+        Ok(if v.is_undefined() || v.is_null() {
+            None
+        } else {
+            Some(v)
+        })
+    }
+
+    pub fn num(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() => Ok(Some(x)),
+                _ => opt_err(format!("{}.{key} must be a finite number", self.ctx)),
+            },
+        }
+    }
+
+    pub fn uint(&self, key: &str, max: usize) -> Result<Option<usize>> {
+        match self.num(key)? {
+            None => Ok(None),
+            Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= max as f64 => Ok(Some(x as usize)),
+            Some(x) => opt_err(format!(
+                "{}.{key} must be an integer in 0..={max}, got {x}",
+                self.ctx
+            )),
+        }
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => match v.as_bool() {
+                Some(b) => Ok(Some(b)),
+                None => opt_err(format!("{}.{key} must be a boolean", self.ctx)),
+            },
+        }
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<String>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => match v.as_string() {
+                Some(s) => Ok(Some(s)),
+                None => opt_err(format!("{}.{key} must be a string", self.ctx)),
+            },
+        }
+    }
+
+    /// A string from `choices`; the error lists them.
+    pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(s) if choices.contains(&s.as_str()) => Ok(Some(s)),
+            Some(s) => opt_err(format!(
+                "{}.{key} is '{s}', expected one of: {}",
+                self.ctx,
+                choices.join(", ")
+            )),
+        }
+    }
+
+    pub fn f32_array(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => numbers(&v, &format!("{}.{key}", self.ctx)).map(Some),
+        }
+    }
+
+    pub fn ctx(&self) -> &str {
+        self.ctx
+    }
+}
+
+/// A `Float32Array`, `Float64Array` or array of finite numbers, as `f32`.
+pub(crate) fn numbers(v: &JsValue, what: &str) -> Result<Vec<f32>> {
+    if let Some(a) = v.dyn_ref::<js_sys::Float32Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(a) = v.dyn_ref::<js_sys::Float64Array>() {
+        return Ok(a.to_vec().into_iter().map(|x| x as f32).collect());
+    }
+    if Array::is_array(v) {
+        let a: &Array = v.unchecked_ref();
+        let mut out = Vec::with_capacity(a.length() as usize);
+        for (i, x) in a.iter().enumerate() {
+            match x.as_f64() {
+                Some(x) => out.push(x as f32),
+                None => return opt_err(format!("{what}[{i}] is not a number")),
+            }
+        }
+        return Ok(out);
+    }
+    opt_err(format!(
+        "{what} must be a Float32Array, Float64Array or array of numbers"
+    ))
+}
+
+/// Sets `obj[key] = value` on a fresh plain object (cannot fail for plain objects).
+pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}

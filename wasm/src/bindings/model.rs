@@ -1,0 +1,436 @@
+//! `Model`: the tract-onnx pipeline for JavaScript: load an ONNX UNet from bytes, read its
+//! metadata, evaluate it, or generate a batch with a per-step progress callback that can
+//! cancel. A newtype over [`crate::pipeline::Pipeline`].
+
+use super::error::{opt_err, Error, Result};
+use super::js::{set, Opts};
+use super::sampler::report_js;
+use crate::pipeline::{
+    parse_algorithm, parse_method, parse_spacing, AdaptiveOptions, Conditioning, ControlFlow,
+    GenerateOptions, MultistepVariant, Pipeline, PipelineError, Progress, ScheduleInfo, Spacing,
+    Thresholding,
+};
+use dpm_solver::Prediction;
+use js_sys::{Array, Float32Array, Function, Object};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_MODEL: &'static str = r#"
+/** What an ONNX diffusion model says about itself (its metadata_props, checked against the graph). */
+export interface ModelMetadata {
+  /** "noise", "x_start" or "v" (SamplerOptions.prediction). */
+  prediction: "noise" | "x_start" | "v" | "score";
+  /** The training schedule as SamplerOptions.schedule. */
+  schedule: ScheduleOptions;
+  /** N: the network's time input is a discrete timestep 0..N-1 (= Sampler's tModel * N / 1000). */
+  numTrainTimesteps: number;
+  channels: number;
+  height: number;
+  width: number;
+  valueRange: [number, number];
+  /** 0 for an unconditional model. */
+  numClasses: number;
+  /** The "no class" label for classifier-free guidance, or null. */
+  nullClass: number | null;
+  classLabels: string[];
+  description: string;
+  trainingSteps: number | null;
+  /** Every metadata_props entry. */
+  props: Record<string, string>;
+}
+
+/** Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1, unconditional, seed 0). */
+export interface GenerateOptions {
+  /** Image i starts from gaussianNoise(seed, imageLength, i). */
+  seed?: number;
+  batch?: number;
+  /** One class for all images, one per image, or null/undefined for unconditional. */
+  class?: number | number[] | null;
+  /** Classifier-free guidance scale (1 = conditional model alone; ignored when unconditional). */
+  guidance?: number;
+  algorithm?: "dpmsolver" | "dpmsolver++";
+  method?: "singlestep" | "multistep" | "singlestep_fixed" | "adaptive";
+  order?: number;
+  steps?: number;
+  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number };
+  thresholding?: null | { ratio?: number; maxVal?: number };
+  lowerOrderFinal?: boolean;
+  denoiseToZero?: boolean;
+  multistepVariant?: "reference" | "full_order";
+  adaptive?: { atol?: number; rtol?: number; theta?: number; tErr?: number; hInit?: number; maxNfe?: number };
+  /** Clamp the result to the value range (default true). */
+  clip?: boolean;
+  /** x_T for all images instead of the seeded noise. */
+  noise?: Float32Array;
+  /** Checked after every step: an aborted signal cancels the run. */
+  signal?: AbortSignal;
+}
+
+/** What the progress callback receives after each completed step. */
+export interface GenerateProgress {
+  step: number;
+  nfe: number;
+  /** null for the adaptive method. */
+  expectedNfe: number | null;
+  t: number;
+  /** The x0 estimate of all images at this step (NCHW, not clipped). */
+  x0: Float32Array;
+  batch: number;
+  report: StepReport;
+}
+
+/** Return false (or abort the signal) to cancel; the call then throws an Error named "AbortError". */
+export type ProgressCallback = (p: GenerateProgress) => boolean | void;
+
+export interface Generation {
+  /** batch images, NCHW, in valueRange. */
+  images: Float32Array;
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  valueRange: [number, number];
+  /** The label fed to the network for each image (the null class when unconditional). */
+  labels: number[];
+  nfe: number;
+  stats: SamplerStats;
+  /** Network passes in images (nfe x batch, doubled under guidance). */
+  networkImages: number;
+}
+"#;
+
+/// An ONNX diffusion model and the DPM-Solver pipeline around it.
+#[wasm_bindgen]
+pub struct Model {
+    pipe: Pipeline,
+}
+
+impl From<PipelineError> for Error {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Cancelled { .. } => Error::Cancelled(e.to_string()),
+            PipelineError::Solver(s) => Error::Solver(s),
+            e => Error::Pipeline(e.to_string()),
+        }
+    }
+}
+
+fn prediction_name(p: Prediction) -> &'static str {
+    match p {
+        Prediction::Noise => "noise",
+        Prediction::Data => "x_start",
+        Prediction::V => "v",
+        Prediction::Score => "score",
+    }
+}
+
+fn schedule_js(s: &ScheduleInfo) -> Object {
+    let betas = Object::new();
+    match *s {
+        ScheduleInfo::Linear { beta_start, beta_end, n } | ScheduleInfo::ScaledLinear { beta_start, beta_end, n } => {
+            let kind = if matches!(s, ScheduleInfo::Linear { .. }) { "linear" } else { "scaled_linear" };
+            set(&betas, "kind", kind);
+            set(&betas, "start", beta_start as f64);
+            set(&betas, "end", beta_end as f64);
+            set(&betas, "n", n as f64);
+        }
+        ScheduleInfo::Cosine { n } => {
+            set(&betas, "kind", "cosine");
+            set(&betas, "n", n as f64);
+        }
+    }
+    let o = Object::new();
+    set(&o, "type", "discrete");
+    set(&o, "betas", betas);
+    o
+}
+
+const GENERATE_KEYS: &[&str] = &[
+    "seed", "batch", "class", "guidance", "algorithm", "method", "order", "steps", "spacing",
+    "thresholding", "lowerOrderFinal", "denoiseToZero", "multistepVariant", "adaptive", "clip",
+    "noise", "signal",
+];
+
+fn generate_options(o: &Opts) -> Result<GenerateOptions> {
+    let mut g = GenerateOptions::default();
+    let pe = |e: PipelineError| Error::Option(e.to_string());
+    if let Some(s) = o.num("seed")? {
+        if !(s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0) {
+            return opt_err(format!("options.seed must be a non-negative safe integer, got {s}"));
+        }
+        g.seed = s as u64;
+    }
+    if let Some(b) = o.uint("batch", 4096)? {
+        g.batch = b;
+    }
+    if let Some(c) = o.get("class")? {
+        g.conditioning = if let Some(n) = c.as_f64() {
+            if !(n >= 0.0 && n.fract() == 0.0) {
+                return opt_err(format!("options.class must be a non-negative integer, got {n}"));
+            }
+            Conditioning::Class(n as usize)
+        } else {
+            let v = super::js::numbers(&c, "options.class")?;
+            if v.iter().any(|x| !(*x >= 0.0 && x.fract() == 0.0)) {
+                return opt_err("options.class entries must be non-negative integers");
+            }
+            Conditioning::PerImage(v.into_iter().map(|x| x as usize).collect())
+        };
+    }
+    if let Some(s) = o.num("guidance")? {
+        g.guidance_scale = s as f32;
+    }
+    if let Some(a) = o.string("algorithm")? {
+        g.algorithm = parse_algorithm(&a).map_err(pe)?;
+    }
+    if let Some(m) = o.string("method")? {
+        g.method = parse_method(&m).map_err(pe)?;
+    }
+    if let Some(k) = o.uint("order", 3)? {
+        g.order = k;
+    }
+    if let Some(s) = o.uint("steps", dpm_solver::sampler::MAX_STEPS)? {
+        g.steps = s;
+    }
+    if let Some(sp) = o.get("spacing")? {
+        g.spacing = if let Some(s) = sp.as_string() {
+            parse_spacing(&s).map_err(pe)?
+        } else {
+            let k = Opts::new(&sp, "options.spacing", &["karras"])?;
+            match k.num("karras")? {
+                Some(rho) => Spacing::Karras { rho: rho as f32 },
+                None => return opt_err("options.spacing object needs 'karras' (rho)"),
+            }
+        };
+    }
+    if let Some(t) = o.get("thresholding")? {
+        let to = Opts::new(&t, "options.thresholding", &["ratio", "maxVal"])?;
+        g.thresholding = Some(Thresholding {
+            ratio: to.num("ratio")?.unwrap_or(0.995) as f32,
+            max_val: to.num("maxVal")?.unwrap_or(1.0) as f32,
+        });
+    }
+    if let Some(b) = o.boolean("lowerOrderFinal")? {
+        g.lower_order_final = b;
+    }
+    if let Some(b) = o.boolean("denoiseToZero")? {
+        g.denoise_to_zero = b;
+    }
+    if let Some(v) = o.choice("multistepVariant", &["reference", "full_order"])? {
+        g.multistep_variant = if v == "full_order" {
+            MultistepVariant::FullOrder
+        } else {
+            MultistepVariant::Reference
+        };
+    }
+    if let Some(a) = o.get("adaptive")? {
+        let ao = Opts::new(&a, "options.adaptive", &["atol", "rtol", "theta", "tErr", "hInit", "maxNfe"])?;
+        let d = AdaptiveOptions::<f32>::default();
+        g.adaptive = AdaptiveOptions {
+            atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
+            rtol: ao.num("rtol")?.map_or(d.rtol, |v| v as f32),
+            theta: ao.num("theta")?.map_or(d.theta, |v| v as f32),
+            t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
+            h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
+            max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
+            ..d
+        };
+    }
+    if let Some(b) = o.boolean("clip")? {
+        g.clip = b;
+    }
+    Ok(g)
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Loads an ONNX diffusion model from its bytes (throws on malformed ONNX, missing
+    /// metadata or an interface that does not fit).
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8]) -> core::result::Result<Model, Error> {
+        Ok(Model {
+            pipe: Pipeline::from_bytes(bytes)?,
+        })
+    }
+
+    /// The model's metadata.
+    #[wasm_bindgen(getter, unchecked_return_type = "ModelMetadata")]
+    pub fn metadata(&self) -> Object {
+        let i = self.pipe.info();
+        let o = Object::new();
+        set(&o, "prediction", prediction_name(i.prediction));
+        set(&o, "schedule", schedule_js(&i.schedule));
+        set(&o, "numTrainTimesteps", i.schedule.num_train_timesteps() as f64);
+        set(&o, "channels", i.shape.channels as f64);
+        set(&o, "height", i.shape.height as f64);
+        set(&o, "width", i.shape.width as f64);
+        set(
+            &o,
+            "valueRange",
+            Array::of2(&(i.value_range.0 as f64).into(), &(i.value_range.1 as f64).into()),
+        );
+        set(&o, "numClasses", i.num_classes as f64);
+        set(&o, "nullClass", i.null_class.map_or(JsValue::NULL, |c| (c as f64).into()));
+        set(
+            &o,
+            "classLabels",
+            i.class_labels.iter().map(|s| JsValue::from_str(s)).collect::<Array>(),
+        );
+        set(&o, "description", i.description.as_str());
+        set(&o, "trainingSteps", i.training_steps.map_or(JsValue::NULL, |s| (s as f64).into()));
+        let props = Object::new();
+        for (k, v) in &i.metadata {
+            set(&props, k, v.as_str());
+        }
+        set(&o, "props", props);
+        o
+    }
+
+    /// Elements of one image (`channels * height * width`).
+    #[wasm_bindgen(getter, js_name = imageLength)]
+    pub fn image_length(&self) -> usize {
+        self.pipe.info().image_len()
+    }
+
+    /// One network evaluation: `x` holds B images (NCHW), `t` the network's time input (one
+    /// number for all, or one per image; a discrete timestep 0..N-1, fractional allowed), and
+    /// `classes` one label per image (one number for all; ignored by unconditional models).
+    pub fn run(
+        &mut self,
+        x: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "number | Float32Array | number[]")] t: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | Int32Array | number[] | null | undefined")]
+        classes: JsValue,
+    ) -> core::result::Result<Float32Array, Error> {
+        let n = self.pipe.info().image_len();
+        if x.is_empty() || x.len() % n != 0 {
+            return opt_err(format!(
+                "x has {} elements, not a whole number of {n}-element images",
+                x.len()
+            ));
+        }
+        let b = x.len() / n;
+        let t: Vec<f32> = if let Some(v) = t.as_f64() {
+            vec![v as f32; b]
+        } else {
+            super::js::numbers(&t, "t")?
+        };
+        if t.len() != b {
+            return opt_err(format!("t has {} entries for a batch of {b}", t.len()));
+        }
+        let info = self.pipe.info();
+        let classes: Vec<i64> = if classes.is_undefined() || classes.is_null() {
+            match (info.num_classes, info.null_class) {
+                (0, _) => Vec::new(),
+                (_, Some(nc)) => vec![nc; b],
+                _ => return opt_err("this model needs class labels"),
+            }
+        } else if let Some(c) = classes.as_f64() {
+            vec![c as i64; b]
+        } else {
+            let v: Vec<i64> = if let Some(a) = classes.dyn_ref::<js_sys::Int32Array>() {
+                a.to_vec().into_iter().map(i64::from).collect()
+            } else {
+                super::js::numbers(&classes, "classes")?
+                    .into_iter()
+                    .map(|c| c as i64)
+                    .collect()
+            };
+            v
+        };
+        let out = self.pipe.model_mut().eval(x, &t, &classes)?;
+        Ok(Float32Array::from(&out[..]))
+    }
+
+    /// Builds the optimised network for a batch size now (otherwise the first call does).
+    pub fn prepare(&mut self, batch: usize) -> core::result::Result<(), Error> {
+        Ok(self.pipe.model_mut().prepare(batch)?)
+    }
+
+    /// Generates a batch. `onProgress` runs after every step with the x0 estimate; returning
+    /// `false` (or aborting `options.signal`) cancels with an `Error` named "AbortError".
+    #[wasm_bindgen(unchecked_return_type = "Generation")]
+    pub fn generate(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "GenerateOptions")] options: JsValue,
+        #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "ProgressCallback")]
+        on_progress: Option<Function>,
+    ) -> core::result::Result<Object, Error> {
+        let o = Opts::new(&options, "options", GENERATE_KEYS)?;
+        let opts = generate_options(&o)?;
+        let noise = match o.get("noise")? {
+            None => None,
+            Some(v) => Some(super::js::numbers(&v, "options.noise")?),
+        };
+        let signal = o.get("signal")?;
+        let aborted = |s: &Option<JsValue>| {
+            s.as_ref().is_some_and(|s| {
+                js_sys::Reflect::get(s, &JsValue::from_str("aborted"))
+                    .ok()
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false)
+            })
+        };
+        let mut callback_error: Option<Error> = None;
+        let progress = |p: &Progress<'_>| -> ControlFlow<()> {
+            if let Some(f) = &on_progress {
+                let po = Object::new();
+                set(&po, "step", p.report.step as f64);
+                set(&po, "nfe", p.nfe as f64);
+                set(&po, "expectedNfe", p.expected_nfe.map_or(JsValue::NULL, |n| (n as f64).into()));
+                set(&po, "t", p.t as f64);
+                set(&po, "x0", Float32Array::from(p.x0));
+                set(&po, "batch", p.batch as f64);
+                set(&po, "report", report_js(&p.report));
+                match f.call1(&JsValue::UNDEFINED, &po) {
+                    Ok(v) if v.as_bool() == Some(false) => return ControlFlow::Break(()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        callback_error = Some(Error::Js(format!(
+                            "the progress callback threw: {}",
+                            super::error::js_message(&e)
+                        )));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            if aborted(&signal) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        };
+        let res = match noise {
+            None => self.pipe.generate(&opts, progress),
+            Some(n) => self.pipe.generate_from_noise(n, &opts, progress),
+        };
+        let g = match res {
+            Ok(g) => g,
+            Err(e) => return Err(callback_error.unwrap_or_else(|| e.into())),
+        };
+        let out = Object::new();
+        set(&out, "images", Float32Array::from(&g.images[..]));
+        set(&out, "batch", g.batch as f64);
+        set(&out, "channels", g.shape.channels as f64);
+        set(&out, "height", g.shape.height as f64);
+        set(&out, "width", g.shape.width as f64);
+        set(
+            &out,
+            "valueRange",
+            Array::of2(&(g.value_range.0 as f64).into(), &(g.value_range.1 as f64).into()),
+        );
+        set(
+            &out,
+            "labels",
+            g.labels.iter().map(|&l| JsValue::from_f64(l as f64)).collect::<Array>(),
+        );
+        set(&out, "nfe", g.stats.nfe as f64);
+        let st = Object::new();
+        set(&st, "nfe", g.stats.nfe as f64);
+        set(&st, "nAccept", g.stats.n_accept as f64);
+        set(&st, "nReject", g.stats.n_reject as f64);
+        set(&out, "stats", st);
+        set(&out, "networkImages", g.network_images as f64);
+        Ok(out)
+    }
+}

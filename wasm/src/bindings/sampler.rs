@@ -1,0 +1,562 @@
+//! `Sampler`: the core's ask/tell DPM-Solver for JavaScript callers that run the network
+//! themselves (onnxruntime-web, TensorFlow.js, WebGPU, ...). A newtype that owns the buffers the
+//! core borrows; no solver maths lives here.
+
+use super::error::{opt_err, Error, Result};
+use super::js::{set, Opts};
+use dpm_solver::model::{convert, Target};
+use dpm_solver::{
+    AdaptiveOptions, Algorithm, Betas, Config, Direction, DiscreteVp, Guidance, Method,
+    MultistepVariant, NoiseSchedule, Prediction, SolverType, Spacing, StepKind, StepReport,
+    Thresholding,
+};
+use js_sys::{Array, Float32Array, Object};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SAMPLER: &'static str = r#"
+/** A noise schedule. Default: DDPM's `{ type: "discrete", betas: { kind: "linear", start: 1e-4, end: 0.02, n: 1000 } }`. */
+export type ScheduleOptions =
+  | { type: "discrete"; betas: { kind: "linear" | "scaled_linear"; start: number; end: number; n: number } | { kind: "cosine"; n: number } }
+  | { type: "discrete"; betas: Float32Array | Float64Array | number[] }
+  | { type: "discrete"; alphasCumprod: Float32Array | Float64Array | number[] }
+  | { type: "linear"; beta0?: number; beta1?: number };
+
+/** Time-step spacing: the reference's skip types, Karras, or caller-given times (steps + 1 of them, t_start to t_end). */
+export type SpacingOption =
+  | "logSNR" | "time_uniform" | "time_quadratic"
+  | { karras: number }
+  | Float32Array | Float64Array | number[];
+
+/** Options of `new Sampler(options, xT)`; every field is optional (the reference's `sample()` defaults). */
+export interface SamplerOptions {
+  schedule?: ScheduleOptions;
+  /** "dpmsolver++" (default) or "dpmsolver". */
+  algorithm?: "dpmsolver" | "dpmsolver++";
+  /** "multistep" (default), "singlestep" (DPM-Solver-fast), "singlestep_fixed", "adaptive". */
+  method?: "singlestep" | "multistep" | "singlestep_fixed" | "adaptive";
+  /** 1..3 (adaptive: 2 or 3); default 2. */
+  order?: number;
+  /** Number of function evaluations (default 20; ignored by "adaptive"). */
+  steps?: number;
+  /** Default "time_uniform". */
+  spacing?: SpacingOption;
+  tStart?: number;
+  tEnd?: number;
+  /** Default true. */
+  lowerOrderFinal?: boolean;
+  /** Default false. */
+  denoiseToZero?: boolean;
+  solverType?: "dpmsolver" | "taylor";
+  /** What the network predicts: "noise" (= "epsilon", default), "x_start" (= "sample", "data"), "v" (= "v_prediction"), "score". */
+  prediction?: "noise" | "epsilon" | "x_start" | "sample" | "data" | "v" | "v_prediction" | "score";
+  /** Classifier-free guidance (answer with `tellCfg`) or classifier guidance (`tellClassifier`). */
+  guidance?: null | { type: "classifier-free"; scale: number } | { type: "classifier"; scale: number };
+  /** Dynamic thresholding (DPM-Solver++): defaults ratio 0.995, maxVal 1. */
+  thresholding?: null | { ratio?: number; maxVal?: number };
+  /** Adaptive method tolerances (defaults atol 0.0078, rtol 0.05, theta 0.9, tErr 1e-5, hInit 0.05, maxNfe 10000). */
+  adaptive?: { atol?: number; rtol?: number; theta?: number; tErr?: number; hInit?: number; maxNfe?: number; reuseRejectedEval?: boolean };
+  /** "reference" (default, as dpm_solver_pytorch / diffusers) or "full_order" (order-3 multistep at full order). */
+  multistepVariant?: "reference" | "full_order";
+  /** Number of samples in `xT` (default 1; must divide its length). */
+  batch?: number;
+  /** "sample" (default: noise to data) or "invert" (data to noise). */
+  direction?: "sample" | "invert";
+}
+
+/** A pending network evaluation: run the model at (x, tModel) and answer with `tell`. */
+export interface EvalRequest {
+  /** The point to evaluate at (a copy; length = xT.length). */
+  x: Float32Array;
+  /** The network's time input: 1000 (t - 1/N) for discrete schedules (0..999), t for continuous ones. */
+  tModel: number;
+  /** Solver time t in (0, 1]. */
+  t: number;
+  alpha: number;
+  sigma: number;
+  /** 0-based index of this evaluation. */
+  index: number;
+}
+
+/** What a completed (or rejected adaptive) step was. */
+export interface StepReport {
+  step: number;
+  kind: "solver" | "denoise_to_zero";
+  tFrom: number;
+  tTo: number;
+  h: number;
+  order: number;
+  accepted: boolean;
+  /** Adaptive error estimate, or null. */
+  error: number | null;
+  nfe: number;
+}
+
+export interface SamplerStats {
+  nfe: number;
+  nAccept: number;
+  nReject: number;
+}
+"#;
+
+/// The buffers the core sampler borrows, leaked for the sampler's lifetime and freed after it.
+struct Leaked(Vec<*mut [f32]>);
+
+impl Leaked {
+    /// Moves `v` to the heap and hands out a `'static` borrow of it; freed when `self` drops.
+    fn keep(&mut self, v: Vec<f32>) -> &'static mut [f32] {
+        let p = Box::into_raw(v.into_boxed_slice());
+        self.0.push(p);
+        // SAFETY: `p` comes from `Box::into_raw` and is freed only in `Drop`, which runs after
+        // the sampler holding this borrow is dropped (field order of `Sampler`).
+        unsafe { &mut *p }
+    }
+}
+
+impl Drop for Leaked {
+    fn drop(&mut self) {
+        for p in self.0.drain(..) {
+            // SAFETY: each pointer came from `Box::into_raw` and is freed exactly once; no
+            // borrow of it is alive (the sampler was dropped first, or never built).
+            unsafe { drop(Box::from_raw(p)) };
+        }
+    }
+}
+
+/// DPM-Solver / DPM-Solver++ as an ask/tell state machine. The network is yours:
+/// `while ((req = s.ask())) s.tell(model(req.x, req.tModel));` then read `s.x`.
+#[wasm_bindgen]
+pub struct Sampler {
+    // Declared before `_buffers`: dropped first, while the buffers it borrows still exist.
+    inner: dpm_solver::Sampler<'static, f32>,
+    _buffers: Leaked,
+    reports: Vec<StepReport<f32>>,
+    batch: usize,
+}
+
+const SAMPLER_KEYS: &[&str] = &[
+    "schedule",
+    "algorithm",
+    "method",
+    "order",
+    "steps",
+    "spacing",
+    "tStart",
+    "tEnd",
+    "lowerOrderFinal",
+    "denoiseToZero",
+    "solverType",
+    "prediction",
+    "guidance",
+    "thresholding",
+    "adaptive",
+    "multistepVariant",
+    "batch",
+    "direction",
+];
+
+/// Parses `options.schedule` into a schedule whose table lives in `bufs`.
+fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'static, f32>> {
+    let Some(v) = v else {
+        let betas = Betas::Linear {
+            start: 1e-4,
+            end: 0.02,
+            n: 1000,
+        };
+        let storage = bufs.keep(vec![0.0; 1000]);
+        return Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(&betas, storage)?));
+    };
+    let o = Opts::new(
+        &v,
+        "schedule",
+        &["type", "betas", "alphasCumprod", "beta0", "beta1", "beta_0", "beta_1"],
+    )?;
+    const MAX_N: usize = 1 << 20;
+    match o.choice("type", &["discrete", "linear"])?.as_deref() {
+        Some("linear") => {
+            let b0 = o.num("beta0")?.or(o.num("beta_0")?).unwrap_or(0.1) as f32;
+            let b1 = o.num("beta1")?.or(o.num("beta_1")?).unwrap_or(20.0) as f32;
+            Ok(NoiseSchedule::linear_vp(b0, b1)?)
+        }
+        Some(_) => {
+            if let Some(ac) = o.f32_array("alphasCumprod")? {
+                let storage = bufs.keep(vec![0.0; ac.len()]);
+                return Ok(NoiseSchedule::Discrete(DiscreteVp::from_alphas_cumprod(
+                    &ac, storage,
+                )?));
+            }
+            let Some(b) = o.get("betas")? else {
+                return opt_err("a discrete schedule needs 'betas' or 'alphasCumprod'");
+            };
+            if js_sys::Array::is_array(&b) || b.is_instance_of::<js_sys::Float32Array>()
+                || b.is_instance_of::<js_sys::Float64Array>()
+            {
+                let table = super::js::numbers(&b, "schedule.betas")?;
+                let storage = bufs.keep(vec![0.0; table.len()]);
+                return Ok(NoiseSchedule::Discrete(DiscreteVp::from_beta_table(
+                    &table, storage,
+                )?));
+            }
+            let bo = Opts::new(&b, "schedule.betas", &["kind", "start", "end", "n"])?;
+            let n = bo.uint("n", MAX_N)?.unwrap_or(1000);
+            let betas = match bo
+                .choice("kind", &["linear", "scaled_linear", "cosine"])?
+                .as_deref()
+            {
+                Some("cosine") => Betas::Cosine { n },
+                Some("scaled_linear") => Betas::ScaledLinear {
+                    start: bo.num("start")?.unwrap_or(0.00085) as f32,
+                    end: bo.num("end")?.unwrap_or(0.012) as f32,
+                    n,
+                },
+                _ => Betas::Linear {
+                    start: bo.num("start")?.unwrap_or(1e-4) as f32,
+                    end: bo.num("end")?.unwrap_or(0.02) as f32,
+                    n,
+                },
+            };
+            let storage = bufs.keep(vec![0.0; n]);
+            Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(&betas, storage)?))
+        }
+        None => opt_err("schedule.type is required ('discrete' or 'linear')"),
+    }
+}
+
+/// Parses the options object into the core's configuration (`batch` given separately).
+fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
+    let mut c = Config::<f32>::default();
+    if let Some(a) = o.choice("algorithm", &["dpmsolver", "dpmsolver++"])? {
+        c.algorithm = if a == "dpmsolver" {
+            Algorithm::DpmSolver
+        } else {
+            Algorithm::DpmSolverPp
+        };
+    }
+    if let Some(m) = o.choice(
+        "method",
+        &["singlestep", "multistep", "singlestep_fixed", "adaptive"],
+    )? {
+        c.method = match m.as_str() {
+            "singlestep" => Method::Singlestep,
+            "singlestep_fixed" => Method::SinglestepFixed,
+            "adaptive" => Method::Adaptive,
+            _ => Method::Multistep,
+        };
+    }
+    if let Some(k) = o.uint("order", 3)? {
+        c.order = k;
+    }
+    if let Some(s) = o.uint("steps", dpm_solver::sampler::MAX_STEPS)? {
+        c.steps = s;
+    }
+    if let Some(sp) = o.get("spacing")? {
+        c.spacing = if let Some(s) = sp.as_string() {
+            match s.as_str() {
+                "logSNR" | "log_snr" | "logsnr" => Spacing::LogSnr,
+                "time_uniform" => Spacing::TimeUniform,
+                "time_quadratic" => Spacing::TimeQuadratic,
+                _ => {
+                    return opt_err(format!(
+                        "spacing is '{s}', expected one of: logSNR, time_uniform, time_quadratic, {{karras: rho}}, or an array of times"
+                    ))
+                }
+            }
+        } else if js_sys::Array::is_array(&sp)
+            || sp.is_instance_of::<js_sys::Float32Array>()
+            || sp.is_instance_of::<js_sys::Float64Array>()
+        {
+            Spacing::Custom(bufs.keep(super::js::numbers(&sp, "spacing")?))
+        } else {
+            let k = Opts::new(&sp, "spacing", &["karras"])?;
+            match k.num("karras")? {
+                Some(rho) => Spacing::Karras { rho: rho as f32 },
+                None => return opt_err("spacing object needs 'karras' (rho, e.g. 7)"),
+            }
+        };
+    }
+    c.t_start = o.num("tStart")?.map(|v| v as f32);
+    c.t_end = o.num("tEnd")?.map(|v| v as f32);
+    if let Some(b) = o.boolean("lowerOrderFinal")? {
+        c.lower_order_final = b;
+    }
+    if let Some(b) = o.boolean("denoiseToZero")? {
+        c.denoise_to_zero = b;
+    }
+    if let Some(s) = o.choice("solverType", &["dpmsolver", "taylor"])? {
+        c.solver_type = if s == "taylor" {
+            SolverType::Taylor
+        } else {
+            SolverType::DpmSolver
+        };
+    }
+    if let Some(p) = o.choice(
+        "prediction",
+        &[
+            "noise",
+            "epsilon",
+            "x_start",
+            "sample",
+            "data",
+            "v",
+            "v_prediction",
+            "score",
+        ],
+    )? {
+        c.prediction = parse_prediction(&p);
+    }
+    if let Some(g) = o.get("guidance")? {
+        let go = Opts::new(&g, "guidance", &["type", "scale"])?;
+        let scale = go.num("scale")?.unwrap_or(1.0) as f32;
+        c.guidance = match go
+            .choice("type", &["classifier-free", "classifier", "none"])?
+            .as_deref()
+        {
+            Some("classifier-free") => Guidance::ClassifierFree { scale },
+            Some("classifier") => Guidance::Classifier { scale },
+            Some(_) => Guidance::None,
+            None => return opt_err("guidance.type is required ('classifier-free' or 'classifier')"),
+        };
+    }
+    if let Some(t) = o.get("thresholding")? {
+        let to = Opts::new(&t, "thresholding", &["ratio", "maxVal", "max_val"])?;
+        c.thresholding = Some(Thresholding {
+            ratio: to.num("ratio")?.unwrap_or(0.995) as f32,
+            max_val: to.num("maxVal")?.or(to.num("max_val")?).unwrap_or(1.0) as f32,
+        });
+    }
+    if let Some(a) = o.get("adaptive")? {
+        let ao = Opts::new(
+            &a,
+            "adaptive",
+            &["atol", "rtol", "theta", "tErr", "hInit", "maxNfe", "reuseRejectedEval"],
+        )?;
+        let d = AdaptiveOptions::<f32>::default();
+        c.adaptive = AdaptiveOptions {
+            atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
+            rtol: ao.num("rtol")?.map_or(d.rtol, |v| v as f32),
+            theta: ao.num("theta")?.map_or(d.theta, |v| v as f32),
+            t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
+            h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
+            max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
+            reuse_rejected_eval: ao.boolean("reuseRejectedEval")?.unwrap_or(d.reuse_rejected_eval),
+        };
+    }
+    if let Some(v) = o.choice("multistepVariant", &["reference", "full_order"])? {
+        c.multistep_variant = if v == "full_order" {
+            MultistepVariant::FullOrder
+        } else {
+            MultistepVariant::Reference
+        };
+    }
+    if let Some(d) = o.choice("direction", &["sample", "invert"])? {
+        c.direction = if d == "invert" {
+            Direction::Invert
+        } else {
+            Direction::Sample
+        };
+    }
+    Ok(c)
+}
+
+/// The core's prediction for one of the accepted names (already validated).
+pub(crate) fn parse_prediction(p: &str) -> Prediction {
+    match p {
+        "x_start" | "sample" | "data" => Prediction::Data,
+        "v" | "v_prediction" => Prediction::V,
+        "score" => Prediction::Score,
+        _ => Prediction::Noise,
+    }
+}
+
+/// A step report as a plain JS object.
+pub(crate) fn report_js(r: &StepReport<f32>) -> Object {
+    let o = Object::new();
+    set(&o, "step", r.step as f64);
+    set(
+        &o,
+        "kind",
+        match r.kind {
+            StepKind::Solver => "solver",
+            StepKind::DenoiseToZero => "denoise_to_zero",
+        },
+    );
+    set(&o, "tFrom", r.t_from as f64);
+    set(&o, "tTo", r.t_to as f64);
+    set(&o, "h", r.h as f64);
+    set(&o, "order", r.order as f64);
+    set(&o, "accepted", r.accepted);
+    set(
+        &o,
+        "error",
+        r.error.map_or(JsValue::NULL, |e| JsValue::from_f64(e as f64)),
+    );
+    set(&o, "nfe", r.nfe as f64);
+    o
+}
+
+impl Sampler {
+    fn record(&mut self, r: Option<StepReport<f32>>) -> JsValue {
+        match r {
+            Some(r) => {
+                self.reports.push(r);
+                report_js(&r).into()
+            }
+            None => JsValue::NULL,
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Sampler {
+    /// Validates `options` and starts from `xT` (the noise, `batch` samples concatenated).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SamplerOptions")] options: JsValue,
+        #[wasm_bindgen(js_name = "xT")] x_t: &[f32],
+    ) -> core::result::Result<Sampler, Error> {
+        let o = Opts::new(&options, "options", SAMPLER_KEYS)?;
+        let mut bufs = Leaked(Vec::new());
+        let sched = schedule(o.get("schedule")?, &mut bufs)?;
+        let mut cfg = config(&o, &mut bufs)?;
+        let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
+        cfg.batch = batch;
+        let scratch = bufs.keep(vec![0.0; cfg.scratch_len(x_t.len())]);
+        let x = bufs.keep(x_t.to_vec());
+        let inner = dpm_solver::Sampler::new(sched, cfg, x, scratch)?;
+        Ok(Sampler {
+            inner,
+            _buffers: bufs,
+            reports: Vec::new(),
+            batch,
+        })
+    }
+
+    /// The pending evaluation, or `null` when sampling is finished (read `x`).
+    #[wasm_bindgen(unchecked_return_type = "EvalRequest | null")]
+    pub fn ask(&self) -> JsValue {
+        match self.inner.ask() {
+            None => JsValue::NULL,
+            Some(r) => {
+                let o = Object::new();
+                set(&o, "x", Float32Array::from(r.x));
+                set(&o, "tModel", r.t_model as f64);
+                set(&o, "t", r.t as f64);
+                set(&o, "alpha", r.alpha as f64);
+                set(&o, "sigma", r.sigma as f64);
+                set(&o, "index", r.index as f64);
+                o.into()
+            }
+        }
+    }
+
+    /// The network output at the pending request (unguided). Returns the report of the step it
+    /// completed, or `null` (an intermediate stage).
+    #[wasm_bindgen(unchecked_return_type = "StepReport | null")]
+    pub fn tell(&mut self, output: &[f32]) -> core::result::Result<JsValue, Error> {
+        let r = self.inner.tell(output)?;
+        Ok(self.record(r))
+    }
+
+    /// Classifier-free guidance: the conditional and unconditional outputs.
+    #[wasm_bindgen(js_name = tellCfg, unchecked_return_type = "StepReport | null")]
+    pub fn tell_cfg(&mut self, cond: &[f32], uncond: &[f32]) -> core::result::Result<JsValue, Error> {
+        let r = self.inner.tell_cfg(cond, uncond)?;
+        Ok(self.record(r))
+    }
+
+    /// Classifier guidance: the output and `grad_x log p(class | x_t)`.
+    #[wasm_bindgen(js_name = tellClassifier, unchecked_return_type = "StepReport | null")]
+    pub fn tell_classifier(
+        &mut self,
+        output: &[f32],
+        grad: &[f32],
+    ) -> core::result::Result<JsValue, Error> {
+        let r = self.inner.tell_classifier(output, grad)?;
+        Ok(self.record(r))
+    }
+
+    /// The data prediction `x_0` implied by `output` at the pending request (a preview of the
+    /// final sample); call it before `tell`.
+    #[wasm_bindgen(js_name = predictX0)]
+    pub fn predict_x0(&self, output: &[f32]) -> core::result::Result<Float32Array, Error> {
+        let Some(r) = self.inner.ask() else {
+            return Err(dpm_solver::Error::Finished.into());
+        };
+        let mut dst = vec![0.0f32; r.x.len()];
+        convert(
+            self.inner.config().prediction,
+            Target::Data,
+            r.alpha,
+            r.sigma,
+            r.x,
+            output,
+            &mut dst,
+        )?;
+        Ok(Float32Array::from(&dst[..]))
+    }
+
+    /// The sample: the start before the run, the result after it (a copy).
+    #[wasm_bindgen(getter)]
+    pub fn x(&self) -> Float32Array {
+        Float32Array::from(self.inner.x())
+    }
+
+    /// Network evaluations so far (a classifier-free pair counts once).
+    #[wasm_bindgen(getter)]
+    pub fn nfe(&self) -> usize {
+        self.inner.nfe()
+    }
+
+    /// Whether sampling is finished.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.inner.is_done()
+    }
+
+    /// Number of samples in `x`.
+    #[wasm_bindgen(getter)]
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// `{ nfe, nAccept, nReject }`.
+    #[wasm_bindgen(getter, unchecked_return_type = "SamplerStats")]
+    pub fn stats(&self) -> JsValue {
+        let s = self.inner.stats();
+        let o = Object::new();
+        set(&o, "nfe", s.nfe as f64);
+        set(&o, "nAccept", s.n_accept as f64);
+        set(&o, "nReject", s.n_reject as f64);
+        o.into()
+    }
+
+    /// Every step report so far, in order.
+    #[wasm_bindgen(getter, unchecked_return_type = "StepReport[]")]
+    pub fn reports(&self) -> Array {
+        self.reports.iter().map(report_js).collect()
+    }
+
+    /// `[tStart, tEnd]` with the defaults resolved.
+    #[wasm_bindgen(getter, js_name = timeRange, unchecked_return_type = "[number, number]")]
+    pub fn time_range(&self) -> Array {
+        let (a, b) = self.inner.time_range();
+        Array::of2(&JsValue::from_f64(a as f64), &JsValue::from_f64(b as f64))
+    }
+}
+
+/// `length` standard normals from the core's seeded generator (PCG32 + Box-Muller; the same
+/// seed gives the same noise on every platform). `stream` selects an independent sequence.
+#[wasm_bindgen(js_name = gaussianNoise)]
+pub fn gaussian_noise(seed: f64, length: usize, stream: Option<f64>) -> core::result::Result<Float32Array, Error> {
+    let as_u64 = |v: f64, what: &str| -> Result<u64> {
+        if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+            Ok(v as u64)
+        } else {
+            Err(Error::Option(format!("{what} must be a non-negative safe integer, got {v}")))
+        }
+    };
+    let mut rng = dpm_solver::rng::NoiseRng::with_stream(as_u64(seed, "seed")?, as_u64(stream.unwrap_or(0.0), "stream")?);
+    let mut out = vec![0.0f32; length];
+    rng.fill_gaussian(&mut out);
+    Ok(Float32Array::from(&out[..]))
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the npm package `dpm-solver` from wasm/ with wasm-pack (release, wasm SIMD):
+#   target/pkg/web      --target web     (ES module + .wasm; browsers and node, no bundler)
+#   target/pkg/bundler  --target bundler (for webpack/vite/rollup), when BUNDLER=1
+# Sourced or run from the repository root. Installs wasm-pack and wasm-bindgen-cli 0.2.130
+# from crates.io when missing (the npm wasm-pack downloads from GitHub).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source .ci/lib.sh
+ensure_rust_targets
+
+WB_VERSION=0.2.130
+if ! command -v wasm-bindgen >/dev/null 2>&1 || [[ "$(wasm-bindgen --version)" != "wasm-bindgen $WB_VERSION" ]]; then
+    cargo install wasm-bindgen-cli --version "$WB_VERSION"
+fi
+command -v wasm-pack >/dev/null 2>&1 || cargo install wasm-pack
+
+# SIMD=0 builds without wasm SIMD (for the benchmark only; use its own CARGO_TARGET_DIR).
+if [[ "${SIMD:-1}" == 1 ]]; then
+    export RUSTFLAGS="-C target-feature=+simd128"
+else
+    export RUSTFLAGS=""
+fi
+OUT=${PKG_OUT:-target/pkg}
+build() { # build TARGET
+    rm -rf "$OUT/$1"
+    # wasm-opt is disabled in wasm/Cargo.toml ([package.metadata.wasm-pack]); --mode no-install
+    # uses the wasm-bindgen found on PATH.
+    wasm-pack build wasm --release --mode no-install --target "$1" \
+        --out-dir "$PWD/$OUT/$1" --out-name dpm_solver
+    node -e '
+        const fs = require("fs"), p = process.argv[1] + "/package.json";
+        const j = JSON.parse(fs.readFileSync(p, "utf8"));
+        j.name = "dpm-solver";
+        j.description = "DPM-Solver / DPM-Solver++ diffusion sampling in WebAssembly: an ask/tell sampler for any model runtime and an ONNX (tract) pipeline that draws on a canvas";
+        j.keywords = ["diffusion", "dpm-solver", "wasm", "onnx", "sampler"];
+        j.files = [...new Set([...(j.files || []), "README.md"])];
+        fs.writeFileSync(p, JSON.stringify(j, null, 2) + "\n");
+    ' "$OUT/$1"
+    rm -f "$OUT/$1/.gitignore"
+}
+build web
+if [[ "${BUNDLER:-0}" == 1 ]]; then build bundler; fi
+ls -l "$OUT/web"

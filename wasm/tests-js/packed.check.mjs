@@ -1,0 +1,23 @@
+// Run by .ci/test-wasm.sh inside a scratch project where the `npm pack` tarball is installed:
+// the package resolves by name and works from there.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+
+test('the packed dpm-solver package imports by name and samples', async () => {
+  const dpm = await import('dpm-solver');
+  const require = createRequire(import.meta.url);
+  const wasmPath = require.resolve('dpm-solver/dpm_solver_bg.wasm');
+  await dpm.default({ module_or_path: await readFile(wasmPath) });
+  const pkg = JSON.parse(await readFile(require.resolve('dpm-solver/package.json'), 'utf8'));
+  assert.equal(pkg.name, 'dpm-solver');
+  const s = new dpm.Sampler({ steps: 4 }, dpm.gaussianNoise(0, 16));
+  let r;
+  while ((r = s.ask())) s.tell(r.x.map((v) => 0.5 * v));
+  assert.equal(s.nfe, 4);
+  assert.ok(s.x.every(Number.isFinite));
+  const dts = await readFile(require.resolve('dpm-solver/dpm_solver.d.ts'), 'utf8');
+  assert.match(dts, /export interface SamplerOptions/);
+  assert.match(dts, /ask\(\): EvalRequest \| null/);
+});

@@ -1,0 +1,161 @@
+// Browser test of the demo in headless Debian Chromium (playwright-core): load, a 10-NFE
+// generation for one class, samples differ between seeds, compare mode, the error-vs-NFE chart,
+// cancel, and the in-page messages for a missing wasm, a broken model and no wasm SIMD.
+// Any console error on the main page fails the test. Writes target/www-demo.png and prints timings.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const TIMEOUT = 240_000;
+
+let server, base, browser, profile;
+
+test.before(async () => {
+  server = spawn(process.execPath, [path.join(ROOT, 'www/serve.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  base = await new Promise((resolve, reject) => {
+    server.stdout.on('data', (d) => { const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(String(d)); if (m) resolve(m[0]); });
+    server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  profile = await mkdtemp(path.join(os.tmpdir(), 'dpm-chromium-'));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`],
+  });
+});
+
+test.after(async () => {
+  await browser?.close();
+  server?.kill();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+async function canvasStats(page, id) {
+  return page.evaluate((id) => {
+    const c = document.getElementById(id);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let bright = 0, sum = 0, sum2 = 0; const n = d.length / 4;
+    for (let i = 0; i < d.length; i += 4) { const v = d[i]; sum += v; sum2 += v * v; if (v > 128) bright++; }
+    let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i]) >>> 0;
+    return { w: c.width, h: c.height, bright: bright / n, std: Math.sqrt(sum2 / n - (sum / n) ** 2), hash: h };
+  }, id);
+}
+
+async function generate(page, { seed, compare = false }) {
+  const before = await page.evaluate(() => window.demo.runs.length);
+  await page.fill('#seed', String(seed));
+  await page.setChecked('#compare', compare);
+  const t0 = Date.now();
+  await page.click('#generate');
+  const want = before + (compare ? 2 : 1);
+  await page.waitForFunction((n) => window.demo.runs.length >= n && !window.demo.busy, want, { timeout: TIMEOUT });
+  return { ms: Date.now() - t0, runs: await page.evaluate((b) => window.demo.runs.slice(b), before) };
+}
+
+test('demo: generate, seeds, compare, chart, cancel, screenshot', { timeout: 900_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1150, height: 1250 } });
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  const tLoad = Date.now();
+  await page.goto(base);
+  await page.waitForFunction(() => window.demo.ready || window.demo.errors.length, null, { timeout: TIMEOUT });
+  assert.deepEqual(await page.evaluate(() => window.demo.errors), []);
+  const loadMs = Date.now() - tLoad;
+
+  // 10-NFE DPM-Solver++(2M) batch of 16 for class 7.
+  await page.selectOption('#solver', 'pp2m');
+  await page.selectOption('#class', '7');
+  await page.fill('#steps', '10');
+  await page.fill('#batch', '16');
+  await page.fill('#guidance', '2');
+  const first = await generate(page, { seed: 1 });
+  const firstBatchMs = Date.now() - tLoad;
+  assert.equal(first.runs[0].nfe, 10);
+  const s1 = await canvasStats(page, 'canvasA');
+  assert.ok(s1.w > 100 && s1.h > 100, `canvas size ${s1.w}x${s1.h}`);
+  assert.ok(s1.std > 30 && s1.bright > 0.03 && s1.bright < 0.6, `canvas looks blank: ${JSON.stringify(s1)}`);
+  assert.match(await page.textContent('#captionA'), /10 NFE/);
+
+  const times = [];
+  const second = await generate(page, { seed: 2 });
+  times.push(second.ms);
+  const s2 = await canvasStats(page, 'canvasA');
+  assert.notEqual(s2.hash, s1.hash, 'seed 2 draws the same samples as seed 1');
+  assert.notEqual(second.runs[0].checksum, first.runs[0].checksum);
+  const again = await generate(page, { seed: 1 });
+  times.push(again.ms);
+  assert.equal(again.runs[0].checksum, first.runs[0].checksum, 'same seed, same samples');
+
+  // Compare mode: DPM-Solver++(2M) vs DDIM, same seed and NFE.
+  await page.selectOption('#solver2', 'ddim');
+  const cmp = await generate(page, { seed: 3, compare: true });
+  assert.deepEqual(cmp.runs.map((r) => [r.panel, r.solver, r.nfe]), [['A', 'pp2m', 10], ['B', 'ddim', 10]]);
+  const a = await canvasStats(page, 'canvasA'), b = await canvasStats(page, 'canvasB');
+  assert.ok(b.std > 30 && b.bright > 0.03, `compare canvas blank: ${JSON.stringify(b)}`);
+  assert.notEqual(a.hash, b.hash);
+  assert.ok(await page.isVisible('#canvasB'));
+
+  // Error-vs-NFE chart, small: 2 solvers x 2 NFE, batch 2.
+  await page.fill('#chartNfe', '4,8');
+  await page.fill('#chartBatch', '2');
+  await page.$$eval('#chartSolvers input', (els) => els.forEach((e) => { e.checked = e.value === 'ddim' || e.value === 'pp2m'; }));
+  await page.click('#chartRun');
+  await page.waitForFunction(() => window.demo.chart.length >= 4 && !window.demo.busy, null, { timeout: TIMEOUT });
+  const chart = await page.evaluate(() => window.demo.chart.map((p) => [p.solver, p.nfe, p.err]));
+  for (const [, , err] of chart) assert.ok(err > 0 && err < 2);
+  const err = Object.fromEntries(chart.map(([s, n, e]) => [`${s}@${n}`, e]));
+  assert.ok(err['pp2m@8'] < err['ddim@8'], `DPM-Solver++ should beat DDIM at 8 NFE: ${JSON.stringify(err)}`);
+  assert.equal(await page.locator('#chart polyline').count(), 2);
+
+  await mkdir(path.join(ROOT, 'target'), { recursive: true });
+  const shot = path.join(ROOT, 'target/www-demo.png');
+  await page.screenshot({ path: shot, fullPage: true });
+
+  // Cancel a 50-step run after its first steps.
+  await page.setChecked('#compare', false);
+  await page.fill('#steps', '50');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('status').textContent.includes('NFE'), null, { timeout: TIMEOUT });
+  await page.click('#cancel');
+  await page.waitForFunction(() => !window.demo.busy, null, { timeout: 30_000 });
+  assert.match(await page.textContent('#status'), /cancelled/);
+  assert.equal(await page.isDisabled('#generate'), false);
+
+  assert.deepEqual(errors, [], 'console errors');
+  const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+  console.log(`# page load to ready: ${loadMs} ms; page load to first finished batch (10 NFE, batch 16, guided): ${firstBatchMs} ms`);
+  console.log(`# generation (10 NFE, batch 16, guided = 32 images per evaluation): ${times.join(', ')} ms, median ${median(times)} ms`);
+  console.log(`# chart: ${JSON.stringify(chart)}`);
+  console.log(`# screenshot: ${shot}`);
+  await page.close();
+});
+
+async function messageFor(setup) {
+  const page = await browser.newPage();
+  await setup(page);
+  await page.goto(base);
+  await page.waitForFunction(() => !document.getElementById('message').hidden, null, { timeout: TIMEOUT });
+  const text = await page.textContent('#message');
+  await page.close();
+  return text;
+}
+
+test('in-page messages: broken model, missing wasm, no wasm SIMD', { timeout: 600_000 }, async () => {
+  const broken = await messageFor((p) => p.route('**/models/unet.onnx', (r) => r.fulfill({ body: Buffer.from('not an onnx model') })));
+  assert.match(broken, /model could not be loaded: .*ONNX/);
+  const nowasm = await messageFor((p) => p.route('**/*.wasm', (r) => r.fulfill({ status: 404, body: 'gone' })));
+  assert.match(nowasm, /WebAssembly module could not be loaded/);
+  const nosimd = await messageFor((p) => p.addInitScript(() => { WebAssembly.validate = () => false; }));
+  assert.match(nosimd, /does not support WebAssembly SIMD/);
+});
