@@ -2,7 +2,8 @@
 //! timestep is always `t - num_train_timesteps // num_inference_steps` (whatever the spacing),
 //! and `final_alpha_cumprod` is 1 (`set_alpha_to_one`) or `alphas_cumprod[0]`.
 //!
-//! Scratch: `x.len()` (the clipped or thresholded `x_0`) plus one row `x.len() / batch`.
+//! Scratch: `x.len()` (the clipped or thresholded `x_0`) plus, with `thresholding`, one row
+//! `x.len() / batch`.
 
 use super::threshold::threshold_sample;
 use super::timesteps::StepTable;
@@ -58,9 +59,14 @@ impl Default for DDIMConfig<'_> {
 }
 
 impl DDIMConfig<'_> {
-    /// Scratch elements needed for a sample of `n` elements.
+    /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
+    /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        n + n / self.batch.max(1)
+        n + if self.thresholding {
+            n / self.batch.max(1)
+        } else {
+            0
+        }
     }
 }
 

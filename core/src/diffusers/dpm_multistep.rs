@@ -1,8 +1,8 @@
 //! `DPMSolverMultistepScheduler`: multistep DPM-Solver / DPM-Solver++ (orders 1-3) and their
 //! SDE variants, step for step as diffusers runs them.
 //!
-//! Scratch: `solver_order * x.len()` (the ring of past converted outputs) plus one sample row
-//! `x.len() / batch` (the thresholding quantile's work space).
+//! Scratch: `solver_order * x.len()` (the ring of past converted outputs) plus, with
+//! `thresholding`, one sample row `x.len() / batch` (the quantile's work space).
 
 use super::kernel::{combine, convert, ex, tc, threshold_eps, Asl, Noise, Ring};
 use super::threshold::threshold_sample;
@@ -79,9 +79,15 @@ impl Default for DPMSolverMultistepConfig<'_> {
 }
 
 impl DPMSolverMultistepConfig<'_> {
-    /// Scratch elements needed for a sample of `n` elements.
+    /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
+    /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        self.solver_order.max(1) * n + n / self.batch.max(1)
+        self.solver_order.max(1) * n
+            + if self.thresholding {
+                n / self.batch.max(1)
+            } else {
+                0
+            }
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

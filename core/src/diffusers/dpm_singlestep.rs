@@ -2,7 +2,7 @@
 //! diffusers' order list, its intermediate model evaluations, and its config adjustments.
 //!
 //! Scratch: `solver_order * x.len()` (the outputs of the current singlestep), `x.len()` (the
-//! sample the singlestep started from) and one row `x.len() / batch` for thresholding.
+//! sample the singlestep started from) and, with `thresholding`, one row `x.len() / batch`.
 
 use super::dpm_multistep::{check_threshold, first_order, third_coeffs};
 use super::kernel::{combine, convert, tc, threshold_eps, Asl, Noise, Ring};
@@ -72,9 +72,15 @@ impl Default for DPMSolverSinglestepConfig<'_> {
 }
 
 impl DPMSolverSinglestepConfig<'_> {
-    /// Scratch elements needed for a sample of `n` elements.
+    /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
+    /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        (self.solver_order.max(1) + 1) * n + n / self.batch.max(1)
+        (self.solver_order.max(1) + 1) * n
+            + if self.thresholding {
+                n / self.batch.max(1)
+            } else {
+                0
+            }
     }
 
     fn validate(&self) -> Result<()> {

@@ -3,8 +3,8 @@
 //!
 //! Scratch: `(solver_order + 1) * x.len()` (the ring of converted outputs; one slot more than
 //! the order because the corrector still reads the oldest one when the new output arrives),
-//! `x.len()` (the last sample, for the corrector) and one row `x.len() / batch` for
-//! thresholding.
+//! `x.len()` (the last sample, for the corrector) and, with `thresholding`, one row
+//! `x.len() / batch`.
 
 use super::dpm_multistep::check_threshold;
 use super::kernel::{combine, convert, exm1, tc, Asl, Noise, Ring};
@@ -80,9 +80,15 @@ impl Default for UniPCMultistepConfig<'_> {
 }
 
 impl UniPCMultistepConfig<'_> {
-    /// Scratch elements needed for a sample of `n` elements.
+    /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
+    /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        (self.solver_order.max(1) + 2) * n + n / self.batch.max(1)
+        (self.solver_order.max(1) + 2) * n
+            + if self.thresholding {
+                n / self.batch.max(1)
+            } else {
+                0
+            }
     }
 }
 
