@@ -149,7 +149,7 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         let c = &self.config;
         let ac = self.train.alphas_cumprod();
         let t = self.table.timesteps()[i];
-        let prev = t - (ac.len() / self.num_inference_steps) as i64;
+        let prev = t.saturating_sub((ac.len() / self.num_inference_steps.max(1)) as i64);
         let a_t = ac.get(t as usize).copied().unwrap_or(1.0);
         let a_prev = if prev >= 0 {
             ac.get(prev as usize).copied().unwrap_or(1.0)

@@ -433,7 +433,6 @@ fn ode_schedulers_converge_at_their_order() {
                 }
                 s.tell(&out).unwrap();
             }
-            drop(s);
             x
         }};
     }

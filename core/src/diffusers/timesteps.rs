@@ -111,7 +111,7 @@ impl<const M: usize> StepTable<M> {
             TimestepSpacing::Leading => {
                 let ratio = (last_timestep / (n + 1)) as i64;
                 for i in 0..n {
-                    self.push((n - i) as i64 * ratio + steps_offset)?;
+                    self.push(((n - i) as i64 * ratio).saturating_add(steps_offset))?;
                 }
             }
             TimestepSpacing::Trailing => {
@@ -140,7 +140,7 @@ impl<const M: usize> StepTable<M> {
             TimestepSpacing::Leading => {
                 let ratio = (num_train / n) as i64;
                 for i in 0..n {
-                    self.push((n - 1 - i) as i64 * ratio + steps_offset)?;
+                    self.push(((n - 1 - i) as i64 * ratio).saturating_add(steps_offset))?;
                 }
             }
             TimestepSpacing::Trailing => {
@@ -168,7 +168,7 @@ impl<const M: usize> StepTable<M> {
                 1 => second,
                 _ => start + i as f64 * delta,
             };
-            self.push(round_half_even(v) as i64 - 1)?;
+            self.push((round_half_even(v) as i64).saturating_sub(1))?;
         }
         Ok(())
     }
