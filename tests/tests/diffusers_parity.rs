@@ -96,3 +96,29 @@ fn diffusers_parity() {
     assert!(total > 0, "no cases in {}", path.display());
     assert_eq!(passed, total, "{} case(s) failed", total - passed);
 }
+
+/// The core, diffusers layer included, builds without std or alloc for a microcontroller and
+/// for wasm (`cargo test --release --test diffusers_parity -- --ignored`; needs both targets
+/// installed: `rustup target add thumbv7em-none-eabihf wasm32-unknown-unknown`).
+#[test]
+#[ignore]
+fn core_builds_for_no_std_targets() {
+    let target_dir = std::env::temp_dir().join("dpm-solver-nostd-check");
+    for target in ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"] {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "dpm-solver",
+                "--release",
+                "--all-features",
+                "--target",
+            ])
+            .arg(target)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cannot run cargo");
+        assert!(status.success(), "dpm-solver does not build for {target}");
+    }
+}

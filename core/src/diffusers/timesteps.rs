@@ -101,6 +101,11 @@ impl<const M: usize> StepTable<M> {
         steps_offset: i64,
     ) -> Result<()> {
         self.len = 0;
+        if n > M && spacing != TimestepSpacing::Trailing {
+            return Err(Error::InvalidConfig(
+                "more inference steps than the MAX_STEPS capacity",
+            ));
+        }
         match spacing {
             TimestepSpacing::Linspace => {
                 let stop = last_timestep as f64 - 1.0;
