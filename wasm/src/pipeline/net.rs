@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
+use tract_onnx::tract_hir::internal::DimLike;
 
 use super::error::{tract_msg, PipelineError, Result};
 use super::info::{ImageShape, ModelInfo};
