@@ -31,20 +31,25 @@ a=$(row target/measure-solver/$T a | awk -F' [|] ' '{print $5}')
 b=$(row target/measure-no-solver/$T b | awk -F' [|] ' '{print $5}')
 echo "solver flash (difference) = $((a - b)) bytes"
 
-echo "symbols of the solver build, by crate (bytes, text + rodata):"
-"$NM" --size-sort -S --radix=d -C target/measure-solver/$T | awk '
-    $3 ~ /^[tTrR]$/ {
-        n = $4; for (i = 5; i <= NF; i++) n = n " " $i
-        sz = $2 + 0
-        if (n ~ /^<?dpm_solver_embedded/) k = "firmware (incl. weights)"
-        else if (n ~ /^<?dpm_solver::/) k = "dpm_solver"
-        else if (n ~ /^<?libm::/) k = "libm"
-        else if (n ~ /^<?compiler_builtins::/) k = "compiler_builtins"
-        else if (n ~ /^<?core::/) k = "core"
-        else k = "other"
-        s[k] += sz
-    }
-    END { for (k in s) printf "  %-26s %7d\n", k, s[k] }' | sort
+by_crate() {
+    "$NM" --size-sort -S --radix=d -C "$1" | awk '
+        $3 ~ /^[tTrR]$/ {
+            n = $4; for (i = 5; i <= NF; i++) n = n " " $i
+            if (n ~ /^<?dpm_solver_embedded/) k = "firmware (incl. weights)"
+            else if (n ~ /^<?dpm_solver::/) k = "dpm_solver"
+            else if (n ~ /^<?libm::/) k = "libm"
+            else if (n ~ /^<?compiler_builtins::/) k = "compiler_builtins"
+            else if (n ~ /^<?core::/) k = "core"
+            else k = "other"
+            s[k] += $2
+        }
+        END { for (k in s) printf "%s|%d\n", k, s[k] }' | sort
+}
+echo "text+rodata symbols by crate: solver build | no-solver build | difference"
+join -t'|' -a1 -a2 -e0 -o 0,1.2,2.2 <(by_crate target/measure-solver/$T) <(by_crate target/measure-no-solver/$T) \
+    | awk -F'|' '{ printf "  %-26s %7d %7d %7d\n", $1, $2, $3, $2 - $3 }'
+echo "largest dpm_solver symbols (bytes):"
+"$NM" --size-sort -S --radix=d -C target/measure-solver/$T | awk '$4 ~ /^<?dpm_solver::/ { printf "  %6d %s\n", $2, substr($0, index($0, $4)) }' | tail -8
 echo "dpm_solver symbols in .data/.bss (statics of the core): $("$NM" -C target/measure-solver/$T | awk '$2 ~ /^[bBdD]$/ && $3 ~ /^dpm_solver::/' | wc -l)"
 
 echo "QEMU run (-icount shift=0):"

@@ -346,6 +346,8 @@ fn run_bench(bufs: &mut Buffers, b: &mut BenchBufs, insn: &dyn Fn(u64) -> u64) {
             };
             NoiseRng::new(1).fill_gaussian(&mut b.x[..n]);
             let need = config.scratch_len(n);
+            // Stack of the sampler alone (new, ask, tell; the model here is a loop inline).
+            let sp = measure::paint();
             let t1 = measure::now();
             let mut sampler =
                 match Sampler::new(schedule, config, &mut b.x[..n], &mut b.scratch[..need]) {
@@ -378,16 +380,19 @@ fn run_bench(bufs: &mut Buffers, b: &mut BenchBufs, insn: &dyn Fn(u64) -> u64) {
                 }
             }
             let nfe = sampler.nfe() as u64;
+            drop(sampler);
+            let stack = measure::high_water(sp);
             per_step[si] = insn(ticks) / nfe;
             hprintln!(
-                "bench {} n {} nfe {} insn_ask_tell {} insn_per_step {} insn_new {} insn_table {}",
+                "bench {} n {} nfe {} insn_ask_tell {} insn_per_step {} insn_new {} insn_table {} stack_sampler {}",
                 label,
                 n,
                 nfe,
                 insn(ticks),
                 per_step[si],
                 insn(new_ticks as u64),
-                insn(table_ticks as u64)
+                insn(table_ticks as u64),
+                stack
             );
         }
         let slope100 = (per_step[1] - per_step[0]) * 100 / (sizes[1] - sizes[0]) as u64;
