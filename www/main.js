@@ -30,19 +30,7 @@ for (const [key, s] of Object.entries(SOLVERS)) {
   el.chartSolvers.append(l);
 }
 
-// WebAssembly SIMD probe: (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt).
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-const hasWasm = typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function';
-if (!hasWasm) {
-  showMessage('This browser has no WebAssembly: the demo cannot run.');
-} else if (!WebAssembly.validate(SIMD_PROBE)) {
-  showMessage('This browser does not support WebAssembly SIMD (128-bit), which the package is built with. ' +
-    'Use Chrome/Edge 91+, Firefox 89+ or Safari 16.4+.');
-} else {
-  start();
-}
-
-let worker, runId = 0, meta;
+let worker, runId = 0, meta, current = null;
 
 function start() {
   try {
@@ -130,7 +118,6 @@ function onMessage(m) {
   }
 }
 
-let current = null;
 
 function readForm() {
   const int = (x, lo, hi, name) => {
@@ -220,3 +207,15 @@ function drawChart() {
   });
 }
 drawChart();
+
+// WebAssembly SIMD probe: (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt).
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+const hasWasm = typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function';
+if (!hasWasm) {
+  showMessage('This browser has no WebAssembly: the demo cannot run.');
+} else if (!WebAssembly.validate(SIMD_PROBE)) {
+  showMessage('This browser does not support WebAssembly SIMD (128-bit), which the package is built with. ' +
+    'Use Chrome/Edge 91+, Firefox 89+ or Safari 16.4+.');
+} else {
+  start();
+}

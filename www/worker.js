@@ -136,8 +136,10 @@ async function chart(m) {
       post({ type: 'chartStatus', id, text: `${solver}, ${nfe} NFE…` });
       const r = await sample({ ...base, steps: nfe, solver }, id);
       if (!r) { post({ type: 'cancelled', id }); return; }
+      // Distance of what is drawn: both clamped to the value range.
+      const [lo, hi] = meta.valueRange, clamp = (v) => Math.min(hi, Math.max(lo, v));
       let se = 0;
-      for (let i = 0; i < r.x.length; i++) se += (r.x[i] - ref.x[i]) ** 2;
+      for (let i = 0; i < r.x.length; i++) se += (clamp(r.x[i]) - clamp(ref.x[i])) ** 2;
       post({ type: 'chartPoint', id, solver, nfe: r.nfe, err: Math.sqrt(se / r.x.length) });
     }
   }

@@ -25,11 +25,12 @@ test.before(async () => {
     server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
   profile = await mkdtemp(path.join(os.tmpdir(), 'dpm-chromium-'));
-  browser = await chromium.launch({
+  // A fresh profile (--user-data-dir) per run, passed the way playwright wants it.
+  browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`],
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 });
 
@@ -62,7 +63,8 @@ async function generate(page, { seed, compare = false }) {
 }
 
 test('demo: generate, seeds, compare, chart, cancel, screenshot', { timeout: 900_000 }, async () => {
-  const page = await browser.newPage({ viewport: { width: 1150, height: 1250 } });
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: 1150, height: 1250 });
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -113,7 +115,7 @@ test('demo: generate, seeds, compare, chart, cancel, screenshot', { timeout: 900
   await page.click('#chartRun');
   await page.waitForFunction(() => window.demo.chart.length >= 4 && !window.demo.busy, null, { timeout: TIMEOUT });
   const chart = await page.evaluate(() => window.demo.chart.map((p) => [p.solver, p.nfe, p.err]));
-  for (const [, , err] of chart) assert.ok(err > 0 && err < 2);
+  for (const [, , err] of chart) assert.ok(err > 0 && err <= 2, `chart: ${JSON.stringify(chart)}`);
   const err = Object.fromEntries(chart.map(([s, n, e]) => [`${s}@${n}`, e]));
   assert.ok(err['pp2m@8'] < err['ddim@8'], `DPM-Solver++ should beat DDIM at 8 NFE: ${JSON.stringify(err)}`);
   assert.equal(await page.locator('#chart polyline').count(), 2);

@@ -2,7 +2,7 @@
 
 use super::error::{opt_err, Error, Result};
 use super::js::{numbers, set, Opts};
-use crate::pipeline::{grid_rgba, GridLayout, ImageShape};
+use crate::pipeline::{grid_rgba as pipeline_grid_rgba, GridLayout, ImageShape};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::Clamped;
@@ -88,7 +88,7 @@ fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
             grid.width, grid.height
         ));
     }
-    let rgba = grid_rgba(images, shape, range, &grid, [0, 0, 0, 255]);
+    let rgba = pipeline_grid_rgba(images, shape, range, &grid, [0, 0, 0, 255]);
     Ok(Grid { w: grid.width, h: grid.height, rgba })
 }
 
@@ -102,7 +102,7 @@ fn js_err(what: &str) -> impl Fn(JsValue) -> Error + '_ {
 pub fn draw(
     #[wasm_bindgen(unchecked_param_type = "DrawTarget")] target: JsValue,
     images: &[f32],
-    #[wasm_bindgen(unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
+    #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
     let o = Opts::new(
         &layout_opts,
@@ -118,8 +118,10 @@ pub fn draw(
         o.num("x")?.unwrap_or(0.0),
         o.num("y")?.unwrap_or(0.0),
     );
-    let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&g.rgba), g.w as u32, g.h as u32)
-        .map_err(js_err("ImageData"))?;
+    let image = || {
+        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&g.rgba), g.w as u32, g.h as u32)
+            .map_err(js_err("ImageData"))
+    };
     if let Some(c) = target.dyn_ref::<HtmlCanvasElement>() {
         if resize {
             c.set_width(g.w as u32);
@@ -130,7 +132,7 @@ pub fn draw(
             .map_err(js_err("getContext"))?
             .ok_or_else(|| Error::Js("canvas has no 2d context".into()))?;
         ctx.unchecked_into::<CanvasRenderingContext2d>()
-            .put_image_data(&data, x, y)
+            .put_image_data(&image()?, x, y)
             .map_err(js_err("putImageData"))?;
     } else if let Some(c) = target.dyn_ref::<OffscreenCanvas>() {
         if resize {
@@ -142,12 +144,12 @@ pub fn draw(
             .map_err(js_err("getContext"))?
             .ok_or_else(|| Error::Js("canvas has no 2d context".into()))?;
         ctx.unchecked_into::<OffscreenCanvasRenderingContext2d>()
-            .put_image_data(&data, x, y)
+            .put_image_data(&image()?, x, y)
             .map_err(js_err("putImageData"))?;
     } else if let Some(ctx) = target.dyn_ref::<CanvasRenderingContext2d>() {
-        ctx.put_image_data(&data, x, y).map_err(js_err("putImageData"))?;
+        ctx.put_image_data(&image()?, x, y).map_err(js_err("putImageData"))?;
     } else if let Some(ctx) = target.dyn_ref::<OffscreenCanvasRenderingContext2d>() {
-        ctx.put_image_data(&data, x, y).map_err(js_err("putImageData"))?;
+        ctx.put_image_data(&image()?, x, y).map_err(js_err("putImageData"))?;
     } else {
         return opt_err(
             "draw target must be an HTMLCanvasElement, OffscreenCanvas or a 2d context",
@@ -162,9 +164,9 @@ pub fn draw(
 /// The same grid as RGBA bytes (`width * height * 4`), for callers that paint elsewhere (a
 /// worker posting an `ImageData`, a PNG encoder).
 #[wasm_bindgen(js_name = gridRgba, unchecked_return_type = "{ width: number; height: number; data: Uint8ClampedArray }")]
-pub fn grid_rgba(
+pub fn grid_rgba_js(
     images: &[f32],
-    #[wasm_bindgen(unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
+    #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
     let o = Opts::new(
         &layout_opts,

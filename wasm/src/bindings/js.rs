@@ -20,7 +20,7 @@ impl<'a> Opts<'a> {
         if !v.is_object() || Array::is_array(v) {
             return opt_err(format!("{ctx} must be an object"));
         }
-        let keys = Object::keys(v.unchecked_ref());
+        let keys = Object::keys(v.unchecked_ref::<Object>());
         for k in keys.iter() {
             let k = k.as_string().unwrap_or_default();
             if !allowed.contains(&k.as_str()) {
@@ -104,10 +104,6 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(v) => numbers(&v, &format!("{}.{key}", self.ctx)).map(Some),
         }
-    }
-
-    pub fn ctx(&self) -> &str {
-        self.ctx
     }
 }
 

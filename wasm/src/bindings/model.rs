@@ -125,14 +125,19 @@ fn prediction_name(p: Prediction) -> &'static str {
     }
 }
 
+/// An `f32` as the shortest decimal that rounds to it (1e-4, not 9.99999974e-5).
+fn short(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(v as f64)
+}
+
 fn schedule_js(s: &ScheduleInfo) -> Object {
     let betas = Object::new();
     match *s {
         ScheduleInfo::Linear { beta_start, beta_end, n } | ScheduleInfo::ScaledLinear { beta_start, beta_end, n } => {
             let kind = if matches!(s, ScheduleInfo::Linear { .. }) { "linear" } else { "scaled_linear" };
             set(&betas, "kind", kind);
-            set(&betas, "start", beta_start as f64);
-            set(&betas, "end", beta_end as f64);
+            set(&betas, "start", short(beta_start));
+            set(&betas, "end", short(beta_end));
             set(&betas, "n", n as f64);
         }
         ScheduleInfo::Cosine { n } => {
@@ -268,7 +273,7 @@ impl Model {
         set(
             &o,
             "valueRange",
-            Array::of2(&(i.value_range.0 as f64).into(), &(i.value_range.1 as f64).into()),
+            Array::of2(&short(i.value_range.0).into(), &short(i.value_range.1).into()),
         );
         set(&o, "numClasses", i.num_classes as f64);
         set(&o, "nullClass", i.null_class.map_or(JsValue::NULL, |c| (c as f64).into()));
@@ -354,7 +359,7 @@ impl Model {
     pub fn generate(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "GenerateOptions")] options: JsValue,
-        #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "ProgressCallback")]
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
         on_progress: Option<Function>,
     ) -> core::result::Result<Object, Error> {
         let o = Opts::new(&options, "options", GENERATE_KEYS)?;

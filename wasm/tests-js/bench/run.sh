@@ -9,10 +9,10 @@ cd "$(dirname "$0")/../../.."
 REPEATS=${REPEATS:-5}
 
 bash wasm/tests-js/build-package.sh >/dev/null
-SIMD=0 PKG_OUT=target/pkg-nosimd CARGO_TARGET_DIR=${NOSIMD_TARGET_DIR:-target/wasm-nosimd} \
+SIMD=0 PKG_OUT=target/pkg-nosimd CARGO_TARGET_DIR=${NOSIMD_TARGET_DIR:-$PWD/target/wasm-nosimd} \
     bash wasm/tests-js/build-package.sh >/dev/null
 if [[ "${OPT_S:-0}" == 1 ]]; then
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=s PKG_OUT=target/pkg-opts CARGO_TARGET_DIR=${OPTS_TARGET_DIR:-target/wasm-opts} \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=s PKG_OUT=target/pkg-opts CARGO_TARGET_DIR=${OPTS_TARGET_DIR:-$PWD/target/wasm-opts} \
         bash wasm/tests-js/build-package.sh >/dev/null
 fi
 
