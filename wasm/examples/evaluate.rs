@@ -38,15 +38,50 @@ struct Solver {
 }
 
 const SOLVERS: [Solver; 5] = [
-    Solver { name: "DDIM (DPM-Solver-1)", algorithm: Algorithm::DpmSolver, method: Method::Multistep, order: 1 },
-    Solver { name: "DPM-Solver-2 (singlestep)", algorithm: Algorithm::DpmSolver, method: Method::Singlestep, order: 2 },
-    Solver { name: "DPM-Solver-3 (singlestep)", algorithm: Algorithm::DpmSolver, method: Method::Singlestep, order: 3 },
-    Solver { name: "DPM-Solver++(2M)", algorithm: Algorithm::DpmSolverPp, method: Method::Multistep, order: 2 },
-    Solver { name: "DPM-Solver++(3M)", algorithm: Algorithm::DpmSolverPp, method: Method::Multistep, order: 3 },
+    Solver {
+        name: "DDIM (DPM-Solver-1)",
+        algorithm: Algorithm::DpmSolver,
+        method: Method::Multistep,
+        order: 1,
+    },
+    Solver {
+        name: "DPM-Solver-2 (singlestep)",
+        algorithm: Algorithm::DpmSolver,
+        method: Method::Singlestep,
+        order: 2,
+    },
+    Solver {
+        name: "DPM-Solver-3 (singlestep)",
+        algorithm: Algorithm::DpmSolver,
+        method: Method::Singlestep,
+        order: 3,
+    },
+    Solver {
+        name: "DPM-Solver++(2M)",
+        algorithm: Algorithm::DpmSolverPp,
+        method: Method::Multistep,
+        order: 2,
+    },
+    Solver {
+        name: "DPM-Solver++(3M)",
+        algorithm: Algorithm::DpmSolverPp,
+        method: Method::Multistep,
+        order: 3,
+    },
 ];
 const ADAPTIVE: [Solver; 2] = [
-    Solver { name: "DPM-Solver-12 (adaptive)", algorithm: Algorithm::DpmSolver, method: Method::Adaptive, order: 2 },
-    Solver { name: "DPM-Solver-23 (adaptive)", algorithm: Algorithm::DpmSolver, method: Method::Adaptive, order: 3 },
+    Solver {
+        name: "DPM-Solver-12 (adaptive)",
+        algorithm: Algorithm::DpmSolver,
+        method: Method::Adaptive,
+        order: 2,
+    },
+    Solver {
+        name: "DPM-Solver-23 (adaptive)",
+        algorithm: Algorithm::DpmSolver,
+        method: Method::Adaptive,
+        order: 3,
+    },
 ];
 const REFERENCE: Solver = SOLVERS[2];
 const REFERENCE_CHECK: Solver = SOLVERS[4];
@@ -90,7 +125,11 @@ fn parse_args() -> std::result::Result<Args, Box<dyn std::error::Error>> {
         guidance: 2.0,
         spacing: "logSNR".into(),
         ref_nfe: if quick { QUICK_REF_NFE } else { FULL_REF_NFE },
-        nfes: if quick { vec![5, 10, 20] } else { vec![5, 6, 8, 10, 12, 15, 20, 50] },
+        nfes: if quick {
+            vec![5, 10, 20]
+        } else {
+            vec![5, 6, 8, 10, 12, 15, 20, 50]
+        },
         model: "www/models/unet.onnx".into(),
         classifier: "www/models/classifier.onnx".into(),
         data: "train/data".into(),
@@ -100,7 +139,11 @@ fn parse_args() -> std::result::Result<Args, Box<dyn std::error::Error>> {
     };
     let mut it = raw.iter();
     while let Some(k) = it.next() {
-        let mut v = || it.next().cloned().ok_or_else(|| format!("{k} needs a value"));
+        let mut v = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{k} needs a value"))
+        };
         match k.as_str() {
             "--quick" => {}
             "--samples" => a.samples = v()?.parse()?,
@@ -108,7 +151,12 @@ fn parse_args() -> std::result::Result<Args, Box<dyn std::error::Error>> {
             "--guidance" => a.guidance = v()?.parse()?,
             "--spacing" => a.spacing = v()?,
             "--ref-nfe" => a.ref_nfe = v()?.parse()?,
-            "--nfe" => a.nfes = v()?.split(',').map(|s| s.trim().parse()).collect::<std::result::Result<_, _>>()?,
+            "--nfe" => {
+                a.nfes = v()?
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<std::result::Result<_, _>>()?
+            }
             "--model" => a.model = v()?,
             "--classifier" => a.classifier = v()?,
             "--data" => a.data = v()?,
@@ -117,7 +165,7 @@ fn parse_args() -> std::result::Result<Args, Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    if a.batch == 0 || a.samples == 0 || a.samples % a.batch != 0 {
+    if a.batch == 0 || a.samples == 0 || a.samples / a.batch * a.batch != a.samples {
         return Err("--samples must be a positive multiple of --batch".into());
     }
     let shown: Vec<&str> = raw.iter().map(String::as_str).collect();
@@ -173,8 +221,12 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let spacing = parse_spacing(&args.spacing)?;
     let t_start = Instant::now();
-    let mut pipe = Pipeline::from_bytes(&std::fs::read(&args.model).map_err(|e| format!("{}: {e}", args.model))?)?;
-    let mut clf = Classifier::from_bytes(&std::fs::read(&args.classifier).map_err(|e| format!("{}: {e}", args.classifier))?)?;
+    let mut pipe = Pipeline::from_bytes(
+        &std::fs::read(&args.model).map_err(|e| format!("{}: {e}", args.model))?,
+    )?;
+    let mut clf = Classifier::from_bytes(
+        &std::fs::read(&args.classifier).map_err(|e| format!("{}: {e}", args.classifier))?,
+    )?;
     let info = pipe.info().clone();
     let dim = info.image_len();
 
@@ -186,22 +238,45 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let (data_mu, data_cov) = mean_cov(&data_feat, fdim);
     // Floor: as many real digits as samples (a fixed stride through the set).
     let stride = (n_data / args.samples).max(1);
-    let floor_idx: Vec<usize> = (0..args.samples.min(n_data)).map(|i| (i * stride + stride / 2) % n_data).collect();
-    let floor_feat: Vec<f32> = floor_idx.iter().flat_map(|&i| data_feat[i * fdim..(i + 1) * fdim].to_vec()).collect();
+    let floor_idx: Vec<usize> = (0..args.samples.min(n_data))
+        .map(|i| (i * stride + stride / 2) % n_data)
+        .collect();
+    let floor_feat: Vec<f32> = floor_idx
+        .iter()
+        .flat_map(|&i| data_feat[i * fdim..(i + 1) * fdim].to_vec())
+        .collect();
     let fid_floor = frechet(&floor_feat, fdim, &data_mu, &data_cov);
-    eprintln!("{n_data} training digits; feature FID floor for {} real digits: {fid_floor:.3}", args.samples);
+    eprintln!(
+        "{n_data} training digits; feature FID floor for {} real digits: {fid_floor:.3}",
+        args.samples
+    );
 
     let mut configs: Vec<Config> = Vec::new();
     for s in SOLVERS {
         for &n in &args.nfes {
-            configs.push(Config { solver: s, nfe: Some(n), acc: Acc::default(), fid: 0.0 });
+            configs.push(Config {
+                solver: s,
+                nfe: Some(n),
+                acc: Acc::default(),
+                fid: 0.0,
+            });
         }
     }
     if !args.nfes.contains(&DDIM_TARGET_NFE) {
-        configs.push(Config { solver: SOLVERS[0], nfe: Some(DDIM_TARGET_NFE), acc: Acc::default(), fid: 0.0 });
+        configs.push(Config {
+            solver: SOLVERS[0],
+            nfe: Some(DDIM_TARGET_NFE),
+            acc: Acc::default(),
+            fid: 0.0,
+        });
     }
     for s in ADAPTIVE {
-        configs.push(Config { solver: s, nfe: None, acc: Acc::default(), fid: 0.0 });
+        configs.push(Config {
+            solver: s,
+            nfe: None,
+            acc: Acc::default(),
+            fid: 0.0,
+        });
     }
     let mut ref_acc = Acc::default();
     let mut ref_check = Acc::default();
@@ -229,7 +304,9 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let first = bi * args.batch;
         let labels: Vec<usize> = (first..first + args.batch).map(|k| k % 10).collect();
         let noise = initial_noise(EVAL_SEED, first, args.batch, dim);
-        let timed = |pipe: &mut Pipeline, o: &GenerateOptions| -> std::result::Result<(Generation, f64), PipelineError> {
+        let timed = |pipe: &mut Pipeline,
+                     o: &GenerateOptions|
+         -> std::result::Result<(Generation, f64), PipelineError> {
             let t = Instant::now();
             let g = pipe.generate_from_noise(noise.clone(), o, no_progress)?;
             let dt = t.elapsed().as_secs_f64();
@@ -238,11 +315,28 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let (reference, dt) = timed(&mut pipe, &opts_for(REFERENCE, Some(args.ref_nfe), &labels))?;
         t_eval += dt;
         evals += reference.network_images;
-        score(&mut ref_acc, &reference, &reference.images, &labels, &mut clf, dt)?;
-        let (check, dt) = timed(&mut pipe, &opts_for(REFERENCE_CHECK, Some(args.ref_nfe), &labels))?;
+        score(
+            &mut ref_acc,
+            &reference,
+            &reference.images,
+            &labels,
+            &mut clf,
+            dt,
+        )?;
+        let (check, dt) = timed(
+            &mut pipe,
+            &opts_for(REFERENCE_CHECK, Some(args.ref_nfe), &labels),
+        )?;
         t_eval += dt;
         evals += check.network_images;
-        score(&mut ref_check, &check, &reference.images, &labels, &mut clf, dt)?;
+        score(
+            &mut ref_check,
+            &check,
+            &reference.images,
+            &labels,
+            &mut clf,
+            dt,
+        )?;
         for c in configs.iter_mut() {
             let (g, dt) = timed(&mut pipe, &opts_for(c.solver, c.nfe, &labels))?;
             t_eval += dt;
@@ -265,7 +359,18 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let ms_per_image = 1000.0 * t_eval / evals as f64;
     let total = t_start.elapsed().as_secs_f64();
 
-    let md = report(&args, &info, &configs, &ref_acc, &ref_check, ref_fid, fid_floor, ms_per_image, evals, total);
+    let md = report(
+        &args,
+        &info,
+        &configs,
+        &ref_acc,
+        &ref_check,
+        ref_fid,
+        fid_floor,
+        ms_per_image,
+        evals,
+        total,
+    );
     if let Some(dir) = std::path::Path::new(&args.md).parent() {
         std::fs::create_dir_all(dir).ok();
     }
@@ -277,13 +382,30 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Adds one generation's figures to `acc`.
-fn score(acc: &mut Acc, g: &Generation, reference: &[f32], labels: &[usize], clf: &mut Classifier, secs: f64) -> std::result::Result<(), PipelineError> {
-    acc.sq += g.images.iter().zip(reference).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+fn score(
+    acc: &mut Acc,
+    g: &Generation,
+    reference: &[f32],
+    labels: &[usize],
+    clf: &mut Classifier,
+    secs: f64,
+) -> std::result::Result<(), PipelineError> {
+    acc.sq += g
+        .images
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>();
     acc.px += g.images.len();
     let (lo, hi) = g.value_range;
     let clipped: Vec<f32> = g.images.iter().map(|v| v.clamp(lo, hi)).collect();
     let c = clf.classify(&clipped)?;
-    acc.correct += c.predicted().iter().zip(labels).filter(|(p, l)| p == l).count();
+    acc.correct += c
+        .predicted()
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count();
     acc.features.extend_from_slice(&c.features);
     acc.n += labels.len();
     acc.nfe_sum += g.nfe();
@@ -294,7 +416,9 @@ fn score(acc: &mut Acc, g: &Generation, reference: &[f32], labels: &[usize], clf
 
 /// The training digits (`data/digits/<d>.json`: `{"data": [784 floats in [0,1] per image]}`)
 /// in `[-1, 1]`, and their labels.
-fn load_digits(dir: &str) -> std::result::Result<(Vec<f32>, Vec<usize>), Box<dyn std::error::Error>> {
+fn load_digits(
+    dir: &str,
+) -> std::result::Result<(Vec<f32>, Vec<usize>), Box<dyn std::error::Error>> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for d in 0..10 {
@@ -305,7 +429,10 @@ fn load_digits(dir: &str) -> std::result::Result<(Vec<f32>, Vec<usize>), Box<dyn
         let end = text.rfind(']').ok_or_else(|| format!("{path}: no array"))?;
         let mut n = 0;
         for tok in text[start + 1..end].split(',') {
-            let v: f64 = tok.trim().parse().map_err(|_| format!("{path}: bad number {tok:?}"))?;
+            let v: f64 = tok
+                .trim()
+                .parse()
+                .map_err(|_| format!("{path}: bad number {tok:?}"))?;
             // As train/data.py: round(v * 255) is the original byte; the model range is [-1, 1].
             let byte = (v * 255.0).round().clamp(0.0, 255.0);
             images.push((byte / 127.5 - 1.0) as f32);
@@ -314,7 +441,7 @@ fn load_digits(dir: &str) -> std::result::Result<(Vec<f32>, Vec<usize>), Box<dyn
         if n % 784 != 0 {
             return Err(format!("{path}: {n} values is not a multiple of 784").into());
         }
-        labels.extend(std::iter::repeat(d).take(n / 784));
+        labels.resize(labels.len() + n / 784, d);
     }
     Ok((images, labels))
 }
@@ -464,6 +591,9 @@ fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 
 // ----- report -----
 
+/// One figure of a configuration.
+type Metric<'a> = &'a dyn Fn(&Config) -> f64;
+
 fn fmt_cell(c: &Config, f: &dyn Fn(&Config) -> f64, digits: usize) -> String {
     let v = f(c);
     if v.is_finite() {
@@ -487,7 +617,9 @@ fn report(
     total: f64,
 ) -> String {
     let mut s = String::new();
-    let trained = info.training_steps.map_or("unknown".to_string(), |t| t.to_string());
+    let trained = info
+        .training_steps
+        .map_or("unknown".to_string(), |t| t.to_string());
     let _ = writeln!(s, "# Sample quality against NFE on the demo model\n");
     if args.quick {
         let _ = writeln!(
@@ -497,7 +629,11 @@ fn report(
              {FULL_REF_NFE} NFE; 15-40 minutes on this 2-core machine), and rewrites this file and the plot.\n"
         );
     }
-    let _ = writeln!(s, "Command (from the repository root):\n\n```sh\n{}\n```\n", args.command);
+    let _ = writeln!(
+        s,
+        "Command (from the repository root):\n\n```sh\n{}\n```\n",
+        args.command
+    );
     let _ = writeln!(
         s,
         "Model `{}` (`training_steps` = {trained}), {} samples (image `k`: seed {EVAL_SEED} stream `k`, class `k mod 10`), \
@@ -537,9 +673,15 @@ fn report(
     );
 
     let fixed: Vec<&Config> = configs.iter().filter(|c| c.nfe.is_some()).collect();
-    let ddim100 = fixed.iter().find(|c| c.solver.order == 1 && c.nfe == Some(DDIM_TARGET_NFE));
-    let metrics: [(&str, &dyn Fn(&Config) -> f64, usize); 3] = [
-        ("RMSE to the converged solution", &|c: &Config| c.acc.rmse(), 4),
+    let ddim100 = fixed
+        .iter()
+        .find(|c| c.solver.order == 1 && c.nfe == Some(DDIM_TARGET_NFE));
+    let metrics: [(&str, Metric, usize); 3] = [
+        (
+            "RMSE to the converged solution",
+            &|c: &Config| c.acc.rmse(),
+            4,
+        ),
         ("FID (classifier features)", &|c: &Config| c.fid, 3),
         ("Class accuracy", &|c: &Config| c.acc.accuracy(), 3),
     ];
@@ -555,7 +697,10 @@ fn report(
         for sv in SOLVERS {
             let mut row = format!("| {} |", sv.name);
             for n in &args.nfes {
-                let c = fixed.iter().find(|c| c.solver.name == sv.name && c.nfe == Some(*n)).unwrap();
+                let c = fixed
+                    .iter()
+                    .find(|c| c.solver.name == sv.name && c.nfe == Some(*n))
+                    .unwrap();
                 let _ = write!(row, " {} |", fmt_cell(c, f, digits));
             }
             let _ = writeln!(s, "{row}");
@@ -563,15 +708,26 @@ fn report(
         let _ = writeln!(s);
         let mut extra = Vec::new();
         if let Some(c) = ddim100.filter(|_| !args.nfes.contains(&DDIM_TARGET_NFE)) {
-            extra.push(format!("DDIM at {DDIM_TARGET_NFE} NFE: {}", fmt_cell(c, f, digits)));
+            extra.push(format!(
+                "DDIM at {DDIM_TARGET_NFE} NFE: {}",
+                fmt_cell(c, f, digits)
+            ));
         }
         for c in configs.iter().filter(|c| c.nfe.is_none()) {
-            extra.push(format!("{} at {:.1} NFE (mean): {}", c.solver.name, c.acc.mean_nfe(), fmt_cell(c, f, digits)));
+            extra.push(format!(
+                "{} at {:.1} NFE (mean): {}",
+                c.solver.name,
+                c.acc.mean_nfe(),
+                fmt_cell(c, f, digits)
+            ));
         }
         let _ = writeln!(s, "{}\n", extra.join("; "));
     }
 
-    let _ = writeln!(s, "## Headline: the NFE at which DPM-Solver matches DDIM at {DDIM_TARGET_NFE} NFE\n");
+    let _ = writeln!(
+        s,
+        "## Headline: the NFE at which DPM-Solver matches DDIM at {DDIM_TARGET_NFE} NFE\n"
+    );
     match ddim100 {
         None => {
             let _ = writeln!(s, "(DDIM at {DDIM_TARGET_NFE} NFE was not run.)\n");
@@ -590,10 +746,15 @@ fn report(
                     args.nfes
                         .iter()
                         .find(|&&n| {
-                            let c = fixed.iter().find(|c| c.solver.name == sv.name && c.nfe == Some(n)).unwrap();
+                            let c = fixed
+                                .iter()
+                                .find(|c| c.solver.name == sv.name && c.nfe == Some(n))
+                                .unwrap();
                             f(c) <= target
                         })
-                        .map_or(format!("> {}", args.nfes.iter().max().unwrap()), |n| n.to_string())
+                        .map_or(format!("> {}", args.nfes.iter().max().unwrap()), |n| {
+                            n.to_string()
+                        })
                 };
                 let _ = writeln!(
                     s,
@@ -630,7 +791,11 @@ struct Canvas {
 
 impl Canvas {
     fn new(w: usize, h: usize) -> Self {
-        Canvas { w, h, px: vec![255; w * h * 3] }
+        Canvas {
+            w,
+            h,
+            px: vec![255; w * h * 3],
+        }
     }
     fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
         if x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h {
@@ -750,7 +915,11 @@ impl Axes {
 }
 
 fn nice_range(vals: &[f64]) -> (f64, f64) {
-    let pos: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
+    let pos: Vec<f64> = vals
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
     if pos.is_empty() {
         return (0.1, 10.0);
     }
@@ -770,14 +939,28 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
-fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &str) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn plot(
+    args: &Args,
+    configs: &[Config],
+    fid_floor: f64,
+    ref_err: f64,
+    path: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let (w, h) = (1200usize, 560usize);
     let mut cv = Canvas::new(w, h);
-    let panels: [(&str, &dyn Fn(&Config) -> f64); 2] =
-        [("RMSE TO CONVERGED ODE SOLUTION", &|c: &Config| c.acc.rmse()), ("FID (CLASSIFIER FEATURES)", &|c: &Config| c.fid)];
-    let xmax_nfe = args.nfes.iter().copied().max().unwrap_or(50).max(DDIM_TARGET_NFE) as f64;
+    let panels: [(&str, Metric); 2] = [
+        ("RMSE TO CONVERGED ODE SOLUTION", &|c: &Config| c.acc.rmse()),
+        ("FID (CLASSIFIER FEATURES)", &|c: &Config| c.fid),
+    ];
+    let xmax_nfe = args
+        .nfes
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(50)
+        .max(DDIM_TARGET_NFE) as f64;
     for (pi, (title, f)) in panels.iter().enumerate() {
-        let mut vals: Vec<f64> = configs.iter().map(|c| f(c)).collect();
+        let mut vals: Vec<f64> = configs.iter().map(f).collect();
         vals.push(if pi == 1 { fid_floor } else { ref_err });
         let (ymin, ymax) = nice_range(&vals);
         let ax = Axes {
@@ -800,9 +983,21 @@ fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &st
                     continue;
                 }
                 let (_, py) = ax.px(ax.xmin, y);
-                cv.line(ax.x0, py, ax.x0 + ax.w, py, grey, if m == 1.0 { 0 } else { 3 });
+                cv.line(
+                    ax.x0,
+                    py,
+                    ax.x0 + ax.w,
+                    py,
+                    grey,
+                    if m == 1.0 { 0 } else { 3 },
+                );
                 let label = fmt_tick(y);
-                cv.text(ax.x0 as i64 - 8 - 6 * label.len() as i64, py as i64 - 3, &label, [0, 0, 0]);
+                cv.text(
+                    ax.x0 as i64 - 8 - 6 * label.len() as i64,
+                    py as i64 - 3,
+                    &label,
+                    [0, 0, 0],
+                );
             }
             dec *= 10.0;
         }
@@ -812,19 +1007,39 @@ fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &st
             let (px, _) = ax.px(n as f64, ymin);
             cv.line(px, ax.y0, px, ax.y0 + ax.h, grey, 3);
             let label = n.to_string();
-            cv.text(px as i64 - 3 * label.len() as i64, (ax.y0 + ax.h) as i64 + 8, &label, [0, 0, 0]);
+            cv.text(
+                px as i64 - 3 * label.len() as i64,
+                (ax.y0 + ax.h) as i64 + 8,
+                &label,
+                [0, 0, 0],
+            );
         }
-        cv.line(ax.x0, ax.y0 + ax.h, ax.x0 + ax.w, ax.y0 + ax.h, [0, 0, 0], 0);
+        cv.line(
+            ax.x0,
+            ax.y0 + ax.h,
+            ax.x0 + ax.w,
+            ax.y0 + ax.h,
+            [0, 0, 0],
+            0,
+        );
         cv.line(ax.x0, ax.y0, ax.x0, ax.y0 + ax.h, [0, 0, 0], 0);
         cv.text(ax.x0 as i64, 18, title, [0, 0, 0]);
-        cv.text((ax.x0 + ax.w / 2.0) as i64 - 9, (ax.y0 + ax.h) as i64 + 24, "NFE", [0, 0, 0]);
+        cv.text(
+            (ax.x0 + ax.w / 2.0) as i64 - 9,
+            (ax.y0 + ax.h) as i64 + 24,
+            "NFE",
+            [0, 0, 0],
+        );
         let floor = if pi == 1 { fid_floor } else { ref_err };
         if floor.is_finite() && floor > 0.0 {
             let (x0, y) = ax.px(ax.xmin, floor.clamp(ymin, ymax));
             cv.line(x0, y, ax.x0 + ax.w, y, [120, 120, 120], 2);
         }
         // DDIM-100 level
-        if let Some(d) = configs.iter().find(|c| c.solver.order == 1 && c.nfe == Some(DDIM_TARGET_NFE)) {
+        if let Some(d) = configs
+            .iter()
+            .find(|c| c.solver.order == 1 && c.nfe == Some(DDIM_TARGET_NFE))
+        {
             let v = f(d);
             if v.is_finite() && v > 0.0 {
                 let (x0, y) = ax.px(ax.xmin, v.clamp(ymin, ymax));
@@ -839,7 +1054,11 @@ fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &st
             let pts: Vec<(f64, f64)> = args
                 .nfes
                 .iter()
-                .filter_map(|&n| configs.iter().find(|c| c.solver.name == sv.name && c.nfe == Some(n)))
+                .filter_map(|&n| {
+                    configs
+                        .iter()
+                        .find(|c| c.solver.name == sv.name && c.nfe == Some(n))
+                })
                 .map(|c| (c.nfe.unwrap() as f64, f(c)))
                 .filter(|p| p.1.is_finite() && p.1 > 0.0)
                 .map(|(x, y)| ax.px(x, y.clamp(ymin, ymax)))
@@ -854,7 +1073,10 @@ fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &st
         for (ai, c) in configs.iter().filter(|c| c.nfe.is_none()).enumerate() {
             let v = f(c);
             if v.is_finite() && v > 0.0 {
-                let (px, py) = ax.px(c.acc.mean_nfe().clamp(ax.xmin, ax.xmax), v.clamp(ymin, ymax));
+                let (px, py) = ax.px(
+                    c.acc.mean_nfe().clamp(ax.xmin, ax.xmax),
+                    v.clamp(ymin, ymax),
+                );
                 let col = COLORS[5 + ai];
                 for d in -6i64..=6 {
                     cv.set(px as i64 + d, py as i64 + d, col);
@@ -869,7 +1091,14 @@ fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &st
     let mut ly = 470i64;
     let mut lx = 70i64;
     for (si, sv) in SOLVERS.iter().enumerate() {
-        cv.line(lx as f64, ly as f64 + 3.0, lx as f64 + 20.0, ly as f64 + 3.0, COLORS[si], 0);
+        cv.line(
+            lx as f64,
+            ly as f64 + 3.0,
+            lx as f64 + 20.0,
+            ly as f64 + 3.0,
+            COLORS[si],
+            0,
+        );
         cv.dot(lx + 10, ly + 3, 3, COLORS[si]);
         cv.text(lx + 28, ly, sv.name, [0, 0, 0]);
         lx += 28 + 6 * sv.name.len() as i64 + 24;
@@ -889,10 +1118,29 @@ fn plot(args: &Args, configs: &[Config], fid_floor: f64, ref_err: f64, path: &st
         cv.text(lx + 28, ly, sv.name, [0, 0, 0]);
         lx += 28 + 6 * sv.name.len() as i64 + 24;
     }
-    cv.line(lx as f64, ly as f64 + 3.0, lx as f64 + 20.0, ly as f64 + 3.0, COLORS[0], 8);
-    cv.text(lx + 28, ly, &format!("DDIM AT {DDIM_TARGET_NFE} NFE"), [0, 0, 0]);
+    cv.line(
+        lx as f64,
+        ly as f64 + 3.0,
+        lx as f64 + 20.0,
+        ly as f64 + 3.0,
+        COLORS[0],
+        8,
+    );
+    cv.text(
+        lx + 28,
+        ly,
+        &format!("DDIM AT {DDIM_TARGET_NFE} NFE"),
+        [0, 0, 0],
+    );
     lx += 28 + 6 * 16 + 24;
-    cv.line(lx as f64, ly as f64 + 3.0, lx as f64 + 20.0, ly as f64 + 3.0, [120, 120, 120], 2);
+    cv.line(
+        lx as f64,
+        ly as f64 + 3.0,
+        lx as f64 + 20.0,
+        ly as f64 + 3.0,
+        [120, 120, 120],
+        2,
+    );
     cv.text(lx + 28, ly, "REFERENCE ERROR / FID FLOOR", [0, 0, 0]);
     let note = format!(
         "{} SAMPLES, GUIDANCE {}, {} SPACING{}",

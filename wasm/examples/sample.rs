@@ -27,7 +27,11 @@ fn main() {
 fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut model = "www/models/unet.onnx".to_string();
     let mut out = "samples.png".to_string();
-    let mut opts = GenerateOptions { batch: 16, guidance_scale: 3.0, ..GenerateOptions::default() };
+    let mut opts = GenerateOptions {
+        batch: 16,
+        guidance_scale: 3.0,
+        ..GenerateOptions::default()
+    };
     let mut class = "all".to_string();
     let (mut cols, mut scale, mut quiet) = (None, 2usize, false);
     let mut args = std::env::args().skip(1);
@@ -47,7 +51,12 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
             "--batch" => opts.batch = val()?.parse()?,
             "--cols" => cols = Some(val()?.parse()?),
             "--scale" => scale = val()?.parse()?,
-            "--thresholding" => opts.thresholding = Some(Thresholding { ratio: 0.995, max_val: 1.0 }),
+            "--thresholding" => {
+                opts.thresholding = Some(Thresholding {
+                    ratio: 0.995,
+                    max_val: 1.0,
+                })
+            }
             "--quiet" => quiet = true,
             "-h" | "--help" => {
                 println!("see the header of wasm/examples/sample.rs for the options");
@@ -84,13 +93,27 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     })?;
     let dt = t1.elapsed().as_secs_f64();
     let layout = GridLayout::new(gen.batch, cols, gen.shape, 2, scale);
-    let rgba = grid_rgba(&gen.images, gen.shape, gen.value_range, &layout, [40, 40, 40, 255]);
+    let rgba = grid_rgba(
+        &gen.images,
+        gen.shape,
+        gen.value_range,
+        &layout,
+        [40, 40, 40, 255],
+    );
     let file = std::fs::File::create(&out).map_err(|e| format!("creating {out}: {e}"))?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), layout.width as u32, layout.height as u32);
+    let mut enc = png::Encoder::new(
+        BufWriter::new(file),
+        layout.width as u32,
+        layout.height as u32,
+    );
     enc.set_color(png::ColorType::Rgba);
     enc.set_depth(png::BitDepth::Eight);
     enc.write_header()?.write_image_data(&rgba)?;
-    let guided = if opts.is_guided() { " (guided: 2 x batch per evaluation)" } else { "" };
+    let guided = if opts.is_guided() {
+        " (guided: 2 x batch per evaluation)"
+    } else {
+        ""
+    };
     println!(
         "{} images, NFE {}{guided}, load + optimise {:.2} s, sampling {:.2} s ({:.1} ms per evaluation of {} images), wrote {out}",
         gen.batch,

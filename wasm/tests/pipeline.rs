@@ -61,9 +61,23 @@ fn opts(seed: u64, batch: usize) -> GenerateOptions {
 fn metadata_is_read() {
     let pipe = Pipeline::from_bytes(&unet_bytes()).unwrap();
     let info = pipe.info();
-    assert_eq!(info.shape, ImageShape { channels: 1, height: 28, width: 28 });
+    assert_eq!(
+        info.shape,
+        ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28
+        }
+    );
     assert_eq!(info.prediction, dpm_solver::Prediction::Noise);
-    assert_eq!(info.schedule, ScheduleInfo::Linear { beta_start: 1e-4, beta_end: 0.02, n: 1000 });
+    assert_eq!(
+        info.schedule,
+        ScheduleInfo::Linear {
+            beta_start: 1e-4,
+            beta_end: 0.02,
+            n: 1000
+        }
+    );
     assert_eq!(info.value_range, (-1.0, 1.0));
     assert_eq!(info.num_classes, 10);
     assert_eq!(info.null_class, Some(10));
@@ -86,8 +100,15 @@ fn ten_nfe_generation_is_finite_and_in_range() {
     assert_eq!(gen.nfe(), 10);
     assert_eq!(steps, 10);
     assert_eq!(gen.images.len(), 4 * 784);
-    assert_eq!(gen.network_images, 10 * 8, "guided: one batch of 2B per evaluation");
-    assert!(gen.images.iter().all(|v| v.is_finite() && (-1.0..=1.0).contains(v)));
+    assert_eq!(
+        gen.network_images,
+        10 * 8,
+        "guided: one batch of 2B per evaluation"
+    );
+    assert!(gen
+        .images
+        .iter()
+        .all(|v| v.is_finite() && (-1.0..=1.0).contains(v)));
 
     o.clip = false;
     o.conditioning = Conditioning::Unconditional;
@@ -106,11 +127,21 @@ fn same_seed_same_images_other_seed_other_images() {
     let b = pipe.generate(&opts(7, 2), no_progress).unwrap();
     let c = pipe.generate(&opts(8, 2), no_progress).unwrap();
     assert_eq!(a.images, b.images, "same seed, same images (bit for bit)");
-    let diff = a.images.iter().zip(&c.images).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let diff = a
+        .images
+        .iter()
+        .zip(&c.images)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     assert!(diff > 0.5, "other seed, other images (max diff {diff})");
     // Image i depends on (seed, i) only, not on the batch it is drawn in.
     let one = pipe.generate(&opts(7, 1), no_progress).unwrap();
-    let d = one.image(0).iter().zip(a.image(0)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let d = one
+        .image(0)
+        .iter()
+        .zip(a.image(0))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     println!("batch 1 vs batch 2, image 0: max diff {d:e}");
     assert!(d <= BATCH_INVARIANCE_TOL, "max diff {d}");
 }
@@ -119,10 +150,17 @@ fn same_seed_same_images_other_seed_other_images() {
 fn noise_is_seeded_and_standard() {
     let a = initial_noise(3, 0, 4, 784);
     assert_eq!(a, initial_noise(3, 0, 4, 784));
-    assert_eq!(&a[784..], &initial_noise(3, 1, 3, 784)[..], "image i is stream i");
+    assert_eq!(
+        &a[784..],
+        &initial_noise(3, 1, 3, 784)[..],
+        "image i is stream i"
+    );
     let mean = a.iter().sum::<f32>() / a.len() as f32;
     let var = a.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / a.len() as f32;
-    assert!(mean.abs() < 0.06 && (var - 1.0).abs() < 0.08, "mean {mean} var {var}");
+    assert!(
+        mean.abs() < 0.06 && (var - 1.0).abs() < 0.08,
+        "mean {mean} var {var}"
+    );
 }
 
 #[test]
@@ -136,10 +174,17 @@ fn requested_classes_are_recognised() {
     let cls = clf.classify(&gen.images).unwrap();
     assert_eq!(cls.features.len(), ACCURACY_BATCH * 128);
     let pred = cls.predicted();
-    let hits = pred.iter().zip(&gen.labels).filter(|(p, l)| **p as i64 == **l).count();
+    let hits = pred
+        .iter()
+        .zip(&gen.labels)
+        .filter(|(p, l)| **p as i64 == **l)
+        .count();
     let acc = hits as f64 / ACCURACY_BATCH as f64;
     println!("class_accuracy_measured = {acc:.3} ({hits}/{ACCURACY_BATCH}), predicted {pred:?}");
-    assert!(acc >= MIN_CLASS_ACCURACY, "accuracy {acc} < {MIN_CLASS_ACCURACY}");
+    assert!(
+        acc >= MIN_CLASS_ACCURACY,
+        "accuracy {acc} < {MIN_CLASS_ACCURACY}"
+    );
 }
 
 #[test]
@@ -194,15 +239,21 @@ fn wrong_model_and_wrong_inputs_are_errors() {
         ("input_names", "x,t,class"),
         ("output_names", "eps"),
     ];
-    let e = DiffusionModel::from_bytes_with_metadata(&classifier_bytes(), &meta).err().unwrap();
+    let e = DiffusionModel::from_bytes_with_metadata(&classifier_bytes(), &meta)
+        .err()
+        .unwrap();
     assert!(matches!(e, PipelineError::Interface(_)), "{e:?}");
     println!("{e}");
     // Metadata that disagrees with the graph's shapes.
     let unet = unet_bytes();
-    let e = DiffusionModel::from_bytes_with_metadata(&unet, &[("image_height", "32")]).err().unwrap();
+    let e = DiffusionModel::from_bytes_with_metadata(&unet, &[("image_height", "32")])
+        .err()
+        .unwrap();
     assert!(matches!(e, PipelineError::Interface(_)), "{e:?}");
     println!("{e}");
-    let e = DiffusionModel::from_bytes_with_metadata(&unet, &[("prediction_type", "banana")]).err().unwrap();
+    let e = DiffusionModel::from_bytes_with_metadata(&unet, &[("prediction_type", "banana")])
+        .err()
+        .unwrap();
     assert!(matches!(e, PipelineError::InvalidMetadata { .. }), "{e:?}");
     println!("{e}");
 
@@ -212,7 +263,10 @@ fn wrong_model_and_wrong_inputs_are_errors() {
     for (what, r) in [
         ("short x", model.eval(&x[..700], &[10.0, 10.0], &[1, 2])),
         ("missing class", model.eval(&x, &[10.0, 10.0], &[1])),
-        ("class out of range", model.eval(&x, &[10.0, 10.0], &[1, 11])),
+        (
+            "class out of range",
+            model.eval(&x, &[10.0, 10.0], &[1, 11]),
+        ),
         ("NaN time", model.eval(&x, &[f32::NAN, 10.0], &[1, 2])),
         ("empty batch", model.eval(&[], &[], &[])),
     ] {
@@ -222,29 +276,79 @@ fn wrong_model_and_wrong_inputs_are_errors() {
 
     let mut pipe = Pipeline::new(model);
     for (what, o) in [
-        ("batch 0", GenerateOptions { batch: 0, ..GenerateOptions::default() }),
-        ("class 10", GenerateOptions { conditioning: Conditioning::Class(10), ..GenerateOptions::default() }),
-        ("classes for another batch", GenerateOptions { conditioning: Conditioning::PerImage(vec![1, 2]), ..GenerateOptions::default() }),
-        ("order 4", GenerateOptions { order: 4, ..GenerateOptions::default() }),
-        ("NaN guidance", GenerateOptions { conditioning: Conditioning::Class(1), guidance_scale: f32::NAN, ..GenerateOptions::default() }),
+        (
+            "batch 0",
+            GenerateOptions {
+                batch: 0,
+                ..GenerateOptions::default()
+            },
+        ),
+        (
+            "class 10",
+            GenerateOptions {
+                conditioning: Conditioning::Class(10),
+                ..GenerateOptions::default()
+            },
+        ),
+        (
+            "classes for another batch",
+            GenerateOptions {
+                conditioning: Conditioning::PerImage(vec![1, 2]),
+                ..GenerateOptions::default()
+            },
+        ),
+        (
+            "order 4",
+            GenerateOptions {
+                order: 4,
+                ..GenerateOptions::default()
+            },
+        ),
+        (
+            "NaN guidance",
+            GenerateOptions {
+                conditioning: Conditioning::Class(1),
+                guidance_scale: f32::NAN,
+                ..GenerateOptions::default()
+            },
+        ),
     ] {
-        let e = pipe.generate(&o, no_progress).err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let e = pipe
+            .generate(&o, no_progress)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
         println!("{what}: {e}");
     }
 
     let mut clf = Classifier::from_bytes(&classifier_bytes()).unwrap();
-    assert!(matches!(clf.classify(&x[..100]), Err(PipelineError::InvalidInput(_))));
-    assert!(matches!(Classifier::from_bytes(b"nope"), Err(PipelineError::Onnx(_))));
+    assert!(matches!(
+        clf.classify(&x[..100]),
+        Err(PipelineError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        Classifier::from_bytes(b"nope"),
+        Err(PipelineError::Onnx(_))
+    ));
 }
 
 #[test]
 fn grid_layout_and_rgba() {
-    let shape = ImageShape { channels: 1, height: 2, width: 3 };
+    let shape = ImageShape {
+        channels: 1,
+        height: 2,
+        width: 3,
+    };
     let img: Vec<f32> = vec![-1.0, 0.0, 1.0, 2.0, -2.0, f32::NAN];
     let rgba = to_rgba(&img, shape, (-1.0, 1.0));
     assert_eq!(rgba.len(), 4 * 6);
-    assert_eq!(&rgba[..12], &[0, 0, 0, 255, 128, 128, 128, 255, 255, 255, 255, 255]);
-    assert_eq!(&rgba[12..], &[255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255]);
+    assert_eq!(
+        &rgba[..12],
+        &[0, 0, 0, 255, 128, 128, 128, 255, 255, 255, 255, 255]
+    );
+    assert_eq!(
+        &rgba[12..],
+        &[255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255]
+    );
     let layout = GridLayout::new(5, 0, shape, 1, 2);
     assert_eq!((layout.cols, layout.rows), (3, 2));
     assert_eq!(layout.width, 3 * 6 + 4);

@@ -44,9 +44,14 @@ impl fmt::Display for PipelineError {
                 write!(f, "the ONNX model has no metadata_props entry \"{key}\"")
             }
             PipelineError::InvalidMetadata { key, value, reason } => {
-                write!(f, "ONNX metadata \"{key}\" = \"{value}\" is invalid: {reason}")
+                write!(
+                    f,
+                    "ONNX metadata \"{key}\" = \"{value}\" is invalid: {reason}"
+                )
             }
-            PipelineError::Interface(msg) => write!(f, "the ONNX model's interface does not fit: {msg}"),
+            PipelineError::Interface(msg) => {
+                write!(f, "the ONNX model's interface does not fit: {msg}")
+            }
             PipelineError::InvalidInput(msg) => write!(f, "invalid input: {msg}"),
             PipelineError::Inference(msg) => write!(f, "network evaluation failed: {msg}"),
             PipelineError::Solver(e) => write!(f, "sampler error: {e}"),

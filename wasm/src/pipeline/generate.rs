@@ -6,8 +6,8 @@ use core::ops::ControlFlow;
 use dpm_solver::model::{conversion, convert};
 use dpm_solver::rng::NoiseRng;
 use dpm_solver::{
-    AdaptiveOptions, Algorithm, Config, DiscreteVp, Guidance, Method, MultistepVariant, NoiseSchedule,
-    Sampler, Spacing, Stats, StepReport, Target, Thresholding,
+    AdaptiveOptions, Algorithm, Config, DiscreteVp, Guidance, Method, MultistepVariant,
+    NoiseSchedule, Sampler, Spacing, Stats, StepReport, Target, Thresholding,
 };
 
 use super::error::{PipelineError, Result};
@@ -113,7 +113,12 @@ impl GenerateOptions {
 /// Parses a solver name: `dpmsolver` / `dpm-solver` / `dpm_solver` or `dpmsolver++` /
 /// `dpm-solver++` / `dpmsolverpp`.
 pub fn parse_algorithm(name: &str) -> Result<Algorithm> {
-    match name.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+    match name
+        .trim()
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "")
+        .as_str()
+    {
         "dpmsolver" => Ok(Algorithm::DpmSolver),
         "dpmsolver++" | "dpmsolverpp" => Ok(Algorithm::DpmSolverPp),
         _ => Err(PipelineError::InvalidInput(format!(
@@ -246,7 +251,11 @@ impl Pipeline {
     /// guidance), so the first step is not slower than the others.
     pub fn prepare(&mut self, opts: &GenerateOptions) -> Result<()> {
         self.labels(opts)?;
-        let b = if opts.is_guided() { 2 * opts.batch } else { opts.batch };
+        let b = if opts.is_guided() {
+            2 * opts.batch
+        } else {
+            opts.batch
+        };
         self.model.prepare(b)
     }
 
@@ -283,7 +292,9 @@ impl Pipeline {
             )));
         }
         if !opts.guidance_scale.is_finite() {
-            return Err(PipelineError::InvalidInput("the guidance scale must be finite".into()));
+            return Err(PipelineError::InvalidInput(
+                "the guidance scale must be finite".into(),
+            ));
         }
         if opts.thresholding.is_some() && opts.algorithm != Algorithm::DpmSolverPp {
             return Err(PipelineError::InvalidInput(
@@ -293,7 +304,8 @@ impl Pipeline {
         let guided = opts.is_guided();
         let sched_n = info.schedule.num_train_timesteps();
         let mut table = vec![0.0f32; sched_n];
-        let schedule = NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), &mut table)?);
+        let schedule =
+            NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), &mut table)?);
         // The core's model time is 1000 (t - 1/N); the network takes (t - 1/N) N.
         let t_scale = sched_n as f32 / 1000.0;
         let config = Config {
@@ -306,7 +318,9 @@ impl Pipeline {
             denoise_to_zero: opts.denoise_to_zero,
             prediction: info.prediction,
             guidance: if guided {
-                Guidance::ClassifierFree { scale: opts.guidance_scale }
+                Guidance::ClassifierFree {
+                    scale: opts.guidance_scale,
+                }
             } else {
                 Guidance::None
             },
@@ -320,7 +334,7 @@ impl Pipeline {
         let mut class_in = labels.clone();
         if guided {
             let null = info.null_class.expect("checked by labels()");
-            class_in.extend(core::iter::repeat(null).take(b));
+            class_in.resize(2 * b, null);
         }
         let mut x = noise;
         let mut scratch = vec![0.0f32; config.scratch_len(len)];
@@ -361,7 +375,15 @@ impl Pipeline {
                         x0[i] = a * x_in[i] + bb * o;
                     }
                 } else {
-                    convert(info.prediction, Target::Data, alpha, sigma, &x_in[..len], &out[..len], &mut x0)?;
+                    convert(
+                        info.prediction,
+                        Target::Data,
+                        alpha,
+                        sigma,
+                        &x_in[..len],
+                        &out[..len],
+                        &mut x0,
+                    )?;
                 }
                 let p = Progress {
                     report,
@@ -378,7 +400,6 @@ impl Pipeline {
             }
         }
         let stats = sampler.stats();
-        drop(sampler);
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(PipelineError::Solver(dpm_solver::Error::NonFinite {
                 buffer: dpm_solver::Buffer::X,
@@ -407,10 +428,14 @@ impl Pipeline {
         let info = self.model.info();
         let b = opts.batch;
         if b == 0 {
-            return Err(PipelineError::InvalidInput("batch must be at least 1".into()));
+            return Err(PipelineError::InvalidInput(
+                "batch must be at least 1".into(),
+            ));
         }
         if b > 4096 {
-            return Err(PipelineError::InvalidInput("batch may be at most 4096".into()));
+            return Err(PipelineError::InvalidInput(
+                "batch may be at most 4096".into(),
+            ));
         }
         let check = |c: usize| -> Result<i64> {
             if !info.is_conditional() {
@@ -431,7 +456,8 @@ impl Pipeline {
                 if info.is_conditional() {
                     let null = info.null_class.ok_or_else(|| {
                         PipelineError::InvalidInput(
-                            "the model has no null class, so it cannot sample unconditionally".into(),
+                            "the model has no null class, so it cannot sample unconditionally"
+                                .into(),
                         )
                     })?;
                     vec![null; b]

@@ -23,7 +23,14 @@ pub fn to_rgba(image: &[f32], shape: ImageShape, range: (f32, f32)) -> Vec<u8> {
 
 /// Writes one image scaled up by `scale` (nearest neighbour) into `dst` whose rows are
 /// `stride` bytes apart, starting at `dst[0]`.
-fn write_rgba(image: &[f32], shape: ImageShape, range: (f32, f32), dst: &mut [u8], stride: usize, scale: usize) {
+fn write_rgba(
+    image: &[f32],
+    shape: ImageShape,
+    range: (f32, f32),
+    dst: &mut [u8],
+    stride: usize,
+    scale: usize,
+) {
     let plane = shape.height * shape.width;
     for y in 0..shape.height {
         for x in 0..shape.width {
@@ -124,7 +131,13 @@ impl GridLayout {
 
 /// RGBA bytes (`4 x layout.width x layout.height`) of a batch of NCHW `images` laid out by
 /// `layout` on `background`.
-pub fn grid_rgba(images: &[f32], shape: ImageShape, range: (f32, f32), layout: &GridLayout, background: [u8; 4]) -> Vec<u8> {
+pub fn grid_rgba(
+    images: &[f32],
+    shape: ImageShape,
+    range: (f32, f32),
+    layout: &GridLayout,
+    background: [u8; 4],
+) -> Vec<u8> {
     let mut out = vec![0u8; 4 * layout.width * layout.height];
     for px in out.chunks_mut(4) {
         px.copy_from_slice(&background);
@@ -136,7 +149,14 @@ pub fn grid_rgba(images: &[f32], shape: ImageShape, range: (f32, f32), layout: &
             break;
         }
         let (ox, oy) = layout.origin(i);
-        write_rgba(img, shape, range, &mut out[oy * stride + ox * 4..], stride, layout.scale);
+        write_rgba(
+            img,
+            shape,
+            range,
+            &mut out[oy * stride + ox * 4..],
+            stride,
+            layout.scale,
+        );
     }
     out
 }

@@ -59,12 +59,20 @@ impl ScheduleInfo {
     /// The core's beta formula.
     pub fn betas(&self) -> Betas<f32> {
         match *self {
-            ScheduleInfo::Linear { beta_start, beta_end, n } => Betas::Linear {
+            ScheduleInfo::Linear {
+                beta_start,
+                beta_end,
+                n,
+            } => Betas::Linear {
                 start: beta_start,
                 end: beta_end,
                 n,
             },
-            ScheduleInfo::ScaledLinear { beta_start, beta_end, n } => Betas::ScaledLinear {
+            ScheduleInfo::ScaledLinear {
+                beta_start,
+                beta_end,
+                n,
+            } => Betas::ScaledLinear {
                 start: beta_start,
                 end: beta_end,
                 n,
@@ -118,28 +126,52 @@ impl ModelInfo {
     pub fn from_metadata(entries: &[(String, String)]) -> Result<Self> {
         let mut metadata = entries.to_vec();
         metadata.sort();
-        let get = |k: &str| entries.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim());
+        let get = |k: &str| {
+            entries
+                .iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.trim())
+        };
         let need = |k: &str| get(k).ok_or_else(|| PipelineError::MissingMetadata(k.to_string()));
 
         let prediction = match need("prediction_type")? {
             "epsilon" | "eps" | "noise" => Prediction::Noise,
             "sample" | "x0" | "x_start" | "data" => Prediction::Data,
             "v_prediction" | "v" => Prediction::V,
-            other => return Err(invalid("prediction_type", other, "expected epsilon, sample or v_prediction")),
+            other => {
+                return Err(invalid(
+                    "prediction_type",
+                    other,
+                    "expected epsilon, sample or v_prediction",
+                ))
+            }
         };
         if let Some(s) = get("schedule") {
             if s != "discrete" {
-                return Err(invalid("schedule", s, "only discrete-time (DDPM) schedules are supported"));
+                return Err(invalid(
+                    "schedule",
+                    s,
+                    "only discrete-time (DDPM) schedules are supported",
+                ));
             }
         }
         if let Some(s) = get("time_input") {
             if s != "discrete" {
-                return Err(invalid("time_input", s, "only discrete timesteps (0..N-1) are supported"));
+                return Err(invalid(
+                    "time_input",
+                    s,
+                    "only discrete timesteps (0..N-1) are supported",
+                ));
             }
         }
         let n: usize = parse(need("num_train_timesteps")?, "num_train_timesteps")?;
         if !(2..=100_000).contains(&n) {
-            return Err(invalid("num_train_timesteps", &n.to_string(), "expected 2..=100000"));
+            return Err(invalid(
+                "num_train_timesteps",
+                &n.to_string(),
+                "expected 2..=100000",
+            ));
         }
         let beta = |k: &str| -> Result<f32> {
             let v: f32 = parse(need(k)?, k)?;
@@ -149,11 +181,23 @@ impl ModelInfo {
             Ok(v)
         };
         let schedule = match need("beta_schedule")? {
-            "linear" => ScheduleInfo::Linear { beta_start: beta("beta_start")?, beta_end: beta("beta_end")?, n },
-            "scaled_linear" => ScheduleInfo::ScaledLinear { beta_start: beta("beta_start")?, beta_end: beta("beta_end")?, n },
+            "linear" => ScheduleInfo::Linear {
+                beta_start: beta("beta_start")?,
+                beta_end: beta("beta_end")?,
+                n,
+            },
+            "scaled_linear" => ScheduleInfo::ScaledLinear {
+                beta_start: beta("beta_start")?,
+                beta_end: beta("beta_end")?,
+                n,
+            },
             "squaredcos_cap_v2" | "cosine" => ScheduleInfo::Cosine { n },
             other => {
-                return Err(invalid("beta_schedule", other, "expected linear, scaled_linear or squaredcos_cap_v2"))
+                return Err(invalid(
+                    "beta_schedule",
+                    other,
+                    "expected linear, scaled_linear or squaredcos_cap_v2",
+                ))
             }
         };
         let dim = |k: &str| -> Result<usize> {
@@ -194,7 +238,11 @@ impl ModelInfo {
         };
         if let Some(nc) = null_class {
             if nc >= 0 && (nc as u64) < num_classes as u64 {
-                return Err(invalid("null_class", &nc.to_string(), "collides with a real class index"));
+                return Err(invalid(
+                    "null_class",
+                    &nc.to_string(),
+                    "collides with a real class index",
+                ));
             }
         }
         let class_labels: Vec<String> = match get("class_labels") {
@@ -205,7 +253,10 @@ impl ModelInfo {
             return Err(invalid(
                 "class_labels",
                 get("class_labels").unwrap_or(""),
-                &format!("has {} labels for num_classes = {num_classes}", class_labels.len()),
+                &format!(
+                    "has {} labels for num_classes = {num_classes}",
+                    class_labels.len()
+                ),
             ));
         }
         let default_inputs = if num_classes > 0 { "x,t,class" } else { "x,t" };
@@ -219,7 +270,10 @@ impl ModelInfo {
             return Err(invalid(
                 "input_names",
                 &input_names.join(","),
-                &format!("expected {want} names (image, time{})", if want == 3 { ", class" } else { "" }),
+                &format!(
+                    "expected {want} names (image, time{})",
+                    if want == 3 { ", class" } else { "" }
+                ),
             ));
         }
         let output_name = get("output_names")
@@ -271,5 +325,7 @@ fn invalid(key: &str, value: &str, reason: &str) -> PipelineError {
 }
 
 fn parse<V: core::str::FromStr>(s: &str, key: &str) -> Result<V> {
-    s.trim().parse().map_err(|_| invalid(key, s, "not a number of the expected kind"))
+    s.trim()
+        .parse()
+        .map_err(|_| invalid(key, s, "not a number of the expected kind"))
 }

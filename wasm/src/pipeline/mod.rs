@@ -38,11 +38,13 @@ mod info;
 mod net;
 
 pub use core::ops::ControlFlow;
-pub use dpm_solver::{Algorithm, AdaptiveOptions, Method, MultistepVariant, Spacing, Stats, StepReport, Thresholding};
+pub use dpm_solver::{
+    AdaptiveOptions, Algorithm, Method, MultistepVariant, Spacing, Stats, StepReport, Thresholding,
+};
 pub use error::{PipelineError, Result};
 pub use generate::{
-    initial_noise, no_progress, parse_algorithm, parse_method, parse_spacing, Conditioning, GenerateOptions,
-    Generation, Pipeline, Progress,
+    initial_noise, no_progress, parse_algorithm, parse_method, parse_spacing, Conditioning,
+    GenerateOptions, Generation, Pipeline, Progress,
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{ImageShape, ModelInfo, ScheduleInfo};

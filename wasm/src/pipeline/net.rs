@@ -37,9 +37,9 @@ fn read_onnx(bytes: &[u8]) -> Result<(InferenceModel, Vec<(String, String)>)> {
         return Err(PipelineError::Onnx("the file is empty".into()));
     }
     let onnx = tract_onnx::onnx();
-    let proto = onnx
-        .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| PipelineError::Onnx(format!("not a valid ONNX protobuf ({})", tract_msg(&e))))?;
+    let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| {
+        PipelineError::Onnx(format!("not a valid ONNX protobuf ({})", tract_msg(&e)))
+    })?;
     if proto.graph.is_none() {
         return Err(PipelineError::Onnx("the protobuf holds no graph".into()));
     }
@@ -60,7 +60,10 @@ fn dims_of(fact: &InferenceFact) -> Option<Vec<Option<usize>>> {
 }
 
 fn fmt_dims(d: &[Option<usize>]) -> String {
-    let v: Vec<String> = d.iter().map(|x| x.map_or("?".to_string(), |x| x.to_string())).collect();
+    let v: Vec<String> = d
+        .iter()
+        .map(|x| x.map_or("?".to_string(), |x| x.to_string()))
+        .collect();
     format!("[{}]", v.join(","))
 }
 
@@ -95,7 +98,9 @@ impl Net {
                     in_names.join(", ")
                 ))
             })?;
-            let fact = model.input_fact(slot).map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
+            let fact = model
+                .input_fact(slot)
+                .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
             if let Some(found) = fact.datum_type.concretize() {
                 if found != *dt {
                     return Err(PipelineError::Interface(format!(
@@ -104,7 +109,11 @@ impl Net {
                 }
             }
             check_shape(&format!("input \"{name}\""), fact, tail)?;
-            specs.push(InputSpec { slot, dt: *dt, tail: tail.clone() });
+            specs.push(InputSpec {
+                slot,
+                dt: *dt,
+                tail: tail.clone(),
+            });
         }
         let out_outlets = model
             .output_outlets()
@@ -127,17 +136,26 @@ impl Net {
                     out_names.join(", ")
                 ))
             })?;
-            let fact = model.output_fact(pos).map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
+            let fact = model
+                .output_fact(pos)
+                .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
             check_shape(&format!("output \"{name}\""), fact, tail)?;
             outs.push(pos);
         }
-        Ok(Net { model, inputs: specs, outputs: outs, plans: HashMap::new() })
+        Ok(Net {
+            model,
+            inputs: specs,
+            outputs: outs,
+            plans: HashMap::new(),
+        })
     }
 
     /// Optimises the graph for `batch` (once per batch size).
     fn prepare(&mut self, batch: usize) -> Result<&mut Plan> {
         if batch == 0 {
-            return Err(PipelineError::InvalidInput("batch must be at least 1".into()));
+            return Err(PipelineError::InvalidInput(
+                "batch must be at least 1".into(),
+            ));
         }
         if !self.plans.contains_key(&batch) {
             let mut m = self.model.clone();
@@ -152,7 +170,12 @@ impl Net {
                 .into_optimized()
                 .and_then(|m| m.into_runnable())
                 .and_then(|p| Runnable::spawn(&p))
-                .map_err(|e| PipelineError::Inference(format!("optimising for batch {batch}: {}", tract_msg(&e))))?;
+                .map_err(|e| {
+                    PipelineError::Inference(format!(
+                        "optimising for batch {batch}: {}",
+                        tract_msg(&e)
+                    ))
+                })?;
             self.plans.insert(batch, plan);
         }
         Ok(self.plans.get_mut(&batch).expect("inserted above"))
@@ -166,11 +189,19 @@ impl Net {
         }
         let outputs = self.outputs.clone();
         let plan = self.prepare(batch)?;
-        let inputs: TVec<TValue> = ordered.into_iter().map(|t| t.expect("one tensor per input")).collect();
-        let mut result = plan.run(inputs).map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
+        let inputs: TVec<TValue> = ordered
+            .into_iter()
+            .map(|t| t.expect("one tensor per input"))
+            .collect();
+        let mut result = plan
+            .run(inputs)
+            .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
         let mut out = Vec::with_capacity(outputs.len());
         for pos in outputs {
-            out.push(core::mem::replace(&mut result[pos], Tensor::from(0f32).into_tvalue()));
+            out.push(core::mem::replace(
+                &mut result[pos],
+                Tensor::from(0f32).into_tvalue(),
+            ));
         }
         Ok(out)
     }
@@ -186,7 +217,11 @@ fn check_shape(what: &str, fact: &InferenceFact, tail: &[usize]) -> Result<()> {
         let mut want: Vec<Option<usize>> = vec![None];
         want.extend(tail.iter().map(|&d| Some(d)));
         let ok = dims.len() == want.len()
-            && dims.iter().skip(1).zip(tail).all(|(d, &w)| d.map_or(true, |d| d == w));
+            && dims
+                .iter()
+                .skip(1)
+                .zip(tail)
+                .all(|(d, &w)| d.is_none() || *d == Some(w));
         if !ok {
             return Err(PipelineError::Interface(format!(
                 "{what} has shape {}, expected {} (? = batch)",
@@ -244,13 +279,20 @@ impl DiffusionModel {
         let info = ModelInfo::from_metadata(&metadata)?;
         let s = info.shape;
         let mut inputs = vec![
-            (info.input_names[0].as_str(), f32::datum_type(), vec![s.channels, s.height, s.width]),
+            (
+                info.input_names[0].as_str(),
+                f32::datum_type(),
+                vec![s.channels, s.height, s.width],
+            ),
             (info.input_names[1].as_str(), f32::datum_type(), vec![]),
         ];
         if info.is_conditional() {
             inputs.push((info.input_names[2].as_str(), i64::datum_type(), vec![]));
         }
-        let outputs = [(info.output_name.as_str(), vec![s.channels, s.height, s.width])];
+        let outputs = [(
+            info.output_name.as_str(),
+            vec![s.channels, s.height, s.width],
+        )];
         let net = Net::new(model, &inputs, &outputs)?;
         Ok(DiffusionModel { info, net })
     }
@@ -273,11 +315,19 @@ impl DiffusionModel {
     /// Evaluates a batch: `x` holds `t.len()` images, `t` the network's time input (discrete
     /// timesteps, `0..N-1`), `class` one label per image (ignored, and may be empty, for an
     /// unconditional model). Writes the prediction into `out` (`x.len()` elements).
-    pub fn eval_into(&mut self, x: &[f32], t: &[f32], class: &[i64], out: &mut [f32]) -> Result<()> {
+    pub fn eval_into(
+        &mut self,
+        x: &[f32],
+        t: &[f32],
+        class: &[i64],
+        out: &mut [f32],
+    ) -> Result<()> {
         let batch = t.len();
         let s = self.info.shape;
         if batch == 0 {
-            return Err(PipelineError::InvalidInput("empty batch (t has no elements)".into()));
+            return Err(PipelineError::InvalidInput(
+                "empty batch (t has no elements)".into(),
+            ));
         }
         if x.len() != batch * s.len() || out.len() != x.len() {
             return Err(PipelineError::InvalidInput(format!(
@@ -288,7 +338,9 @@ impl DiffusionModel {
             )));
         }
         if let Some(i) = x.iter().chain(t).position(|v| !v.is_finite()) {
-            return Err(PipelineError::InvalidInput(format!("non-finite network input at element {i}")));
+            return Err(PipelineError::InvalidInput(format!(
+                "non-finite network input at element {i}"
+            )));
         }
         let mut inputs = vec![
             tensor(&[batch, s.channels, s.height, s.width], x)?,
@@ -302,11 +354,16 @@ impl DiffusionModel {
                 )));
             }
             let max = self.info.num_classes as i64;
-            if let Some(&c) = class.iter().find(|&&c| !((0..max).contains(&c) || Some(c) == self.info.null_class)) {
+            if let Some(&c) = class
+                .iter()
+                .find(|&&c| !((0..max).contains(&c) || Some(c) == self.info.null_class))
+            {
                 return Err(PipelineError::InvalidInput(format!(
                     "class {c} out of range (0..{}{})",
                     max - 1,
-                    self.info.null_class.map_or(String::new(), |n| format!(", or {n} for none"))
+                    self.info
+                        .null_class
+                        .map_or(String::new(), |n| format!(", or {n} for none"))
                 )));
             }
             inputs.push(tensor(&[batch], class)?);
@@ -403,7 +460,12 @@ impl Classifier {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (model, mut metadata) = read_onnx(bytes)?;
         metadata.sort();
-        let get = |k: &str| metadata.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
+        let get = |k: &str| {
+            metadata
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.trim().to_string())
+        };
         let in_name = get("input_names")
             .and_then(|s| s.split(',').next().map(|s| s.trim().to_string()))
             .unwrap_or_else(|| "x".into());
@@ -412,11 +474,19 @@ impl Classifier {
             .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?
             .iter()
             .position(|o| model.node(o.node).name == in_name)
-            .ok_or_else(|| PipelineError::Interface(format!("no graph input named \"{in_name}\"")))?;
-        let fact = model.input_fact(slot).map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
+            .ok_or_else(|| {
+                PipelineError::Interface(format!("no graph input named \"{in_name}\""))
+            })?;
+        let fact = model
+            .input_fact(slot)
+            .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
         let dims = dims_of(fact).unwrap_or_default();
         let shape = match dims.as_slice() {
-            [_, Some(c), Some(h), Some(w)] => ImageShape { channels: *c, height: *h, width: *w },
+            [_, Some(c), Some(h), Some(w)] => ImageShape {
+                channels: *c,
+                height: *h,
+                width: *w,
+            },
             _ => {
                 return Err(PipelineError::Interface(format!(
                     "classifier input \"{in_name}\" has shape {}, expected [B,C,H,W]",
@@ -428,7 +498,7 @@ impl Classifier {
         let value_range = match get("value_range") {
             Some(s) => {
                 let p: Vec<f32> = s.split(',').filter_map(|v| v.trim().parse().ok()).collect();
-                if p.len() != 2 || !(p[0] < p[1]) {
+                if p.len() != 2 || p[0].partial_cmp(&p[1]) != Some(core::cmp::Ordering::Less) {
                     return Err(PipelineError::InvalidMetadata {
                         key: "value_range".into(),
                         value: s,
@@ -444,19 +514,34 @@ impl Classifier {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect();
-        let num_classes = num("num_classes").ok_or_else(|| PipelineError::MissingMetadata("num_classes".into()))?;
-        let feature_dim = if out_names.len() > 1 { num("feature_dim").unwrap_or(0) } else { 0 };
+        let num_classes = num("num_classes")
+            .ok_or_else(|| PipelineError::MissingMetadata("num_classes".into()))?;
+        let feature_dim = if out_names.len() > 1 {
+            num("feature_dim").unwrap_or(0)
+        } else {
+            0
+        };
         let mut outputs = vec![(out_names[0].as_str(), vec![num_classes])];
         if feature_dim > 0 {
             outputs.push((out_names[1].as_str(), vec![feature_dim]));
         }
         let net = Net::new(
             model,
-            &[(in_name.as_str(), f32::datum_type(), vec![shape.channels, shape.height, shape.width])],
+            &[(
+                in_name.as_str(),
+                f32::datum_type(),
+                vec![shape.channels, shape.height, shape.width],
+            )],
             &outputs,
         )?;
         Ok(Classifier {
-            info: ClassifierInfo { shape, value_range, num_classes, feature_dim, metadata },
+            info: ClassifierInfo {
+                shape,
+                value_range,
+                num_classes,
+                feature_dim,
+                metadata,
+            },
             net,
         })
     }
@@ -470,7 +555,7 @@ impl Classifier {
     /// chunks of at most [`CLASSIFIER_CHUNK`].
     pub fn classify(&mut self, images: &[f32]) -> Result<Classification> {
         let len = self.info.shape.len();
-        if images.is_empty() || images.len() % len != 0 {
+        if images.is_empty() || images.len() / len * len != images.len() {
             return Err(PipelineError::InvalidInput(format!(
                 "the classifier needs a whole number of {len}-element images, got {} elements",
                 images.len()
@@ -484,14 +569,27 @@ impl Classifier {
         let mut start = 0;
         while start < batch {
             let n = CLASSIFIER_CHUNK.min(batch - start);
-            let x = tensor(&[n, s.channels, s.height, s.width], &images[start * len..(start + n) * len])?;
+            let x = tensor(
+                &[n, s.channels, s.height, s.width],
+                &images[start * len..(start + n) * len],
+            )?;
             let res = self.net.run(n, vec![x])?;
             copy_out(&res[0], &mut logits[start * k..(start + n) * k], "logits")?;
             if f > 0 {
-                copy_out(&res[1], &mut features[start * f..(start + n) * f], "features")?;
+                copy_out(
+                    &res[1],
+                    &mut features[start * f..(start + n) * f],
+                    "features",
+                )?;
             }
             start += n;
         }
-        Ok(Classification { batch, num_classes: k, feature_dim: f, logits, features })
+        Ok(Classification {
+            batch,
+            num_classes: k,
+            feature_dim: f,
+            logits,
+            features,
+        })
     }
 }
