@@ -23,12 +23,13 @@ for p in target/pkg/web target/pkg-nosimd/web target/pkg-opts/web; do
 done
 
 echo "## native tract (x86_64, 1 thread), wasm/examples/sample.rs"
-cargo build --release -q -p dpm-solver-wasm --example sample
-for i in $(seq "$REPEATS"); do
-    target/release/examples/sample --quiet --batch 16 --class 7 --guidance 2 --steps 10 --spacing logSNR --out /tmp/bench-native.png
-done
-for i in $(seq "$REPEATS"); do
-    target/release/examples/sample --quiet --batch 16 --class 7 --guidance 1 --steps 10 --spacing logSNR --out /tmp/bench-native.png
+# NATIVE_SAMPLE: an already built `sample` example (otherwise built here, a cold native tract build).
+SAMPLE=${NATIVE_SAMPLE:-target/release/examples/sample}
+[[ -n "${NATIVE_SAMPLE:-}" ]] || cargo build --release -q -p dpm-solver-wasm --example sample
+for guidance in 2 1; do
+    for i in $(seq "$REPEATS"); do
+        "$SAMPLE" --quiet --batch 16 --class 7 --guidance $guidance --steps 10 --spacing logSNR --out /tmp/bench-native.png
+    done
 done
 
 echo "## node $(node --version) --no-liftoff"
