@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: builds the npm package (wasm-pack, --target web, wasm SIMD), copies it next to the
-# page as www/pkg/, and serves www/ on http://127.0.0.1:${PORT:-8765}/ (Ctrl-C to stop).
+# page as www/pkg/, and serves www/ on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C to stop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
@@ -9,4 +9,4 @@ apt_install node nodejs npm
 bash wasm/tests-js/build-package.sh
 rm -rf www/pkg
 cp -r target/pkg/web www/pkg
-exec node www/serve.mjs "${PORT:-8765}"
+exec node www/serve.mjs "${PORT:-8080}"
