@@ -9,6 +9,12 @@ apt_install node nodejs npm
 
 BUNDLER=1 bash wasm/tests-js/build-package.sh
 
+# The bundler build (webpack/vite/rollup) is produced and named like the web one.
+node -e '
+    const j = require("./target/pkg/bundler/package.json"), fs = require("fs");
+    if (j.name !== "dpm-solver" || !fs.existsSync("target/pkg/bundler/dpm_solver_bg.wasm")) process.exit(1);
+    console.log("bundler build: ok");'
+
 # Node's built-in test runner (no npm dependencies); prints pass/fail counts.
 node --test --test-reporter=spec wasm/tests-js/*.test.mjs
 
