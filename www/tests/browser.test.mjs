@@ -135,7 +135,7 @@ test('demo: generate, seeds, compare, chart, cancel, screenshot', { timeout: 900
   assert.equal(await page.isDisabled('#generate'), false);
 
   assert.deepEqual(errors, [], 'console errors');
-  const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+  const median = (v) => { const s = [...v].sort((x, y) => x - y), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
   console.log(`# page load to ready: ${loadMs} ms; page load to first finished batch (10 NFE, batch 16, guided): ${firstBatchMs} ms`);
   console.log(`# generation (10 NFE, batch 16, guided = 32 images per evaluation): ${times.join(', ')} ms, median ${median(times)} ms`);
   console.log(`# chart: ${JSON.stringify(chart)}`);
