@@ -161,3 +161,33 @@ test('in-page messages: broken model, missing wasm, no wasm SIMD', { timeout: 60
   const nosimd = await messageFor((p) => p.addInitScript(() => { WebAssembly.validate = () => false; }));
   assert.match(nosimd, /does not support WebAssembly SIMD/);
 });
+
+test('draw() paints into a canvas, a 2d context and an OffscreenCanvas', { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + 'index.html?nodraw');
+  const r = await page.evaluate(async () => {
+    const m = await import('./pkg/dpm_solver.js');
+    await m.default();
+    const imgs = new Float32Array(5 * 784).map((_, i) => ((i % 784) < 392 ? 1 : -1));
+    const lit = (ctx, w, h) => { const d = ctx.getImageData(0, 0, w, h).data; let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128; return n; };
+    const c = document.createElement('canvas');
+    const size = m.draw(c, imgs, { height: 28, width: 28, gap: 1, scale: 2 });
+    const c2 = document.createElement('canvas'); c2.width = 100; c2.height = 100;
+    m.draw(c2.getContext('2d'), imgs.subarray(0, 784), { height: 28, width: 28, x: 10, y: 10 });
+    const oc = new OffscreenCanvas(1, 1);
+    m.draw(oc, imgs, { height: 28, width: 28, columns: 5 });
+    let bad = '';
+    try { m.draw(c, imgs, { height: 28 }); } catch (e) { bad = `${e instanceof Error}: ${e.message}`; }
+    return { size, canvas: [c.width, c.height, lit(c.getContext('2d'), c.width, c.height)],
+      ctx: lit(c2.getContext('2d'), 100, 100), offscreen: [oc.width, oc.height, lit(oc.getContext('2d'), oc.width, oc.height)], bad };
+  });
+  assert.deepEqual(r.size, { width: 3 * 56 + 4, height: 2 * 56 + 3 });
+  assert.deepEqual(r.canvas, [172, 115, 5 * 392 * 4]);
+  assert.equal(r.ctx, 392);
+  assert.deepEqual(r.offscreen, [140, 28, 5 * 392]);
+  assert.match(r.bad, /^true: dpm-solver: invalid option: layout.width is required/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
