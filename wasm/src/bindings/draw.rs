@@ -50,13 +50,21 @@ struct Grid {
 /// Validates the layout against `images` and renders it with the pipeline's `grid_rgba`.
 fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
     const MAX: usize = 1 << 14;
-    let h = o.uint("height", MAX)?.ok_or_else(|| Error::Option("layout.height is required".into()))?;
-    let w = o.uint("width", MAX)?.ok_or_else(|| Error::Option("layout.width is required".into()))?;
+    let h = o
+        .uint("height", MAX)?
+        .ok_or_else(|| Error::Option("layout.height is required".into()))?;
+    let w = o
+        .uint("width", MAX)?
+        .ok_or_else(|| Error::Option("layout.width is required".into()))?;
     let c = o.uint("channels", 4)?.unwrap_or(1);
     if h == 0 || w == 0 || !matches!(c, 1 | 3) {
         return opt_err("layout needs height, width >= 1 and channels 1 or 3");
     }
-    let shape = ImageShape { channels: c, height: h, width: w };
+    let shape = ImageShape {
+        channels: c,
+        height: h,
+        width: w,
+    };
     let per = shape.len();
     let batch = match o.uint("batch", MAX * MAX)? {
         Some(b) => b,
@@ -89,7 +97,11 @@ fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
         ));
     }
     let rgba = pipeline_grid_rgba(images, shape, range, &grid, [0, 0, 0, 255]);
-    Ok(Grid { w: grid.width, h: grid.height, rgba })
+    Ok(Grid {
+        w: grid.width,
+        h: grid.height,
+        rgba,
+    })
 }
 
 fn js_err(what: &str) -> impl Fn(JsValue) -> Error + '_ {
@@ -108,16 +120,22 @@ pub fn draw(
         &layout_opts,
         "layout",
         &[
-            "height", "width", "channels", "batch", "columns", "scale", "gap", "valueRange",
-            "resize", "x", "y",
+            "height",
+            "width",
+            "channels",
+            "batch",
+            "columns",
+            "scale",
+            "gap",
+            "valueRange",
+            "resize",
+            "x",
+            "y",
         ],
     )?;
     let g = layout(images, &o)?;
     let resize = o.boolean("resize")?.unwrap_or(true);
-    let (x, y) = (
-        o.num("x")?.unwrap_or(0.0),
-        o.num("y")?.unwrap_or(0.0),
-    );
+    let (x, y) = (o.num("x")?.unwrap_or(0.0), o.num("y")?.unwrap_or(0.0));
     let image = || {
         ImageData::new_with_u8_clamped_array_and_sh(Clamped(&g.rgba), g.w as u32, g.h as u32)
             .map_err(js_err("ImageData"))
@@ -147,9 +165,11 @@ pub fn draw(
             .put_image_data(&image()?, x, y)
             .map_err(js_err("putImageData"))?;
     } else if let Some(ctx) = target.dyn_ref::<CanvasRenderingContext2d>() {
-        ctx.put_image_data(&image()?, x, y).map_err(js_err("putImageData"))?;
+        ctx.put_image_data(&image()?, x, y)
+            .map_err(js_err("putImageData"))?;
     } else if let Some(ctx) = target.dyn_ref::<OffscreenCanvasRenderingContext2d>() {
-        ctx.put_image_data(&image()?, x, y).map_err(js_err("putImageData"))?;
+        ctx.put_image_data(&image()?, x, y)
+            .map_err(js_err("putImageData"))?;
     } else {
         return opt_err(
             "draw target must be an HTMLCanvasElement, OffscreenCanvas or a 2d context",
@@ -172,8 +192,17 @@ pub fn grid_rgba_js(
         &layout_opts,
         "layout",
         &[
-            "height", "width", "channels", "batch", "columns", "scale", "gap", "valueRange",
-            "resize", "x", "y",
+            "height",
+            "width",
+            "channels",
+            "batch",
+            "columns",
+            "scale",
+            "gap",
+            "valueRange",
+            "resize",
+            "x",
+            "y",
         ],
     )?;
     let g = layout(images, &o)?;

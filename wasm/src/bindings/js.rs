@@ -36,8 +36,9 @@ impl<'a> Opts<'a> {
     /// The value at `key`, `None` when absent, `undefined` or `null`.
     pub fn get(&self, key: &str) -> Result<Option<JsValue>> {
         let Some(o) = self.obj else { return Ok(None) };
-        let v = Reflect::get(o, &JsValue::from_str(key))
-            .map_err(|_| super::error::Error::Option(format!("{}.{key} cannot be read", self.ctx)))?;
+        let v = Reflect::get(o, &JsValue::from_str(key)).map_err(|_| {
+            super::error::Error::Option(format!("{}.{key} cannot be read", self.ctx))
+        })?;
         Ok(if v.is_undefined() || v.is_null() {
             None
         } else {

@@ -11,9 +11,9 @@
 //! Compiled for `wasm32` only: natively the crate is the plain-Rust [`crate::pipeline`].
 #![cfg(target_arch = "wasm32")]
 
+pub mod draw;
 pub mod error;
 mod js;
-pub mod draw;
 pub mod model;
 pub mod sampler;
 

@@ -133,8 +133,21 @@ fn short(v: f32) -> f64 {
 fn schedule_js(s: &ScheduleInfo) -> Object {
     let betas = Object::new();
     match *s {
-        ScheduleInfo::Linear { beta_start, beta_end, n } | ScheduleInfo::ScaledLinear { beta_start, beta_end, n } => {
-            let kind = if matches!(s, ScheduleInfo::Linear { .. }) { "linear" } else { "scaled_linear" };
+        ScheduleInfo::Linear {
+            beta_start,
+            beta_end,
+            n,
+        }
+        | ScheduleInfo::ScaledLinear {
+            beta_start,
+            beta_end,
+            n,
+        } => {
+            let kind = if matches!(s, ScheduleInfo::Linear { .. }) {
+                "linear"
+            } else {
+                "scaled_linear"
+            };
             set(&betas, "kind", kind);
             set(&betas, "start", short(beta_start));
             set(&betas, "end", short(beta_end));
@@ -152,9 +165,23 @@ fn schedule_js(s: &ScheduleInfo) -> Object {
 }
 
 const GENERATE_KEYS: &[&str] = &[
-    "seed", "batch", "class", "guidance", "algorithm", "method", "order", "steps", "spacing",
-    "thresholding", "lowerOrderFinal", "denoiseToZero", "multistepVariant", "adaptive", "clip",
-    "noise", "signal",
+    "seed",
+    "batch",
+    "class",
+    "guidance",
+    "algorithm",
+    "method",
+    "order",
+    "steps",
+    "spacing",
+    "thresholding",
+    "lowerOrderFinal",
+    "denoiseToZero",
+    "multistepVariant",
+    "adaptive",
+    "clip",
+    "noise",
+    "signal",
 ];
 
 fn generate_options(o: &Opts) -> Result<GenerateOptions> {
@@ -162,7 +189,9 @@ fn generate_options(o: &Opts) -> Result<GenerateOptions> {
     let pe = |e: PipelineError| Error::Option(e.to_string());
     if let Some(s) = o.num("seed")? {
         if !(s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0) {
-            return opt_err(format!("options.seed must be a non-negative safe integer, got {s}"));
+            return opt_err(format!(
+                "options.seed must be a non-negative safe integer, got {s}"
+            ));
         }
         g.seed = s as u64;
     }
@@ -172,7 +201,9 @@ fn generate_options(o: &Opts) -> Result<GenerateOptions> {
     if let Some(c) = o.get("class")? {
         g.conditioning = if let Some(n) = c.as_f64() {
             if !(n >= 0.0 && n.fract() == 0.0) {
-                return opt_err(format!("options.class must be a non-negative integer, got {n}"));
+                return opt_err(format!(
+                    "options.class must be a non-negative integer, got {n}"
+                ));
             }
             Conditioning::Class(n as usize)
         } else {
@@ -230,7 +261,11 @@ fn generate_options(o: &Opts) -> Result<GenerateOptions> {
         };
     }
     if let Some(a) = o.get("adaptive")? {
-        let ao = Opts::new(&a, "options.adaptive", &["atol", "rtol", "theta", "tErr", "hInit", "maxNfe"])?;
+        let ao = Opts::new(
+            &a,
+            "options.adaptive",
+            &["atol", "rtol", "theta", "tErr", "hInit", "maxNfe"],
+        )?;
         let d = AdaptiveOptions::<f32>::default();
         g.adaptive = AdaptiveOptions {
             atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
@@ -266,24 +301,43 @@ impl Model {
         let o = Object::new();
         set(&o, "prediction", prediction_name(i.prediction));
         set(&o, "schedule", schedule_js(&i.schedule));
-        set(&o, "numTrainTimesteps", i.schedule.num_train_timesteps() as f64);
+        set(
+            &o,
+            "numTrainTimesteps",
+            i.schedule.num_train_timesteps() as f64,
+        );
         set(&o, "channels", i.shape.channels as f64);
         set(&o, "height", i.shape.height as f64);
         set(&o, "width", i.shape.width as f64);
         set(
             &o,
             "valueRange",
-            Array::of2(&short(i.value_range.0).into(), &short(i.value_range.1).into()),
+            Array::of2(
+                &short(i.value_range.0).into(),
+                &short(i.value_range.1).into(),
+            ),
         );
         set(&o, "numClasses", i.num_classes as f64);
-        set(&o, "nullClass", i.null_class.map_or(JsValue::NULL, |c| (c as f64).into()));
+        set(
+            &o,
+            "nullClass",
+            i.null_class.map_or(JsValue::NULL, |c| (c as f64).into()),
+        );
         set(
             &o,
             "classLabels",
-            i.class_labels.iter().map(|s| JsValue::from_str(s)).collect::<Array>(),
+            i.class_labels
+                .iter()
+                .map(|s| JsValue::from_str(s))
+                .collect::<Array>(),
         );
         set(&o, "description", i.description.as_str());
-        set(&o, "trainingSteps", i.training_steps.map_or(JsValue::NULL, |s| (s as f64).into()));
+        set(
+            &o,
+            "trainingSteps",
+            i.training_steps
+                .map_or(JsValue::NULL, |s| (s as f64).into()),
+        );
         let props = Object::new();
         for (k, v) in &i.metadata {
             set(&props, k, v.as_str());
@@ -309,6 +363,7 @@ impl Model {
         classes: JsValue,
     ) -> core::result::Result<Float32Array, Error> {
         let n = self.pipe.info().image_len();
+        #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
         if x.is_empty() || x.len() % n != 0 {
             return opt_err(format!(
                 "x has {} elements, not a whole number of {n}-element images",
@@ -383,7 +438,11 @@ impl Model {
                 let po = Object::new();
                 set(&po, "step", p.report.step as f64);
                 set(&po, "nfe", p.nfe as f64);
-                set(&po, "expectedNfe", p.expected_nfe.map_or(JsValue::NULL, |n| (n as f64).into()));
+                set(
+                    &po,
+                    "expectedNfe",
+                    p.expected_nfe.map_or(JsValue::NULL, |n| (n as f64).into()),
+                );
                 set(&po, "t", p.t as f64);
                 set(&po, "x0", Float32Array::from(p.x0));
                 set(&po, "batch", p.batch as f64);
@@ -422,12 +481,18 @@ impl Model {
         set(
             &out,
             "valueRange",
-            Array::of2(&(g.value_range.0 as f64).into(), &(g.value_range.1 as f64).into()),
+            Array::of2(
+                &(g.value_range.0 as f64).into(),
+                &(g.value_range.1 as f64).into(),
+            ),
         );
         set(
             &out,
             "labels",
-            g.labels.iter().map(|&l| JsValue::from_f64(l as f64)).collect::<Array>(),
+            g.labels
+                .iter()
+                .map(|&l| JsValue::from_f64(l as f64))
+                .collect::<Array>(),
         );
         set(&out, "nfe", g.stats.nfe as f64);
         let st = Object::new();

@@ -164,12 +164,22 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
             n: 1000,
         };
         let storage = bufs.keep(vec![0.0; 1000]);
-        return Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(&betas, storage)?));
+        return Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(
+            &betas, storage,
+        )?));
     };
     let o = Opts::new(
         &v,
         "schedule",
-        &["type", "betas", "alphasCumprod", "beta0", "beta1", "beta_0", "beta_1"],
+        &[
+            "type",
+            "betas",
+            "alphasCumprod",
+            "beta0",
+            "beta1",
+            "beta_0",
+            "beta_1",
+        ],
     )?;
     const MAX_N: usize = 1 << 20;
     match o.choice("type", &["discrete", "linear"])?.as_deref() {
@@ -188,7 +198,8 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
             let Some(b) = o.get("betas")? else {
                 return opt_err("a discrete schedule needs 'betas' or 'alphasCumprod'");
             };
-            if js_sys::Array::is_array(&b) || b.is_instance_of::<js_sys::Float32Array>()
+            if js_sys::Array::is_array(&b)
+                || b.is_instance_of::<js_sys::Float32Array>()
                 || b.is_instance_of::<js_sys::Float64Array>()
             {
                 let table = super::js::numbers(&b, "schedule.betas")?;
@@ -216,7 +227,9 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
                 },
             };
             let storage = bufs.keep(vec![0.0; n]);
-            Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(&betas, storage)?))
+            Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(
+                &betas, storage,
+            )?))
         }
         None => opt_err("schedule.type is required ('discrete' or 'linear')"),
     }
@@ -314,7 +327,9 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
             Some("classifier-free") => Guidance::ClassifierFree { scale },
             Some("classifier") => Guidance::Classifier { scale },
             Some(_) => Guidance::None,
-            None => return opt_err("guidance.type is required ('classifier-free' or 'classifier')"),
+            None => {
+                return opt_err("guidance.type is required ('classifier-free' or 'classifier')")
+            }
         };
     }
     if let Some(t) = o.get("thresholding")? {
@@ -328,7 +343,15 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
         let ao = Opts::new(
             &a,
             "adaptive",
-            &["atol", "rtol", "theta", "tErr", "hInit", "maxNfe", "reuseRejectedEval"],
+            &[
+                "atol",
+                "rtol",
+                "theta",
+                "tErr",
+                "hInit",
+                "maxNfe",
+                "reuseRejectedEval",
+            ],
         )?;
         let d = AdaptiveOptions::<f32>::default();
         c.adaptive = AdaptiveOptions {
@@ -338,7 +361,9 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
             t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
             h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
             max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
-            reuse_rejected_eval: ao.boolean("reuseRejectedEval")?.unwrap_or(d.reuse_rejected_eval),
+            reuse_rejected_eval: ao
+                .boolean("reuseRejectedEval")?
+                .unwrap_or(d.reuse_rejected_eval),
         };
     }
     if let Some(v) = o.choice("multistepVariant", &["reference", "full_order"])? {
@@ -388,7 +413,8 @@ pub(crate) fn report_js(r: &StepReport<f32>) -> Object {
     set(
         &o,
         "error",
-        r.error.map_or(JsValue::NULL, |e| JsValue::from_f64(e as f64)),
+        r.error
+            .map_or(JsValue::NULL, |e| JsValue::from_f64(e as f64)),
     );
     set(&o, "nfe", r.nfe as f64);
     o
@@ -459,7 +485,11 @@ impl Sampler {
 
     /// Classifier-free guidance: the conditional and unconditional outputs.
     #[wasm_bindgen(js_name = tellCfg, unchecked_return_type = "StepReport | null")]
-    pub fn tell_cfg(&mut self, cond: &[f32], uncond: &[f32]) -> core::result::Result<JsValue, Error> {
+    pub fn tell_cfg(
+        &mut self,
+        cond: &[f32],
+        uncond: &[f32],
+    ) -> core::result::Result<JsValue, Error> {
         let r = self.inner.tell_cfg(cond, uncond)?;
         Ok(self.record(r))
     }
@@ -547,15 +577,24 @@ impl Sampler {
 /// `length` standard normals from the core's seeded generator (PCG32 + Box-Muller; the same
 /// seed gives the same noise on every platform). `stream` selects an independent sequence.
 #[wasm_bindgen(js_name = gaussianNoise)]
-pub fn gaussian_noise(seed: f64, length: usize, stream: Option<f64>) -> core::result::Result<Float32Array, Error> {
+pub fn gaussian_noise(
+    seed: f64,
+    length: usize,
+    stream: Option<f64>,
+) -> core::result::Result<Float32Array, Error> {
     let as_u64 = |v: f64, what: &str| -> Result<u64> {
         if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
             Ok(v as u64)
         } else {
-            Err(Error::Option(format!("{what} must be a non-negative safe integer, got {v}")))
+            Err(Error::Option(format!(
+                "{what} must be a non-negative safe integer, got {v}"
+            )))
         }
     };
-    let mut rng = dpm_solver::rng::NoiseRng::with_stream(as_u64(seed, "seed")?, as_u64(stream.unwrap_or(0.0), "stream")?);
+    let mut rng = dpm_solver::rng::NoiseRng::with_stream(
+        as_u64(seed, "seed")?,
+        as_u64(stream.unwrap_or(0.0), "stream")?,
+    );
     let mut out = vec![0.0f32; length];
     rng.fill_gaussian(&mut out);
     Ok(Float32Array::from(&out[..]))
