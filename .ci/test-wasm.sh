@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The npm package (wasm/ built with wasm-pack): node tests of the Sampler (reference
-# conformance from JS), the Model pipeline, draw helpers and errors; then `npm pack` installed
-# into a scratch folder and imported from there.
+# conformance from JS), the Model pipeline, draw helpers and errors; the pipeline's native Rust
+# tests; then `npm pack` installed into a scratch folder and imported from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
@@ -17,6 +17,9 @@ node -e '
 
 # Node's built-in test runner (no npm dependencies); prints pass/fail counts.
 node --test --test-reporter=spec wasm/tests-js/*.test.mjs
+
+# The pipeline's own Rust tests, natively (release: tract is ~30x slower in a debug build).
+cargo test --release -p dpm-solver-wasm
 
 # The packed package, installed and imported like a user would.
 scratch=$(mktemp -d)
