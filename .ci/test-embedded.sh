@@ -12,8 +12,9 @@ qemu-system-arm -machine help | grep -q '^mps2-an386' \
     || { echo "test-embedded: this QEMU has no mps2-an386 (Cortex-M4) machine" >&2; exit 1; }
 
 # The firmware is its own workspace (embedded/Cargo.toml, embedded/.cargo/config.toml).
-(cd embedded && timeout 900 cargo build --release)
-(cd embedded && timeout 900 cargo build --release --no-default-features --features no-solver --target-dir target/no-solver)
+# Its own target dir (embedded/target), whatever CARGO_TARGET_DIR the main workspace uses.
+(cd embedded && env -u CARGO_TARGET_DIR timeout 900 cargo build --release)
+(cd embedded && env -u CARGO_TARGET_DIR timeout 900 cargo build --release --no-default-features --features no-solver --target-dir target/no-solver)
 elf="$PWD/embedded/target/thumbv7em-none-eabihf/release/dpm-solver-embedded"
 size="$(command -v arm-none-eabi-size || command -v llvm-size || true)"
 if [ -n "$size" ]; then
