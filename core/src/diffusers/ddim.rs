@@ -129,14 +129,7 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         })
     }
 
-    /// The next evaluation, or `None` when sampling is done.
-    pub fn ask(&self) -> Option<Request<'_, T>> {
-        (self.step < self.table.len()).then(|| Request {
-            x: &*self.x,
-            timestep: self.table.timesteps()[self.step],
-            step_index: self.step,
-        })
-    }
+    scheduler_front!();
 
     /// One DDIM step (eta 0) with the network's output at the asked `(x, timestep)`.
     pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
@@ -191,20 +184,5 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         }
         self.step += 1;
         Ok(())
-    }
-
-    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
-    pub fn x(&self) -> &[T] {
-        self.x
-    }
-
-    /// The integer timesteps.
-    pub fn timesteps(&self) -> &[i64] {
-        self.table.timesteps()
-    }
-
-    /// `alphas_cumprod` (float32, as diffusers holds it).
-    pub fn alphas_cumprod(&self) -> &[f32] {
-        self.train.alphas_cumprod()
     }
 }

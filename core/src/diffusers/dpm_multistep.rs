@@ -200,47 +200,9 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         })
     }
 
-    /// The next evaluation, or `None` when sampling is done.
-    pub fn ask(&self) -> Option<Request<'_, T>> {
-        (self.step < self.table.len()).then(|| Request {
-            x: &*self.x,
-            timestep: self.table.timesteps()[self.step],
-            step_index: self.step,
-        })
-    }
+    scheduler_front!();
 
-    /// Advances one step with the network's output at the asked `(x, timestep)`.
-    /// The SDE variants need noise: use [`tell_noise`](Self::tell_noise).
-    pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
-        if self.config.algorithm_type.is_sde() {
-            return Err(Error::InvalidConfig(
-                "sde algorithm types need noise: call tell_noise or tell_rng",
-            ));
-        }
-        self.advance(model_output, Noise::None)
-    }
-
-    /// As [`tell`](Self::tell), with one standard normal per element of `x` for the SDE
-    /// variants (ignored by the ODE ones).
-    pub fn tell_noise(&mut self, model_output: &[T], noise: &[T]) -> Result<()> {
-        let noise = if self.config.algorithm_type.is_sde() {
-            Noise::Slice(noise)
-        } else {
-            Noise::None
-        };
-        self.advance(model_output, noise)
-    }
-
-    /// As [`tell`](Self::tell), drawing the SDE variants' noise from `rng`.
-    #[cfg(feature = "rng")]
-    pub fn tell_rng(&mut self, model_output: &[T], rng: &mut NoiseRng) -> Result<()> {
-        let noise = if self.config.algorithm_type.is_sde() {
-            Noise::Rng(rng)
-        } else {
-            Noise::None
-        };
-        self.advance(model_output, noise)
-    }
+    sde_tell_front!();
 
     fn advance(&mut self, model_output: &[T], mut noise: Noise<'_, T>) -> Result<()> {
         let len = self.table.len();
@@ -327,24 +289,9 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         Ok(())
     }
 
-    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
-    pub fn x(&self) -> &[T] {
-        self.x
-    }
-
-    /// The integer timesteps (`scheduler.timesteps`).
-    pub fn timesteps(&self) -> &[i64] {
-        self.table.timesteps()
-    }
-
     /// The sigmas of the timesteps, without the final one (`scheduler.sigmas[:-1]`).
     pub fn sigmas(&self) -> &[f32] {
         self.table.sigmas()
-    }
-
-    /// `alphas_cumprod` (float32, as diffusers holds it).
-    pub fn alphas_cumprod(&self) -> &[f32] {
-        self.train.alphas_cumprod()
     }
 
     /// Steps taken so far.

@@ -37,6 +37,73 @@
 //! timesteps and sigmas live inline in a `MAX_STEPS`-sized array (const generic). Nothing
 //! allocates. See `core/DIFFUSERS.md` for how a `scheduler_config.json` maps onto these types.
 
+/// `ask` and the accessors the four schedulers share (fields `step`, `table`, `train`, `x`).
+macro_rules! scheduler_front {
+    () => {
+        /// The next evaluation, or `None` when sampling is done.
+        pub fn ask(&self) -> Option<Request<'_, T>> {
+            (self.step < self.table.len()).then(|| Request {
+                x: &*self.x,
+                timestep: self.table.timesteps()[self.step],
+                step_index: self.step,
+            })
+        }
+
+        /// The current sample (the result once [`ask`](Self::ask) returns `None`).
+        pub fn x(&self) -> &[T] {
+            self.x
+        }
+
+        /// The integer timesteps (`scheduler.timesteps`).
+        pub fn timesteps(&self) -> &[i64] {
+            self.table.timesteps()
+        }
+
+        /// `alphas_cumprod` (float32, as diffusers holds it).
+        pub fn alphas_cumprod(&self) -> &[f32] {
+            self.train.alphas_cumprod()
+        }
+    };
+}
+
+/// `tell`, `tell_noise` and `tell_rng` of the DPM-Solver schedulers, over their `advance`.
+macro_rules! sde_tell_front {
+    () => {
+        /// Advances one step with the network's output at the asked `(x, timestep)`. The SDE
+        /// variants need noise: use [`tell_noise`](Self::tell_noise) or `tell_rng`.
+        pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
+            if self.config.algorithm_type.is_sde() {
+                return Err(Error::InvalidConfig(
+                    "sde algorithm types need noise: call tell_noise or tell_rng",
+                ));
+            }
+            self.advance(model_output, Noise::None)
+        }
+
+        /// As [`tell`](Self::tell), with one standard normal per element of `x` for the SDE
+        /// variants (ignored by the ODE ones).
+        pub fn tell_noise(&mut self, model_output: &[T], noise: &[T]) -> Result<()> {
+            let noise = if self.config.algorithm_type.is_sde() {
+                Noise::Slice(noise)
+            } else {
+                Noise::None
+            };
+            self.advance(model_output, noise)
+        }
+
+        /// As [`tell`](Self::tell), drawing the SDE variants' noise from `rng`.
+        #[cfg(feature = "rng")]
+        pub fn tell_rng(&mut self, model_output: &[T], rng: &mut NoiseRng) -> Result<()> {
+            let noise = if self.config.algorithm_type.is_sde() {
+                Noise::Rng(rng)
+            } else {
+                Noise::None
+            };
+            self.advance(model_output, noise)
+        }
+    };
+}
+
 mod ddim;
 mod dpm_multistep;
 mod dpm_singlestep;

@@ -168,14 +168,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         })
     }
 
-    /// The next evaluation, or `None` when sampling is done.
-    pub fn ask(&self) -> Option<Request<'_, T>> {
-        (self.step < self.table.len()).then(|| Request {
-            x: &*self.x,
-            timestep: self.table.timesteps()[self.step],
-            step_index: self.step,
-        })
-    }
+    scheduler_front!();
 
     /// Corrects the current sample with the network's output at it (UniC), then predicts the
     /// next one (UniP).
@@ -266,24 +259,9 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         Ok(())
     }
 
-    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
-    pub fn x(&self) -> &[T] {
-        self.x
-    }
-
-    /// The integer timesteps.
-    pub fn timesteps(&self) -> &[i64] {
-        self.table.timesteps()
-    }
-
     /// The sigmas of the timesteps, without the final one.
     pub fn sigmas(&self) -> &[f32] {
         self.table.sigmas()
-    }
-
-    /// `alphas_cumprod` (float32, as diffusers holds it).
-    pub fn alphas_cumprod(&self) -> &[f32] {
-        self.train.alphas_cumprod()
     }
 }
 
