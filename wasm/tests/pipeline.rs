@@ -84,7 +84,10 @@ fn metadata_is_read() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)"
+)]
 fn ten_nfe_generation_is_finite_and_in_range() {
     let mut pipe = Pipeline::from_bytes(&unet_bytes()).unwrap();
     let mut o = opts(1, 4);
@@ -121,7 +124,10 @@ fn ten_nfe_generation_is_finite_and_in_range() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)"
+)]
 fn same_seed_same_images_other_seed_other_images() {
     let mut pipe = Pipeline::from_bytes(&unet_bytes()).unwrap();
     let a = pipe.generate(&opts(7, 2), no_progress).unwrap();
@@ -165,7 +171,10 @@ fn noise_is_seeded_and_standard() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)"
+)]
 fn requested_classes_are_recognised() {
     let mut pipe = Pipeline::from_bytes(&unet_bytes()).unwrap();
     let mut clf = Classifier::from_bytes(&classifier_bytes()).unwrap();
