@@ -104,6 +104,21 @@ fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
     })
 }
 
+/// The keys of a `DrawLayout` options object (`draw` and `gridRgba` take the same object).
+const LAYOUT_KEYS: &[&str] = &[
+    "height",
+    "width",
+    "channels",
+    "batch",
+    "columns",
+    "scale",
+    "gap",
+    "valueRange",
+    "resize",
+    "x",
+    "y",
+];
+
 fn js_err(what: &str) -> impl Fn(JsValue) -> Error + '_ {
     move |e| Error::Js(format!("{what}: {}", super::error::js_message(&e)))
 }
@@ -116,23 +131,7 @@ pub fn draw(
     images: &[f32],
     #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
-    let o = Opts::new(
-        &layout_opts,
-        "layout",
-        &[
-            "height",
-            "width",
-            "channels",
-            "batch",
-            "columns",
-            "scale",
-            "gap",
-            "valueRange",
-            "resize",
-            "x",
-            "y",
-        ],
-    )?;
+    let o = Opts::new(&layout_opts, "layout", LAYOUT_KEYS)?;
     let g = layout(images, &o)?;
     let resize = o.boolean("resize")?.unwrap_or(true);
     let (x, y) = (o.num("x")?.unwrap_or(0.0), o.num("y")?.unwrap_or(0.0));
@@ -188,23 +187,7 @@ pub fn grid_rgba_js(
     images: &[f32],
     #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
-    let o = Opts::new(
-        &layout_opts,
-        "layout",
-        &[
-            "height",
-            "width",
-            "channels",
-            "batch",
-            "columns",
-            "scale",
-            "gap",
-            "valueRange",
-            "resize",
-            "x",
-            "y",
-        ],
-    )?;
+    let o = Opts::new(&layout_opts, "layout", LAYOUT_KEYS)?;
     let g = layout(images, &o)?;
     let out = Object::new();
     set(&out, "width", g.w as f64);

@@ -4,11 +4,10 @@
 
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
-use super::sampler::report_js;
+use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt};
 use crate::pipeline::{
-    parse_algorithm, parse_method, parse_spacing, AdaptiveOptions, Conditioning, ControlFlow,
-    GenerateOptions, MultistepVariant, Pipeline, PipelineError, Progress, ScheduleInfo, Spacing,
-    Thresholding,
+    parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
+    Pipeline, PipelineError, Progress, ScheduleInfo, Spacing,
 };
 use dpm_solver::Prediction;
 use js_sys::{Array, Float32Array, Function, Object};
@@ -58,7 +57,7 @@ export interface GenerateOptions {
   lowerOrderFinal?: boolean;
   denoiseToZero?: boolean;
   multistepVariant?: "reference" | "full_order";
-  adaptive?: { atol?: number; rtol?: number; theta?: number; tErr?: number; hInit?: number; maxNfe?: number };
+  adaptive?: { atol?: number; rtol?: number; theta?: number; tErr?: number; hInit?: number; maxNfe?: number; reuseRejectedEval?: boolean };
   /** Clamp the result to the value range (default true). */
   clip?: boolean;
   /** x_T for all images instead of the seeded noise. */
@@ -240,12 +239,8 @@ fn generate_options(o: &Opts) -> Result<GenerateOptions> {
             }
         };
     }
-    if let Some(t) = o.get("thresholding")? {
-        let to = Opts::new(&t, "options.thresholding", &["ratio", "maxVal"])?;
-        g.thresholding = Some(Thresholding {
-            ratio: to.num("ratio")?.unwrap_or(0.995) as f32,
-            max_val: to.num("maxVal")?.unwrap_or(1.0) as f32,
-        });
+    if let Some(t) = thresholding_opt(o, "options.")? {
+        g.thresholding = Some(t);
     }
     if let Some(b) = o.boolean("lowerOrderFinal")? {
         g.lower_order_final = b;
@@ -253,29 +248,11 @@ fn generate_options(o: &Opts) -> Result<GenerateOptions> {
     if let Some(b) = o.boolean("denoiseToZero")? {
         g.denoise_to_zero = b;
     }
-    if let Some(v) = o.choice("multistepVariant", &["reference", "full_order"])? {
-        g.multistep_variant = if v == "full_order" {
-            MultistepVariant::FullOrder
-        } else {
-            MultistepVariant::Reference
-        };
+    if let Some(v) = multistep_variant_opt(o)? {
+        g.multistep_variant = v;
     }
-    if let Some(a) = o.get("adaptive")? {
-        let ao = Opts::new(
-            &a,
-            "options.adaptive",
-            &["atol", "rtol", "theta", "tErr", "hInit", "maxNfe"],
-        )?;
-        let d = AdaptiveOptions::<f32>::default();
-        g.adaptive = AdaptiveOptions {
-            atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
-            rtol: ao.num("rtol")?.map_or(d.rtol, |v| v as f32),
-            theta: ao.num("theta")?.map_or(d.theta, |v| v as f32),
-            t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
-            h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
-            max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
-            ..d
-        };
+    if let Some(a) = adaptive_opt(o, "options.")? {
+        g.adaptive = a;
     }
     if let Some(b) = o.boolean("clip")? {
         g.clip = b;

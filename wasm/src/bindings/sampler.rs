@@ -332,46 +332,14 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
             }
         };
     }
-    if let Some(t) = o.get("thresholding")? {
-        let to = Opts::new(&t, "thresholding", &["ratio", "maxVal", "max_val"])?;
-        c.thresholding = Some(Thresholding {
-            ratio: to.num("ratio")?.unwrap_or(0.995) as f32,
-            max_val: to.num("maxVal")?.or(to.num("max_val")?).unwrap_or(1.0) as f32,
-        });
+    if let Some(t) = thresholding_opt(o, "")? {
+        c.thresholding = Some(t);
     }
-    if let Some(a) = o.get("adaptive")? {
-        let ao = Opts::new(
-            &a,
-            "adaptive",
-            &[
-                "atol",
-                "rtol",
-                "theta",
-                "tErr",
-                "hInit",
-                "maxNfe",
-                "reuseRejectedEval",
-            ],
-        )?;
-        let d = AdaptiveOptions::<f32>::default();
-        c.adaptive = AdaptiveOptions {
-            atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
-            rtol: ao.num("rtol")?.map_or(d.rtol, |v| v as f32),
-            theta: ao.num("theta")?.map_or(d.theta, |v| v as f32),
-            t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
-            h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
-            max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
-            reuse_rejected_eval: ao
-                .boolean("reuseRejectedEval")?
-                .unwrap_or(d.reuse_rejected_eval),
-        };
+    if let Some(a) = adaptive_opt(o, "")? {
+        c.adaptive = a;
     }
-    if let Some(v) = o.choice("multistepVariant", &["reference", "full_order"])? {
-        c.multistep_variant = if v == "full_order" {
-            MultistepVariant::FullOrder
-        } else {
-            MultistepVariant::Reference
-        };
+    if let Some(v) = multistep_variant_opt(o)? {
+        c.multistep_variant = v;
     }
     if let Some(d) = o.choice("direction", &["sample", "invert"])? {
         c.direction = if d == "invert" {
@@ -381,6 +349,66 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
         };
     }
     Ok(c)
+}
+
+/// `thresholding: { ratio?, maxVal? }` (also `max_val`), shared by `Sampler` and `Model`
+/// options; `path` prefixes error messages (e.g. `"options."`).
+pub(crate) fn thresholding_opt(o: &Opts, path: &str) -> Result<Option<Thresholding<f32>>> {
+    let Some(t) = o.get("thresholding")? else {
+        return Ok(None);
+    };
+    let name = format!("{path}thresholding");
+    let to = Opts::new(&t, &name, &["ratio", "maxVal", "max_val"])?;
+    Ok(Some(Thresholding {
+        ratio: to.num("ratio")?.unwrap_or(0.995) as f32,
+        max_val: to.num("maxVal")?.or(to.num("max_val")?).unwrap_or(1.0) as f32,
+    }))
+}
+
+/// `adaptive: { atol?, rtol?, theta?, tErr?, hInit?, maxNfe?, reuseRejectedEval? }`, unset
+/// fields at the core's defaults.
+pub(crate) fn adaptive_opt(o: &Opts, path: &str) -> Result<Option<AdaptiveOptions<f32>>> {
+    let Some(a) = o.get("adaptive")? else {
+        return Ok(None);
+    };
+    let name = format!("{path}adaptive");
+    let ao = Opts::new(
+        &a,
+        &name,
+        &[
+            "atol",
+            "rtol",
+            "theta",
+            "tErr",
+            "hInit",
+            "maxNfe",
+            "reuseRejectedEval",
+        ],
+    )?;
+    let d = AdaptiveOptions::<f32>::default();
+    Ok(Some(AdaptiveOptions {
+        atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
+        rtol: ao.num("rtol")?.map_or(d.rtol, |v| v as f32),
+        theta: ao.num("theta")?.map_or(d.theta, |v| v as f32),
+        t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
+        h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
+        max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
+        reuse_rejected_eval: ao
+            .boolean("reuseRejectedEval")?
+            .unwrap_or(d.reuse_rejected_eval),
+    }))
+}
+
+/// `multistepVariant: "reference" | "full_order"`.
+pub(crate) fn multistep_variant_opt(o: &Opts) -> Result<Option<MultistepVariant>> {
+    Ok(o.choice("multistepVariant", &["reference", "full_order"])?
+        .map(|v| {
+            if v == "full_order" {
+                MultistepVariant::FullOrder
+            } else {
+                MultistepVariant::Reference
+            }
+        }))
 }
 
 /// The core's prediction for one of the accepted names (already validated).
