@@ -5,10 +5,7 @@
 
 use crate::{Gmm, Oracle};
 use dpm_solver::diffusers::{
-    AlgorithmType, BetaSchedule, DDIMConfig, DDIMScheduler, DPMSolverMultistepConfig,
-    DPMSolverMultistepScheduler, DPMSolverSinglestepConfig, DPMSolverSinglestepScheduler,
-    FinalSigmasType, PredictionType, Request, SolverType, TimestepSpacing, TrainConfig,
-    UniPCMultistepConfig, UniPCMultistepScheduler, UniPCSolverType,
+    ConfigValue, KeyUse, Request, Scheduler, SchedulerClass, SchedulerConfig,
 };
 use dpm_solver::Real;
 use serde::Deserialize;
@@ -72,290 +69,64 @@ pub struct DiffusersRun {
     pub x: Vec<Vec<f64>>,
 }
 
-/// A config accessor that records which keys were used.
-struct Cfg<'v> {
-    v: &'v serde_json::Map<String, Value>,
-}
-
-impl<'v> Cfg<'v> {
-    fn get(&self, k: &str) -> Option<&'v Value> {
-        self.v.get(k)
-    }
-    fn f64_or(&self, k: &str, d: f64) -> Result<f64, String> {
-        match self.get(k) {
-            None => Ok(d),
-            Some(Value::Null) => Ok(f64::NEG_INFINITY),
-            Some(v) => v.as_f64().ok_or(format!("{k}: not a number")),
-        }
-    }
-    fn bool_or(&self, k: &str, d: bool) -> Result<bool, String> {
-        match self.get(k) {
-            None | Some(Value::Null) => Ok(d),
-            Some(v) => v.as_bool().ok_or(format!("{k}: not a bool")),
-        }
-    }
-    fn usize_or(&self, k: &str, d: usize) -> Result<usize, String> {
-        match self.get(k) {
-            None | Some(Value::Null) => Ok(d),
-            Some(v) => v
-                .as_u64()
-                .map(|u| u as usize)
-                .ok_or(format!("{k}: not a count")),
-        }
-    }
-    fn i64_or(&self, k: &str, d: i64) -> Result<i64, String> {
-        match self.get(k) {
-            None | Some(Value::Null) => Ok(d),
-            Some(v) => v.as_i64().ok_or(format!("{k}: not an integer")),
-        }
-    }
-    fn str_or(&self, k: &str, d: &'v str) -> Result<&'v str, String> {
-        match self.get(k) {
-            None | Some(Value::Null) => Ok(d),
-            Some(v) => v.as_str().ok_or(format!("{k}: not a string")),
-        }
-    }
-}
-
-/// Options this layer does not implement: accepted only at their inactive defaults.
-fn reject_unsupported(cfg: &Cfg<'_>) -> Result<(), String> {
-    for key in [
-        "use_exponential_sigmas",
-        "use_beta_sigmas",
-        "use_lu_lambdas",
-        "use_flow_sigmas",
-        "use_dynamic_shifting",
-        "shift_terminal",
-        "solver_p",
-    ] {
-        match cfg.get(key) {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => {}
-            Some(v) => return Err(format!("unsupported diffusers option {key} = {v}")),
-        }
-    }
-    if let Some(v) = cfg.get("variance_type") {
-        if !v.is_null() {
-            return Err(format!("unsupported diffusers option variance_type = {v}"));
-        }
-    }
-    if let Some(v) = cfg.get("flow_shift") {
-        if v.as_f64() != Some(1.0) {
-            return Err(format!("unsupported diffusers option flow_shift = {v}"));
-        }
-    }
-    Ok(())
-}
-
-fn prediction_type(s: &str) -> Result<PredictionType, String> {
-    Ok(match s {
-        "epsilon" => PredictionType::Epsilon,
-        "sample" => PredictionType::Sample,
-        "v_prediction" => PredictionType::VPrediction,
-        o => return Err(format!("unsupported prediction_type {o}")),
-    })
-}
-
-fn spacing(s: &str) -> Result<TimestepSpacing, String> {
-    Ok(match s {
-        "linspace" => TimestepSpacing::Linspace,
-        "leading" => TimestepSpacing::Leading,
-        "trailing" => TimestepSpacing::Trailing,
-        o => return Err(format!("unsupported timestep_spacing {o}")),
-    })
-}
-
-fn final_sigmas(s: &str) -> Result<FinalSigmasType, String> {
-    Ok(match s {
-        "zero" => FinalSigmasType::Zero,
-        "sigma_min" => FinalSigmasType::SigmaMin,
-        o => return Err(format!("unsupported final_sigmas_type {o}")),
-    })
-}
-
-fn algorithm(s: &str) -> Result<AlgorithmType, String> {
-    Ok(match s {
-        "dpmsolver" => AlgorithmType::DpmSolver,
-        // diffusers maps the unimplemented "deis" to dpmsolver++.
-        "dpmsolver++" | "deis" => AlgorithmType::DpmSolverPlusPlus,
-        "sde-dpmsolver" => AlgorithmType::SdeDpmSolver,
-        "sde-dpmsolver++" => AlgorithmType::SdeDpmSolverPlusPlus,
-        o => return Err(format!("unsupported algorithm_type {o}")),
-    })
-}
-
-fn dpm_solver_type(s: &str) -> Result<SolverType, String> {
-    Ok(match s {
-        "midpoint" | "logrho" | "bh1" | "bh2" => SolverType::Midpoint,
-        "heun" => SolverType::Heun,
-        o => return Err(format!("unsupported solver_type {o}")),
-    })
-}
-
-fn unipc_solver_type(s: &str) -> Result<UniPCSolverType, String> {
-    Ok(match s {
-        "bh1" => UniPCSolverType::Bh1,
-        "bh2" | "midpoint" | "heun" | "logrho" => UniPCSolverType::Bh2,
-        o => return Err(format!("unsupported solver_type {o}")),
-    })
-}
-
-/// The train part of a config; `trained` receives `trained_betas` (float32) if given.
-fn train_config<'b>(cfg: &Cfg<'_>, trained: &'b mut Vec<f32>) -> Result<TrainConfig<'b>, String> {
-    let d = TrainConfig::default();
-    let schedule = match cfg.get("trained_betas") {
-        Some(Value::Array(list)) => {
-            *trained = list
-                .iter()
-                .map(|v| {
-                    v.as_f64()
-                        .map(|f| f as f32)
-                        .ok_or("trained_betas: not a number")
-                })
-                .collect::<Result<_, _>>()?;
-            BetaSchedule::Trained(trained.as_slice())
-        }
-        Some(Value::Null) | None => match cfg.str_or("beta_schedule", "linear")? {
-            "linear" => BetaSchedule::Linear,
-            "scaled_linear" => BetaSchedule::ScaledLinear,
-            "squaredcos_cap_v2" => BetaSchedule::SquaredcosCapV2,
-            o => return Err(format!("unsupported beta_schedule {o}")),
-        },
-        Some(v) => return Err(format!("trained_betas: not a list: {v}")),
-    };
-    Ok(TrainConfig {
-        num_train_timesteps: cfg.usize_or("num_train_timesteps", d.num_train_timesteps)?,
-        beta_start: cfg.f64_or("beta_start", d.beta_start)?,
-        beta_end: cfg.f64_or("beta_end", d.beta_end)?,
-        beta_schedule: schedule,
-        rescale_betas_zero_snr: cfg.bool_or("rescale_betas_zero_snr", false)?,
-    })
-}
-
-/// `DPMSolverMultistepScheduler` config from diffusers' JSON.
-pub fn multistep_config<'b>(
-    v: &Value,
-    trained: &'b mut Vec<f32>,
-    batch: usize,
-) -> Result<DPMSolverMultistepConfig<'b>, String> {
-    let cfg = Cfg {
-        v: v.as_object().ok_or("config is not an object")?,
-    };
-    reject_unsupported(&cfg)?;
-    let d = DPMSolverMultistepConfig::default();
-    Ok(DPMSolverMultistepConfig {
-        solver_order: cfg.usize_or("solver_order", d.solver_order)?,
-        prediction_type: prediction_type(cfg.str_or("prediction_type", "epsilon")?)?,
-        thresholding: cfg.bool_or("thresholding", d.thresholding)?,
-        dynamic_thresholding_ratio: cfg.f64_or("dynamic_thresholding_ratio", 0.995)?,
-        sample_max_value: cfg.f64_or("sample_max_value", 1.0)?,
-        algorithm_type: algorithm(cfg.str_or("algorithm_type", "dpmsolver++")?)?,
-        solver_type: dpm_solver_type(cfg.str_or("solver_type", "midpoint")?)?,
-        lower_order_final: cfg.bool_or("lower_order_final", d.lower_order_final)?,
-        euler_at_final: cfg.bool_or("euler_at_final", d.euler_at_final)?,
-        use_karras_sigmas: cfg.bool_or("use_karras_sigmas", false)?,
-        final_sigmas_type: final_sigmas(cfg.str_or("final_sigmas_type", "zero")?)?,
-        lambda_min_clipped: cfg.f64_or("lambda_min_clipped", f64::NEG_INFINITY)?,
-        timestep_spacing: spacing(cfg.str_or("timestep_spacing", "linspace")?)?,
-        steps_offset: cfg.i64_or("steps_offset", 0)?,
-        batch,
-        train: train_config(&cfg, trained)?,
-    })
-}
-
-/// `DPMSolverSinglestepScheduler` config from diffusers' JSON.
-pub fn singlestep_config<'b>(
-    v: &Value,
-    trained: &'b mut Vec<f32>,
-    batch: usize,
-) -> Result<DPMSolverSinglestepConfig<'b>, String> {
-    let cfg = Cfg {
-        v: v.as_object().ok_or("config is not an object")?,
-    };
-    reject_unsupported(&cfg)?;
-    let d = DPMSolverSinglestepConfig::default();
-    Ok(DPMSolverSinglestepConfig {
-        solver_order: cfg.usize_or("solver_order", d.solver_order)?,
-        prediction_type: prediction_type(cfg.str_or("prediction_type", "epsilon")?)?,
-        thresholding: cfg.bool_or("thresholding", d.thresholding)?,
-        dynamic_thresholding_ratio: cfg.f64_or("dynamic_thresholding_ratio", 0.995)?,
-        sample_max_value: cfg.f64_or("sample_max_value", 1.0)?,
-        algorithm_type: algorithm(cfg.str_or("algorithm_type", "dpmsolver++")?)?,
-        solver_type: dpm_solver_type(cfg.str_or("solver_type", "midpoint")?)?,
-        lower_order_final: cfg.bool_or("lower_order_final", d.lower_order_final)?,
-        use_karras_sigmas: cfg.bool_or("use_karras_sigmas", false)?,
-        final_sigmas_type: final_sigmas(cfg.str_or("final_sigmas_type", "zero")?)?,
-        lambda_min_clipped: cfg.f64_or("lambda_min_clipped", f64::NEG_INFINITY)?,
-        batch,
-        train: train_config(&cfg, trained)?,
-    })
-}
-
-/// `UniPCMultistepScheduler` config from diffusers' JSON (`disable` receives
-/// `disable_corrector`).
-pub fn unipc_config<'b>(
+/// A diffusers config (JSON object) applied key by key through the core's
+/// [`SchedulerConfig::set`], the same path the wasm bindings take. `trained` and `disable`
+/// receive the `trained_betas` and `disable_corrector` lists the config borrows. Returns the
+/// config and the keys the class ignored (other schedulers' options).
+pub fn scheduler_config<'b>(
+    class: &str,
     v: &Value,
     trained: &'b mut Vec<f32>,
     disable: &'b mut Vec<usize>,
     batch: usize,
-) -> Result<UniPCMultistepConfig<'b>, String> {
-    let cfg = Cfg {
-        v: v.as_object().ok_or("config is not an object")?,
+) -> Result<(SchedulerConfig<'b>, Vec<String>), String> {
+    let class = SchedulerClass::from_name(class).ok_or(format!("unsupported scheduler {class}"))?;
+    let map = v.as_object().ok_or("config is not an object")?;
+    let numbers = |key: &str, list: &Vec<Value>| -> Result<Vec<f64>, String> {
+        list.iter()
+            .map(|e| e.as_f64().ok_or(format!("{key}: not a number: {e}")))
+            .collect()
     };
-    reject_unsupported(&cfg)?;
-    let d = UniPCMultistepConfig::default();
-    if let Some(Value::Array(list)) = cfg.get("disable_corrector") {
+    if let Some(Value::Array(list)) = map.get("trained_betas") {
+        *trained = numbers("trained_betas", list)?
+            .iter()
+            .map(|&b| b as f32)
+            .collect();
+    }
+    if let Some(Value::Array(list)) = map.get("disable_corrector") {
         *disable = list
             .iter()
-            .map(|v| {
-                v.as_u64()
+            .map(|e| {
+                e.as_u64()
                     .map(|u| u as usize)
-                    .ok_or("disable_corrector: not a count")
+                    .ok_or(format!("disable_corrector: {e}"))
             })
             .collect::<Result<_, _>>()?;
     }
-    Ok(UniPCMultistepConfig {
-        solver_order: cfg.usize_or("solver_order", d.solver_order)?,
-        prediction_type: prediction_type(cfg.str_or("prediction_type", "epsilon")?)?,
-        thresholding: cfg.bool_or("thresholding", d.thresholding)?,
-        dynamic_thresholding_ratio: cfg.f64_or("dynamic_thresholding_ratio", 0.995)?,
-        sample_max_value: cfg.f64_or("sample_max_value", 1.0)?,
-        predict_x0: cfg.bool_or("predict_x0", true)?,
-        solver_type: unipc_solver_type(cfg.str_or("solver_type", "bh2")?)?,
-        lower_order_final: cfg.bool_or("lower_order_final", d.lower_order_final)?,
-        disable_corrector: disable.as_slice(),
-        use_karras_sigmas: cfg.bool_or("use_karras_sigmas", false)?,
-        timestep_spacing: spacing(cfg.str_or("timestep_spacing", "linspace")?)?,
-        steps_offset: cfg.i64_or("steps_offset", 0)?,
-        final_sigmas_type: final_sigmas(cfg.str_or("final_sigmas_type", "zero")?)?,
-        batch,
-        train: train_config(&cfg, trained)?,
-    })
-}
-
-/// `DDIMScheduler` config from diffusers' JSON.
-pub fn ddim_config<'b>(
-    v: &Value,
-    trained: &'b mut Vec<f32>,
-    batch: usize,
-) -> Result<DDIMConfig<'b>, String> {
-    let cfg = Cfg {
-        v: v.as_object().ok_or("config is not an object")?,
-    };
-    reject_unsupported(&cfg)?;
-    let d = DDIMConfig::default();
-    Ok(DDIMConfig {
-        clip_sample: cfg.bool_or("clip_sample", d.clip_sample)?,
-        clip_sample_range: cfg.f64_or("clip_sample_range", d.clip_sample_range)?,
-        set_alpha_to_one: cfg.bool_or("set_alpha_to_one", d.set_alpha_to_one)?,
-        steps_offset: cfg.i64_or("steps_offset", 0)?,
-        prediction_type: prediction_type(cfg.str_or("prediction_type", "epsilon")?)?,
-        thresholding: cfg.bool_or("thresholding", d.thresholding)?,
-        dynamic_thresholding_ratio: cfg.f64_or("dynamic_thresholding_ratio", 0.995)?,
-        sample_max_value: cfg.f64_or("sample_max_value", 1.0)?,
-        timestep_spacing: spacing(cfg.str_or("timestep_spacing", "leading")?)?,
-        batch,
-        train: train_config(&cfg, trained)?,
-    })
+    let (trained, disable): (&'b [f32], &'b [usize]) = (trained, disable);
+    let mut cfg = SchedulerConfig::new(class);
+    cfg.set_batch(batch);
+    let mut ignored = Vec::new();
+    for (key, value) in map {
+        let cv = match (key.as_str(), value) {
+            (_, Value::Null) => ConfigValue::Null,
+            (_, Value::Bool(b)) => ConfigValue::Bool(*b),
+            (_, Value::Number(n)) => ConfigValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+            (_, Value::String(s)) => ConfigValue::Str(s),
+            ("trained_betas", Value::Array(_)) => ConfigValue::Floats(trained),
+            ("disable_corrector", Value::Array(_)) => ConfigValue::Indices(disable),
+            (_, Value::Array(_)) | (_, Value::Object(_)) => {
+                ignored.push(key.clone());
+                continue;
+            }
+        };
+        match cfg.set(key, cv) {
+            Ok(KeyUse::Applied) => {}
+            Ok(KeyUse::Ignored) => ignored.push(key.clone()),
+            Err(e) => return Err(format!("{key} = {value}: {e}")),
+        }
+    }
+    Ok((cfg, ignored))
 }
 
 /// The oracle's output for the whole batch at integer timestep `t`:
@@ -387,19 +158,6 @@ fn oracle_output<T: Real>(
         }
     }
     Ok(())
-}
-
-macro_rules! drive {
-    ($s:expr, $oracle:expr, $out:expr, $round:expr) => {{
-        let mut s = $s.map_err(|e| e.to_string())?;
-        let ac: Vec<f32> = s.alphas_cumprod().to_vec();
-        let timesteps = s.timesteps().to_vec();
-        while let Some(req) = s.ask() {
-            oracle_output($oracle, &ac, &req, $out, $round)?;
-            s.tell($out).map_err(|e| e.to_string())?;
-        }
-        timesteps
-    }};
 }
 
 /// Runs a case computing in `T`.
@@ -441,77 +199,29 @@ pub fn run_diffusers_case_with<T: Real>(
     let mut out = vec![T::ZERO; n];
     let mut trained = Vec::new();
     let mut disable = Vec::new();
-    let steps = case.num_inference_steps;
-    let timesteps = match case.scheduler.as_str() {
-        "DPMSolverMultistepScheduler" => {
-            let cfg = multistep_config(&case.config, &mut trained, batch)?;
-            let mut table = vec![0.0f32; cfg.train.num_train_timesteps];
-            let mut scratch = vec![T::ZERO; cfg.scratch_len(n)];
-            drive!(
-                DPMSolverMultistepScheduler::<T, MAX_STEPS>::new(
-                    &cfg,
-                    steps,
-                    &mut table,
-                    &mut x,
-                    &mut scratch
-                ),
-                &oracle,
-                &mut out,
-                round_outputs
-            )
-        }
-        "DPMSolverSinglestepScheduler" => {
-            let cfg = singlestep_config(&case.config, &mut trained, batch)?;
-            let mut table = vec![0.0f32; cfg.train.num_train_timesteps];
-            let mut scratch = vec![T::ZERO; cfg.scratch_len(n)];
-            drive!(
-                DPMSolverSinglestepScheduler::<T, MAX_STEPS>::new(
-                    &cfg,
-                    steps,
-                    &mut table,
-                    &mut x,
-                    &mut scratch
-                ),
-                &oracle,
-                &mut out,
-                round_outputs
-            )
-        }
-        "UniPCMultistepScheduler" => {
-            let cfg = unipc_config(&case.config, &mut trained, &mut disable, batch)?;
-            let mut table = vec![0.0f32; cfg.train.num_train_timesteps];
-            let mut scratch = vec![T::ZERO; cfg.scratch_len(n)];
-            drive!(
-                UniPCMultistepScheduler::<T, MAX_STEPS>::new(
-                    &cfg,
-                    steps,
-                    &mut table,
-                    &mut x,
-                    &mut scratch
-                ),
-                &oracle,
-                &mut out,
-                round_outputs
-            )
-        }
-        "DDIMScheduler" => {
-            let cfg = ddim_config(&case.config, &mut trained, batch)?;
-            if let Some(eta) = case.config.get("eta").and_then(|v| v.as_f64()) {
-                if eta != 0.0 {
-                    return Err("DDIM with eta > 0 is not supported".into());
-                }
-            }
-            let mut table = vec![0.0f32; cfg.train.num_train_timesteps];
-            let mut scratch = vec![T::ZERO; cfg.scratch_len(n)];
-            drive!(
-                DDIMScheduler::<T, MAX_STEPS>::new(&cfg, steps, &mut table, &mut x, &mut scratch),
-                &oracle,
-                &mut out,
-                round_outputs
-            )
-        }
-        other => return Err(format!("unsupported scheduler {other}")),
-    };
+    let (cfg, _ignored) = scheduler_config(
+        &case.scheduler,
+        &case.config,
+        &mut trained,
+        &mut disable,
+        batch,
+    )?;
+    let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+    let mut scratch = vec![T::ZERO; cfg.scratch_len(n)];
+    let mut s = Scheduler::<T, MAX_STEPS>::new(
+        &cfg,
+        case.num_inference_steps,
+        &mut table,
+        &mut x,
+        &mut scratch,
+    )
+    .map_err(|e| e.to_string())?;
+    let ac: Vec<f32> = s.alphas_cumprod().to_vec();
+    let timesteps = s.timesteps().to_vec();
+    while let Some(req) = s.ask() {
+        oracle_output(&oracle, &ac, &req, &mut out, round_outputs)?;
+        s.tell(&out).map_err(|e| e.to_string())?;
+    }
     Ok(DiffusersRun {
         timesteps,
         x: x.chunks(dim)

@@ -293,11 +293,6 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
     pub fn sigmas(&self) -> &[f32] {
         self.table.sigmas()
     }
-
-    /// Steps taken so far.
-    pub fn step_index(&self) -> usize {
-        self.step
-    }
 }
 
 /// First-order update `x_t = cx x + a m + cn noise` (DDIM-equivalent); like every step

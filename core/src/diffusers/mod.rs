@@ -63,6 +63,11 @@ macro_rules! scheduler_front {
         pub fn alphas_cumprod(&self) -> &[f32] {
             self.train.alphas_cumprod()
         }
+
+        /// Steps taken so far (one model evaluation each).
+        pub fn step_index(&self) -> usize {
+            self.step
+        }
     };
 }
 
@@ -104,10 +109,12 @@ macro_rules! sde_tell_front {
     };
 }
 
+mod config;
 mod ddim;
 mod dpm_multistep;
 mod dpm_singlestep;
 mod kernel;
+mod scheduler;
 mod threshold;
 mod timesteps;
 mod train;
@@ -116,9 +123,11 @@ mod unipc;
 #[cfg(test)]
 mod tests;
 
+pub use config::{ConfigValue, KeyUse, SchedulerClass, SchedulerConfig};
 pub use ddim::{DDIMConfig, DDIMScheduler};
 pub use dpm_multistep::{DPMSolverMultistepConfig, DPMSolverMultistepScheduler};
 pub use dpm_singlestep::{DPMSolverSinglestepConfig, DPMSolverSinglestepScheduler};
+pub use scheduler::Scheduler;
 pub use threshold::threshold_sample;
 pub use timesteps::{round_half_even, StepTable};
 pub use train::{BetaSchedule, TrainConfig, TrainSchedule};

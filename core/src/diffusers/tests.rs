@@ -546,3 +546,196 @@ fn ode_schedulers_converge_at_their_order() {
     let e = |n| err(&run!(DDIMScheduler, ddim, n));
     report("ddim", e(100), e(200), 0.7);
 }
+
+/// A `scheduler_config.json` as the Hub ships it for Stable Diffusion 1.x (a PNDM config),
+/// loaded key by key into other classes, as diffusers' `from_config` does.
+const SD_PNDM_CONFIG: &[(&str, ConfigValue<'static, 'static>)] = &[
+    ("_class_name", ConfigValue::Str("PNDMScheduler")),
+    ("_diffusers_version", ConfigValue::Str("0.6.0")),
+    ("beta_end", ConfigValue::Number(0.012)),
+    ("beta_schedule", ConfigValue::Str("scaled_linear")),
+    ("beta_start", ConfigValue::Number(0.00085)),
+    ("num_train_timesteps", ConfigValue::Number(1000.0)),
+    ("set_alpha_to_one", ConfigValue::Bool(false)),
+    ("skip_prk_steps", ConfigValue::Bool(true)),
+    ("steps_offset", ConfigValue::Number(1.0)),
+    ("trained_betas", ConfigValue::Null),
+    ("clip_sample", ConfigValue::Bool(false)),
+];
+
+#[test]
+fn scheduler_config_applies_diffusers_keys_and_ignores_foreign_ones() {
+    for class in SchedulerClass::ALL {
+        assert_eq!(SchedulerClass::from_name(class.name()), Some(class));
+        let mut c = SchedulerConfig::new(class);
+        let mut ignored = Vec::new();
+        for (k, v) in SD_PNDM_CONFIG {
+            if c.set(k, *v).unwrap() == KeyUse::Ignored {
+                ignored.push(*k);
+            }
+        }
+        let t = c.train();
+        assert_eq!(t.beta_schedule, BetaSchedule::ScaledLinear);
+        assert_eq!((t.beta_start, t.beta_end), (0.00085, 0.012));
+        assert!(ignored.contains(&"_class_name") && ignored.contains(&"skip_prk_steps"));
+        match c {
+            SchedulerConfig::DDIM(d) => {
+                assert!(!d.clip_sample && !d.set_alpha_to_one && d.steps_offset == 1);
+                assert!(!ignored.contains(&"clip_sample"));
+            }
+            SchedulerConfig::DPMSolverMultistep(d) => {
+                assert_eq!(d.steps_offset, 1);
+                assert!(ignored.contains(&"clip_sample") && ignored.contains(&"set_alpha_to_one"));
+            }
+            SchedulerConfig::UniPCMultistep(d) => assert_eq!(d.steps_offset, 1),
+            // The singlestep scheduler has no steps_offset (diffusers ignores it there too).
+            SchedulerConfig::DPMSolverSinglestep(_) => assert!(ignored.contains(&"steps_offset")),
+        }
+    }
+    assert_eq!(SchedulerClass::from_name("PNDMScheduler"), None);
+}
+
+#[test]
+fn scheduler_config_values_null_and_errors() {
+    let mut c = SchedulerConfig::new(SchedulerClass::DPMSolverMultistep);
+    let set = |c: &mut SchedulerConfig<'_>, k: &str, v| c.set(k, v);
+    set(&mut c, "solver_order", ConfigValue::Number(3.0)).unwrap();
+    set(
+        &mut c,
+        "algorithm_type",
+        ConfigValue::Str("sde-dpmsolver++"),
+    )
+    .unwrap();
+    set(&mut c, "solver_type", ConfigValue::Str("heun")).unwrap();
+    set(&mut c, "lambda_min_clipped", ConfigValue::Number(-5.1)).unwrap();
+    set(&mut c, "timestep_spacing", ConfigValue::Str("trailing")).unwrap();
+    set(&mut c, "use_exponential_sigmas", ConfigValue::Bool(false)).unwrap();
+    set(&mut c, "variance_type", ConfigValue::Null).unwrap();
+    assert!(c.is_sde());
+    let SchedulerConfig::DPMSolverMultistep(d) = c else {
+        panic!()
+    };
+    assert_eq!(d.solver_order, 3);
+    assert_eq!(d.solver_type, SolverType::Heun);
+    assert_eq!(d.lambda_min_clipped, -5.1);
+    assert_eq!(d.timestep_spacing, TimestepSpacing::Trailing);
+    // null restores diffusers' default (JSON cannot write lambda_min_clipped's -inf).
+    set(&mut c, "lambda_min_clipped", ConfigValue::Null).unwrap();
+    set(&mut c, "solver_order", ConfigValue::Null).unwrap();
+    let SchedulerConfig::DPMSolverMultistep(d) = c else {
+        panic!()
+    };
+    assert_eq!(d.lambda_min_clipped, f64::NEG_INFINITY);
+    assert_eq!(d.solver_order, 2);
+    // Wrong types, unknown values, fractional counts and active unimplemented options fail.
+    for (k, v) in [
+        ("solver_order", ConfigValue::Number(2.5)),
+        ("solver_order", ConfigValue::Number(-1.0)),
+        ("solver_order", ConfigValue::Str("2")),
+        ("beta_start", ConfigValue::Number(f64::NAN)),
+        ("algorithm_type", ConfigValue::Str("deis++")),
+        ("prediction_type", ConfigValue::Str("flow")),
+        ("lower_order_final", ConfigValue::Number(1.0)),
+        ("use_karras_sigmas", ConfigValue::Str("true")),
+        ("use_lu_lambdas", ConfigValue::Bool(true)),
+        ("use_flow_sigmas", ConfigValue::Bool(true)),
+        ("variance_type", ConfigValue::Str("learned_range")),
+        ("flow_shift", ConfigValue::Number(3.0)),
+        ("trained_betas", ConfigValue::Number(0.1)),
+    ] {
+        assert!(
+            matches!(c.set(k, v), Err(Error::InvalidConfig(_))),
+            "{k} = {v:?} accepted"
+        );
+    }
+    // DDIM: only eta = 0 is implemented; UniPC's own solver_type names.
+    let mut d = SchedulerConfig::new(SchedulerClass::DDIM);
+    assert!(d.set("eta", ConfigValue::Number(0.0)).is_ok());
+    assert!(d.set("eta", ConfigValue::Number(1.0)).is_err());
+    let mut u = SchedulerConfig::new(SchedulerClass::UniPCMultistep);
+    u.set("solver_type", ConfigValue::Str("bh1")).unwrap();
+    u.set("disable_corrector", ConfigValue::Indices(&[0, 2]))
+        .unwrap();
+    let SchedulerConfig::UniPCMultistep(uc) = u else {
+        panic!()
+    };
+    assert_eq!(uc.solver_type, UniPCSolverType::Bh1);
+    assert_eq!(uc.disable_corrector, &[0, 2]);
+    assert!(u.set("solver_type", ConfigValue::Str("heun2")).is_err());
+}
+
+#[test]
+fn trained_betas_take_precedence_in_any_key_order() {
+    let betas = [0.01f32; 10];
+    for order in [
+        ["trained_betas", "beta_schedule"],
+        ["beta_schedule", "trained_betas"],
+    ] {
+        let mut c = SchedulerConfig::new(SchedulerClass::UniPCMultistep);
+        for k in order {
+            let v = if k == "trained_betas" {
+                ConfigValue::Floats(&betas)
+            } else {
+                ConfigValue::Str("scaled_linear")
+            };
+            c.set(k, v).unwrap();
+        }
+        assert_eq!(c.train().beta_schedule, BetaSchedule::Trained(&betas));
+    }
+}
+
+#[test]
+fn scheduler_enum_matches_the_direct_types_bit_for_bit() {
+    let x0 = [0.7f64, -1.2, 0.3, 2.1, -0.4, 0.05];
+    let model = |x: &[f64], t: i64, out: &mut [f64]| {
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = 0.3 * v + 1e-3 * t as f64;
+        }
+    };
+    for class in SchedulerClass::ALL {
+        let mut cfg = SchedulerConfig::new(class);
+        cfg.set("solver_order", ConfigValue::Number(3.0)).unwrap();
+        cfg.set("beta_schedule", ConfigValue::Str("scaled_linear"))
+            .unwrap();
+        cfg.set("beta_start", ConfigValue::Number(0.00085)).unwrap();
+        cfg.set("beta_end", ConfigValue::Number(0.012)).unwrap();
+        cfg.set_batch(2);
+        let (mut t1, mut t2) = ([0f32; 1000], [0f32; 1000]);
+        let (mut x1, mut x2) = (x0, x0);
+        let mut s1 = vec![0.0; cfg.scratch_len(6)];
+        let mut s2 = s1.clone();
+        let mut out = [0.0; 6];
+        let mut e = Scheduler::<f64, 32>::new(&cfg, 7, &mut t1, &mut x1, &mut s1).unwrap();
+        let mut nfe = 0;
+        while let Some(r) = e.ask() {
+            model(r.x, r.timestep, &mut out);
+            e.tell(&out).unwrap();
+            nfe += 1;
+        }
+        assert_eq!(nfe, 7);
+        assert_eq!(e.step_index(), 7);
+        assert_eq!(e.tell(&out), Err(Error::Finished));
+        let (a, s) = e.alpha_sigma(999).unwrap();
+        assert!(a > 0.0 && s < 1.0 && (a * a + s * s - 1.0).abs() < 1e-6);
+        assert_eq!(e.alpha_sigma(1000), None);
+        let ts: Vec<i64> = e.timesteps().to_vec();
+        macro_rules! direct {
+            ($ty:ident, $c:expr) => {{
+                let mut d = $ty::<f64, 32>::new($c, 7, &mut t2, &mut x2, &mut s2).unwrap();
+                assert_eq!(d.timesteps(), &ts[..]);
+                while let Some(r) = d.ask() {
+                    model(r.x, r.timestep, &mut out);
+                    d.tell(&out).unwrap();
+                }
+            }};
+        }
+        match &cfg {
+            SchedulerConfig::DPMSolverMultistep(c) => direct!(DPMSolverMultistepScheduler, c),
+            SchedulerConfig::DPMSolverSinglestep(c) => direct!(DPMSolverSinglestepScheduler, c),
+            SchedulerConfig::UniPCMultistep(c) => direct!(UniPCMultistepScheduler, c),
+            SchedulerConfig::DDIM(c) => direct!(DDIMScheduler, c),
+        }
+        assert_eq!(x1, x2, "{}", class.name());
+        assert!(x1.iter().all(|v| v.is_finite()));
+    }
+}

@@ -1,0 +1,555 @@
+//! A diffusers `scheduler_config.json`, key by key: [`SchedulerConfig::set`] takes each key
+//! with its JSON value under diffusers' own name and applies it to the matching config type,
+//! so a binding (JavaScript objects, serde JSON, a hand-written table on a device) needs no
+//! knowledge of the options beyond turning its values into [`ConfigValue`]s.
+//!
+//! As diffusers' `from_config` does, keys the chosen class does not take are ignored (reported
+//! as [`KeyUse::Ignored`], so a caller can list them): a `PNDMScheduler` config can be loaded
+//! into `DPMSolverMultistepScheduler` for its training schedule. Options these ports do not
+//! implement (`use_exponential_sigmas`, `use_lu_lambdas`, flow-matching sigmas, ...) are
+//! accepted only at their inactive defaults, so a config never silently runs a different
+//! solver than diffusers would. `null` sets a key to its default (JSON has no `-inf`, the
+//! default of `lambda_min_clipped`).
+
+use super::{
+    AlgorithmType, BetaSchedule, DDIMConfig, DPMSolverMultistepConfig, DPMSolverSinglestepConfig,
+    FinalSigmasType, PredictionType, SolverType, TimestepSpacing, TrainConfig,
+    UniPCMultistepConfig, UniPCSolverType,
+};
+use crate::error::{Error, Result};
+
+/// One value of a scheduler config, as JSON gives it: strings are read during
+/// [`SchedulerConfig::set`] (lifetime `'s`), the lists are borrowed by the config (`'b`;
+/// diffusers holds `trained_betas` in float32).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ConfigValue<'s, 'b> {
+    /// `null`: the key's default.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A number (integers included).
+    Number(f64),
+    /// A string.
+    Str(&'s str),
+    /// A list of numbers for `trained_betas`.
+    Floats(&'b [f32]),
+    /// A list of step indices for `disable_corrector`.
+    Indices(&'b [usize]),
+}
+
+/// The scheduler classes of this layer (diffusers' `_class_name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedulerClass {
+    /// `DPMSolverMultistepScheduler`.
+    DPMSolverMultistep,
+    /// `DPMSolverSinglestepScheduler`.
+    DPMSolverSinglestep,
+    /// `UniPCMultistepScheduler`.
+    UniPCMultistep,
+    /// `DDIMScheduler` (eta 0).
+    DDIM,
+}
+
+impl SchedulerClass {
+    /// Every class, in the order of [`NAMES`](Self::NAMES).
+    pub const ALL: [SchedulerClass; 4] = [
+        SchedulerClass::DPMSolverMultistep,
+        SchedulerClass::DPMSolverSinglestep,
+        SchedulerClass::UniPCMultistep,
+        SchedulerClass::DDIM,
+    ];
+    /// diffusers' class names, as in `_class_name`.
+    pub const NAMES: [&'static str; 4] = [
+        "DPMSolverMultistepScheduler",
+        "DPMSolverSinglestepScheduler",
+        "UniPCMultistepScheduler",
+        "DDIMScheduler",
+    ];
+
+    /// The class of a diffusers class name, if this layer has it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        Some(Self::ALL[i])
+    }
+
+    /// diffusers' class name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// What [`SchedulerConfig::set`] did with a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// The key is an option of this class and was applied.
+    Applied,
+    /// Not an option of this class (another scheduler's key, `_class_name`, ...): ignored,
+    /// as diffusers' `from_config` ignores it.
+    Ignored,
+}
+
+/// The configuration of one of the four schedulers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SchedulerConfig<'b> {
+    /// `DPMSolverMultistepScheduler`.
+    DPMSolverMultistep(DPMSolverMultistepConfig<'b>),
+    /// `DPMSolverSinglestepScheduler`.
+    DPMSolverSinglestep(DPMSolverSinglestepConfig<'b>),
+    /// `UniPCMultistepScheduler`.
+    UniPCMultistep(UniPCMultistepConfig<'b>),
+    /// `DDIMScheduler`.
+    DDIM(DDIMConfig<'b>),
+}
+
+/// `Some(&mut config.$name)` for the listed variants, `None` for the others.
+macro_rules! field {
+    ($cfg:expr, $name:ident, [$($v:ident),*]) => {
+        match $cfg {
+            $(SchedulerConfig::$v(c) => Some(&mut c.$name),)*
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    };
+}
+
+/// Options diffusers has and these ports do not implement: accepted at the value given here
+/// (or `null`), refused otherwise. DDIM has none of them (ignored there, as diffusers would).
+const INACTIVE: &[(&str, ConfigValue<'static, 'static>)] = &[
+    ("use_exponential_sigmas", ConfigValue::Bool(false)),
+    ("use_beta_sigmas", ConfigValue::Bool(false)),
+    ("use_lu_lambdas", ConfigValue::Bool(false)),
+    ("use_flow_sigmas", ConfigValue::Bool(false)),
+    ("use_dynamic_shifting", ConfigValue::Bool(false)),
+    ("flow_shift", ConfigValue::Number(1.0)),
+    ("variance_type", ConfigValue::Null),
+    ("solver_p", ConfigValue::Null),
+    ("shift_terminal", ConfigValue::Null),
+];
+
+impl<'b> SchedulerConfig<'b> {
+    /// diffusers' defaults for `class`.
+    pub fn new(class: SchedulerClass) -> Self {
+        match class {
+            SchedulerClass::DPMSolverMultistep => {
+                SchedulerConfig::DPMSolverMultistep(Default::default())
+            }
+            SchedulerClass::DPMSolverSinglestep => {
+                SchedulerConfig::DPMSolverSinglestep(Default::default())
+            }
+            SchedulerClass::UniPCMultistep => SchedulerConfig::UniPCMultistep(Default::default()),
+            SchedulerClass::DDIM => SchedulerConfig::DDIM(Default::default()),
+        }
+    }
+
+    /// The class this configures.
+    pub fn class(&self) -> SchedulerClass {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(_) => SchedulerClass::DPMSolverMultistep,
+            SchedulerConfig::DPMSolverSinglestep(_) => SchedulerClass::DPMSolverSinglestep,
+            SchedulerConfig::UniPCMultistep(_) => SchedulerClass::UniPCMultistep,
+            SchedulerConfig::DDIM(_) => SchedulerClass::DDIM,
+        }
+    }
+
+    /// The training-schedule part (`num_train_timesteps`, betas).
+    pub fn train(&self) -> &TrainConfig<'b> {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => &c.train,
+            SchedulerConfig::DPMSolverSinglestep(c) => &c.train,
+            SchedulerConfig::UniPCMultistep(c) => &c.train,
+            SchedulerConfig::DDIM(c) => &c.train,
+        }
+    }
+
+    /// The training-schedule part, to set it from a model's own metadata.
+    pub fn train_mut(&mut self) -> &mut TrainConfig<'b> {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => &mut c.train,
+            SchedulerConfig::DPMSolverSinglestep(c) => &mut c.train,
+            SchedulerConfig::UniPCMultistep(c) => &mut c.train,
+            SchedulerConfig::DDIM(c) => &mut c.train,
+        }
+    }
+
+    /// What the network predicts.
+    pub fn prediction_type(&self) -> PredictionType {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => c.prediction_type,
+            SchedulerConfig::DPMSolverSinglestep(c) => c.prediction_type,
+            SchedulerConfig::UniPCMultistep(c) => c.prediction_type,
+            SchedulerConfig::DDIM(c) => c.prediction_type,
+        }
+    }
+
+    /// Whether the scheduler draws noise every step (`sde-dpmsolver`, `sde-dpmsolver++`).
+    pub fn is_sde(&self) -> bool {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => c.algorithm_type.is_sde(),
+            SchedulerConfig::DPMSolverSinglestep(c) => c.algorithm_type.is_sde(),
+            _ => false,
+        }
+    }
+
+    /// Sets the number of samples in `x` (not a diffusers key; rows for thresholding).
+    pub fn set_batch(&mut self, batch: usize) {
+        if let Some(b) = field!(
+            self,
+            batch,
+            [
+                DPMSolverMultistep,
+                DPMSolverSinglestep,
+                UniPCMultistep,
+                DDIM
+            ]
+        ) {
+            *b = batch;
+        }
+    }
+
+    /// Scratch elements the scheduler needs for a sample of `n` elements.
+    pub fn scratch_len(&self, n: usize) -> usize {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => c.scratch_len(n),
+            SchedulerConfig::DPMSolverSinglestep(c) => c.scratch_len(n),
+            SchedulerConfig::UniPCMultistep(c) => c.scratch_len(n),
+            SchedulerConfig::DDIM(c) => c.scratch_len(n),
+        }
+    }
+
+    /// Applies one config key under its diffusers name. Errors name what was expected; the
+    /// caller knows the key and the value and should quote them.
+    pub fn set(&mut self, key: &str, value: ConfigValue<'_, 'b>) -> Result<KeyUse> {
+        use ConfigValue::Null;
+        let mut d = SchedulerConfig::new(self.class());
+        // Applies `$parse(value)` (or the class default for `null`) to `$name` of the listed
+        // variants; other variants ignore the key.
+        macro_rules! put {
+            ($name:ident, [$($v:ident),*], $parse:expr) => {{
+                return match (field!(self, $name, [$($v),*]), field!(&mut d, $name, [$($v),*])) {
+                    (Some(f), Some(def)) => {
+                        *f = if value == Null { *def } else { $parse(value)? };
+                        Ok(KeyUse::Applied)
+                    }
+                    _ => Ok(KeyUse::Ignored),
+                };
+            }};
+        }
+        let train_default = *d.train();
+        let not_ddim = self.class() != SchedulerClass::DDIM;
+        match key {
+            "num_train_timesteps" => {
+                self.train_mut().num_train_timesteps = match value {
+                    Null => train_default.num_train_timesteps,
+                    v => count(v)?,
+                };
+            }
+            "beta_start" => {
+                self.train_mut().beta_start = match value {
+                    Null => train_default.beta_start,
+                    v => number(v)?,
+                };
+            }
+            "beta_end" => {
+                self.train_mut().beta_end = match value {
+                    Null => train_default.beta_end,
+                    v => number(v)?,
+                };
+            }
+            "beta_schedule" => {
+                let s = match value {
+                    Null => train_default.beta_schedule,
+                    v => beta_schedule(v)?,
+                };
+                // diffusers uses `trained_betas` whenever given, whatever `beta_schedule` says.
+                let t = self.train_mut();
+                if !matches!(t.beta_schedule, BetaSchedule::Trained(_)) {
+                    t.beta_schedule = s;
+                }
+            }
+            "trained_betas" => {
+                let t = self.train_mut();
+                match value {
+                    Null => {
+                        if matches!(t.beta_schedule, BetaSchedule::Trained(_)) {
+                            t.beta_schedule = train_default.beta_schedule;
+                        }
+                    }
+                    ConfigValue::Floats(b) => t.beta_schedule = BetaSchedule::Trained(b),
+                    _ => return Err(Error::InvalidConfig("expected a list of numbers")),
+                }
+            }
+            "rescale_betas_zero_snr" => {
+                if self.class() == SchedulerClass::DPMSolverSinglestep {
+                    return Ok(KeyUse::Ignored);
+                }
+                self.train_mut().rescale_betas_zero_snr = match value {
+                    Null => false,
+                    v => boolean(v)?,
+                };
+            }
+            "solver_order" => put!(
+                solver_order,
+                [DPMSolverMultistep, DPMSolverSinglestep, UniPCMultistep],
+                count
+            ),
+            "prediction_type" => put!(
+                prediction_type,
+                [
+                    DPMSolverMultistep,
+                    DPMSolverSinglestep,
+                    UniPCMultistep,
+                    DDIM
+                ],
+                prediction_type
+            ),
+            "thresholding" => put!(
+                thresholding,
+                [
+                    DPMSolverMultistep,
+                    DPMSolverSinglestep,
+                    UniPCMultistep,
+                    DDIM
+                ],
+                boolean
+            ),
+            "dynamic_thresholding_ratio" => put!(
+                dynamic_thresholding_ratio,
+                [
+                    DPMSolverMultistep,
+                    DPMSolverSinglestep,
+                    UniPCMultistep,
+                    DDIM
+                ],
+                number
+            ),
+            "sample_max_value" => put!(
+                sample_max_value,
+                [
+                    DPMSolverMultistep,
+                    DPMSolverSinglestep,
+                    UniPCMultistep,
+                    DDIM
+                ],
+                number
+            ),
+            "algorithm_type" => put!(
+                algorithm_type,
+                [DPMSolverMultistep, DPMSolverSinglestep],
+                algorithm_type
+            ),
+            "solver_type" => {
+                if let SchedulerConfig::UniPCMultistep(c) = self {
+                    c.solver_type = match value {
+                        Null => UniPCSolverType::default(),
+                        v => unipc_solver_type(v)?,
+                    };
+                    return Ok(KeyUse::Applied);
+                }
+                put!(
+                    solver_type,
+                    [DPMSolverMultistep, DPMSolverSinglestep],
+                    dpm_solver_type
+                )
+            }
+            "lower_order_final" => put!(
+                lower_order_final,
+                [DPMSolverMultistep, DPMSolverSinglestep, UniPCMultistep],
+                boolean
+            ),
+            "euler_at_final" => put!(euler_at_final, [DPMSolverMultistep], boolean),
+            "use_karras_sigmas" => put!(
+                use_karras_sigmas,
+                [DPMSolverMultistep, DPMSolverSinglestep, UniPCMultistep],
+                boolean
+            ),
+            "final_sigmas_type" => put!(
+                final_sigmas_type,
+                [DPMSolverMultistep, DPMSolverSinglestep, UniPCMultistep],
+                final_sigmas_type
+            ),
+            "lambda_min_clipped" => put!(
+                lambda_min_clipped,
+                [DPMSolverMultistep, DPMSolverSinglestep],
+                number
+            ),
+            "timestep_spacing" => put!(
+                timestep_spacing,
+                [DPMSolverMultistep, UniPCMultistep, DDIM],
+                timestep_spacing
+            ),
+            "steps_offset" => put!(
+                steps_offset,
+                [DPMSolverMultistep, UniPCMultistep, DDIM],
+                integer
+            ),
+            "predict_x0" => put!(predict_x0, [UniPCMultistep], boolean),
+            "disable_corrector" => put!(disable_corrector, [UniPCMultistep], indices),
+            "clip_sample" => put!(clip_sample, [DDIM], boolean),
+            "clip_sample_range" => put!(clip_sample_range, [DDIM], number),
+            "set_alpha_to_one" => put!(set_alpha_to_one, [DDIM], boolean),
+            // A `step()` argument in diffusers, not a config key; only its deterministic
+            // value is implemented, so a config that sets another one is refused.
+            "eta" if !not_ddim => {
+                if !(value == Null || value == ConfigValue::Number(0.0)) {
+                    return Err(Error::InvalidConfig(
+                        "only eta = 0 (deterministic DDIM) is implemented",
+                    ));
+                }
+            }
+            _ => {
+                let inactive = INACTIVE.iter().find(|(k, _)| *k == key);
+                match inactive {
+                    Some((_, ok)) if not_ddim => {
+                        if !(value == Null || value == *ok) {
+                            return Err(Error::InvalidConfig(
+                                "this diffusers option is not implemented here: only its \
+                                 inactive default is accepted",
+                            ));
+                        }
+                    }
+                    _ => return Ok(KeyUse::Ignored),
+                }
+            }
+        }
+        Ok(KeyUse::Applied)
+    }
+}
+
+fn number(v: ConfigValue<'_, '_>) -> Result<f64> {
+    match v {
+        ConfigValue::Number(x) if !x.is_nan() => Ok(x),
+        _ => Err(Error::InvalidConfig("expected a number")),
+    }
+}
+
+fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
+    match v {
+        ConfigValue::Number(x) if x.abs() <= 9.007_199_254_740_991e15 && x as i64 as f64 == x => {
+            Ok(x as i64)
+        }
+        _ => Err(Error::InvalidConfig("expected an integer")),
+    }
+}
+
+fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
+    match integer(v) {
+        Ok(i) if i >= 0 => Ok(i as usize),
+        _ => Err(Error::InvalidConfig("expected a non-negative integer")),
+    }
+}
+
+fn boolean(v: ConfigValue<'_, '_>) -> Result<bool> {
+    match v {
+        ConfigValue::Bool(b) => Ok(b),
+        _ => Err(Error::InvalidConfig("expected true or false")),
+    }
+}
+
+fn indices<'b>(v: ConfigValue<'_, 'b>) -> Result<&'b [usize]> {
+    match v {
+        ConfigValue::Indices(i) => Ok(i),
+        _ => Err(Error::InvalidConfig("expected a list of step indices")),
+    }
+}
+
+/// Maps a string option through `(name, value)` pairs.
+fn pick<V: Copy>(v: ConfigValue<'_, '_>, table: &[(&str, V)], expected: &'static str) -> Result<V> {
+    if let ConfigValue::Str(s) = v {
+        if let Some((_, r)) = table.iter().find(|(n, _)| *n == s) {
+            return Ok(*r);
+        }
+    }
+    Err(Error::InvalidConfig(expected))
+}
+
+fn beta_schedule(v: ConfigValue<'_, '_>) -> Result<BetaSchedule<'static>> {
+    pick(
+        v,
+        &[
+            ("linear", BetaSchedule::Linear),
+            ("scaled_linear", BetaSchedule::ScaledLinear),
+            ("squaredcos_cap_v2", BetaSchedule::SquaredcosCapV2),
+        ],
+        "expected \"linear\", \"scaled_linear\" or \"squaredcos_cap_v2\"",
+    )
+}
+
+fn prediction_type(v: ConfigValue<'_, '_>) -> Result<PredictionType> {
+    pick(
+        v,
+        &[
+            ("epsilon", PredictionType::Epsilon),
+            ("sample", PredictionType::Sample),
+            ("v_prediction", PredictionType::VPrediction),
+        ],
+        "expected \"epsilon\", \"sample\" or \"v_prediction\"",
+    )
+}
+
+fn algorithm_type(v: ConfigValue<'_, '_>) -> Result<AlgorithmType> {
+    pick(
+        v,
+        &[
+            ("dpmsolver", AlgorithmType::DpmSolver),
+            ("dpmsolver++", AlgorithmType::DpmSolverPlusPlus),
+            ("sde-dpmsolver", AlgorithmType::SdeDpmSolver),
+            ("sde-dpmsolver++", AlgorithmType::SdeDpmSolverPlusPlus),
+            // diffusers maps the unimplemented "deis" to dpmsolver++.
+            ("deis", AlgorithmType::DpmSolverPlusPlus),
+        ],
+        "expected \"dpmsolver\", \"dpmsolver++\", \"sde-dpmsolver\" or \"sde-dpmsolver++\"",
+    )
+}
+
+/// diffusers maps UniPC's and DEIS's names onto the DPM-Solver forms (midpoint).
+fn dpm_solver_type(v: ConfigValue<'_, '_>) -> Result<SolverType> {
+    pick(
+        v,
+        &[
+            ("midpoint", SolverType::Midpoint),
+            ("heun", SolverType::Heun),
+            ("logrho", SolverType::Midpoint),
+            ("bh1", SolverType::Midpoint),
+            ("bh2", SolverType::Midpoint),
+        ],
+        "expected \"midpoint\" or \"heun\"",
+    )
+}
+
+/// diffusers maps the DPM-Solver names onto bh2.
+fn unipc_solver_type(v: ConfigValue<'_, '_>) -> Result<UniPCSolverType> {
+    pick(
+        v,
+        &[
+            ("bh1", UniPCSolverType::Bh1),
+            ("bh2", UniPCSolverType::Bh2),
+            ("midpoint", UniPCSolverType::Bh2),
+            ("heun", UniPCSolverType::Bh2),
+            ("logrho", UniPCSolverType::Bh2),
+        ],
+        "expected \"bh1\" or \"bh2\"",
+    )
+}
+
+fn final_sigmas_type(v: ConfigValue<'_, '_>) -> Result<FinalSigmasType> {
+    pick(
+        v,
+        &[
+            ("zero", FinalSigmasType::Zero),
+            ("sigma_min", FinalSigmasType::SigmaMin),
+        ],
+        "expected \"zero\" or \"sigma_min\"",
+    )
+}
+
+fn timestep_spacing(v: ConfigValue<'_, '_>) -> Result<TimestepSpacing> {
+    pick(
+        v,
+        &[
+            ("linspace", TimestepSpacing::Linspace),
+            ("leading", TimestepSpacing::Leading),
+            ("trailing", TimestepSpacing::Trailing),
+        ],
+        "expected \"linspace\", \"leading\" or \"trailing\"",
+    )
+}

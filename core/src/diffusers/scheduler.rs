@@ -1,0 +1,127 @@
+//! [`Scheduler`]: any of the four schedulers behind one type, chosen at run time from a
+//! [`SchedulerConfig`] (a `scheduler_config.json`'s `_class_name`), for callers such as the
+//! wasm bindings and the demo pipeline that take the scheduler as data.
+
+use super::config::SchedulerConfig;
+use super::{
+    DDIMScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, Request,
+    UniPCMultistepScheduler,
+};
+use crate::error::Result;
+use crate::math::Real;
+#[cfg(feature = "rng")]
+use crate::rng::NoiseRng;
+
+/// One of the four diffusers schedulers.
+#[derive(Debug)]
+pub enum Scheduler<'a, T, const MAX_STEPS: usize> {
+    /// `DPMSolverMultistepScheduler`.
+    DPMSolverMultistep(DPMSolverMultistepScheduler<'a, T, MAX_STEPS>),
+    /// `DPMSolverSinglestepScheduler`.
+    DPMSolverSinglestep(DPMSolverSinglestepScheduler<'a, T, MAX_STEPS>),
+    /// `UniPCMultistepScheduler`.
+    UniPCMultistep(UniPCMultistepScheduler<'a, T, MAX_STEPS>),
+    /// `DDIMScheduler`.
+    DDIM(DDIMScheduler<'a, T, MAX_STEPS>),
+}
+
+/// Forwards `$call` to whichever scheduler `$s` holds.
+macro_rules! each {
+    ($s:expr, $v:ident => $call:expr) => {
+        match $s {
+            Scheduler::DPMSolverMultistep($v) => $call,
+            Scheduler::DPMSolverSinglestep($v) => $call,
+            Scheduler::UniPCMultistep($v) => $call,
+            Scheduler::DDIM($v) => $call,
+        }
+    };
+}
+
+impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
+    /// Builds the configured scheduler with `num_inference_steps` steps; buffers as for the
+    /// individual types (`table`: `num_train_timesteps` elements, `scratch`:
+    /// [`SchedulerConfig::scratch_len`]).
+    pub fn new(
+        config: &SchedulerConfig<'a>,
+        num_inference_steps: usize,
+        table: &'a mut [f32],
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        let n = num_inference_steps;
+        Ok(match config {
+            SchedulerConfig::DPMSolverMultistep(c) => Scheduler::DPMSolverMultistep(
+                DPMSolverMultistepScheduler::new(c, n, table, x, scratch)?,
+            ),
+            SchedulerConfig::DPMSolverSinglestep(c) => Scheduler::DPMSolverSinglestep(
+                DPMSolverSinglestepScheduler::new(c, n, table, x, scratch)?,
+            ),
+            SchedulerConfig::UniPCMultistep(c) => {
+                Scheduler::UniPCMultistep(UniPCMultistepScheduler::new(c, n, table, x, scratch)?)
+            }
+            SchedulerConfig::DDIM(c) => {
+                Scheduler::DDIM(DDIMScheduler::new(c, n, table, x, scratch)?)
+            }
+        })
+    }
+
+    /// The next evaluation, or `None` when sampling is done.
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        each!(self, s => s.ask())
+    }
+
+    /// Advances one step with the network's output (the SDE variants refuse: they need
+    /// [`tell_noise`](Self::tell_noise) or `tell_rng`).
+    pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
+        each!(self, s => s.tell(model_output))
+    }
+
+    /// As [`tell`](Self::tell), with one standard normal per element of `x` for the SDE
+    /// variants (ignored by the deterministic schedulers).
+    pub fn tell_noise(&mut self, model_output: &[T], noise: &[T]) -> Result<()> {
+        match self {
+            Scheduler::DPMSolverMultistep(s) => s.tell_noise(model_output, noise),
+            Scheduler::DPMSolverSinglestep(s) => s.tell_noise(model_output, noise),
+            Scheduler::UniPCMultistep(s) => s.tell(model_output),
+            Scheduler::DDIM(s) => s.tell(model_output),
+        }
+    }
+
+    /// As [`tell`](Self::tell), drawing the SDE variants' noise from `rng`.
+    #[cfg(feature = "rng")]
+    pub fn tell_rng(&mut self, model_output: &[T], rng: &mut NoiseRng) -> Result<()> {
+        match self {
+            Scheduler::DPMSolverMultistep(s) => s.tell_rng(model_output, rng),
+            Scheduler::DPMSolverSinglestep(s) => s.tell_rng(model_output, rng),
+            Scheduler::UniPCMultistep(s) => s.tell(model_output),
+            Scheduler::DDIM(s) => s.tell(model_output),
+        }
+    }
+
+    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
+    pub fn x(&self) -> &[T] {
+        each!(self, s => s.x())
+    }
+
+    /// The integer timesteps (`scheduler.timesteps`).
+    pub fn timesteps(&self) -> &[i64] {
+        each!(self, s => s.timesteps())
+    }
+
+    /// `alphas_cumprod` (float32, as diffusers holds it).
+    pub fn alphas_cumprod(&self) -> &[f32] {
+        each!(self, s => s.alphas_cumprod())
+    }
+
+    /// Steps taken so far (one model evaluation each).
+    pub fn step_index(&self) -> usize {
+        each!(self, s => s.step_index())
+    }
+
+    /// `(alpha_t, sigma_t)` of an integer timestep: `sqrt(alphas_cumprod[t])` and
+    /// `sqrt(1 - alphas_cumprod[t])`, as float32 tensors give them.
+    pub fn alpha_sigma(&self, timestep: i64) -> Option<(f32, f32)> {
+        let a = *self.alphas_cumprod().get(usize::try_from(timestep).ok()?)?;
+        Some((Real::sqrt(a), Real::sqrt(1.0 - a)))
+    }
+}
