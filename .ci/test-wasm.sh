@@ -15,6 +15,11 @@ node -e '
     if (j.name !== "dpm-solver" || !fs.existsSync("target/pkg/bundler/dpm_solver_bg.wasm")) process.exit(1);
     console.log("bundler build: ok");'
 
+# The native float32 results of the diffusers cases, which the JS Sampler({ scheduler }) must
+# reproduce (wasm/tests-js/diffusers.test.mjs).
+mkdir -p target
+cargo run --release -q -p dpm-solver-tests --example diffusers_f32 -- target/diffusers-f32.json
+
 # Node's built-in test runner (no npm dependencies); prints pass/fail counts.
 node --test --test-reporter=spec wasm/tests-js/*.test.mjs
 

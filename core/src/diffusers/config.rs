@@ -35,6 +35,8 @@ pub enum ConfigValue<'s, 'b> {
     Floats(&'b [f32]),
     /// A list of step indices for `disable_corrector`.
     Indices(&'b [usize]),
+    /// Any other list or object: accepted for keys the class ignores, an error for its own.
+    Other,
 }
 
 /// The scheduler classes of this layer (diffusers' `_class_name`).

@@ -139,6 +139,7 @@ pub struct DPMSolverMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     ring: Ring,
     step: usize,
     lower_order_nums: usize,
+    last_order: usize,
 }
 
 impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
@@ -197,6 +198,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             ring,
             step: 0,
             lower_order_nums: 0,
+            last_order: 0,
         })
     }
 
@@ -285,6 +287,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         if self.lower_order_nums < c.solver_order {
             self.lower_order_nums += 1;
         }
+        self.last_order = order;
         self.step += 1;
         Ok(())
     }
@@ -292,6 +295,11 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
     /// The sigmas of the timesteps, without the final one (`scheduler.sigmas[:-1]`).
     pub fn sigmas(&self) -> &[f32] {
         self.table.sigmas()
+    }
+
+    /// The order of the last update (0 before the first).
+    pub fn last_order(&self) -> usize {
+        self.last_order
     }
 }
 

@@ -118,6 +118,17 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
         each!(self, s => s.step_index())
     }
 
+    /// The order of the last update (0 before the first; DDIM: 1).
+    pub fn last_order(&self) -> usize {
+        let i = self.step_index();
+        match self {
+            Scheduler::DPMSolverMultistep(s) => s.last_order(),
+            Scheduler::DPMSolverSinglestep(s) => i.checked_sub(1).map_or(0, |j| s.order_at(j)),
+            Scheduler::UniPCMultistep(s) => s.last_order(),
+            Scheduler::DDIM(_) => usize::from(i > 0),
+        }
+    }
+
     /// `(alpha_t, sigma_t)` of an integer timestep: `sqrt(alphas_cumprod[t])` and
     /// `sqrt(1 - alphas_cumprod[t])`, as float32 tensors give them.
     pub fn alpha_sigma(&self, timestep: i64) -> Option<(f32, f32)> {

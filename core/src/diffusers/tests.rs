@@ -642,12 +642,14 @@ fn scheduler_config_values_null_and_errors() {
         ("variance_type", ConfigValue::Str("learned_range")),
         ("flow_shift", ConfigValue::Number(3.0)),
         ("trained_betas", ConfigValue::Number(0.1)),
+        ("solver_order", ConfigValue::Other),
     ] {
         assert!(
             matches!(c.set(k, v), Err(Error::InvalidConfig(_))),
             "{k} = {v:?} accepted"
         );
     }
+    assert_eq!(c.set("some_list", ConfigValue::Other), Ok(KeyUse::Ignored));
     // DDIM: only eta = 0 is implemented; UniPC's own solver_type names.
     let mut d = SchedulerConfig::new(SchedulerClass::DDIM);
     assert!(d.set("eta", ConfigValue::Number(0.0)).is_ok());
@@ -707,10 +709,14 @@ fn scheduler_enum_matches_the_direct_types_bit_for_bit() {
         let mut out = [0.0; 6];
         let mut e = Scheduler::<f64, 32>::new(&cfg, 7, &mut t1, &mut x1, &mut s1).unwrap();
         let mut nfe = 0;
+        assert_eq!(e.last_order(), 0);
         while let Some(r) = e.ask() {
             model(r.x, r.timestep, &mut out);
             e.tell(&out).unwrap();
             nfe += 1;
+            let k = e.last_order();
+            let max = if class == SchedulerClass::DDIM { 1 } else { 3 };
+            assert!((1..=max).contains(&k), "{}: order {k}", class.name());
         }
         assert_eq!(nfe, 7);
         assert_eq!(e.step_index(), 7);

@@ -263,6 +263,15 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
     pub fn sigmas(&self) -> &[f32] {
         self.table.sigmas()
     }
+
+    /// The order of the last predictor update (0 before the first).
+    pub fn last_order(&self) -> usize {
+        if self.step == 0 {
+            0
+        } else {
+            self.this_order
+        }
+    }
 }
 
 /// The float32 scalars of one UniP or UniC update from `s0` (step `i0`) to `t`:

@@ -11,6 +11,7 @@
 //! Compiled for `wasm32` only: natively the crate is the plain-Rust [`crate::pipeline`].
 #![cfg(target_arch = "wasm32")]
 
+mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;

@@ -2,6 +2,7 @@
 //! themselves (onnxruntime-web, TensorFlow.js, WebGPU, ...). A newtype that owns the buffers the
 //! core borrows; no solver maths lives here.
 
+use super::diffusers::{Ask, DiffusersSampler};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
 use dpm_solver::model::{convert, Target};
@@ -12,6 +13,7 @@ use dpm_solver::{
 };
 use js_sys::{Array, Float32Array, Object};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_SAMPLER: &'static str = r#"
@@ -28,8 +30,37 @@ export type SpacingOption =
   | { karras: number }
   | Float32Array | Float64Array | number[];
 
-/** Options of `new Sampler(options, xT)`; every field is optional (the reference's `sample()` defaults). */
-export interface SamplerOptions {
+/** Options of `new Sampler(options, xT)`: the DPM-Solver options, or a diffusers scheduler. */
+export type SamplerOptions = DpmSolverOptions | DiffusersSchedulerOptions;
+
+/** A diffusers class this package reproduces (see core/DIFFUSERS.md). */
+export type DiffusersSchedulerName =
+  | "DPMSolverMultistepScheduler" | "DPMSolverSinglestepScheduler"
+  | "UniPCMultistepScheduler" | "DDIMScheduler";
+
+/**
+ * One of diffusers' schedulers, configured by a `scheduler_config.json` passed as-is (diffusers'
+ * key names and defaults; keys the class does not take are ignored, as `from_config` ignores
+ * them, and listed in `sampler.ignoredKeys`; options not implemented here are refused unless at
+ * their defaults). `new Sampler({ scheduler: await (await fetch("scheduler_config.json")).json() }, xT)`
+ * uses its `_class_name`; `{ scheduler: "UniPCMultistepScheduler", schedulerConfig: cfg }` loads
+ * any class's config into the named one. Requests carry diffusers' integer `timestep`.
+ */
+export interface DiffusersSchedulerOptions {
+  scheduler: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>);
+  schedulerConfig?: Record<string, unknown>;
+  /** num_inference_steps (default 20). */
+  steps?: number;
+  /** Number of samples in `xT` (default 1; must divide its length). */
+  batch?: number;
+  /** Classifier-free guidance, combined as diffusers' pipelines do (answer with `tellCfg`). */
+  guidance?: null | { type: "classifier-free"; scale: number };
+  /** Seed of the noise the SDE variants (`sde-dpmsolver++`) draw each step (default 0). */
+  seed?: number;
+}
+
+/** The DPM-Solver options; every field is optional (the reference's `sample()` defaults). */
+export interface DpmSolverOptions {
   schedule?: ScheduleOptions;
   /** "dpmsolver++" (default) or "dpmsolver". */
   algorithm?: "dpmsolver" | "dpmsolver++";
@@ -76,6 +107,8 @@ export interface EvalRequest {
   sigma: number;
   /** 0-based index of this evaluation. */
   index: number;
+  /** diffusers' integer timestep (diffusers schedulers only; tModel = 1000 timestep / num_train_timesteps). */
+  timestep?: number;
 }
 
 /** What a completed (or rejected adaptive) step was. */
@@ -99,36 +132,59 @@ export interface SamplerStats {
 }
 "#;
 
-/// The buffers the core sampler borrows, leaked for the sampler's lifetime and freed after it.
-struct Leaked(Vec<*mut [f32]>);
+/// The buffers a sampler borrows, leaked for the sampler's lifetime and freed after it.
+#[derive(Default)]
+pub(crate) struct Leaked {
+    floats: Vec<*mut [f32]>,
+    indices: Vec<*mut [usize]>,
+}
 
 impl Leaked {
     /// Moves `v` to the heap and hands out a `'static` borrow of it; freed when `self` drops.
-    fn keep(&mut self, v: Vec<f32>) -> &'static mut [f32] {
+    pub(crate) fn keep(&mut self, v: Vec<f32>) -> &'static mut [f32] {
         let p = Box::into_raw(v.into_boxed_slice());
-        self.0.push(p);
+        self.floats.push(p);
         // SAFETY: `p` comes from `Box::into_raw` and is freed only in `Drop`, which runs after
         // the sampler holding this borrow is dropped (field order of `Sampler`).
         unsafe { &mut *p }
+    }
+
+    /// As [`keep`](Self::keep), for a list of indices.
+    pub(crate) fn keep_indices(&mut self, v: Vec<usize>) -> &'static [usize] {
+        let p = Box::into_raw(v.into_boxed_slice());
+        self.indices.push(p);
+        // SAFETY: as in `keep`.
+        unsafe { &*p }
     }
 }
 
 impl Drop for Leaked {
     fn drop(&mut self) {
-        for p in self.0.drain(..) {
+        for p in self.floats.drain(..) {
             // SAFETY: each pointer came from `Box::into_raw` and is freed exactly once; no
             // borrow of it is alive (the sampler was dropped first, or never built).
+            unsafe { drop(Box::from_raw(p)) };
+        }
+        for p in self.indices.drain(..) {
+            // SAFETY: as above.
             unsafe { drop(Box::from_raw(p)) };
         }
     }
 }
 
-/// DPM-Solver / DPM-Solver++ as an ask/tell state machine. The network is yours:
+/// The solver behind a `Sampler`: the reference DPM-Solver, or a diffusers scheduler.
+enum Inner {
+    Dpm(Box<dpm_solver::Sampler<'static, f32>>),
+    Diffusers(Box<DiffusersSampler>),
+}
+
+/// DPM-Solver / DPM-Solver++ as an ask/tell state machine, or (with `scheduler`) one of
+/// diffusers' schedulers. The network is yours:
 /// `while ((req = s.ask())) s.tell(model(req.x, req.tModel));` then read `s.x`.
 #[wasm_bindgen]
 pub struct Sampler {
     // Declared before `_buffers`: dropped first, while the buffers it borrows still exist.
-    inner: dpm_solver::Sampler<'static, f32>,
+    inner: Inner,
     _buffers: Leaked,
     reports: Vec<StepReport<f32>>,
     batch: usize,
@@ -458,6 +514,22 @@ impl Sampler {
             None => JsValue::NULL,
         }
     }
+
+    /// The pending request of either solver.
+    fn pending(&self) -> Option<Ask<'_>> {
+        match &self.inner {
+            Inner::Dpm(s) => s.ask().map(|r| Ask {
+                x: r.x,
+                timestep: None,
+                t_model: r.t_model,
+                t: r.t,
+                alpha: r.alpha,
+                sigma: r.sigma,
+                index: r.index,
+            }),
+            Inner::Diffusers(d) => d.ask(),
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -468,8 +540,16 @@ impl Sampler {
         #[wasm_bindgen(unchecked_param_type = "SamplerOptions")] options: JsValue,
         #[wasm_bindgen(js_name = "xT")] x_t: &[f32],
     ) -> core::result::Result<Sampler, Error> {
+        let mut bufs = Leaked::default();
+        let scheduler = if options.is_object() {
+            js_sys::Reflect::get(&options, &JsValue::from_str("scheduler")).unwrap_or_default()
+        } else {
+            JsValue::UNDEFINED
+        };
+        if !(scheduler.is_undefined() || scheduler.is_null()) {
+            return Sampler::new_diffusers(&options, x_t, bufs);
+        }
         let o = Opts::new(&options, "options", SAMPLER_KEYS)?;
-        let mut bufs = Leaked(Vec::new());
         let sched = schedule(o.get("schedule")?, &mut bufs)?;
         let mut cfg = config(&o, &mut bufs)?;
         let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
@@ -478,7 +558,7 @@ impl Sampler {
         let x = bufs.keep(x_t.to_vec());
         let inner = dpm_solver::Sampler::new(sched, cfg, x, scratch)?;
         Ok(Sampler {
-            inner,
+            inner: Inner::Dpm(Box::new(inner)),
             _buffers: bufs,
             reports: Vec::new(),
             batch,
@@ -488,7 +568,7 @@ impl Sampler {
     /// The pending evaluation, or `null` when sampling is finished (read `x`).
     #[wasm_bindgen(unchecked_return_type = "EvalRequest | null")]
     pub fn ask(&self) -> JsValue {
-        match self.inner.ask() {
+        match self.pending() {
             None => JsValue::NULL,
             Some(r) => {
                 let o = Object::new();
@@ -498,6 +578,9 @@ impl Sampler {
                 set(&o, "alpha", r.alpha as f64);
                 set(&o, "sigma", r.sigma as f64);
                 set(&o, "index", r.index as f64);
+                if let Some(ts) = r.timestep {
+                    set(&o, "timestep", ts as f64);
+                }
                 o.into()
             }
         }
@@ -507,7 +590,10 @@ impl Sampler {
     /// completed, or `null` (an intermediate stage).
     #[wasm_bindgen(unchecked_return_type = "StepReport | null")]
     pub fn tell(&mut self, output: &[f32]) -> core::result::Result<JsValue, Error> {
-        let r = self.inner.tell(output)?;
+        let r = match &mut self.inner {
+            Inner::Dpm(s) => s.tell(output)?,
+            Inner::Diffusers(d) => Some(d.tell(output)?),
+        };
         Ok(self.record(r))
     }
 
@@ -518,18 +604,31 @@ impl Sampler {
         cond: &[f32],
         uncond: &[f32],
     ) -> core::result::Result<JsValue, Error> {
-        let r = self.inner.tell_cfg(cond, uncond)?;
+        let r = match &mut self.inner {
+            Inner::Dpm(s) => s.tell_cfg(cond, uncond)?,
+            Inner::Diffusers(d) => Some(d.tell_cfg(cond, uncond)?),
+        };
         Ok(self.record(r))
     }
 
-    /// Classifier guidance: the output and `grad_x log p(class | x_t)`.
+    /// Classifier guidance: the output and `grad_x log p(class | x_t)` (DPM-Solver options
+    /// only).
     #[wasm_bindgen(js_name = tellClassifier, unchecked_return_type = "StepReport | null")]
     pub fn tell_classifier(
         &mut self,
         output: &[f32],
         grad: &[f32],
     ) -> core::result::Result<JsValue, Error> {
-        let r = self.inner.tell_classifier(output, grad)?;
+        let r = match &mut self.inner {
+            Inner::Dpm(s) => s.tell_classifier(output, grad)?,
+            Inner::Diffusers(_) => {
+                return Err(dpm_solver::Error::GuidanceMismatch {
+                    configured: "a diffusers scheduler (no classifier guidance)",
+                    called: "tellClassifier",
+                }
+                .into())
+            }
+        };
         Ok(self.record(r))
     }
 
@@ -537,12 +636,16 @@ impl Sampler {
     /// final sample); call it before `tell`.
     #[wasm_bindgen(js_name = predictX0)]
     pub fn predict_x0(&self, output: &[f32]) -> core::result::Result<Float32Array, Error> {
-        let Some(r) = self.inner.ask() else {
+        let Some(r) = self.pending() else {
             return Err(dpm_solver::Error::Finished.into());
+        };
+        let prediction = match &self.inner {
+            Inner::Dpm(s) => s.config().prediction,
+            Inner::Diffusers(d) => d.prediction(),
         };
         let mut dst = vec![0.0f32; r.x.len()];
         convert(
-            self.inner.config().prediction,
+            prediction,
             Target::Data,
             r.alpha,
             r.sigma,
@@ -556,19 +659,28 @@ impl Sampler {
     /// The sample: the start before the run, the result after it (a copy).
     #[wasm_bindgen(getter)]
     pub fn x(&self) -> Float32Array {
-        Float32Array::from(self.inner.x())
+        Float32Array::from(match &self.inner {
+            Inner::Dpm(s) => s.x(),
+            Inner::Diffusers(d) => d.x(),
+        })
     }
 
     /// Network evaluations so far (a classifier-free pair counts once).
     #[wasm_bindgen(getter)]
     pub fn nfe(&self) -> usize {
-        self.inner.nfe()
+        match &self.inner {
+            Inner::Dpm(s) => s.nfe(),
+            Inner::Diffusers(d) => d.nfe(),
+        }
     }
 
     /// Whether sampling is finished.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> bool {
-        self.inner.is_done()
+        match &self.inner {
+            Inner::Dpm(s) => s.is_done(),
+            Inner::Diffusers(d) => d.is_done(),
+        }
     }
 
     /// Number of samples in `x`.
@@ -580,11 +692,17 @@ impl Sampler {
     /// `{ nfe, nAccept, nReject }`.
     #[wasm_bindgen(getter, unchecked_return_type = "SamplerStats")]
     pub fn stats(&self) -> JsValue {
-        let s = self.inner.stats();
+        let (nfe, acc, rej) = match &self.inner {
+            Inner::Dpm(s) => {
+                let s = s.stats();
+                (s.nfe, s.n_accept, s.n_reject)
+            }
+            Inner::Diffusers(d) => (d.nfe(), d.nfe(), 0),
+        };
         let o = Object::new();
-        set(&o, "nfe", s.nfe as f64);
-        set(&o, "nAccept", s.n_accept as f64);
-        set(&o, "nReject", s.n_reject as f64);
+        set(&o, "nfe", nfe as f64);
+        set(&o, "nAccept", acc as f64);
+        set(&o, "nReject", rej as f64);
         o.into()
     }
 
@@ -597,8 +715,78 @@ impl Sampler {
     /// `[tStart, tEnd]` with the defaults resolved.
     #[wasm_bindgen(getter, js_name = timeRange, unchecked_return_type = "[number, number]")]
     pub fn time_range(&self) -> Array {
-        let (a, b) = self.inner.time_range();
+        let (a, b) = match &self.inner {
+            Inner::Dpm(s) => s.time_range(),
+            Inner::Diffusers(d) => d.time_range(),
+        };
         Array::of2(&JsValue::from_f64(a as f64), &JsValue::from_f64(b as f64))
+    }
+
+    /// The diffusers class in use (`"DPMSolverMultistepScheduler"`, ...), or `null` for the
+    /// DPM-Solver options.
+    #[wasm_bindgen(getter)]
+    pub fn scheduler(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Dpm(_) => None,
+            Inner::Diffusers(d) => Some(d.class_name().to_string()),
+        }
+    }
+
+    /// diffusers' `scheduler.timesteps` (integers), or `null` for the DPM-Solver options.
+    #[wasm_bindgen(getter, unchecked_return_type = "number[] | null")]
+    pub fn timesteps(&self) -> JsValue {
+        match &self.inner {
+            Inner::Dpm(_) => JsValue::NULL,
+            Inner::Diffusers(d) => d
+                .timesteps()
+                .iter()
+                .map(|&t| JsValue::from_f64(t as f64))
+                .collect::<Array>()
+                .into(),
+        }
+    }
+
+    /// Keys of the scheduler config that the class does not take and were ignored, as
+    /// diffusers' `from_config` ignores them (another scheduler's options, `_class_name`, ...).
+    #[wasm_bindgen(getter, js_name = ignoredKeys, unchecked_return_type = "string[]")]
+    pub fn ignored_keys(&self) -> Array {
+        match &self.inner {
+            Inner::Dpm(_) => Array::new(),
+            Inner::Diffusers(d) => d
+                .ignored_keys()
+                .iter()
+                .map(|k| JsValue::from_str(k))
+                .collect(),
+        }
+    }
+}
+
+impl Sampler {
+    fn new_diffusers(
+        options: &JsValue,
+        x_t: &[f32],
+        mut bufs: Leaked,
+    ) -> core::result::Result<Sampler, Error> {
+        let o = Opts::new(options, "options", super::diffusers::KEYS).map_err(|_| {
+            let extra = js_sys::Object::keys(options.unchecked_ref::<Object>())
+                .iter()
+                .filter_map(|k| k.as_string())
+                .filter(|k| !super::diffusers::KEYS.contains(&k.as_str()))
+                .collect::<Vec<_>>();
+            Error::Option(format!(
+                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes                  its settings by diffusers' names in the scheduler config (allowed beside it: {})",
+                extra.join(", "),
+                super::diffusers::KEYS.join(", ")
+            ))
+        })?;
+        let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
+        let d = DiffusersSampler::new(&o, x_t, batch, &mut bufs)?;
+        Ok(Sampler {
+            inner: Inner::Diffusers(Box::new(d)),
+            _buffers: bufs,
+            reports: Vec::new(),
+            batch,
+        })
     }
 }
 

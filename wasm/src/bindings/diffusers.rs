@@ -1,0 +1,367 @@
+//! The `scheduler` option of `Sampler`: one of the core's diffusers-compatible schedulers,
+//! configured from a diffusers `scheduler_config.json` object passed as-is. This module only
+//! turns JS values into the core's `ConfigValue`s and keeps the buffers; the key names, their
+//! defaults and the maths are the core's (`dpm_solver::diffusers`).
+
+use super::error::{opt_err, Result};
+use super::js::{numbers, Opts};
+use super::sampler::Leaked;
+use dpm_solver::diffusers::{
+    ConfigValue, KeyUse, PredictionType, Scheduler, SchedulerClass, SchedulerConfig,
+};
+use dpm_solver::rng::NoiseRng;
+use dpm_solver::{Prediction, StepKind, StepReport};
+use js_sys::{Array, Object};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Inline capacity of a run's timesteps (`num_inference_steps` at most this).
+pub(crate) const MAX_STEPS: usize = 1000;
+
+/// The keys `Sampler` options may hold together with `scheduler`; the DPM-Solver options
+/// (`method`, `order`, ...) have their diffusers names inside the scheduler config instead.
+pub(crate) const KEYS: &[&str] = &[
+    "scheduler",
+    "schedulerConfig",
+    "steps",
+    "batch",
+    "guidance",
+    "seed",
+];
+
+/// A pending evaluation, in the units of the core sampler's requests.
+pub(crate) struct Ask<'s> {
+    pub x: &'s [f32],
+    /// diffusers' integer timestep (`None` for the DPM-Solver sampler's requests).
+    pub timestep: Option<i64>,
+    /// `1000 timestep / num_train_timesteps` (= the core's `1000 (t - 1/N)`).
+    pub t_model: f32,
+    /// `(timestep + 1) / num_train_timesteps`.
+    pub t: f32,
+    pub alpha: f32,
+    pub sigma: f32,
+    pub index: usize,
+}
+
+/// A diffusers scheduler over buffers owned by the `Sampler` (`Leaked`).
+pub(crate) struct DiffusersSampler {
+    inner: Scheduler<'static, f32, MAX_STEPS>,
+    class: SchedulerClass,
+    n_train: usize,
+    prediction: Prediction,
+    cfg_scale: Option<f32>,
+    sde: bool,
+    rng: NoiseRng,
+    guided: Vec<f32>,
+    ignored: Vec<String>,
+}
+
+/// `scheduler` (a class name or a whole config with `_class_name`) and `schedulerConfig`.
+fn class_and_config(o: &Opts) -> Result<(SchedulerClass, Option<JsValue>)> {
+    let v = o.get("scheduler")?.expect("caller checked 'scheduler'");
+    let cfg = o.get("schedulerConfig")?;
+    let name = if let Some(s) = v.as_string() {
+        s
+    } else if v.is_object() && !Array::is_array(&v) {
+        if cfg.is_some() {
+            return opt_err(
+                "give the config either as options.scheduler or as options.schedulerConfig, not both",
+            );
+        }
+        let n = js_sys::Reflect::get(&v, &JsValue::from_str("_class_name")).unwrap_or_default();
+        match n.as_string() {
+            Some(n) => n,
+            None => return opt_err(
+                "options.scheduler is a config object without '_class_name': pass the class as \
+                 options.scheduler and the config as options.schedulerConfig",
+            ),
+        }
+    } else {
+        return opt_err(
+            "options.scheduler must be a diffusers class name or a scheduler_config.json object",
+        );
+    };
+    let Some(class) = SchedulerClass::from_name(&name) else {
+        return opt_err(format!(
+            "scheduler '{name}' is not available (expected one of: {}); to use another class's \
+             config, name one of these as options.scheduler and pass the config as \
+             options.schedulerConfig",
+            SchedulerClass::NAMES.join(", ")
+        ));
+    };
+    let cfg = if v.is_object() { Some(v) } else { cfg };
+    Ok((class, cfg))
+}
+
+/// Applies every key of a config object through `SchedulerConfig::set`.
+fn apply(
+    cfg: &mut SchedulerConfig<'static>,
+    obj: &JsValue,
+    bufs: &mut Leaked,
+) -> Result<Vec<String>> {
+    if !obj.is_object() || Array::is_array(obj) {
+        return opt_err("the scheduler config must be an object (a parsed scheduler_config.json)");
+    }
+    let mut ignored = Vec::new();
+    let entries = Object::entries(obj.unchecked_ref::<Object>());
+    for e in entries.iter() {
+        let e: Array = e.unchecked_into();
+        let key = e.get(0).as_string().unwrap_or_default();
+        let v = e.get(1);
+        let what = format!("scheduler config '{key}'");
+        let s;
+        let value = if v.is_null() || v.is_undefined() {
+            ConfigValue::Null
+        } else if let Some(b) = v.as_bool() {
+            ConfigValue::Bool(b)
+        } else if let Some(x) = v.as_f64() {
+            ConfigValue::Number(x)
+        } else if let Some(t) = v.as_string() {
+            s = t;
+            ConfigValue::Str(&s)
+        } else if key == "trained_betas" {
+            ConfigValue::Floats(bufs.keep(numbers(&v, &what)?))
+        } else if key == "disable_corrector" {
+            let list = numbers(&v, &what)?;
+            if let Some(bad) = list.iter().find(|i| !(**i >= 0.0 && i.fract() == 0.0)) {
+                return opt_err(format!("{what} holds {bad}: expected step indices"));
+            }
+            let idx: Vec<usize> = list.iter().map(|&i| i as usize).collect();
+            ConfigValue::Indices(bufs.keep_indices(idx))
+        } else {
+            ConfigValue::Other
+        };
+        match cfg.set(&key, value) {
+            Ok(KeyUse::Applied) => {}
+            Ok(KeyUse::Ignored) => ignored.push(key),
+            Err(dpm_solver::Error::InvalidConfig(m)) => {
+                return opt_err(format!("{what} = {}: {m}", show(&v)))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(ignored)
+}
+
+/// A short rendering of a JS value for messages.
+fn show(v: &JsValue) -> String {
+    match js_sys::JSON::stringify(v) {
+        Ok(s) => {
+            let s: String = s.into();
+            if s.len() > 60 {
+                format!("{}...", &s[..57])
+            } else {
+                s
+            }
+        }
+        Err(_) => format!("{v:?}"),
+    }
+}
+
+impl DiffusersSampler {
+    /// Builds the scheduler from validated `Sampler` options and `x_T`.
+    pub fn new(o: &Opts, x_t: &[f32], batch: usize, bufs: &mut Leaked) -> Result<Self> {
+        let (class, obj) = class_and_config(o)?;
+        let mut cfg = SchedulerConfig::new(class);
+        let ignored = match &obj {
+            Some(obj) => apply(&mut cfg, obj, bufs)?,
+            None => Vec::new(),
+        };
+        cfg.set_batch(batch);
+        let steps = o.uint("steps", MAX_STEPS)?.unwrap_or(20);
+        let cfg_scale =
+            match o.get("guidance")? {
+                None => None,
+                Some(g) => {
+                    let go = Opts::new(&g, "guidance", &["type", "scale"])?;
+                    match go.choice("type", &["classifier-free", "none"])?.as_deref() {
+                        Some("classifier-free") => Some(go.num("scale")?.unwrap_or(1.0) as f32),
+                        Some(_) => None,
+                        None => return opt_err(
+                            "guidance.type is required ('classifier-free'; classifier guidance \
+                             needs the DPM-Solver options, not a diffusers scheduler)",
+                        ),
+                    }
+                }
+            };
+        let seed = o.num("seed")?.unwrap_or(0.0);
+        if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+            return opt_err(format!(
+                "options.seed must be a non-negative safe integer, got {seed}"
+            ));
+        }
+        if batch == 0 || !x_t.len().is_multiple_of(batch) {
+            return opt_err(format!(
+                "options.batch = {batch} does not divide xT's length {}",
+                x_t.len()
+            ));
+        }
+        let n_train = cfg.train().num_train_timesteps;
+        if let dpm_solver::diffusers::BetaSchedule::Trained(b) = cfg.train().beta_schedule {
+            if b.len() != n_train {
+                return opt_err(format!(
+                    "scheduler config trained_betas has {} values but num_train_timesteps is \
+                     {n_train}",
+                    b.len()
+                ));
+            }
+        }
+        if !(2..=1 << 24).contains(&n_train) {
+            return Err(dpm_solver::Error::InvalidConfig(
+                "num_train_timesteps must lie in [2, 2^24]",
+            )
+            .into());
+        }
+        let table = bufs.keep(vec![0.0; n_train]);
+        let scratch = bufs.keep(vec![0.0; cfg.scratch_len(x_t.len())]);
+        let x = bufs.keep(x_t.to_vec());
+        let sde = cfg.is_sde();
+        let prediction = match cfg.prediction_type() {
+            PredictionType::Epsilon => Prediction::Noise,
+            PredictionType::Sample => Prediction::Data,
+            PredictionType::VPrediction => Prediction::V,
+        };
+        let inner = Scheduler::new(&cfg, steps, table, x, scratch)?;
+        Ok(DiffusersSampler {
+            inner,
+            class,
+            n_train,
+            prediction,
+            cfg_scale,
+            sde,
+            rng: NoiseRng::new(seed as u64),
+            guided: Vec::new(),
+            ignored,
+        })
+    }
+
+    fn t_of(&self, timestep: i64) -> f32 {
+        (timestep + 1) as f32 / self.n_train as f32
+    }
+
+    pub fn ask(&self) -> Option<Ask<'_>> {
+        let r = self.inner.ask()?;
+        let (alpha, sigma) = self
+            .inner
+            .alpha_sigma(r.timestep)
+            .unwrap_or((f32::NAN, f32::NAN));
+        Some(Ask {
+            x: r.x,
+            timestep: Some(r.timestep),
+            t_model: r.timestep as f32 * 1000.0 / self.n_train as f32,
+            t: self.t_of(r.timestep),
+            alpha,
+            sigma,
+            index: r.step_index,
+        })
+    }
+
+    /// Advances with `output` (already guided) and returns the step's report.
+    fn advance(&mut self, output: &[f32]) -> Result<StepReport<f32>> {
+        let i = self.inner.step_index();
+        let Some(from) = self.inner.timesteps().get(i).copied() else {
+            return Err(dpm_solver::Error::Finished.into());
+        };
+        if self.sde {
+            self.inner.tell_rng(output, &mut self.rng)?;
+        } else {
+            self.inner.tell(output)?;
+        }
+        let to = self.inner.timesteps().get(i + 1).copied();
+        let lambda = |t: Option<i64>| match t.and_then(|t| self.inner.alpha_sigma(t)) {
+            Some((a, s)) => (a / s).ln(),
+            None => f32::INFINITY,
+        };
+        Ok(StepReport {
+            step: i + 1,
+            kind: StepKind::Solver,
+            t_from: self.t_of(from),
+            t_to: to.map_or(0.0, |t| self.t_of(t)),
+            h: lambda(to) - lambda(Some(from)),
+            order: self.inner.last_order(),
+            accepted: true,
+            error: None,
+            nfe: i + 1,
+        })
+    }
+
+    pub fn tell(&mut self, output: &[f32]) -> Result<StepReport<f32>> {
+        if self.cfg_scale.is_some() {
+            return Err(dpm_solver::Error::GuidanceMismatch {
+                configured: "classifier-free",
+                called: "tell",
+            }
+            .into());
+        }
+        self.advance(output)
+    }
+
+    /// Classifier-free guidance, `uncond + scale (cond - uncond)` as diffusers' pipelines
+    /// combine it before `scheduler.step`.
+    pub fn tell_cfg(&mut self, cond: &[f32], uncond: &[f32]) -> Result<StepReport<f32>> {
+        let Some(scale) = self.cfg_scale else {
+            return Err(dpm_solver::Error::GuidanceMismatch {
+                configured: "none",
+                called: "tellCfg",
+            }
+            .into());
+        };
+        let n = self.inner.x().len();
+        for (buf, what) in [
+            (cond, dpm_solver::Buffer::ModelOutput),
+            (uncond, dpm_solver::Buffer::Unconditional),
+        ] {
+            if buf.len() != n {
+                return Err(dpm_solver::Error::LengthMismatch {
+                    buffer: what,
+                    expected: n,
+                    found: buf.len(),
+                }
+                .into());
+            }
+        }
+        let mut g = std::mem::take(&mut self.guided);
+        g.clear();
+        g.extend(
+            cond.iter()
+                .zip(uncond)
+                .map(|(&c, &u)| dpm_solver::guidance::classifier_free(c, u, scale)),
+        );
+        let r = self.advance(&g);
+        self.guided = g;
+        r
+    }
+
+    pub fn x(&self) -> &[f32] {
+        self.inner.x()
+    }
+
+    pub fn nfe(&self) -> usize {
+        self.inner.step_index()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.inner.ask().is_none()
+    }
+
+    pub fn prediction(&self) -> Prediction {
+        self.prediction
+    }
+
+    pub fn class_name(&self) -> &'static str {
+        self.class.name()
+    }
+
+    pub fn timesteps(&self) -> &[i64] {
+        self.inner.timesteps()
+    }
+
+    pub fn ignored_keys(&self) -> &[String] {
+        &self.ignored
+    }
+
+    /// `[t of the first timestep, 0]`.
+    pub fn time_range(&self) -> (f32, f32) {
+        let first = self.inner.timesteps().first().copied().unwrap_or(0);
+        (self.t_of(first), 0.0)
+    }
+}
