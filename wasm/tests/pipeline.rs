@@ -375,3 +375,106 @@ fn grid_layout_and_rgba() {
     let o = 4 * (oy * layout.width + ox);
     assert_eq!(&grid[o..o + 8], &[0, 0, 0, 255, 0, 0, 0, 255], "scaled x2");
 }
+
+/// A diffusers scheduler config from `(key, value)` pairs by diffusers' names.
+fn scheduler(
+    class: SchedulerClass,
+    keys: &[(&str, ConfigValue<'_, 'static>)],
+) -> SchedulerConfig<'static> {
+    let mut c = SchedulerConfig::new(class);
+    for (k, v) in keys {
+        c.set(k, *v).unwrap();
+    }
+    c
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "runs the UNet ~800 times: use --release (tract is ~30x slower in debug)"
+)]
+fn diffusers_schedulers_draw_the_requested_digits() {
+    let mut pipe = Pipeline::from_bytes(&unet_bytes()).unwrap();
+    let mut clf = Classifier::from_bytes(&classifier_bytes()).unwrap();
+    let unipc = scheduler(SchedulerClass::UniPCMultistep, &[]);
+    let sde = scheduler(
+        SchedulerClass::DPMSolverMultistep,
+        &[("algorithm_type", ConfigValue::Str("sde-dpmsolver++"))],
+    );
+    for (name, sc, steps) in [("UniPC bh2", unipc, 10), ("DPM-Solver++(2M) SDE", sde, 20)] {
+        let o = GenerateOptions {
+            scheduler: Some(sc),
+            steps,
+            ..opts(100, ACCURACY_BATCH)
+        };
+        assert_eq!(o.expected_nfe(), Some(steps));
+        let mut reports = Vec::new();
+        let gen = pipe
+            .generate(&o, |p| {
+                assert!(p.x0.iter().all(|v| v.is_finite()));
+                reports.push(p.report);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(gen.nfe(), steps);
+        assert_eq!(gen.network_images, steps * 2 * ACCURACY_BATCH);
+        assert_eq!(reports.len(), steps);
+        assert!(reports
+            .windows(2)
+            .all(|w| w[1].t_from == w[0].t_to && w[0].h > 0.0));
+        assert_eq!(reports.last().unwrap().t_to, 0.0);
+        let pred = clf.classify(&gen.images).unwrap().predicted();
+        let hits = pred
+            .iter()
+            .zip(&gen.labels)
+            .filter(|(p, l)| **p as i64 == **l)
+            .count();
+        let acc = hits as f64 / ACCURACY_BATCH as f64;
+        println!("{name}, {steps} steps: class_accuracy_measured = {acc:.3}, predicted {pred:?}");
+        assert!(acc >= MIN_CLASS_ACCURACY, "{name}: accuracy {acc}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "runs the UNet ~100 times: use --release (tract is ~30x slower in debug)"
+)]
+fn sde_noise_is_seeded_per_image() {
+    let mut pipe = Pipeline::from_bytes(&unet_bytes()).unwrap();
+    let sde = scheduler(
+        SchedulerClass::DPMSolverMultistep,
+        &[("algorithm_type", ConfigValue::Str("sde-dpmsolver++"))],
+    );
+    let o = |seed, batch| GenerateOptions {
+        scheduler: Some(sde),
+        ..opts(seed, batch)
+    };
+    let a = pipe.generate(&o(7, 2), no_progress).unwrap();
+    let b = pipe.generate(&o(7, 2), no_progress).unwrap();
+    assert_eq!(
+        a.images, b.images,
+        "same seed, same SDE samples (bit for bit)"
+    );
+    // Same start, other step noise: the SDE samples differ, the ODE one is another again.
+    let ode = pipe
+        .generate(
+            &GenerateOptions {
+                scheduler: Some(scheduler(SchedulerClass::DPMSolverMultistep, &[])),
+                ..opts(7, 2)
+            },
+            no_progress,
+        )
+        .unwrap();
+    let diff = |x: &[f32], y: &[f32]| {
+        x.iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(diff(&a.images, &ode.images) > 0.1, "the SDE run adds noise");
+    let one = pipe.generate(&o(7, 1), no_progress).unwrap();
+    let d = diff(one.image(0), a.image(0));
+    println!("SDE batch 1 vs batch 2, image 0: max diff {d:e}");
+    assert!(d <= BATCH_INVARIANCE_TOL, "max diff {d}");
+}

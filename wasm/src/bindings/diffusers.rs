@@ -3,19 +3,15 @@
 //! turns JS values into the core's `ConfigValue`s and keeps the buffers; the key names, their
 //! defaults and the maths are the core's (`dpm_solver::diffusers`).
 
-use super::error::{opt_err, Result};
+use super::error::{opt_err, Error, Result};
 use super::js::{numbers, Opts};
 use super::sampler::Leaked;
-use dpm_solver::diffusers::{
-    ConfigValue, KeyUse, PredictionType, Scheduler, SchedulerClass, SchedulerConfig,
-};
-use dpm_solver::rng::NoiseRng;
-use dpm_solver::{Prediction, StepKind, StepReport};
+use crate::pipeline::solver::{DiffusersRun, MAX_DIFFUSERS_STEPS as MAX_STEPS};
+use crate::pipeline::PipelineError;
+use dpm_solver::diffusers::{ConfigValue, KeyUse, PredictionType, SchedulerClass, SchedulerConfig};
+use dpm_solver::{Prediction, StepReport};
 use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
-
-/// Inline capacity of a run's timesteps (`num_inference_steps` at most this).
-pub(crate) const MAX_STEPS: usize = 1000;
 
 /// The keys `Sampler` options may hold together with `scheduler`; the DPM-Solver options
 /// (`method`, `order`, ...) have their diffusers names inside the scheduler config instead.
@@ -28,30 +24,24 @@ pub(crate) const KEYS: &[&str] = &[
     "seed",
 ];
 
-/// A pending evaluation, in the units of the core sampler's requests.
+/// A pending evaluation of either solver, in the core sampler's units.
 pub(crate) struct Ask<'s> {
     pub x: &'s [f32],
     /// diffusers' integer timestep (`None` for the DPM-Solver sampler's requests).
     pub timestep: Option<i64>,
-    /// `1000 timestep / num_train_timesteps` (= the core's `1000 (t - 1/N)`).
     pub t_model: f32,
-    /// `(timestep + 1) / num_train_timesteps`.
     pub t: f32,
     pub alpha: f32,
     pub sigma: f32,
     pub index: usize,
 }
 
-/// A diffusers scheduler over buffers owned by the `Sampler` (`Leaked`).
+/// A diffusers scheduler run (the pipeline's, shared) over buffers owned by the `Sampler`.
 pub(crate) struct DiffusersSampler {
-    inner: Scheduler<'static, f32, MAX_STEPS>,
+    run: DiffusersRun<'static>,
     class: SchedulerClass,
-    n_train: usize,
     prediction: Prediction,
     cfg_scale: Option<f32>,
-    sde: bool,
-    rng: NoiseRng,
-    guided: Vec<f32>,
     ignored: Vec<String>,
 }
 
@@ -214,73 +204,44 @@ impl DiffusersSampler {
         let table = bufs.keep(vec![0.0; n_train]);
         let scratch = bufs.keep(vec![0.0; cfg.scratch_len(x_t.len())]);
         let x = bufs.keep(x_t.to_vec());
-        let sde = cfg.is_sde();
         let prediction = match cfg.prediction_type() {
             PredictionType::Epsilon => Prediction::Noise,
             PredictionType::Sample => Prediction::Data,
             PredictionType::VPrediction => Prediction::V,
         };
-        let inner = Scheduler::new(&cfg, steps, table, x, scratch)?;
+        let run =
+            DiffusersRun::new(&cfg, steps, table, x, scratch, seed as u64, batch).map_err(|e| {
+                match e {
+                    PipelineError::Solver(e) => Error::Solver(e),
+                    e => Error::Pipeline(e.to_string()),
+                }
+            })?;
         Ok(DiffusersSampler {
-            inner,
+            run,
             class,
-            n_train,
             prediction,
             cfg_scale,
-            sde,
-            rng: NoiseRng::new(seed as u64),
-            guided: Vec::new(),
             ignored,
         })
     }
 
-    fn t_of(&self, timestep: i64) -> f32 {
-        (timestep + 1) as f32 / self.n_train as f32
-    }
-
     pub fn ask(&self) -> Option<Ask<'_>> {
-        let r = self.inner.ask()?;
-        let (alpha, sigma) = self
-            .inner
-            .alpha_sigma(r.timestep)
-            .unwrap_or((f32::NAN, f32::NAN));
+        let (p, timestep) = self.run.ask()?;
         Some(Ask {
-            x: r.x,
-            timestep: Some(r.timestep),
-            t_model: r.timestep as f32 * 1000.0 / self.n_train as f32,
-            t: self.t_of(r.timestep),
-            alpha,
-            sigma,
-            index: r.step_index,
+            x: p.x,
+            timestep: Some(timestep),
+            t_model: p.t_model,
+            t: p.t,
+            alpha: p.alpha,
+            sigma: p.sigma,
+            index: self.nfe(),
         })
     }
 
-    /// Advances with `output` (already guided) and returns the step's report.
-    fn advance(&mut self, output: &[f32]) -> Result<StepReport<f32>> {
-        let i = self.inner.step_index();
-        let Some(from) = self.inner.timesteps().get(i).copied() else {
-            return Err(dpm_solver::Error::Finished.into());
-        };
-        if self.sde {
-            self.inner.tell_rng(output, &mut self.rng)?;
-        } else {
-            self.inner.tell(output)?;
-        }
-        let to = self.inner.timesteps().get(i + 1).copied();
-        let lambda = |t: Option<i64>| match t.and_then(|t| self.inner.alpha_sigma(t)) {
-            Some((a, s)) => (a / s).ln(),
-            None => f32::INFINITY,
-        };
-        Ok(StepReport {
-            step: i + 1,
-            kind: StepKind::Solver,
-            t_from: self.t_of(from),
-            t_to: to.map_or(0.0, |t| self.t_of(t)),
-            h: lambda(to) - lambda(Some(from)),
-            order: self.inner.last_order(),
-            accepted: true,
-            error: None,
-            nfe: i + 1,
+    fn advance(&mut self, cond: &[f32], uncond: Option<(&[f32], f32)>) -> Result<StepReport<f32>> {
+        self.run.tell(cond, uncond).map_err(|e| match e {
+            PipelineError::Solver(e) => Error::Solver(e),
+            e => Error::Pipeline(e.to_string()),
         })
     }
 
@@ -292,7 +253,7 @@ impl DiffusersSampler {
             }
             .into());
         }
-        self.advance(output)
+        self.advance(output, None)
     }
 
     /// Classifier-free guidance, `uncond + scale (cond - uncond)` as diffusers' pipelines
@@ -305,42 +266,28 @@ impl DiffusersSampler {
             }
             .into());
         };
-        let n = self.inner.x().len();
-        for (buf, what) in [
-            (cond, dpm_solver::Buffer::ModelOutput),
-            (uncond, dpm_solver::Buffer::Unconditional),
-        ] {
-            if buf.len() != n {
-                return Err(dpm_solver::Error::LengthMismatch {
-                    buffer: what,
-                    expected: n,
-                    found: buf.len(),
-                }
-                .into());
+        let n = self.x().len();
+        if uncond.len() != n {
+            return Err(dpm_solver::Error::LengthMismatch {
+                buffer: dpm_solver::Buffer::Unconditional,
+                expected: n,
+                found: uncond.len(),
             }
+            .into());
         }
-        let mut g = std::mem::take(&mut self.guided);
-        g.clear();
-        g.extend(
-            cond.iter()
-                .zip(uncond)
-                .map(|(&c, &u)| dpm_solver::guidance::classifier_free(c, u, scale)),
-        );
-        let r = self.advance(&g);
-        self.guided = g;
-        r
+        self.advance(cond, Some((uncond, scale)))
     }
 
     pub fn x(&self) -> &[f32] {
-        self.inner.x()
+        self.run.scheduler().x()
     }
 
     pub fn nfe(&self) -> usize {
-        self.inner.step_index()
+        self.run.scheduler().step_index()
     }
 
     pub fn is_done(&self) -> bool {
-        self.inner.ask().is_none()
+        self.run.scheduler().ask().is_none()
     }
 
     pub fn prediction(&self) -> Prediction {
@@ -352,7 +299,7 @@ impl DiffusersSampler {
     }
 
     pub fn timesteps(&self) -> &[i64] {
-        self.inner.timesteps()
+        self.run.scheduler().timesteps()
     }
 
     pub fn ignored_keys(&self) -> &[String] {
@@ -361,7 +308,6 @@ impl DiffusersSampler {
 
     /// `[t of the first timestep, 0]`.
     pub fn time_range(&self) -> (f32, f32) {
-        let first = self.inner.timesteps().first().copied().unwrap_or(0);
-        (self.t_of(first), 0.0)
+        self.run.time_range()
     }
 }

@@ -3,16 +3,18 @@
 
 use core::ops::ControlFlow;
 
+use dpm_solver::diffusers::{ConfigValue, SchedulerConfig};
 use dpm_solver::model::{conversion, convert};
 use dpm_solver::rng::NoiseRng;
 use dpm_solver::{
     AdaptiveOptions, Algorithm, Config, DiscreteVp, Guidance, Method, MultistepVariant,
-    NoiseSchedule, Sampler, Spacing, Stats, StepReport, Target, Thresholding,
+    NoiseSchedule, Prediction, Sampler, Spacing, Stats, StepReport, Target, Thresholding,
 };
 
 use super::error::{PipelineError, Result};
 use super::info::{ImageShape, ModelInfo};
 use super::net::DiffusionModel;
+use super::solver::{sde_seed, DiffusersRun, Solver};
 
 /// Which class each image is drawn for.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -63,6 +65,12 @@ pub struct GenerateOptions {
     pub adaptive: AdaptiveOptions<f32>,
     /// Clamp the result to the model's value range.
     pub clip: bool,
+    /// A diffusers scheduler (UniPC, diffusers' DPM-Solver++ and its SDE variant, DDIM)
+    /// instead of the DPM-Solver options above (`algorithm` to `adaptive` are then unused;
+    /// `steps` is `num_inference_steps`). Its training schedule and `prediction_type` are
+    /// set from the model; the SDE variants draw image `i`'s step noise from stream `i` of
+    /// `sde_seed(seed)`.
+    pub scheduler: Option<SchedulerConfig<'static>>,
 }
 
 impl Default for GenerateOptions {
@@ -83,6 +91,7 @@ impl Default for GenerateOptions {
             multistep_variant: MultistepVariant::Reference,
             adaptive: AdaptiveOptions::default(),
             clip: true,
+            scheduler: None,
         }
     }
 }
@@ -91,6 +100,9 @@ impl GenerateOptions {
     /// Network evaluations the run will make (`None` for the adaptive method, which decides
     /// as it goes). A guided pair counts once, as in the paper.
     pub fn expected_nfe(&self) -> Option<usize> {
+        if self.scheduler.is_some() {
+            return Some(self.steps);
+        }
         let extra = usize::from(self.denoise_to_zero);
         match self.method {
             Method::Adaptive => None,
@@ -296,7 +308,10 @@ impl Pipeline {
                 "the guidance scale must be finite".into(),
             ));
         }
-        if opts.thresholding.is_some() && opts.algorithm != Algorithm::DpmSolverPp {
+        if opts.scheduler.is_none()
+            && opts.thresholding.is_some()
+            && opts.algorithm != Algorithm::DpmSolverPp
+        {
             return Err(PipelineError::InvalidInput(
                 "thresholding applies to DPM-Solver++ (data prediction) only".into(),
             ));
@@ -304,31 +319,73 @@ impl Pipeline {
         let guided = opts.is_guided();
         let sched_n = info.schedule.num_train_timesteps();
         let mut table = vec![0.0f32; sched_n];
-        let schedule =
-            NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), &mut table)?);
         // The core's model time is 1000 (t - 1/N); the network takes (t - 1/N) N.
         let t_scale = sched_n as f32 / 1000.0;
-        let config = Config {
-            algorithm: opts.algorithm,
-            method: opts.method,
-            order: opts.order,
-            steps: opts.steps,
-            spacing: opts.spacing,
-            lower_order_final: opts.lower_order_final,
-            denoise_to_zero: opts.denoise_to_zero,
-            prediction: info.prediction,
-            guidance: if guided {
-                Guidance::ClassifierFree {
-                    scale: opts.guidance_scale,
-                }
-            } else {
-                Guidance::None
-            },
-            thresholding: opts.thresholding,
-            adaptive: opts.adaptive,
-            multistep_variant: opts.multistep_variant,
-            batch: b,
-            ..Config::default()
+        let mut x = noise;
+        let mut scratch;
+        let mut sampler = match &opts.scheduler {
+            Some(sc) => {
+                let mut sc = *sc;
+                *sc.train_mut() = info.schedule.train_config();
+                let pred = match info.prediction {
+                    Prediction::Noise => "epsilon",
+                    Prediction::Data => "sample",
+                    Prediction::V => "v_prediction",
+                    Prediction::Score => {
+                        return Err(PipelineError::InvalidInput(
+                            "diffusers schedulers take epsilon, sample or v_prediction models"
+                                .into(),
+                        ))
+                    }
+                };
+                sc.set("prediction_type", ConfigValue::Str(pred))?;
+                sc.set_batch(b);
+                scratch = vec![0.0f32; sc.scratch_len(len)];
+                Solver::Diffusers(Box::new(DiffusersRun::new(
+                    &sc,
+                    opts.steps,
+                    &mut table,
+                    &mut x,
+                    &mut scratch,
+                    sde_seed(opts.seed),
+                    b,
+                )?))
+            }
+            None => {
+                let schedule = NoiseSchedule::Discrete(DiscreteVp::from_betas(
+                    &info.schedule.betas(),
+                    &mut table,
+                )?);
+                let config = Config {
+                    algorithm: opts.algorithm,
+                    method: opts.method,
+                    order: opts.order,
+                    steps: opts.steps,
+                    spacing: opts.spacing,
+                    lower_order_final: opts.lower_order_final,
+                    denoise_to_zero: opts.denoise_to_zero,
+                    prediction: info.prediction,
+                    guidance: if guided {
+                        Guidance::ClassifierFree {
+                            scale: opts.guidance_scale,
+                        }
+                    } else {
+                        Guidance::None
+                    },
+                    thresholding: opts.thresholding,
+                    adaptive: opts.adaptive,
+                    multistep_variant: opts.multistep_variant,
+                    batch: b,
+                    ..Config::default()
+                };
+                scratch = vec![0.0f32; config.scratch_len(len)];
+                Solver::Dpm(Box::new(Sampler::new(
+                    schedule,
+                    config,
+                    &mut x,
+                    &mut scratch,
+                )?))
+            }
         };
         let eval_b = if guided { 2 * b } else { b };
         let mut class_in = labels.clone();
@@ -336,14 +393,11 @@ impl Pipeline {
             let null = info.null_class.expect("checked by labels()");
             class_in.resize(2 * b, null);
         }
-        let mut x = noise;
-        let mut scratch = vec![0.0f32; config.scratch_len(len)];
         let mut x_in = vec![0.0f32; eval_b * dim];
         let mut t_in = vec![0.0f32; eval_b];
         let mut out = vec![0.0f32; eval_b * dim];
         let mut x0 = vec![0.0f32; len];
         let expected_nfe = opts.expected_nfe();
-        let mut sampler = Sampler::new(schedule, config, &mut x, &mut scratch)?;
         self.model.prepare(eval_b)?;
         loop {
             let (alpha, sigma, t) = match sampler.ask() {
@@ -360,9 +414,9 @@ impl Pipeline {
             self.model.eval_into(&x_in, &t_in, &class_in, &mut out)?;
             let report = if guided {
                 let (cond, uncond) = out.split_at(len);
-                sampler.tell_cfg(cond, uncond)?
+                sampler.tell(cond, Some((uncond, opts.guidance_scale)))?
             } else {
-                sampler.tell(&out)?
+                sampler.tell(&out, None)?
             };
             if let Some(report) = report {
                 // The x_0 preview of this evaluation (guided output combined as the sampler does).
@@ -400,6 +454,7 @@ impl Pipeline {
             }
         }
         let stats = sampler.stats();
+        drop(sampler);
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(PipelineError::Solver(dpm_solver::Error::NonFinite {
                 buffer: dpm_solver::Buffer::X,

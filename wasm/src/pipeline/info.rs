@@ -1,6 +1,7 @@
 //! What an ONNX diffusion model says about itself in its `metadata_props`.
 
 use super::error::{PipelineError, Result};
+use dpm_solver::diffusers::{BetaSchedule, TrainConfig};
 use dpm_solver::{Betas, Prediction};
 
 /// Shape of one image: `channels x height x width`, stored channel-major (NCHW without N).
@@ -78,6 +79,32 @@ impl ScheduleInfo {
                 n,
             },
             ScheduleInfo::Cosine { n } => Betas::Cosine { n },
+        }
+    }
+
+    /// Number of training steps `N`.
+    /// The same schedule as diffusers' `beta_schedule`, `beta_start`, `beta_end`,
+    /// `num_train_timesteps`.
+    pub fn train_config(&self) -> TrainConfig<'static> {
+        let (beta_schedule, beta_start, beta_end) = match *self {
+            ScheduleInfo::Linear {
+                beta_start,
+                beta_end,
+                ..
+            } => (BetaSchedule::Linear, beta_start, beta_end),
+            ScheduleInfo::ScaledLinear {
+                beta_start,
+                beta_end,
+                ..
+            } => (BetaSchedule::ScaledLinear, beta_start, beta_end),
+            ScheduleInfo::Cosine { .. } => (BetaSchedule::SquaredcosCapV2, 1e-4, 0.02),
+        };
+        TrainConfig {
+            num_train_timesteps: self.num_train_timesteps(),
+            beta_start: beta_start as f64,
+            beta_end: beta_end as f64,
+            beta_schedule,
+            rescale_betas_zero_snr: false,
         }
     }
 

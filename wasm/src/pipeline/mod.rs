@@ -36,8 +36,10 @@ mod generate;
 mod image;
 mod info;
 mod net;
+pub(crate) mod solver;
 
 pub use core::ops::ControlFlow;
+pub use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
 pub use dpm_solver::{
     AdaptiveOptions, Algorithm, Method, MultistepVariant, Spacing, Stats, StepReport, Thresholding,
 };
