@@ -35,39 +35,114 @@ struct Solver {
     algorithm: Algorithm,
     method: Method,
     order: usize,
+    /// A diffusers scheduler (class and config keys by diffusers' names) instead of the
+    /// DPM-Solver options above; it runs on diffusers' own timesteps (linspace), not `--spacing`.
+    diffusers: Option<(
+        SchedulerClass,
+        &'static [(&'static str, ConfigValue<'static, 'static>)],
+    )>,
 }
 
-const SOLVERS: [Solver; 5] = [
+impl Solver {
+    /// Whether the solver draws noise each step (its distance to the ODE solution is no error).
+    fn stochastic(&self) -> bool {
+        self.diffusers.is_some_and(|(_, keys)| {
+            keys.iter()
+                .any(|(_, v)| *v == ConfigValue::Str("sde-dpmsolver++"))
+        })
+    }
+
+    /// Generation options for this solver at `steps`.
+    fn options(&self, steps: usize, base: &GenerateOptions) -> GenerateOptions {
+        let scheduler = self.diffusers.map(|(class, keys)| {
+            let mut c = SchedulerConfig::new(class);
+            for (k, v) in keys {
+                c.set(k, *v).expect("valid evaluation scheduler config");
+            }
+            c
+        });
+        GenerateOptions {
+            algorithm: self.algorithm,
+            method: self.method,
+            order: self.order,
+            steps,
+            scheduler,
+            ..base.clone()
+        }
+    }
+}
+
+/// Shorthand for a diffusers row (the DPM-Solver fields are unused).
+const fn diffusers(
+    name: &'static str,
+    class: SchedulerClass,
+    keys: &'static [(&'static str, ConfigValue<'static, 'static>)],
+) -> Solver {
+    Solver {
+        name,
+        algorithm: Algorithm::DpmSolverPp,
+        method: Method::Multistep,
+        order: 2,
+        diffusers: Some((class, keys)),
+    }
+}
+
+const SOLVERS: [Solver; 9] = [
     Solver {
         name: "DDIM (DPM-Solver-1)",
         algorithm: Algorithm::DpmSolver,
         method: Method::Multistep,
         order: 1,
+        diffusers: None,
     },
     Solver {
         name: "DPM-Solver-2 (singlestep)",
         algorithm: Algorithm::DpmSolver,
         method: Method::Singlestep,
         order: 2,
+        diffusers: None,
     },
     Solver {
         name: "DPM-Solver-3 (singlestep)",
         algorithm: Algorithm::DpmSolver,
         method: Method::Singlestep,
         order: 3,
+        diffusers: None,
     },
     Solver {
         name: "DPM-Solver++(2M)",
         algorithm: Algorithm::DpmSolverPp,
         method: Method::Multistep,
         order: 2,
+        diffusers: None,
     },
     Solver {
         name: "DPM-Solver++(3M)",
         algorithm: Algorithm::DpmSolverPp,
         method: Method::Multistep,
         order: 3,
+        diffusers: None,
     },
+    diffusers(
+        "UniPC bh2 (diffusers)",
+        SchedulerClass::UniPCMultistep,
+        &[("solver_type", ConfigValue::Str("bh2"))],
+    ),
+    diffusers(
+        "UniPC bh1 (diffusers)",
+        SchedulerClass::UniPCMultistep,
+        &[("solver_type", ConfigValue::Str("bh1"))],
+    ),
+    diffusers(
+        "DPM-Solver++(2M) (diffusers)",
+        SchedulerClass::DPMSolverMultistep,
+        &[],
+    ),
+    diffusers(
+        "DPM-Solver++(2M) SDE (diffusers)",
+        SchedulerClass::DPMSolverMultistep,
+        &[("algorithm_type", ConfigValue::Str("sde-dpmsolver++"))],
+    ),
 ];
 const ADAPTIVE: [Solver; 2] = [
     Solver {
@@ -75,12 +150,14 @@ const ADAPTIVE: [Solver; 2] = [
         algorithm: Algorithm::DpmSolver,
         method: Method::Adaptive,
         order: 2,
+        diffusers: None,
     },
     Solver {
         name: "DPM-Solver-23 (adaptive)",
         algorithm: Algorithm::DpmSolver,
         method: Method::Adaptive,
         order: 3,
+        diffusers: None,
     },
 ];
 const REFERENCE: Solver = SOLVERS[2];
@@ -288,14 +365,13 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         clip: false,
         ..GenerateOptions::default()
     };
-    let opts_for = |s: Solver, nfe: Option<usize>, labels: &[usize]| GenerateOptions {
-        batch: labels.len(),
-        conditioning: Conditioning::PerImage(labels.to_vec()),
-        algorithm: s.algorithm,
-        method: s.method,
-        order: s.order,
-        steps: nfe.unwrap_or(10),
-        ..base.clone()
+    let opts_for = |s: Solver, nfe: Option<usize>, labels: &[usize]| {
+        let b = GenerateOptions {
+            batch: labels.len(),
+            conditioning: Conditioning::PerImage(labels.to_vec()),
+            ..base.clone()
+        };
+        s.options(nfe.unwrap_or(10), &b)
     };
     let n_batches = args.samples / args.batch;
     let mut evals = 0usize; // network images evaluated
@@ -595,6 +671,15 @@ fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 /// One figure of a configuration.
 type Metric<'a> = &'a dyn Fn(&Config) -> f64;
 
+/// RMSE to the converged ODE solution; not an error measure for a stochastic sampler (NaN).
+fn ode_rmse(c: &Config) -> f64 {
+    if c.solver.stochastic() {
+        f64::NAN
+    } else {
+        c.acc.rmse()
+    }
+}
+
 fn fmt_cell(c: &Config, f: &dyn Fn(&Config) -> f64, digits: usize) -> String {
     let v = f(c);
     if v.is_finite() {
@@ -668,6 +753,15 @@ fn report(
     );
     let _ = writeln!(
         s,
+        "- **diffusers rows**: the schedulers of `dpm_solver::diffusers` with diffusers' defaults (`timestep_spacing` linspace, \
+         `final_sigmas_type` zero, `lower_order_final`) on the model's schedule, so they run on diffusers' integer timesteps \
+         rather than the {} spacing above; DPM-Solver++(2M) appears both ways. The 2M SDE row draws fresh noise every step \
+         (image `k`'s from its own seeded stream): it converges to another sample of the same class, so its RMSE to the ODE \
+         solution is no error and is left out (\"-\"); compare it by FID and accuracy.",
+        args.spacing
+    );
+    let _ = writeln!(
+        s,
         "- **Accuracy**: fraction of samples the classifier (`www/models/classifier.onnx`) assigns to the requested class \
          (the reference: {:.3}).\n",
         ref_acc.accuracy()
@@ -678,11 +772,7 @@ fn report(
         .iter()
         .find(|c| c.solver.order == 1 && c.nfe == Some(DDIM_TARGET_NFE));
     let metrics: [(&str, Metric, usize); 3] = [
-        (
-            "RMSE to the converged solution",
-            &|c: &Config| c.acc.rmse(),
-            4,
-        ),
+        ("RMSE to the converged solution", &ode_rmse, 4),
         ("FID (classifier features)", &|c: &Config| c.fid, 3),
         ("Class accuracy", &|c: &Config| c.acc.accuracy(), 3),
     ];
@@ -777,11 +867,16 @@ fn report(
                         }
                     }
                 };
+                let rmse = if sv.stochastic() {
+                    "n/a (SDE)".to_string()
+                } else {
+                    find(&|c: &Config| c.acc.rmse(), d.acc.rmse())
+                };
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} |",
                     sv.name,
-                    find(&|c: &Config| c.acc.rmse(), d.acc.rmse()),
+                    rmse,
                     find(&|c: &Config| c.fid, d.fid)
                 );
             }
@@ -794,12 +889,17 @@ fn report(
 
 // ----- plot (drawn by hand into a PNG; no plotting dependency) -----
 
-const COLORS: [[u8; 3]; 7] = [
+/// One colour per solver row, then one per adaptive solver.
+const COLORS: [[u8; 3]; 11] = [
     [0, 0, 0],
     [31, 119, 180],
     [44, 160, 44],
     [214, 39, 40],
     [148, 103, 189],
+    [23, 190, 207],
+    [188, 189, 34],
+    [227, 119, 194],
+    [127, 127, 127],
     [255, 127, 14],
     [140, 86, 75],
 ];
@@ -967,10 +1067,10 @@ fn plot(
     ref_err: f64,
     path: &str,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let (w, h) = (1200usize, 560usize);
+    let (w, h) = (1200usize, 590usize);
     let mut cv = Canvas::new(w, h);
     let panels: [(&str, Metric); 2] = [
-        ("RMSE TO CONVERGED ODE SOLUTION", &|c: &Config| c.acc.rmse()),
+        ("RMSE TO CONVERGED ODE SOLUTION", &ode_rmse),
         ("FID (CLASSIFIER FEATURES)", &|c: &Config| c.fid),
     ];
     let xmax_nfe = args
@@ -1098,7 +1198,7 @@ fn plot(
                     c.acc.mean_nfe().clamp(ax.xmin, ax.xmax),
                     v.clamp(ymin, ymax),
                 );
-                let col = COLORS[5 + ai];
+                let col = COLORS[SOLVERS.len() + ai];
                 for d in -6i64..=6 {
                     cv.set(px as i64 + d, py as i64 + d, col);
                     cv.set(px as i64 + d, py as i64 - d, col);
@@ -1131,7 +1231,7 @@ fn plot(
     ly += 18;
     lx = 70;
     for (ai, sv) in ADAPTIVE.iter().enumerate() {
-        let col = COLORS[5 + ai];
+        let col = COLORS[SOLVERS.len() + ai];
         for d in -4i64..=4 {
             cv.set(lx + 10 + d, ly + 3 + d, col);
             cv.set(lx + 10 + d, ly + 3 - d, col);
