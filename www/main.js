@@ -1,5 +1,5 @@
 // The page: controls, the worker, progressive drawing, compare mode and the error-vs-NFE chart.
-import { SOLVERS } from './solvers.js';
+import { SOLVERS, isDiffusers } from './solvers.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -29,6 +29,15 @@ for (const [key, s] of Object.entries(SOLVERS)) {
   l.innerHTML = `<input type="checkbox" value="${key}" ${['ddim', 'dpm2', 'pp2m', 'pp3m'].includes(key) ? 'checked' : ''}> ${s.label}`;
   el.chartSolvers.append(l);
 }
+
+// diffusers' schedulers run on diffusers' own integer timesteps: the spacing does not apply.
+function syncSpacing() {
+  const used = [el.solver.value, ...(el.compare.checked ? [el.solver2.value] : [])];
+  const off = used.every(isDiffusers);
+  el.spacing.disabled = off;
+  el.spacing.title = off ? "diffusers' schedulers use their own timesteps (timestep_spacing linspace)" : '';
+}
+for (const x of [el.solver, el.solver2, el.compare]) x.addEventListener('change', syncSpacing);
 
 let worker, runId = 0, meta, current = null;
 
@@ -168,7 +177,8 @@ el.chartRun.addEventListener('click', () => {
   worker.postMessage({ type: 'chart', id: runId, solvers, nfes, ...f, batch });
 });
 
-const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2'];
+// One colour per solver preset (solvers.js order).
+const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#000000'];
 
 function drawChart() {
   const svg = el.chart, W = 560, H = 300, L = 60, R = 170, T = 15, B = 40;

@@ -1,4 +1,5 @@
-// The solver presets of the demo, as `SamplerOptions` fragments of the dpm-solver package.
+// The solver presets of the demo: `SamplerOptions` fragments of the dpm-solver package, either
+// the DPM-Solver options or (`diffusers`) one of diffusers' schedulers by its config names.
 export const SOLVERS = {
   ddim: { label: 'DDIM (DPM-Solver-1)', options: { algorithm: 'dpmsolver', method: 'multistep', order: 1 } },
   dpm2: { label: 'DPM-Solver-2 (singlestep)', options: { algorithm: 'dpmsolver', method: 'singlestep', order: 2 } },
@@ -7,15 +8,39 @@ export const SOLVERS = {
   pp3m: { label: 'DPM-Solver++ 3M', options: { algorithm: 'dpmsolver++', method: 'multistep', order: 3 } },
   adaptive12: { label: 'DPM-Solver-12 adaptive', options: { algorithm: 'dpmsolver', method: 'adaptive', order: 2 } },
   adaptive23: { label: 'DPM-Solver-23 adaptive', options: { algorithm: 'dpmsolver', method: 'adaptive', order: 3 } },
+  unipc: { label: 'UniPC bh2 (diffusers)', diffusers: { scheduler: 'UniPCMultistepScheduler', config: { solver_type: 'bh2' } } },
+  unipc_bh1: { label: 'UniPC bh1 (diffusers)', diffusers: { scheduler: 'UniPCMultistepScheduler', config: { solver_type: 'bh1' } } },
+  pp2m_diffusers: { label: 'DPM-Solver++ 2M (diffusers)', diffusers: { scheduler: 'DPMSolverMultistepScheduler', config: {} } },
+  pp2m_sde: { label: 'DPM-Solver++ 2M SDE (diffusers)', diffusers: { scheduler: 'DPMSolverMultistepScheduler', config: { algorithm_type: 'sde-dpmsolver++' } } },
 };
 
-/** Full `SamplerOptions` for a preset, steps, spacing and batch (the model's own schedule). */
-export function samplerOptions(key, steps, spacing, batch, schedule) {
+/** Whether a preset is a diffusers scheduler (it uses diffusers' own timesteps, not the spacing). */
+export const isDiffusers = (key) => Boolean(SOLVERS[key]?.diffusers);
+
+const DIFFUSERS_PREDICTION = { noise: 'epsilon', x_start: 'sample', v: 'v_prediction' };
+
+/** diffusers' config keys for the model's training schedule and prediction (its metadata). */
+export function diffusersModelConfig(meta) {
+  const b = meta.schedule.betas;
+  const prediction_type = DIFFUSERS_PREDICTION[meta.prediction];
+  if (!prediction_type) throw new Error(`diffusers schedulers cannot run a ${meta.prediction}-prediction model`);
+  return b.kind === 'cosine'
+    ? { num_train_timesteps: b.n, beta_schedule: 'squaredcos_cap_v2', prediction_type }
+    : { num_train_timesteps: b.n, beta_schedule: b.kind, beta_start: b.start, beta_end: b.end, prediction_type };
+}
+
+/** Full `SamplerOptions` for a preset, steps, spacing, batch and seed on the model `meta`. */
+export function samplerOptions(key, steps, spacing, batch, meta, seed = 0) {
   const preset = SOLVERS[key];
   if (!preset) throw new Error(`unknown solver ${key}`);
+  if (preset.diffusers) {
+    const d = preset.diffusers;
+    return { scheduler: d.scheduler, schedulerConfig: { ...diffusersModelConfig(meta), ...d.config }, steps, batch, seed };
+  }
   return {
     ...preset.options,
-    schedule,
+    schedule: meta.schedule,
+    prediction: meta.prediction,
     steps,
     spacing: spacing === 'karras' ? { karras: 7 } : spacing,
     batch,

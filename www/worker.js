@@ -61,8 +61,7 @@ function classesFor(cls, batch) {
 async function sample(job, id, onStep) {
   const { solver, steps, spacing, batch, seed, cls, guidance } = job;
   const cfg = cls !== 'uncond' && guidance !== 1;
-  const opts = samplerOptions(solver, steps, spacing, batch, meta.schedule);
-  opts.prediction = meta.prediction;
+  const opts = samplerOptions(solver, steps, spacing, batch, meta, seed);
   if (cfg) opts.guidance = { type: 'classifier-free', scale: guidance };
   const sampler = new Sampler(opts, noise(seed, batch));
   try {

@@ -107,18 +107,35 @@ test('demo: generate, seeds, compare, chart, cancel, screenshot', { timeout: 900
   assert.ok(b.std > 30 && b.bright > 0.03, `compare canvas blank: ${JSON.stringify(b)}`);
   assert.notEqual(a.hash, b.hash);
   assert.ok(await page.isVisible('#canvasB'));
+  assert.equal(await page.isDisabled('#spacing'), false);
 
-  // Error-vs-NFE chart, small: 2 solvers x 2 NFE, batch 2.
+  // diffusers' schedulers through the Sampler's `scheduler` option: UniPC vs 2M SDE, 8 NFE.
+  await page.selectOption('#solver', 'unipc');
+  await page.selectOption('#solver2', 'pp2m_sde');
+  await page.fill('#steps', '8');
+  const dif = await generate(page, { seed: 3, compare: true });
+  assert.deepEqual(dif.runs.map((r) => [r.panel, r.solver, r.nfe]), [['A', 'unipc', 8], ['B', 'pp2m_sde', 8]]);
+  for (const c of ['canvasA', 'canvasB']) {
+    const st = await canvasStats(page, c);
+    assert.ok(st.std > 30 && st.bright > 0.03 && st.bright < 0.6, `${c} (diffusers) looks blank: ${JSON.stringify(st)}`);
+  }
+  assert.equal(await page.isDisabled('#spacing'), true, "spacing does not apply to diffusers' schedulers");
+  assert.match(await page.textContent('#captionA'), /UniPC.*8 NFE/);
+  await page.selectOption('#solver', 'pp2m');
+  await page.fill('#steps', '10');
+
+  // Error-vs-NFE chart, small: 3 solvers x 2 NFE, batch 2.
   await page.fill('#chartNfe', '4,8');
   await page.fill('#chartBatch', '2');
-  await page.$$eval('#chartSolvers input', (els) => els.forEach((e) => { e.checked = e.value === 'ddim' || e.value === 'pp2m'; }));
+  await page.$$eval('#chartSolvers input', (els) => els.forEach((e) => { e.checked = ['ddim', 'pp2m', 'unipc'].includes(e.value); }));
   await page.click('#chartRun');
-  await page.waitForFunction(() => window.demo.chart.length >= 4 && !window.demo.busy, null, { timeout: TIMEOUT });
+  await page.waitForFunction(() => window.demo.chart.length >= 6 && !window.demo.busy, null, { timeout: TIMEOUT });
   const chart = await page.evaluate(() => window.demo.chart.map((p) => [p.solver, p.nfe, p.err]));
   for (const [, , err] of chart) assert.ok(err > 0 && err <= 2, `chart: ${JSON.stringify(chart)}`);
   const err = Object.fromEntries(chart.map(([s, n, e]) => [`${s}@${n}`, e]));
   assert.ok(err['pp2m@8'] < err['ddim@8'], `DPM-Solver++ should beat DDIM at 8 NFE: ${JSON.stringify(err)}`);
-  assert.equal(await page.locator('#chart polyline').count(), 2);
+  assert.ok(err['unipc@8'] < err['ddim@8'], `UniPC should beat DDIM at 8 NFE: ${JSON.stringify(err)}`);
+  assert.equal(await page.locator('#chart polyline').count(), 3);
 
   await mkdir(path.join(ROOT, 'target'), { recursive: true });
   const shot = path.join(ROOT, 'target/www-demo.png');
