@@ -115,10 +115,7 @@ pub fn scheduler_config<'b>(
             (_, Value::String(s)) => ConfigValue::Str(s),
             ("trained_betas", Value::Array(_)) => ConfigValue::Floats(trained),
             ("disable_corrector", Value::Array(_)) => ConfigValue::Indices(disable),
-            (_, Value::Array(_)) | (_, Value::Object(_)) => {
-                ignored.push(key.clone());
-                continue;
-            }
+            (_, Value::Array(_)) | (_, Value::Object(_)) => ConfigValue::Other,
         };
         match cfg.set(key, cv) {
             Ok(KeyUse::Applied) => {}
