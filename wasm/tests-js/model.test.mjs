@@ -81,6 +81,32 @@ test('Model.generate equals a JS ask/tell loop over Model.run with the same nois
   s.free();
 });
 
+test('Model.generate with a diffusers scheduler equals Sampler({ scheduler }) over Model.run', () => {
+  const cfg = { solver_type: 'bh1', beta_schedule: 'scaled_linear' }; // the model's own schedule wins
+  const steps = [];
+  const g = model.generate({ seed: 9, batch: 2, class: [1, 8], guidance: 1, steps: 6, clip: false,
+    scheduler: 'UniPCMultistepScheduler', schedulerConfig: cfg }, (p) => { steps.push(p.nfe); });
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
+  const x = new Float32Array(2 * 784);
+  for (let i = 0; i < 2; i++) x.set(dpm.gaussianNoise(9, 784, i), i * 784);
+  const s = new dpm.Sampler({ scheduler: 'UniPCMultistepScheduler', steps: 6, batch: 2,
+    schedulerConfig: { solver_type: 'bh1', beta_start: 1e-4, beta_end: 0.02, beta_schedule: 'linear' } }, x);
+  let r;
+  while ((r = s.ask())) s.tell(model.run(r.x, r.timestep, [1, 8]));
+  const y = s.x;
+  let d = 0; for (let i = 0; i < y.length; i++) d = Math.max(d, Math.abs(y[i] - g.images[i]));
+  assert.ok(d < 1e-5, `max difference ${d}`);
+  s.free();
+  // Guided, and the stochastic 2M SDE: seeded.
+  const sde = { seed: 4, batch: 2, class: 3, guidance: 2, steps: 8, scheduler: { _class_name: 'DPMSolverMultistepScheduler', algorithm_type: 'sde-dpmsolver++' } };
+  const a = model.generate(sde), b = model.generate(sde);
+  assert.equal(a.nfe, 8);
+  assert.deepEqual(Array.from(a.images), Array.from(b.images));
+  assert.ok(a.images.every((v) => Number.isFinite(v) && v >= -1 && v <= 1));
+  throwsMsg(() => model.generate({ scheduler: 'UniPCMultistepScheduler', order: 3 }), /order do not apply with options.scheduler/);
+  throwsMsg(() => model.generate({ scheduler: 'EulerDiscreteScheduler' }), /EulerDiscreteScheduler.*not available/);
+});
+
 test('cancellation: callback returning false, and an AbortSignal', () => {
   let calls = 0;
   throwsMsg(() => model.generate({ steps: 10, batch: 1 }, () => ++calls < 3), /cancelled after 3/, 'AbortError');

@@ -147,15 +147,49 @@ fn show(v: &JsValue) -> String {
     }
 }
 
+/// The scheduler config of `options.scheduler` / `options.schedulerConfig` (`None` without
+/// `scheduler`), with the keys its class ignored; lists it borrows live in `bufs`.
+pub(crate) fn scheduler_config(
+    o: &Opts,
+    bufs: &mut Leaked,
+) -> Result<Option<(SchedulerConfig<'static>, Vec<String>)>> {
+    if o.get("scheduler")?.is_none() {
+        return Ok(None);
+    }
+    let (class, obj) = class_and_config(o)?;
+    let mut cfg = SchedulerConfig::new(class);
+    let ignored = match &obj {
+        Some(obj) => apply(&mut cfg, obj, bufs)?,
+        None => Vec::new(),
+    };
+    Ok(Some((cfg, ignored)))
+}
+
+/// Rejects the DPM-Solver options that have diffusers names inside a scheduler config.
+pub(crate) fn reject_dpm_options(o: &Opts, keys: &[&str]) -> Result<()> {
+    let mut given = Vec::new();
+    for k in keys {
+        if o.get(k)?.is_some() {
+            given.push(*k);
+        }
+    }
+    if given.is_empty() {
+        return Ok(());
+    }
+    opt_err(format!(
+        "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes its \
+         settings by diffusers' names in the scheduler config",
+        given.join(", ")
+    ))
+}
+
 impl DiffusersSampler {
     /// Builds the scheduler from validated `Sampler` options and `x_T`.
     pub fn new(o: &Opts, x_t: &[f32], batch: usize, bufs: &mut Leaked) -> Result<Self> {
-        let (class, obj) = class_and_config(o)?;
-        let mut cfg = SchedulerConfig::new(class);
-        let ignored = match &obj {
-            Some(obj) => apply(&mut cfg, obj, bufs)?,
-            None => Vec::new(),
+        let Some((mut cfg, ignored)) = scheduler_config(o, bufs)? else {
+            return opt_err("options.scheduler is required");
         };
+        let class = cfg.class();
         cfg.set_batch(batch);
         let steps = o.uint("steps", MAX_STEPS)?.unwrap_or(20);
         let cfg_scale =

@@ -2,9 +2,10 @@
 //! metadata, evaluate it, or generate a batch with a per-step progress callback that can
 //! cancel. A newtype over [`crate::pipeline::Pipeline`].
 
+use super::diffusers::{reject_dpm_options, scheduler_config};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
-use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt};
+use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt, Leaked};
 use crate::pipeline::{
     parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
     Pipeline, PipelineError, Progress, ScheduleInfo, Spacing,
@@ -64,6 +65,14 @@ export interface GenerateOptions {
   noise?: Float32Array;
   /** Checked after every step: an aborted signal cancels the run. */
   signal?: AbortSignal;
+  /**
+   * A diffusers scheduler instead of the DPM-Solver options (algorithm ... adaptive), as for
+   * `Sampler`: a class name with `schedulerConfig`, or a config object with `_class_name`. Its
+   * training schedule and prediction_type come from the model; the SDE variant's step noise is
+   * seeded by `seed`.
+   */
+  scheduler?: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>);
+  schedulerConfig?: Record<string, unknown>;
 }
 
 /** What the progress callback receives after each completed step. */
@@ -181,10 +190,30 @@ const GENERATE_KEYS: &[&str] = &[
     "clip",
     "noise",
     "signal",
+    "scheduler",
+    "schedulerConfig",
 ];
 
-fn generate_options(o: &Opts) -> Result<GenerateOptions> {
+/// The `generate` options that configure DPM-Solver itself (not allowed with `scheduler`).
+const DPM_KEYS: &[&str] = &[
+    "algorithm",
+    "method",
+    "order",
+    "spacing",
+    "thresholding",
+    "lowerOrderFinal",
+    "denoiseToZero",
+    "multistepVariant",
+    "adaptive",
+];
+
+/// Parses `generate` options; a diffusers `scheduler` borrows its lists from `bufs`.
+fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
     let mut g = GenerateOptions::default();
+    if let Some((cfg, _ignored)) = scheduler_config(o, bufs)? {
+        reject_dpm_options(o, DPM_KEYS)?;
+        g.scheduler = Some(cfg);
+    }
     let pe = |e: PipelineError| Error::Option(e.to_string());
     if let Some(s) = o.num("seed")? {
         if !(s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0) {
@@ -395,7 +424,9 @@ impl Model {
         on_progress: Option<Function>,
     ) -> core::result::Result<Object, Error> {
         let o = Opts::new(&options, "options", GENERATE_KEYS)?;
-        let opts = generate_options(&o)?;
+        // Declared before `opts`, which may borrow from it: dropped after it.
+        let mut bufs = Leaked::default();
+        let opts = generate_options(&o, &mut bufs)?;
         let noise = match o.get("noise")? {
             None => None,
             Some(v) => Some(super::js::numbers(&v, "options.noise")?),
