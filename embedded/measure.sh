@@ -14,6 +14,9 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL=${OPT:-s}
 cargo build --release --quiet
 cargo build --release --quiet --no-default-features --target-dir target/measure-solver
 cargo build --release --quiet --no-default-features --features no-solver --target-dir target/measure-no-solver
+# A single-method application: only the digits' fixed DPM-Solver++(2M) configuration.
+cargo build --release --quiet --no-default-features --features digits-only --target-dir target/measure-solver-digits
+cargo build --release --quiet --no-default-features --features no-solver,digits-only --target-dir target/measure-no-solver-digits
 
 section() { "$SIZE" -A "$1" | awk -v s="$2" '$1 == s { print $2 }'; }
 row() {
@@ -30,6 +33,11 @@ row target/measure-no-solver/$T "--no-default-features --features no-solver"
 a=$(row target/measure-solver/$T a | awk -F' [|] ' '{print $5}')
 b=$(row target/measure-no-solver/$T b | awk -F' [|] ' '{print $5}')
 echo "solver flash (difference) = $((a - b)) bytes"
+row target/measure-solver-digits/$T "--no-default-features --features digits-only"
+row target/measure-no-solver-digits/$T "--no-default-features --features no-solver,digits-only"
+a=$(row target/measure-solver-digits/$T a | awk -F' [|] ' '{print $5}')
+b=$(row target/measure-no-solver-digits/$T b | awk -F' [|] ' '{print $5}')
+echo "solver flash of one fixed configuration (difference) = $((a - b)) bytes"
 
 by_crate() {
     "$NM" --size-sort -S --radix=d -C "$1" | awk '
