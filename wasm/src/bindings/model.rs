@@ -172,21 +172,13 @@ fn schedule_js(s: &ScheduleInfo) -> Object {
     o
 }
 
+/// The `generate` options besides [`DPM_KEYS`].
 const GENERATE_KEYS: &[&str] = &[
     "seed",
     "batch",
     "class",
     "guidance",
-    "algorithm",
-    "method",
-    "order",
     "steps",
-    "spacing",
-    "thresholding",
-    "lowerOrderFinal",
-    "denoiseToZero",
-    "multistepVariant",
-    "adaptive",
     "clip",
     "noise",
     "signal",
@@ -423,7 +415,8 @@ impl Model {
         #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
         on_progress: Option<Function>,
     ) -> core::result::Result<Object, Error> {
-        let o = Opts::new(&options, "options", GENERATE_KEYS)?;
+        let keys = [GENERATE_KEYS, DPM_KEYS].concat();
+        let o = Opts::new(&options, "options", &keys)?;
         // Declared before `opts`, which may borrow from it: dropped after it.
         let mut bufs = Leaked::default();
         let opts = generate_options(&o, &mut bufs)?;
