@@ -12,9 +12,11 @@ OPT=${OPT:-}   # e.g. OPT=z to override the profile's opt-level ("s")
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=${OPT:-s}
 
 cargo build --release --quiet
-cargo build --release --quiet --no-default-features --target-dir target/measure-solver
-cargo build --release --quiet --no-default-features --features no-solver --target-dir target/measure-no-solver
-# A single-method application: only the digits' fixed DPM-Solver++(2M) configuration.
+# Every method (the conformance cases), without the benchmark.
+cargo build --release --quiet --no-default-features --features all-methods --target-dir target/measure-solver
+cargo build --release --quiet --no-default-features --features no-solver,all-methods --target-dir target/measure-no-solver
+# A single-method application: only the digits' fixed DPM-Solver++(2M) configuration, and only
+# the core's multistep methods (without `all-methods`: its singlestep and adaptive code is out).
 cargo build --release --quiet --no-default-features --features digits-only --target-dir target/measure-solver-digits
 cargo build --release --quiet --no-default-features --features no-solver,digits-only --target-dir target/measure-no-solver-digits
 
@@ -28,8 +30,8 @@ row() {
 echo "opt-level ${CARGO_PROFILE_RELEASE_OPT_LEVEL}"
 echo "build | .vector_table | .text | .rodata | flash | .data | .bss"
 row target/$T "default (with bench)"
-row target/measure-solver/$T "--no-default-features (solver, no bench)"
-row target/measure-no-solver/$T "--no-default-features --features no-solver"
+row target/measure-solver/$T "--no-default-features --features all-methods (solver, no bench)"
+row target/measure-no-solver/$T "--no-default-features --features no-solver,all-methods"
 a=$(row target/measure-solver/$T a | awk -F' [|] ' '{print $5}')
 b=$(row target/measure-no-solver/$T b | awk -F' [|] ' '{print $5}')
 echo "solver flash (difference) = $((a - b)) bytes"

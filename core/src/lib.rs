@@ -41,6 +41,17 @@
 //! (noise schedules), [`spacing`] (time steps), [`model`] (parameterisations), [`guidance`],
 //! [`threshold`] (dynamic thresholding), [`update`] (the DPM-Solver formulas), [`adaptive`]
 //! (step-size control) and [`sampler`] (the ask/tell state machine).
+//!
+//! # Cargo features
+//!
+//! - `singlestep` (default): [`Method::Singlestep`] and [`Method::SinglestepFixed`].
+//! - `adaptive` (default): [`Method::Adaptive`].
+//! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
+//!
+//! Multistep DPM-Solver(++) is always compiled in. With `default-features = false`, an
+//! application that samples only with it keeps the other methods' code out of its binary (the
+//! flash this saves on a Cortex-M4F is measured in `embedded/BENCHMARKS.md`); a method left out
+//! is refused by [`Sampler::new`] with [`Error::InvalidConfig`], never a panic.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

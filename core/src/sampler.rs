@@ -28,6 +28,10 @@ use crate::update::{Algorithm, Point, SolverType, Update};
 pub const MAX_STEPS: usize = 1 << 20;
 
 /// The sampling method (the reference's `method`).
+///
+/// `Singlestep` and `SinglestepFixed` need the crate feature `singlestep`, `Adaptive` the
+/// feature `adaptive` (both default); without it [`Sampler::new`] refuses the method with
+/// [`Error::InvalidConfig`], and the optimizer leaves its code out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
     /// "DPM-Solver-fast": singlestep updates of order <= `order` that use exactly `steps` NFE.
@@ -585,20 +589,22 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
     }
 
+    /// The `cfg!` guards here and in [`advance`](Self::advance) let the optimizer drop the code
+    /// of a method whose feature is off (`validate` refuses such a method).
     fn start(&mut self) {
         match self.cfg.method {
             Method::Multistep => {
                 let p = self.point(self.grid.at(&self.sched, 0));
                 self.enter_multistep(0, p);
             }
-            Method::Singlestep | Method::SinglestepFixed => {
+            Method::Singlestep | Method::SinglestepFixed if cfg!(feature = "singlestep") => {
                 if self.outer == 0 {
                     self.finish();
                 } else {
                     self.plan_singlestep(0, 0);
                 }
             }
-            Method::Adaptive => {
+            Method::Adaptive if cfg!(feature = "adaptive") => {
                 let s = self.point(self.t_start);
                 let lambda_end = self.sched.lambda(self.t_end);
                 let dir = if lambda_end < s.lambda {
@@ -619,6 +625,10 @@ impl<'a, T: Real> Sampler<'a, T> {
                 } else {
                     self.finish();
                 }
+            }
+            // Compiled out: never reached (`validate` refuses the method).
+            Method::Singlestep | Method::SinglestepFixed | Method::Adaptive => {
+                self.phase = Phase::Done;
             }
         }
     }
@@ -739,8 +749,10 @@ impl<'a, T: Real> Sampler<'a, T> {
     fn advance(&mut self) -> Result<Option<StepReport<T>>> {
         match self.phase {
             Phase::Multistep { i, midpoint } => Ok(self.advance_multistep(i, midpoint)),
-            Phase::Singlestep { k, pos, stage } => Ok(self.advance_singlestep(k, pos, stage)),
-            Phase::Adaptive { stage } => self.advance_adaptive(stage),
+            Phase::Singlestep { k, pos, stage } if cfg!(feature = "singlestep") => {
+                Ok(self.advance_singlestep(k, pos, stage))
+            }
+            Phase::Adaptive { stage } if cfg!(feature = "adaptive") => self.advance_adaptive(stage),
             Phase::Denoise => {
                 let n = self.n;
                 self.x.copy_from_slice(&self.scratch[..n]);
@@ -756,7 +768,8 @@ impl<'a, T: Real> Sampler<'a, T> {
                     None,
                 )))
             }
-            Phase::Done => Err(Error::Finished),
+            // A compiled-out method's phase is never entered (see `start`).
+            Phase::Singlestep { .. } | Phase::Adaptive { .. } | Phase::Done => Err(Error::Finished),
         }
     }
 
@@ -1134,6 +1147,19 @@ impl<'a, T: Real> Sampler<'a, T> {
 }
 
 fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
+    match cfg.method {
+        Method::Singlestep | Method::SinglestepFixed if !cfg!(feature = "singlestep") => {
+            return Err(Error::InvalidConfig(
+                "the singlestep methods need the dpm-solver feature \"singlestep\"",
+            ));
+        }
+        Method::Adaptive if !cfg!(feature = "adaptive") => {
+            return Err(Error::InvalidConfig(
+                "the adaptive method needs the dpm-solver feature \"adaptive\"",
+            ));
+        }
+        _ => {}
+    }
     let adaptive = cfg.method == Method::Adaptive;
     if adaptive {
         if !(2..=3).contains(&cfg.order) {

@@ -7,6 +7,15 @@ fn schedule() -> NoiseSchedule<'static, f64> {
     NoiseSchedule::linear_vp(0.1, 20.0).unwrap()
 }
 
+/// Whether the crate features compile `method` in (`singlestep`, `adaptive`).
+fn compiled_in(method: Method) -> bool {
+    match method {
+        Method::Multistep => true,
+        Method::Singlestep | Method::SinglestepFixed => cfg!(feature = "singlestep"),
+        Method::Adaptive => cfg!(feature = "adaptive"),
+    }
+}
+
 /// eps of a standard-normal data distribution (x_t ~ N(0, 1) for all t): eps = sigma x.
 fn gaussian_eps(req: &Request<'_, f64>, out: &mut [f64]) {
     for (o, &x) in out.iter_mut().zip(req.x) {
@@ -175,6 +184,7 @@ fn buffer_errors_name_the_buffer() {
 }
 
 #[test]
+#[cfg(feature = "singlestep")]
 fn a_nan_output_leaves_the_state_untouched() {
     // Singlestep-3 converts its last evaluation in place: a rejected output must not corrupt it.
     let c = Config {
@@ -198,6 +208,32 @@ fn a_nan_output_leaves_the_state_untouched() {
         x
     };
     assert_eq!(run_with(false), run_with(true));
+}
+
+#[test]
+fn methods_left_out_by_features_are_refused() {
+    for method in [
+        Method::Multistep,
+        Method::Singlestep,
+        Method::SinglestepFixed,
+        Method::Adaptive,
+    ] {
+        let c = Config {
+            method,
+            ..Config::<f64>::default()
+        };
+        let mut x = vec![0.1; 2];
+        let mut scratch = vec![0.0; c.scratch_len(2)];
+        let err = Sampler::new(schedule(), c, &mut x, &mut scratch).err();
+        if compiled_in(method) {
+            assert_eq!(err, None, "{method:?}");
+        } else {
+            assert!(
+                matches!(err, Some(Error::InvalidConfig(m)) if m.contains("the dpm-solver feature")),
+                "{method:?}: {err:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -245,7 +281,7 @@ fn every_method_is_exact_for_point_mass_data() {
     let (a_t, s_t) = (sched.alpha(1.0), sched.sigma(1.0));
     let (a_e, s_e) = (sched.alpha(1e-3), sched.sigma(1e-3));
     for alg in [Algorithm::DpmSolver, Algorithm::DpmSolverPp] {
-        for (method, order) in methods {
+        for (method, order) in methods.into_iter().filter(|&(m, _)| compiled_in(m)) {
             for spacing in [
                 Spacing::LogSnr,
                 Spacing::TimeUniform,
@@ -386,6 +422,7 @@ fn custom_times_reproduce_the_built_in_grid() {
 }
 
 #[test]
+#[cfg(feature = "adaptive")]
 fn adaptive_budget_is_enforced() {
     let mut x = vec![0.4, -0.2];
     let c = Config {
@@ -417,6 +454,7 @@ fn adaptive_budget_is_enforced() {
 }
 
 #[test]
+#[cfg(feature = "adaptive")]
 fn reuse_after_rejection_saves_evaluations_and_changes_nothing_else() {
     let runs: Vec<(Vec<f64>, Stats)> = [false, true]
         .into_iter()

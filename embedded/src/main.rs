@@ -15,6 +15,14 @@
 // fields go unused.
 #![cfg_attr(any(feature = "no-solver", feature = "digits-only"), allow(dead_code))]
 
+// The conformance cases run every method of the core.
+#[cfg(not(any(
+    feature = "all-methods",
+    feature = "digits-only",
+    feature = "no-solver"
+)))]
+compile_error!("the conformance cases need the feature \"all-methods\" (or \"digits-only\")");
+
 mod conformance;
 mod gmm;
 mod measure;
