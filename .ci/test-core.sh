@@ -13,5 +13,7 @@ cargo test --release -p dpm-solver-tests -- --nocapture
 cargo build --release -p dpm-solver --target thumbv7em-none-eabihf --all-features
 cargo build --release -p dpm-solver --target thumbv7em-none-eabihf --no-default-features
 cargo build --release -p dpm-solver --target wasm32-unknown-unknown --all-features
+# Every public item documented, no broken doc links.
+RUSTDOCFLAGS="-D warnings" cargo doc --release -p dpm-solver --no-deps --all-features
 # The benchmark must at least compile (timing belongs in BENCHMARKS.md, not in tests).
 cargo bench --no-run -p dpm-solver

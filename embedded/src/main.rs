@@ -394,7 +394,6 @@ fn run_bench(bufs: &mut Buffers, b: &mut BenchBufs, insn: &dyn Fn(u64) -> u64) {
                 }
             }
             let nfe = sampler.nfe() as u64;
-            drop(sampler);
             let stack = measure::high_water(sp);
             per_step[si] = insn(ticks) / nfe;
             hprintln!(

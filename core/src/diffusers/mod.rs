@@ -131,7 +131,7 @@ pub use scheduler::Scheduler;
 pub use threshold::threshold_sample;
 pub use timesteps::{round_half_even, StepTable};
 pub use train::{BetaSchedule, TrainConfig, TrainSchedule};
-pub use unipc::{UniPCMultistepConfig, UniPCMultistepScheduler};
+pub use unipc::{UniPCMultistepConfig, UniPCMultistepScheduler, UNIPC_MAX_ORDER};
 
 use crate::math::Real;
 
