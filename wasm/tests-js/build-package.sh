@@ -29,8 +29,9 @@ build() { # build TARGET
     rm -rf "$OUT/$1"
     # wasm-opt is disabled in wasm/Cargo.toml ([package.metadata.wasm-pack]); --mode no-install
     # uses the wasm-bindgen found on PATH.
+    # FEATURES: extra cargo features of dpm-solver-wasm (e.g. `profile`, for the benchmarks only).
     wasm-pack build wasm --release --mode no-install --target "$1" \
-        --out-dir "$PWD/$OUT/$1" --out-name dpm_solver
+        --out-dir "$PWD/$OUT/$1" --out-name dpm_solver ${FEATURES:+-- --features "$FEATURES"}
     node -e '
         const fs = require("fs"), p = process.argv[1] + "/package.json";
         const j = JSON.parse(fs.readFileSync(p, "utf8"));

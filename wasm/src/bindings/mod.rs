@@ -16,6 +16,8 @@ pub mod draw;
 pub mod error;
 mod js;
 pub mod model;
+#[cfg(feature = "profile")]
+mod profile;
 pub mod sampler;
 
 use wasm_bindgen::prelude::*;

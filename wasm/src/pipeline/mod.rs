@@ -36,6 +36,9 @@ mod generate;
 mod image;
 mod info;
 mod net;
+// Native builds always; wasm ones with the cargo feature `profile` (not in the shipped package).
+#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+mod profile;
 pub(crate) mod solver;
 
 pub use core::ops::ControlFlow;
@@ -51,3 +54,5 @@ pub use generate::{
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{ImageShape, ModelInfo, ScheduleInfo};
 pub use net::{Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK};
+#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+pub use profile::{NodeTime, OpTime, Profile};

@@ -7,7 +7,11 @@ use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use super::error::{tract_msg, PipelineError, Result};
+#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+use super::generate::initial_noise;
 use super::info::{ImageShape, ModelInfo};
+#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+use super::profile::{profile_state, Profile};
 
 type Plan = Box<dyn State>;
 
@@ -206,6 +210,33 @@ impl Net {
         Ok(out)
     }
 
+    #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+    /// Profiles the plan for `batch` (the one [`run`](Self::run) uses) on `inputs` (caller
+    /// order, already shaped); see [`super::profile`].
+    fn profile(
+        &mut self,
+        batch: usize,
+        inputs: Vec<Tensor>,
+        repeats: usize,
+        clock: impl FnMut() -> f64,
+    ) -> Result<Profile> {
+        let mut ordered: Vec<Option<TValue>> = vec![None; inputs.len()];
+        for (spec, t) in self.inputs.clone().iter().zip(inputs) {
+            ordered[spec.slot] = Some(t.into_tvalue());
+        }
+        let inputs: TVec<TValue> = ordered
+            .into_iter()
+            .map(|t| t.expect("one tensor per input"))
+            .collect();
+        let state = self
+            .prepare(batch)?
+            .downcast_mut::<TypedSimpleState>()
+            .ok_or_else(|| {
+                PipelineError::Inference("the plan is not tract's SimpleState".into())
+            })?;
+        profile_state(state, batch, inputs, repeats, clock)
+    }
+
     /// Forgets the optimised plans (memory).
     fn clear(&mut self) {
         self.plans.clear();
@@ -377,6 +408,38 @@ impl DiffusionModel {
         let mut out = vec![0.0; x.len()];
         self.eval_into(x, t, class, &mut out)?;
         Ok(out)
+    }
+
+    #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+    /// Where the time of one evaluation goes: times every node of the plan for `batch` (the
+    /// plan [`eval`](Self::eval) runs) over `repeats` evaluations after one warm-up, on seeded
+    /// noise (`initial_noise(0, 0, batch, ..)`), `t = N/2` and classes `0, 1, 2, ...`.
+    /// `clock` returns milliseconds (`Instant` natively, `performance.now()` in JavaScript).
+    pub fn profile(
+        &mut self,
+        batch: usize,
+        repeats: usize,
+        clock: impl FnMut() -> f64,
+    ) -> Result<Profile> {
+        if batch == 0 {
+            return Err(PipelineError::InvalidInput(
+                "batch must be at least 1".into(),
+            ));
+        }
+        let s = self.info.shape;
+        let x = initial_noise(0, 0, batch, s.len());
+        let t = vec![(self.info.schedule.num_train_timesteps() / 2) as f32; batch];
+        let mut inputs = vec![
+            tensor(&[batch, s.channels, s.height, s.width], &x)?,
+            tensor(&[batch], &t)?,
+        ];
+        if self.info.is_conditional() {
+            let class: Vec<i64> = (0..batch)
+                .map(|i| (i % self.info.num_classes) as i64)
+                .collect();
+            inputs.push(tensor(&[batch], &class)?);
+        }
+        self.net.profile(batch, inputs, repeats, clock)
     }
 }
 
