@@ -53,6 +53,8 @@ pub use generate::{
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{ImageShape, ModelInfo, ScheduleInfo};
-pub use net::{Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK};
+pub use net::{
+    Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK, PLAN_BATCH,
+};
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 pub use profile::{NodeTime, OpTime, Profile};
