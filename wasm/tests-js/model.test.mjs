@@ -107,6 +107,20 @@ test('Model.generate with a diffusers scheduler equals Sampler({ scheduler }) ov
   throwsMsg(() => model.generate({ scheduler: 'EulerDiscreteScheduler' }), /EulerDiscreteScheduler.*not available/);
 });
 
+test('planBatch: image by image by default, same outputs through a batched plan', () => {
+  assert.equal(model.planBatch, 1);
+  const x = dpm.gaussianNoise(5, 3 * 784), cls = Int32Array.of(0, 4, 9);
+  const a = model.run(x, 300, cls);
+  model.planBatch = 3;
+  const b = model.run(x, 300, cls);
+  model.planBatch = 1;
+  let d = 0; for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  assert.ok(d < 1e-4, `max difference ${d}`);
+  throwsMsg(() => { model.planBatch = 0; }, /planBatch must be an integer/);
+  throwsMsg(() => { model.planBatch = 1.5; }, /planBatch must be an integer/);
+  assert.equal(model.planBatch, 1);
+});
+
 test('cancellation: callback returning false, and an AbortSignal', () => {
   let calls = 0;
   throwsMsg(() => model.generate({ steps: 10, batch: 1 }, () => ++calls < 3), /cancelled after 3/, 'AbortError');

@@ -344,6 +344,24 @@ impl Model {
         o
     }
 
+    /// Images per run of tract's optimised plan (default 1: tract 0.23.9 is fastest image by
+    /// image on this kind of UNet, see wasm/PROFILE.md); larger batches run in chunks of it.
+    #[wasm_bindgen(getter, js_name = planBatch)]
+    pub fn plan_batch(&self) -> usize {
+        self.pipe.model().plan_batch()
+    }
+
+    /// Sets the images per plan run (an integer >= 1; results are the same).
+    #[wasm_bindgen(setter, js_name = planBatch)]
+    pub fn set_plan_batch(&mut self, n: f64) -> core::result::Result<(), Error> {
+        if !(n >= 1.0 && n.fract() == 0.0 && n <= 4096.0) {
+            return Err(Error::Option(format!(
+                "planBatch must be an integer in 1..=4096, got {n}"
+            )));
+        }
+        Ok(self.pipe.model_mut().set_plan_batch(n as usize)?)
+    }
+
     /// Elements of one image (`channels * height * width`).
     #[wasm_bindgen(getter, js_name = imageLength)]
     pub fn image_length(&self) -> usize {

@@ -254,6 +254,11 @@ impl Pipeline {
         self.model.info()
     }
 
+    /// The network.
+    pub fn model(&self) -> &DiffusionModel {
+        &self.model
+    }
+
     /// The network (for direct evaluation).
     pub fn model_mut(&mut self) -> &mut DiffusionModel {
         &mut self.model

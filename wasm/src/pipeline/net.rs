@@ -13,7 +13,8 @@ use super::info::{ImageShape, ModelInfo};
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 use super::profile::{profile_state, Profile};
 
-/// Images per run of the UNet's optimised plan: a batch is evaluated in chunks of this many.
+/// Default images per run of the UNet's optimised plan ([`DiffusionModel::set_plan_batch`]): a
+/// batch is evaluated in chunks of this many.
 /// tract 0.23.9 folds im2col into its matrix products only at batch 1; at larger batches every
 /// 3x3 convolution first writes its whole im2col buffer. Measured on the demo UNet
 /// (`wasm/PROFILE.md`): 16 images as 16 batch-1 runs take 2.2x less time natively and 1.25x
@@ -298,6 +299,7 @@ fn copy_out(v: &TValue, out: &mut [f32], what: &str) -> Result<()> {
 pub struct DiffusionModel {
     info: ModelInfo,
     net: Net,
+    plan_batch: usize,
 }
 
 impl DiffusionModel {
@@ -332,7 +334,11 @@ impl DiffusionModel {
             vec![s.channels, s.height, s.width],
         )];
         let net = Net::new(model, &inputs, &outputs)?;
-        Ok(DiffusionModel { info, net })
+        Ok(DiffusionModel {
+            info,
+            net,
+            plan_batch: PLAN_BATCH,
+        })
     }
 
     /// What the model says about itself.
@@ -341,9 +347,26 @@ impl DiffusionModel {
     }
 
     /// Optimises the network for evaluating `batch` images now (otherwise the first
-    /// evaluation does it); batches run in chunks of at most [`PLAN_BATCH`] images.
+    /// evaluation does it); batches run in chunks of at most [`plan_batch`](Self::plan_batch).
     pub fn prepare(&mut self, batch: usize) -> Result<()> {
-        self.net.prepare(batch.min(PLAN_BATCH)).map(|_| ())
+        self.net.prepare(batch.min(self.plan_batch)).map(|_| ())
+    }
+
+    /// Images per run of the optimised plan (default [`PLAN_BATCH`]).
+    pub fn plan_batch(&self) -> usize {
+        self.plan_batch
+    }
+
+    /// Sets the images per plan run: larger batches are evaluated in chunks of `n` through a
+    /// plan optimised for `n` (the same results; only the speed differs, see [`PLAN_BATCH`]).
+    pub fn set_plan_batch(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(PipelineError::InvalidInput(
+                "the plan batch must be at least 1".into(),
+            ));
+        }
+        self.plan_batch = n;
+        Ok(())
     }
 
     /// Drops the optimised plans.
@@ -403,10 +426,10 @@ impl DiffusionModel {
                 )));
             }
         }
-        // In chunks of PLAN_BATCH images through one plan (see its note).
+        // In chunks of `plan_batch` images through one plan (see PLAN_BATCH).
         let n = s.len();
-        for first in (0..batch).step_by(PLAN_BATCH) {
-            let b = PLAN_BATCH.min(batch - first);
+        for first in (0..batch).step_by(self.plan_batch) {
+            let b = self.plan_batch.min(batch - first);
             let images = first..first + b;
             let mut inputs = vec![
                 tensor(
