@@ -151,6 +151,8 @@ test('bad scheduler options fail with clear messages', () => {
     [{ scheduler: 'UniPCMultistepScheduler', seed: -1 }, /seed/],
     [{ scheduler: 'UniPCMultistepScheduler', schedulerConfig: { trained_betas: [0.1, 'a'] } }, /trained_betas/],
     [{ scheduler: 'UniPCMultistepScheduler', schedulerConfig: { trained_betas: [0.1, 0.2] } }, /trained_betas has 2 values.*num_train_timesteps is 1000/],
+    // A long non-ASCII value is shortened in the message on a character boundary.
+    [{ scheduler: 'UniPCMultistepScheduler', schedulerConfig: { solver_type: 'é'.repeat(80) } }, /solver_type' = "é+\.\.\.: expected "bh1" or "bh2"/],
   ];
   for (const [o, re] of bad) assert.throws(() => new dpm.Sampler(o, x), (e) => e instanceof Error && re.test(e.message), JSON.stringify(o));
   const s = new dpm.Sampler({ scheduler: 'DDIMScheduler', steps: 3 }, x);

@@ -47,7 +47,9 @@ pub(crate) struct DiffusersSampler {
 
 /// `scheduler` (a class name or a whole config with `_class_name`) and `schedulerConfig`.
 fn class_and_config(o: &Opts) -> Result<(SchedulerClass, Option<JsValue>)> {
-    let v = o.get("scheduler")?.expect("caller checked 'scheduler'");
+    let Some(v) = o.get("scheduler")? else {
+        return opt_err("options.scheduler is required");
+    };
     let cfg = o.get("schedulerConfig")?;
     let name = if let Some(s) = v.as_string() {
         s
@@ -137,8 +139,8 @@ fn show(v: &JsValue) -> String {
     match js_sys::JSON::stringify(v) {
         Ok(s) => {
             let s: String = s.into();
-            if s.len() > 60 {
-                format!("{}...", &s[..57])
+            if s.chars().count() > 60 {
+                format!("{}...", s.chars().take(57).collect::<String>())
             } else {
                 s
             }
