@@ -18,6 +18,12 @@ test('the packed dpm-solver package imports by name and samples', async () => {
   assert.equal(s.nfe, 4);
   assert.ok(s.x.every(Number.isFinite));
   const dts = await readFile(require.resolve('dpm-solver/dpm_solver.d.ts'), 'utf8');
-  assert.match(dts, /export interface SamplerOptions/);
+  assert.match(dts, /export type SamplerOptions = DpmSolverOptions \| DiffusersSchedulerOptions;/);
+  assert.match(dts, /export interface DpmSolverOptions/);
+  assert.match(dts, /export interface DiffusersSchedulerOptions/);
+  // diffusers' scheduler from the installed package too.
+  const u = new dpm.Sampler({ scheduler: 'UniPCMultistepScheduler', steps: 3 }, dpm.gaussianNoise(0, 16));
+  while ((r = u.ask())) u.tell(r.x.map((v) => 0.5 * v));
+  assert.deepEqual([u.nfe, u.scheduler], [3, 'UniPCMultistepScheduler']);
   assert.match(dts, /ask\(\): EvalRequest \| null/);
 });
