@@ -10,6 +10,41 @@
 //! accepted only at their inactive defaults, so a config never silently runs a different
 //! solver than diffusers would. `null` sets a key to its default (JSON has no `-inf`, the
 //! default of `lambda_min_clipped`).
+//!
+//! ```
+//! use dpm_solver::diffusers::{ConfigValue as V, KeyUse, Scheduler, SchedulerClass, SchedulerConfig};
+//!
+//! // A Stable Diffusion scheduler_config.json (a PNDMScheduler's), loaded into UniPC.
+//! let json = [
+//!     ("_class_name", V::Str("PNDMScheduler")),
+//!     ("beta_schedule", V::Str("scaled_linear")),
+//!     ("beta_start", V::Number(0.00085)),
+//!     ("beta_end", V::Number(0.012)),
+//!     ("skip_prk_steps", V::Bool(true)),
+//!     ("steps_offset", V::Number(1.0)),
+//!     ("trained_betas", V::Null),
+//! ];
+//! let class = SchedulerClass::from_name("UniPCMultistepScheduler").unwrap();
+//! let mut cfg = SchedulerConfig::new(class);
+//! let mut ignored = 0;
+//! for (key, value) in json {
+//!     if cfg.set(key, value)? == KeyUse::Ignored {
+//!         ignored += 1; // _class_name, skip_prk_steps: not UniPC options
+//!     }
+//! }
+//! assert_eq!(ignored, 2);
+//! assert!(cfg.set("use_lu_lambdas", V::Bool(true)).is_err()); // not implemented here
+//!
+//! let (mut table, mut x, mut scratch) = ([0f32; 1000], [0.3f32; 8], [0f32; 32]);
+//! assert!(scratch.len() >= cfg.scratch_len(x.len()));
+//! let mut s = Scheduler::<f32, 64>::new(&cfg, 10, &mut table, &mut x, &mut scratch)?;
+//! while let Some(req) = s.ask() {
+//!     let eps: Vec<f32> = req.x.iter().map(|v| 0.1 * v).collect(); // your UNet here
+//!     s.tell(&eps)?;
+//! }
+//! assert_eq!(s.timesteps()[0], 999);
+//! # Ok::<(), dpm_solver::Error>(())
+//! ```
 
 use super::{
     AlgorithmType, BetaSchedule, DDIMConfig, DPMSolverMultistepConfig, DPMSolverSinglestepConfig,
