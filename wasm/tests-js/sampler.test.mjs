@@ -119,6 +119,8 @@ test('schedules: formula, table, alphasCumprod, continuous, custom times, Karras
   assert.ok(run({ steps: 6, schedule: { type: 'linear' } }).every(Number.isFinite));
   assert.ok(run({ steps: 6, schedule: { type: 'discrete', betas: { kind: 'cosine', n: 1000 } } }).every(Number.isFinite));
   assert.ok(run({ steps: 6, spacing: { karras: 7 } }).every(Number.isFinite));
+  // k-diffusion's "exponential" sigma spacing is the logSNR grid.
+  assert.deepEqual(Array.from(run({ steps: 6, spacing: 'exponential' })), Array.from(run({ steps: 6, spacing: 'logSNR' })));
   assert.ok(run({ steps: 3, spacing: [1, 0.5, 0.1, 0.001] }).every(Number.isFinite));
   assert.ok(run({ steps: 4, thresholding: { ratio: 0.99 }, prediction: 'epsilon', method: 'singlestep', order: 3 }).every(Number.isFinite));
 });

@@ -26,7 +26,7 @@ export type ScheduleOptions =
 
 /** Time-step spacing: the reference's skip types, Karras, or caller-given times (steps + 1 of them, t_start to t_end). */
 export type SpacingOption =
-  | "logSNR" | "time_uniform" | "time_quadratic"
+  | "logSNR" | "exponential" | "time_uniform" | "time_quadratic"
   | { karras: number }
   | Float32Array | Float64Array | number[];
 
@@ -321,12 +321,13 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
     if let Some(sp) = o.get("spacing")? {
         c.spacing = if let Some(s) = sp.as_string() {
             match s.as_str() {
-                "logSNR" | "log_snr" | "logsnr" => Spacing::LogSnr,
+                // k-diffusion's "exponential" sigmas are log-uniform in sigma = e^-lambda.
+                "logSNR" | "log_snr" | "logsnr" | "exponential" => Spacing::LogSnr,
                 "time_uniform" => Spacing::TimeUniform,
                 "time_quadratic" => Spacing::TimeQuadratic,
                 _ => {
                     return opt_err(format!(
-                        "spacing is '{s}', expected one of: logSNR, time_uniform, time_quadratic, {{karras: rho}}, or an array of times"
+                        "spacing is '{s}', expected one of: logSNR (= exponential), time_uniform, time_quadratic, {{karras: rho}}, or an array of times"
                     ))
                 }
             }

@@ -152,10 +152,11 @@ pub fn parse_method(name: &str) -> Result<Method> {
     }
 }
 
-/// Parses a spacing name: `logSNR`, `time_uniform`, `time_quadratic`, `karras` (rho 7).
+/// Parses a spacing name: `logSNR` (k-diffusion's `exponential`), `time_uniform`,
+/// `time_quadratic`, `karras` (rho 7).
 pub fn parse_spacing(name: &str) -> Result<Spacing<'static, f32>> {
     match name.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-        "logsnr" | "log_snr" => Ok(Spacing::LogSnr),
+        "logsnr" | "log_snr" | "exponential" => Ok(Spacing::LogSnr),
         "time_uniform" | "uniform" => Ok(Spacing::TimeUniform),
         "time_quadratic" | "quadratic" => Ok(Spacing::TimeQuadratic),
         "karras" => Ok(Spacing::Karras { rho: 7.0 }),
