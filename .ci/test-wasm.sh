@@ -20,6 +20,10 @@ node -e '
 mkdir -p target
 cargo run --release -q -p dpm-solver-tests --example diffusers_f32 -- target/diffusers-f32.json
 
+# The generated TypeScript types, checked (strict) against typical use.
+(cd wasm/tests-js/types && npm ci --no-audit --no-fund --silent && npm run -s check)
+echo "typescript types: ok"
+
 # Node's built-in test runner (no npm dependencies); prints pass/fail counts.
 node --test --test-reporter=spec wasm/tests-js/*.test.mjs
 

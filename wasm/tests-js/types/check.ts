@@ -1,0 +1,20 @@
+// Typical use of the package, type-checked against its generated .d.ts (strict): the option
+// unions (DPM-Solver and diffusers scheduler options), requests, getters and Model.generate.
+import init, { Sampler, Model, gaussianNoise } from '../../../target/pkg/web/dpm_solver.js';
+import type { SamplerOptions, DiffusersSchedulerOptions, GenerateOptions } from '../../../target/pkg/web/dpm_solver.js';
+const a: SamplerOptions = { steps: 10, spacing: 'exponential', method: 'multistep' };
+const b: DiffusersSchedulerOptions = { scheduler: 'UniPCMultistepScheduler', schedulerConfig: { solver_type: 'bh1' }, steps: 8 };
+const c: SamplerOptions = { scheduler: { _class_name: 'DDIMScheduler', clip_sample: false } };
+const g: GenerateOptions = { scheduler: 'UniPCMultistepScheduler', steps: 8, class: 3, guidance: 2 };
+async function main() {
+  await init();
+  const s = new Sampler(b, gaussianNoise(0, 16));
+  let r;
+  while ((r = s.ask())) { const t: number | undefined = r.timestep; s.tell(r.x); }
+  const ts: number[] | null = s.timesteps;
+  const ig: string[] = s.ignoredKeys;
+  const m = new Model(new Uint8Array());
+  m.planBatch = 2;
+  m.generate(g);
+}
+void a; void c; void main;
