@@ -164,10 +164,10 @@ const REFERENCE: Solver = SOLVERS[2];
 const REFERENCE_CHECK: Solver = SOLVERS[4];
 /// DDIM's NFE that the headline compares against (the paper: DDIM at 100 NFE).
 const DDIM_TARGET_NFE: usize = 100;
-/// Samples of the full run. The cost is ~2,450 image evaluations of the UNet per sample
-/// (guided: two per NFE), 15-25 ms each on one busy core here: measured 26 min for 40 samples
-/// (16.5 ms per image evaluation, with the UNet training alongside).
-const FULL_SAMPLES: usize = 40;
+/// Samples of the full run. The cost is ~3,440 image evaluations of the UNet per sample
+/// (every row and NFE, guided: two per NFE), ~5 ms each with per-image tract evaluation on
+/// this 2-core machine: 704 s measured for 40 samples, so 80 fit in about 25 minutes.
+const FULL_SAMPLES: usize = 80;
 /// Images per batch of the full run (the network sees twice as many under guidance).
 const FULL_BATCH: usize = 20;
 /// NFE of the converged references (full run).
@@ -712,7 +712,7 @@ fn report(
             s,
             "**Quick (smoke) run: too few samples for conclusions.** The full run is one command, \
              `cargo run --release -p dpm-solver-wasm --example evaluate` ({FULL_SAMPLES} samples, NFE 5-50, references at \
-             {FULL_REF_NFE} NFE; ~26 minutes on this 2-core machine), and rewrites this file and the plot.\n"
+             {FULL_REF_NFE} NFE; ~25 minutes on this 2-core machine), and rewrites this file and the plot.\n"
         );
     }
     let _ = writeln!(
