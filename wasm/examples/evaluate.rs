@@ -46,21 +46,23 @@ struct Solver {
 impl Solver {
     /// Whether the solver draws noise each step (its distance to the ODE solution is no error).
     fn stochastic(&self) -> bool {
-        self.diffusers.is_some_and(|(_, keys)| {
-            keys.iter()
-                .any(|(_, v)| *v == ConfigValue::Str("sde-dpmsolver++"))
-        })
+        self.scheduler().is_some_and(|c| c.is_sde())
     }
 
-    /// Generation options for this solver at `steps`.
-    fn options(&self, steps: usize, base: &GenerateOptions) -> GenerateOptions {
-        let scheduler = self.diffusers.map(|(class, keys)| {
+    /// The diffusers scheduler's configuration, for a diffusers row.
+    fn scheduler(&self) -> Option<SchedulerConfig<'static>> {
+        self.diffusers.map(|(class, keys)| {
             let mut c = SchedulerConfig::new(class);
             for (k, v) in keys {
                 c.set(k, *v).expect("valid evaluation scheduler config");
             }
             c
-        });
+        })
+    }
+
+    /// Generation options for this solver at `steps`.
+    fn options(&self, steps: usize, base: &GenerateOptions) -> GenerateOptions {
+        let scheduler = self.scheduler();
         GenerateOptions {
             algorithm: self.algorithm,
             method: self.method,

@@ -69,16 +69,6 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 /// Median ms of `eval` on the batch against the batch as `batch` single-image evaluations.
 fn split_check(
     net: &mut DiffusionModel,
@@ -133,8 +123,8 @@ fn split_check(
     println!(
         "split check, batch {batch}: eval of the batch {:.1} ms, as {batch} batch-1 evals {:.1} ms \
          (medians of {repeats}; max |difference| {diff:.1e})\n",
-        median(whole),
-        median(split)
+        median(&mut whole),
+        median(&mut split)
     );
     Ok(())
 }

@@ -6,7 +6,7 @@
 use super::error::{opt_err, Error, Result};
 use super::js::{numbers, Opts};
 use super::sampler::Leaked;
-use crate::pipeline::solver::{DiffusersRun, MAX_DIFFUSERS_STEPS as MAX_STEPS};
+use crate::pipeline::solver::{DiffusersRun, Pending, MAX_DIFFUSERS_STEPS as MAX_STEPS};
 use crate::pipeline::PipelineError;
 use dpm_solver::diffusers::{ConfigValue, KeyUse, PredictionType, SchedulerClass, SchedulerConfig};
 use dpm_solver::{Prediction, StepReport};
@@ -24,15 +24,11 @@ pub(crate) const KEYS: &[&str] = &[
     "seed",
 ];
 
-/// A pending evaluation of either solver, in the core sampler's units.
+/// A pending evaluation of either solver: the pipeline's request, its index, and diffusers'
+/// integer timestep (`None` for the DPM-Solver sampler's requests).
 pub(crate) struct Ask<'s> {
-    pub x: &'s [f32],
-    /// diffusers' integer timestep (`None` for the DPM-Solver sampler's requests).
+    pub req: Pending<'s>,
     pub timestep: Option<i64>,
-    pub t_model: f32,
-    pub t: f32,
-    pub alpha: f32,
-    pub sigma: f32,
     pub index: usize,
 }
 
@@ -262,14 +258,10 @@ impl DiffusersSampler {
     }
 
     pub fn ask(&self) -> Option<Ask<'_>> {
-        let (p, timestep) = self.run.ask()?;
+        let (req, timestep) = self.run.ask()?;
         Some(Ask {
-            x: p.x,
+            req,
             timestep: Some(timestep),
-            t_model: p.t_model,
-            t: p.t,
-            alpha: p.alpha,
-            sigma: p.sigma,
             index: self.nfe(),
         })
     }

@@ -5,6 +5,7 @@
 use super::diffusers::{Ask, DiffusersSampler};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
+use crate::pipeline::solver::Pending;
 use dpm_solver::model::{convert, Target};
 use dpm_solver::{
     AdaptiveOptions, Algorithm, Betas, Config, Direction, DiscreteVp, Guidance, Method,
@@ -520,12 +521,14 @@ impl Sampler {
     fn pending(&self) -> Option<Ask<'_>> {
         match &self.inner {
             Inner::Dpm(s) => s.ask().map(|r| Ask {
-                x: r.x,
+                req: Pending {
+                    x: r.x,
+                    t_model: r.t_model,
+                    t: r.t,
+                    alpha: r.alpha,
+                    sigma: r.sigma,
+                },
                 timestep: None,
-                t_model: r.t_model,
-                t: r.t,
-                alpha: r.alpha,
-                sigma: r.sigma,
                 index: r.index,
             }),
             Inner::Diffusers(d) => d.ask(),
@@ -573,11 +576,11 @@ impl Sampler {
             None => JsValue::NULL,
             Some(r) => {
                 let o = Object::new();
-                set(&o, "x", Float32Array::from(r.x));
-                set(&o, "tModel", r.t_model as f64);
-                set(&o, "t", r.t as f64);
-                set(&o, "alpha", r.alpha as f64);
-                set(&o, "sigma", r.sigma as f64);
+                set(&o, "x", Float32Array::from(r.req.x));
+                set(&o, "tModel", r.req.t_model as f64);
+                set(&o, "t", r.req.t as f64);
+                set(&o, "alpha", r.req.alpha as f64);
+                set(&o, "sigma", r.req.sigma as f64);
                 set(&o, "index", r.index as f64);
                 if let Some(ts) = r.timestep {
                     set(&o, "timestep", ts as f64);
@@ -637,7 +640,7 @@ impl Sampler {
     /// final sample); call it before `tell`.
     #[wasm_bindgen(js_name = predictX0)]
     pub fn predict_x0(&self, output: &[f32]) -> core::result::Result<Float32Array, Error> {
-        let Some(r) = self.pending() else {
+        let Some(Ask { req: r, .. }) = self.pending() else {
             return Err(dpm_solver::Error::Finished.into());
         };
         let prediction = match &self.inner {

@@ -57,4 +57,4 @@ pub use net::{
     Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK, PLAN_BATCH,
 };
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
-pub use profile::{NodeTime, OpTime, Profile};
+pub use profile::{median, NodeTime, OpTime, Profile};

@@ -63,7 +63,8 @@ pub struct Profile {
     pub nodes: Vec<NodeTime>,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (sorted in place; 0 for an empty slice).
+pub fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
