@@ -1,18 +1,9 @@
-// The solver presets of the demo: `SamplerOptions` fragments of the dpm-solver package, either
-// the DPM-Solver options or (`diffusers`) one of diffusers' schedulers by its config names.
-export const SOLVERS = {
-  ddim: { label: 'DDIM (DPM-Solver-1)', options: { algorithm: 'dpmsolver', method: 'multistep', order: 1 } },
-  dpm2: { label: 'DPM-Solver-2 (singlestep)', options: { algorithm: 'dpmsolver', method: 'singlestep', order: 2 } },
-  dpm3: { label: 'DPM-Solver-3 fast (singlestep)', options: { algorithm: 'dpmsolver', method: 'singlestep', order: 3 } },
-  pp2m: { label: 'DPM-Solver++ 2M', options: { algorithm: 'dpmsolver++', method: 'multistep', order: 2 } },
-  pp3m: { label: 'DPM-Solver++ 3M', options: { algorithm: 'dpmsolver++', method: 'multistep', order: 3 } },
-  adaptive12: { label: 'DPM-Solver-12 adaptive', options: { algorithm: 'dpmsolver', method: 'adaptive', order: 2 } },
-  adaptive23: { label: 'DPM-Solver-23 adaptive', options: { algorithm: 'dpmsolver', method: 'adaptive', order: 3 } },
-  unipc: { label: 'UniPC bh2 (diffusers)', diffusers: { scheduler: 'UniPCMultistepScheduler', config: { solver_type: 'bh2' } } },
-  unipc_bh1: { label: 'UniPC bh1 (diffusers)', diffusers: { scheduler: 'UniPCMultistepScheduler', config: { solver_type: 'bh1' } } },
-  pp2m_diffusers: { label: 'DPM-Solver++ 2M (diffusers)', diffusers: { scheduler: 'DPMSolverMultistepScheduler', config: {} } },
-  pp2m_sde: { label: 'DPM-Solver++ 2M SDE (diffusers)', diffusers: { scheduler: 'DPMSolverMultistepScheduler', config: { algorithm_type: 'sde-dpmsolver++' } } },
-};
+// The solver presets of the demo, from `solvers.json` (the one list of presets: the quality
+// evaluation, `wasm/examples/evaluate`, reads the same file). Each is a `SamplerOptions` fragment
+// of the dpm-solver package: either the DPM-Solver `options` or (`diffusers`) one of diffusers'
+// schedulers by its config names.
+const PRESETS = await (await fetch(new URL('./solvers.json', import.meta.url))).json();
+export const SOLVERS = Object.fromEntries(PRESETS.map(({ key, ...preset }) => [key, preset]));
 
 /** Whether a preset is a diffusers scheduler (it uses diffusers' own timesteps, not the spacing). */
 export const isDiffusers = (key) => Boolean(SOLVERS[key]?.diffusers);

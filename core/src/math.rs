@@ -1,4 +1,4 @@
-//! Scalar maths: the one place where the crate calls `libm`.
+//! Scalar maths: the one place where the DPM-Solver sampler calls `libm`.
 //!
 //! Everything numerical in the solver goes through [`Real`], implemented for `f32` (the default,
 //! for wasm and microcontrollers) and `f64` (reference precision). The transcendental functions
@@ -12,6 +12,10 @@
 //! | [`psi3`] | relative error < 8 ulp of `T` for all finite `z` |
 //! | [`logaddexp`] | < 2 ulp |
 //! | [`linspace_at`] | torch's `linspace`, element by element, to the ulp |
+//!
+//! The diffusers layer ([`crate::diffusers`]) calls `libm`'s `f32` and `f64` functions by name
+//! instead: to match diffusers it must round where torch rounds (a `float32` `sqrt`, then an
+//! `f64` product), which a function generic over [`Real`] cannot say.
 
 use core::cmp::Ordering;
 use core::fmt::{Debug, Display};

@@ -5,10 +5,7 @@
 //! cargo run --release -p dpm-solver-wasm --example profile -- --batch 16 --repeats 10
 //! ```
 //!
-//! Options: `--batch B` (or a list, `16,1`), `--repeats N` (timed evaluations after one
-//! warm-up; medians), `--top K` (slowest nodes listed), `--model PATH` (default
-//! www/models/unet.onnx), `--json PATH` (the profiles as a JSON array, for
-//! wasm/tests-js/bench/profile.mjs to compare against).
+//! Options: `--help`.
 //!
 //! For a batch above 1 it also times `eval` on the whole batch against the same images as that
 //! many batch-1 evaluations (the same inputs as the profile), a tuning the profile suggests:
@@ -18,27 +15,46 @@ use std::time::Instant;
 
 use dpm_solver_wasm::pipeline::*;
 
+const HELP: &str = "\
+Per-node tract profile of one UNet evaluation, natively (wasm/PROFILE.md).
+
+usage: cargo run --release -p dpm-solver-wasm --example profile -- [options]
+
+  --batch B[,B...]  batch sizes to profile (default 16)
+  --repeats N       timed evaluations after one warm-up; medians (default 10)
+  --top K           slowest nodes listed (default 10)
+  --model PATH      the UNet (default www/models/unet.onnx)
+  --json PATH       write the profiles as a JSON array (for wasm/tests-js/bench/profile.mjs)
+  -h, --help        this text
+";
+
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use lexopt::prelude::*;
     let mut batches = vec![16usize];
     let mut repeats = 10usize;
     let mut top = 10usize;
     let mut model = "www/models/unet.onnx".to_string();
     let mut json: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--batch" => {
-                batches = val()?
+    let mut args = lexopt::Parser::from_env();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("batch") => {
+                batches = args
+                    .value()?
+                    .string()?
                     .split(',')
                     .map(|b| b.trim().parse())
                     .collect::<std::result::Result<_, _>>()?
             }
-            "--repeats" => repeats = val()?.parse()?,
-            "--top" => top = val()?.parse()?,
-            "--model" => model = val()?,
-            "--json" => json = Some(val()?),
-            _ => return Err(format!("unknown argument {a} (see the example's doc)").into()),
+            Long("repeats") => repeats = args.value()?.parse()?,
+            Long("top") => top = args.value()?.parse()?,
+            Long("model") => model = args.value()?.string()?,
+            Long("json") => json = Some(args.value()?.string()?),
+            Short('h') | Long("help") => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            _ => return Err(format!("{} (see --help)", arg.unexpected()).into()),
         }
     }
     let bytes = std::fs::read(&model).map_err(|e| format!("{model}: {e}"))?;

@@ -5,7 +5,6 @@ use core::ops::ControlFlow;
 
 use dpm_solver::diffusers::{ConfigValue, SchedulerConfig};
 use dpm_solver::model::{conversion, convert};
-use dpm_solver::rng::NoiseRng;
 use dpm_solver::{
     AdaptiveOptions, Algorithm, Config, DiscreteVp, Guidance, Method, MultistepVariant,
     NoiseSchedule, Prediction, Sampler, Spacing, Stats, StepReport, Target, Thresholding,
@@ -14,7 +13,8 @@ use dpm_solver::{
 use super::error::{PipelineError, Result};
 use super::info::{ImageShape, ModelInfo};
 use super::net::DiffusionModel;
-use super::solver::{sde_seed, DiffusersRun, Solver};
+use super::noise::{initial_noise, sde_seed};
+use super::solver::{DiffusersRun, Solver};
 
 /// Which class each image is drawn for.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -164,17 +164,6 @@ pub fn parse_spacing(name: &str) -> Result<Spacing<'static, f32>> {
             "unknown spacing \"{name}\" (expected logSNR, time_uniform, time_quadratic or karras)"
         ))),
     }
-}
-
-/// Seeded starting noise for images `first .. first + count`: image `i` is
-/// `NoiseRng::with_stream(seed, i)` filled with `image_len` standard normals, bit-identical on
-/// every target.
-pub fn initial_noise(seed: u64, first: usize, count: usize, image_len: usize) -> Vec<f32> {
-    let mut x = vec![0.0f32; count * image_len];
-    for (k, chunk) in x.chunks_mut(image_len.max(1)).enumerate() {
-        NoiseRng::with_stream(seed, (first + k) as u64).fill_gaussian(chunk);
-    }
-    x
 }
 
 /// What the progress callback sees after each completed solver step.

@@ -10,6 +10,7 @@
 //! - [`Classifier`]: scores images (logits and features), e.g. for accuracy and Frechet
 //!   distances.
 //! - [`to_rgba`], [`grid_rgba`], [`GridLayout`]: bytes for a canvas or a PNG.
+//! - [`metrics`]: mean, covariance and the Frechet distance of feature vectors (FID).
 //!
 //! Nothing here touches a file system, threads or clocks: callers pass bytes and time the
 //! calls themselves.
@@ -35,7 +36,9 @@ mod error;
 mod generate;
 mod image;
 mod info;
+pub mod metrics;
 mod net;
+mod noise;
 // Native builds always; wasm ones with the cargo feature `profile` (not in the shipped package).
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 mod profile;
@@ -48,13 +51,14 @@ pub use dpm_solver::{
 };
 pub use error::{PipelineError, Result};
 pub use generate::{
-    initial_noise, no_progress, parse_algorithm, parse_method, parse_spacing, Conditioning,
-    GenerateOptions, Generation, Pipeline, Progress,
+    no_progress, parse_algorithm, parse_method, parse_spacing, Conditioning, GenerateOptions,
+    Generation, Pipeline, Progress,
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{ImageShape, ModelInfo, ScheduleInfo};
 pub use net::{
     Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK, PLAN_BATCH,
 };
+pub use noise::initial_noise;
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 pub use profile::{median, NodeTime, OpTime, Profile};

@@ -7,9 +7,9 @@ use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use super::error::{tract_msg, PipelineError, Result};
-#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
-use super::generate::initial_noise;
 use super::info::{ImageShape, ModelInfo};
+#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+use super::noise::initial_noise;
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 use super::profile::{profile_state, Profile};
 

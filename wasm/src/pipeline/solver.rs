@@ -39,12 +39,6 @@ pub(crate) enum Solver<'a> {
     Diffusers(Box<DiffusersRun<'a>>),
 }
 
-/// The seed of the SDE variants' per-step noise for a generation seed (kept apart from the
-/// starting noise, which uses `seed` itself).
-pub(crate) fn sde_seed(seed: u64) -> u64 {
-    seed ^ 0x5DE0_5DE0_5DE0_5DE0
-}
-
 impl<'a> DiffusersRun<'a> {
     /// The configured scheduler over `x` (`batch` images); the SDE variants draw image `i`'s
     /// noise from `NoiseRng::with_stream(seed, i)`.

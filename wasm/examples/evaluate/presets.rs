@@ -1,0 +1,115 @@
+//! The solver rows of the evaluation: the demo's presets (`www/solvers.json`, the one list of
+//! presets), read into pipeline options.
+
+use dpm_solver_wasm::pipeline::{
+    parse_algorithm, parse_method, Algorithm, ConfigValue, GenerateOptions, Method, SchedulerClass,
+    SchedulerConfig,
+};
+use serde_json::Value;
+
+/// The preset file, shared with the demo (`www/solvers.js` fetches it).
+const PRESETS: &str = include_str!("../../../www/solvers.json");
+
+/// How the evaluation runs a preset.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Row {
+    /// On the NFE grid (a table row and a plot line).
+    Grid,
+    /// Adaptive step size: once, at its own NFE (a marker).
+    Adaptive,
+}
+
+/// One solver preset.
+#[derive(Clone, Debug)]
+pub struct Solver {
+    /// `key` in the preset file.
+    pub key: String,
+    /// `label`: the row name of the tables and the plot.
+    pub name: String,
+    pub row: Row,
+    pub algorithm: Algorithm,
+    pub method: Method,
+    pub order: usize,
+    /// A diffusers scheduler instead of the DPM-Solver options: it runs on diffusers' own
+    /// timesteps (linspace), not `--spacing`.
+    pub scheduler: Option<SchedulerConfig<'static>>,
+}
+
+impl Solver {
+    /// Whether the solver draws noise each step (its distance to the ODE solution is no error).
+    pub fn stochastic(&self) -> bool {
+        self.scheduler.as_ref().is_some_and(|c| c.is_sde())
+    }
+
+    /// Generation options for this solver at `steps`.
+    pub fn options(&self, steps: usize, base: &GenerateOptions) -> GenerateOptions {
+        GenerateOptions {
+            algorithm: self.algorithm,
+            method: self.method,
+            order: self.order,
+            steps,
+            scheduler: self.scheduler.clone(),
+            ..base.clone()
+        }
+    }
+}
+
+/// Every preset of the file, in its order.
+pub fn load() -> Result<Vec<Solver>, String> {
+    let list: Vec<Value> =
+        serde_json::from_str(PRESETS).map_err(|e| format!("www/solvers.json: {e}"))?;
+    list.iter().map(parse).collect()
+}
+
+fn parse(p: &Value) -> Result<Solver, String> {
+    let text = |v: &Value, k: &str| -> Result<String, String> {
+        v[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("www/solvers.json: a preset lacks \"{k}\": {p}"))
+    };
+    let key = text(p, "key")?;
+    let row = match text(p, "evaluate")?.as_str() {
+        "grid" => Row::Grid,
+        "adaptive" => Row::Adaptive,
+        other => {
+            return Err(format!(
+                "www/solvers.json: {key}: evaluate \"{other}\" is not grid or adaptive"
+            ))
+        }
+    };
+    let mut s = Solver {
+        name: text(p, "label")?,
+        key,
+        row,
+        algorithm: Algorithm::DpmSolverPp,
+        method: Method::Multistep,
+        order: 2,
+        scheduler: None,
+    };
+    if let Some(d) = p.get("diffusers") {
+        let class = text(d, "scheduler")?;
+        let class = SchedulerClass::from_name(&class)
+            .ok_or_else(|| format!("{}: unknown scheduler {class}", s.key))?;
+        let mut c = SchedulerConfig::new(class);
+        for (k, v) in d["config"].as_object().into_iter().flatten() {
+            let value = match v {
+                Value::Null => ConfigValue::Null,
+                Value::Bool(b) => ConfigValue::Bool(*b),
+                Value::Number(n) => ConfigValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+                Value::String(t) => ConfigValue::Str(t),
+                _ => ConfigValue::Other,
+            };
+            c.set(k, value)
+                .map_err(|e| format!("{}: {k}: {e}", s.key))?;
+        }
+        s.scheduler = Some(c);
+    } else {
+        let o = &p["options"];
+        s.algorithm = parse_algorithm(&text(o, "algorithm")?).map_err(|e| e.to_string())?;
+        s.method = parse_method(&text(o, "method")?).map_err(|e| e.to_string())?;
+        s.order = o["order"]
+            .as_u64()
+            .ok_or_else(|| format!("{}: options.order", s.key))? as usize;
+    }
+    Ok(s)
+}
