@@ -1,12 +1,13 @@
-// The sampling worker: loads the wasm package and the ONNX UNet, runs the ask/tell loop of the
-// package's Sampler with the package's Model, and posts an x0-estimate grid after every step.
-// Between evaluations it yields to its event loop, so a 'cancel' message stops a run at once.
-import init, { Model, Sampler, gaussianNoise, gridRgba, simdEnabled } from './pkg/dpm_solver.js';
-import { samplerOptions } from './solvers.js';
+// The sampling worker: loads the wasm package and the ONNX UNet (Model.fromUrl), runs the
+// package's Model.generateAsync and posts an x0-estimate grid after every step.
+// generateAsync yields to the event loop before every evaluation, so a 'cancel' message aborts
+// a run before its next evaluation.
+import init, { Model, gridRgba, simdEnabled } from './pkg/index.js';
+import { SOLVERS } from './solvers.js';
 
 let model = null;
 let meta = null;
-let current = 0; // id of the run allowed to continue; a cancel or a new run bumps it
+let current = null; // the AbortController of the run in progress
 const post = (m, transfer) => self.postMessage(m, transfer ?? []);
 
 async function load() {
@@ -17,17 +18,8 @@ async function load() {
     post({ type: 'error', stage: 'wasm', message: String(e && e.message || e) });
     return;
   }
-  let bytes;
   try {
-    const r = await fetch(new URL('./models/unet.onnx', import.meta.url));
-    if (!r.ok) throw new Error(`HTTP ${r.status} for models/unet.onnx`);
-    bytes = new Uint8Array(await r.arrayBuffer());
-  } catch (e) {
-    post({ type: 'error', stage: 'model', message: `could not fetch the model: ${e.message || e}` });
-    return;
-  }
-  try {
-    model = new Model(bytes);
+    model = await Model.fromUrl(new URL('./models/unet.onnx', import.meta.url));
     meta = model.metadata;
   } catch (e) {
     post({ type: 'error', stage: 'model', message: String(e && e.message || e) });
@@ -36,62 +28,37 @@ async function load() {
   post({ type: 'ready', metadata: meta, simd: simdEnabled(), loadMs: performance.now() - t0 });
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 0));
-
-/** x_T for `batch` images: image i is stream i of `seed` (independent of the batch size). */
-function noise(seed, batch) {
-  const per = meta.channels * meta.height * meta.width;
-  const x = new Float32Array(batch * per);
-  for (let i = 0; i < batch; i++) x.set(gaussianNoise(seed, per, i), i * per);
-  return x;
+function classesFor(cls, batch) {
+  // 'mixed': 0..9 cycling; 'uncond': none (the model's null class); else one class.
+  if (cls === 'uncond') return undefined;
+  return Array.from({ length: batch }, (_, i) => (cls === 'mixed' ? i % meta.numClasses : Number(cls)));
 }
 
-function classesFor(cls, batch) {
-  // 'mixed': 0..9 cycling; 'uncond': the null class; else one class.
-  const nc = meta.numClasses;
-  return Int32Array.from({ length: batch }, (_, i) =>
-    cls === 'uncond' ? meta.nullClass : cls === 'mixed' ? i % nc : Number(cls));
+/** Model.generate options for a demo job (a solver preset of solvers.js). */
+function generateOptions({ solver, steps, spacing, batch, seed, cls, guidance }) {
+  const preset = SOLVERS[solver];
+  if (!preset) throw new Error(`unknown solver ${solver}`);
+  const classes = classesFor(cls, batch);
+  const common = { steps, batch, seed, class: classes, guidance: classes ? guidance : 1 };
+  if (preset.diffusers) {
+    return { ...common, scheduler: preset.diffusers.scheduler, schedulerConfig: { ...preset.diffusers.config } };
+  }
+  return { ...common, ...preset.options, spacing: spacing === 'karras' ? { karras: 7 } : spacing };
 }
 
 /**
- * One sampling run; calls onStep(x0, report, nfe) after each evaluation. Classifier-free
+ * One sampling run; calls onStep(x0, report, nfe) after each completed step. Classifier-free
  * guidance evaluates the conditional and unconditional halves as one batch of 2B.
- * Returns { x, nfe } or null when cancelled.
+ * Returns { x, nfe, stats } or null when cancelled.
  */
-async function sample(job, id, onStep) {
-  const { solver, steps, spacing, batch, seed, cls, guidance } = job;
-  const cfg = cls !== 'uncond' && guidance !== 1;
-  const opts = samplerOptions(solver, steps, spacing, batch, meta, seed);
-  if (cfg) opts.guidance = { type: 'classifier-free', scale: guidance };
-  const sampler = new Sampler(opts, noise(seed, batch));
+async function sample(job, signal, onStep) {
   try {
-    const classes = classesFor(cls, batch);
-    const both = cfg ? Int32Array.from([...classes, ...new Array(batch).fill(meta.nullClass)]) : classes;
-    const n = sampler.x.length;
-    let req;
-    while ((req = sampler.ask())) {
-      if (id !== current) return null;
-      const input = cfg ? new Float32Array(2 * n) : req.x;
-      if (cfg) { input.set(req.x); input.set(req.x, n); }
-      const out = model.run(input, (req.tModel * meta.numTrainTimesteps) / 1000, both);
-      let report, guided = out;
-      if (cfg) {
-        const cond = out.subarray(0, n), uncond = out.subarray(n);
-        guided = new Float32Array(n);
-        for (let i = 0; i < n; i++) guided[i] = uncond[i] + guidance * (cond[i] - uncond[i]);
-        const x0 = sampler.predictX0(guided);
-        report = sampler.tellCfg(cond, uncond);
-        onStep && onStep(x0, report, sampler.nfe);
-      } else {
-        const x0 = sampler.predictX0(out);
-        report = sampler.tell(out);
-        onStep && onStep(x0, report, sampler.nfe);
-      }
-      await tick();
-    }
-    return { x: sampler.x, nfe: sampler.nfe, stats: sampler.stats };
-  } finally {
-    sampler.free();
+    const g = await model.generateAsync({ ...generateOptions(job), clip: false, signal },
+      onStep && ((p) => onStep(p.x0, p.report, p.nfe)));
+    return { x: g.images, nfe: g.nfe, stats: g.stats };
+  } catch (e) {
+    if (e && e.name === 'AbortError') return null;
+    throw e;
   }
 }
 
@@ -101,12 +68,12 @@ function grid(x, batch) {
   return g;
 }
 
-async function generate(m) {
+async function generate(m, signal) {
   const id = m.id;
   for (const job of m.jobs) {
     const t0 = performance.now();
     let lastPost = 0;
-    const res = await sample({ ...m, solver: job.solver }, id, (x0, report, nfe) => {
+    const res = await sample({ ...m, solver: job.solver }, signal, (x0, report, nfe) => {
       const now = performance.now();
       if (now - lastPost < 30 && report === null) return; // rate-limit intermediate stages
       lastPost = now;
@@ -123,17 +90,17 @@ async function generate(m) {
   post({ type: 'finished', id });
 }
 
-async function chart(m) {
+async function chart(m, signal) {
   const id = m.id;
   const base = { steps: 100, spacing: m.spacing, batch: m.batch, seed: m.seed, cls: m.cls, guidance: m.guidance };
   post({ type: 'chartStatus', id, text: 'reference: 100-step DPM-Solver++(3M)…' });
-  const ref = await sample({ ...base, solver: 'pp3m' }, id);
+  const ref = await sample({ ...base, solver: 'pp3m' }, signal);
   if (!ref) { post({ type: 'cancelled', id }); return; }
   for (const solver of m.solvers) {
     for (const nfe of m.nfes) {
       if (solver.startsWith('adaptive') && nfe !== m.nfes[0]) continue; // adaptive: one point
       post({ type: 'chartStatus', id, text: `${solver}, ${nfe} NFE…` });
-      const r = await sample({ ...base, steps: nfe, solver }, id);
+      const r = await sample({ ...base, steps: nfe, solver }, signal);
       if (!r) { post({ type: 'cancelled', id }); return; }
       // Distance of what is drawn: both clamped to the value range.
       const [lo, hi] = meta.valueRange, clamp = (v) => Math.min(hi, Math.max(lo, v));
@@ -148,11 +115,13 @@ async function chart(m) {
 self.onmessage = async (e) => {
   const m = e.data;
   try {
-    if (m.type === 'cancel') { current = -1; return; }
+    if (m.type === 'cancel') { if (current) current.abort(); return; }
     if (!model) throw new Error('the model is not loaded');
-    current = m.id;
-    if (m.type === 'generate') await generate(m);
-    else if (m.type === 'chart') await chart(m);
+    if (current) current.abort();
+    const ac = new AbortController();
+    current = ac;
+    if (m.type === 'generate') await generate(m, ac.signal);
+    else if (m.type === 'chart') await chart(m, ac.signal);
   } catch (err) {
     post({ type: 'error', stage: 'run', id: m.id, message: String(err && err.message || err) });
   }

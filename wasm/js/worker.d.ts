@@ -20,9 +20,9 @@ export interface WorkerProgress {
   t: number;
 }
 
-/** RGBA pixels, ready for `new ImageData(p.data, p.width, p.height)`. */
+/** RGBA pixels, ready for `new ImageData(p.data, p.width, p.height)` (TypeScript 5.7+ for the generic). */
 export interface PreviewImage {
-  data: Uint8ClampedArray;
+  data: Uint8ClampedArray<ArrayBuffer>;
   width: number;
   height: number;
 }
