@@ -10,7 +10,7 @@ const errorMessage = (e) => ({ message: String((e && e.message) || e), name: e &
 
 async function load(m) {
   await init(m.wasm === undefined ? undefined : { module_or_path: m.wasm });
-  const model = await Model.fromUrl(m.model, {
+  const model = m.bytes ? new Model(m.bytes) : await Model.fromUrl(m.model, {
     onProgress: (progress) => post({ type: 'loadProgress', progress }),
   });
   post({ type: 'ready', metadata: model.metadata });

@@ -3,8 +3,8 @@ import type { DrawLayout, GenerateOptions, Generation, ModelMetadata } from './d
 import type { LoadProgress } from './index.js';
 
 export interface WorkerOptions {
-  /** The ONNX model's URL (resolved against the page). */
-  model: string | URL;
+  /** The ONNX model's URL (resolved against the page), or its bytes (copied to the worker). */
+  model: string | URL | ArrayBuffer | Uint8Array;
   /** The .wasm URL, if not next to the package's module. */
   wasm?: string | URL;
   /** A Worker started from "dpm-solver/worker-script" yourself (otherwise one is created). */

@@ -21,7 +21,7 @@ function toError(m) {
 
 /**
  * Starts a worker that loads the wasm module and `options.model` (a URL, resolved against the
- * page). `options.onLoadProgress({ loaded, total })` reports the model download;
+ * page, or the file's bytes as an ArrayBuffer / Uint8Array, transferred to the worker). `options.onLoadProgress({ loaded, total })` reports the model download;
  * `options.worker` is a Worker you created from "dpm-solver/worker-script" yourself.
  */
 export function createWorker(options = {}) {
@@ -29,7 +29,10 @@ export function createWorker(options = {}) {
     throw new TypeError('dpm-solver/worker: createWorker({ model }) needs the model URL');
   }
   const base = typeof location !== 'undefined' ? location.href : undefined;
-  const model = String(new URL(String(options.model), base));
+  const bytes = options.model instanceof ArrayBuffer ? new Uint8Array(options.model)
+    : ArrayBuffer.isView(options.model) ? new Uint8Array(options.model.buffer, options.model.byteOffset, options.model.byteLength)
+      : null;
+  const model = bytes ? null : String(new URL(String(options.model), base));
   const worker = options.worker ||
     new Worker(new URL('./worker-script.js', import.meta.url), { type: 'module' });
   const pending = new Map();
@@ -65,7 +68,13 @@ export function createWorker(options = {}) {
     for (const job of pending.values()) { job.cleanup(); job.reject(err); }
     pending.clear();
   };
-  worker.postMessage({ type: 'load', model, wasm: options.wasm == null ? undefined : String(options.wasm) });
+  const wasm = options.wasm == null ? undefined : String(new URL(String(options.wasm), base));
+  if (bytes) {
+    const copy = bytes.slice();
+    worker.postMessage({ type: 'load', bytes: copy, wasm }, [copy.buffer]);
+  } else {
+    worker.postMessage({ type: 'load', model, wasm });
+  }
 
   return {
     worker,

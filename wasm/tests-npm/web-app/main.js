@@ -6,6 +6,18 @@ const canvas = document.getElementById('digits');
 const ctx = canvas.getContext('2d');
 const status = document.getElementById('status');
 const app = { ready: false, meta: null, errors: [] };
+/** A second worker from the model's bytes instead of its URL; resolves with its metadata. */
+app.fromBytes = async () => {
+  const bytes = await (await fetch(new URL('unet.onnx', document.baseURI))).arrayBuffer();
+  const w = createWorker({ model: bytes });
+  try {
+    const meta = await w.ready;
+    const gen = await w.generate({ steps: 2, class: 3 });
+    return { nullClass: meta.nullClass, nfe: gen.nfe, length: bytes.byteLength };
+  } finally {
+    w.terminate();
+  }
+};
 window.app = app;
 
 const dpm = createWorker({ model: new URL('unet.onnx', document.baseURI) });
