@@ -40,7 +40,7 @@ export interface GenerateOptions {
   clip?: boolean;
   /** x_T for all images instead of the seeded noise. */
   noise?: Float32Array;
-  /** Checked after every step: an aborted signal cancels the run. */
+  /** An aborted signal cancels the run: `generate` checks it first and after every step, `generateAsync` before every evaluation. */
   signal?: AbortSignal;
   /**
    * A diffusers scheduler instead of the DPM-Solver options (algorithm ... adaptive), as for
