@@ -6,13 +6,24 @@ import init, { Model, gridRgba } from './index.js';
 let loaded = null;
 const runs = new Map(); // id -> AbortController
 const post = (m, transfer) => self.postMessage(m, transfer || []);
-const errorMessage = (e) => ({ message: String((e && e.message) || e), name: e && e.name });
+const errorMessage = (e) => ({ message: String((e && e.message) || e), name: e && e.name, stage: e && e.stage });
+
+/** Runs `f`; an error it throws is tagged with the loading stage ('wasm' or 'model'). */
+async function stage(name, f) {
+  try {
+    return await f();
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    err.stage = name;
+    throw err;
+  }
+}
 
 async function load(m) {
-  await init(m.wasm === undefined ? undefined : { module_or_path: m.wasm });
-  const model = m.bytes ? new Model(m.bytes) : await Model.fromUrl(m.model, {
+  await stage('wasm', () => init(m.wasm === undefined ? undefined : { module_or_path: m.wasm }));
+  const model = await stage('model', async () => (m.bytes ? new Model(m.bytes) : Model.fromUrl(m.model, {
     onProgress: (progress) => post({ type: 'loadProgress', progress }),
-  });
+  })));
   post({ type: 'ready', metadata: model.metadata });
   return model;
 }

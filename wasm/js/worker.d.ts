@@ -40,7 +40,7 @@ export interface WorkerGenerateOptions {
 
 export interface DpmWorker {
   worker: Worker;
-  /** The model's metadata once the module and the model are loaded. */
+  /** The model's metadata once the module and the model are loaded (rejects with an Error whose `stage` is "wasm" or "model"). */
   ready: Promise<ModelMetadata>;
   generate(options?: Omit<GenerateOptions, 'signal' | 'noise'> & { noise?: Float32Array },
     run?: WorkerGenerateOptions): Promise<Generation>;

@@ -16,6 +16,7 @@ function abortError(nfe, cause) {
 function toError(m) {
   const e = new Error(m.message);
   if (m.name) e.name = m.name;
+  if (m.stage) e.stage = m.stage; // loading: 'wasm' or 'model'
   return e;
 }
 
@@ -78,7 +79,10 @@ export function createWorker(options = {}) {
 
   return {
     worker,
-    /** Resolves with the model's metadata once the module and the model are loaded. */
+    /**
+     * Resolves with the model's metadata once the module and the model are loaded; rejects
+     * with an Error whose `stage` says what failed ('wasm' or 'model').
+     */
     ready,
     /**
      * Generates with Model.generate's options (without `signal`, given here instead).
