@@ -7,22 +7,19 @@ cd "$(dirname "$0")/.."
 source .ci/lib.sh
 apt_install node nodejs npm
 
-BUNDLER=1 bash wasm/tests-js/build-package.sh
-
-# The bundler build (webpack/vite/rollup) is produced and named like the web one.
-node -e '
-    const j = require("./target/pkg/bundler/package.json"), fs = require("fs");
-    if (j.name !== "dpm-solver" || !fs.existsSync("target/pkg/bundler/dpm_solver_bg.wasm")) process.exit(1);
-    console.log("bundler build: ok");'
+# One package for browsers, bundlers and Node (target/pkg/web; bundlers are tested from the
+# packed tarball by .ci/test-npm.sh).
+bash wasm/tests-js/build-package.sh
 
 # The native float32 results of the diffusers cases, which the JS Sampler({ scheduler }) must
 # reproduce (wasm/tests-js/diffusers.test.mjs).
 mkdir -p target
 cargo run --release -q -p dpm-solver-tests --example diffusers_f32 -- target/diffusers-f32.json
 
-# The generated TypeScript types, checked (strict) against typical use.
+# The generated TypeScript types, checked (strict) against typical use, and the README's
+# snippets extracted and checked the same way (wasm/tests-js/types/readme.mjs).
 (cd wasm/tests-js/types && npm ci --no-audit --no-fund --silent && npm run -s check)
-echo "typescript types: ok"
+echo "typescript types and README snippets: ok"
 
 # Node's built-in test runner (no npm dependencies); prints pass/fail counts.
 node --test --test-reporter=spec wasm/tests-js/*.test.mjs

@@ -1,5 +1,7 @@
-// The page: controls, the worker, progressive drawing, compare mode and the error-vs-NFE chart.
-import { SOLVERS, isDiffusers } from './solvers.js';
+// The page: controls, the package's worker (dpm-solver/worker: createWorker runs the Model in a
+// Web Worker, generateAsync there), progressive drawing, compare mode and the error-vs-NFE chart.
+import { createWorker } from './pkg/worker.js';
+import { SOLVERS, isDiffusers, generateOptions } from './solvers.js';
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -39,20 +41,22 @@ function syncSpacing() {
 }
 for (const x of [el.solver, el.solver2, el.compare]) x.addEventListener('change', syncSpacing);
 
-let worker, runId = 0, meta, current = null;
+let dpm, meta, current = null; // current: the AbortController of the run in progress
 
 function start() {
+  const t0 = performance.now();
   try {
-    worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    dpm = createWorker({ model: new URL('./models/unet.onnx', import.meta.url) });
   } catch (e) {
     showMessage(`Could not start the Web Worker: ${e.message}`);
     return;
   }
-  worker.onerror = (e) => {
-    showMessage(`The worker failed to start (module workers need Chrome 80+, Firefox 114+, Safari 15+): ${e.message || 'script error'}`);
-    e.preventDefault();
-  };
-  worker.onmessage = (e) => onMessage(e.data);
+  dpm.ready.then((metadata) => onReady(metadata, performance.now() - t0), (e) => {
+    if (e.stage === 'wasm') showMessage(`The WebAssembly module could not be loaded: ${e.message}`);
+    else if (e.stage === 'model') showMessage(`The model could not be loaded: ${e.message}`);
+    else showMessage(`The worker failed to start (module workers need Chrome 80+, Firefox 114+, Safari 15+): ${e.message}`);
+    el.status.textContent = 'error';
+  });
 }
 
 function setBusy(b) {
@@ -62,71 +66,95 @@ function setBusy(b) {
   el.cancel.disabled = !b;
 }
 
-function onReady(m) {
-  meta = m.metadata;
+function onReady(metadata, loadMs) {
+  meta = metadata;
   demo.ready = true;
-  demo.loadMs = m.loadMs;
+  demo.loadMs = loadMs;
   demo.metadata = meta;
   el.cls.add(new Option('mixed (0–9)', 'mixed'));
   for (let c = 0; c < meta.numClasses; c++) el.cls.add(new Option(meta.classLabels?.[c] ?? String(c), String(c), false, c === 3));
   el.cls.add(new Option('unconditional', 'uncond'));
-  el.status.textContent = `ready: model and wasm loaded in ${m.loadMs.toFixed(0)} ms${m.simd ? ' (wasm SIMD)' : ''}`;
+  el.status.textContent = `ready: model and wasm loaded in ${loadMs.toFixed(0)} ms (wasm SIMD)`;
   setBusy(false);
 }
 
-function paint(panel, m) {
+function paint(panel, img) {
   const c = canvases[panel];
-  if (c.width !== m.width || c.height !== m.height) { c.width = m.width; c.height = m.height; }
-  c.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(m.rgba.buffer ?? m.rgba), m.width, m.height), 0, 0);
+  if (c.width !== img.width || c.height !== img.height) { c.width = img.width; c.height = img.height; }
+  c.getContext('2d').putImageData(new ImageData(img.data, img.width, img.height), 0, 0);
 }
 
-function onMessage(m) {
-  switch (m.type) {
-    case 'ready': onReady(m); break;
-    case 'error':
-      if (m.stage === 'wasm') showMessage(`The WebAssembly module could not be loaded: ${m.message}`);
-      else if (m.stage === 'model') showMessage(`The model could not be loaded: ${m.message}`);
-      else showMessage(`Sampling failed: ${m.message}`);
-      el.status.textContent = 'error';
-      setBusy(false);
-      break;
-    case 'progress': {
-      if (m.id !== runId) return;
-      paint(m.panel, m);
-      const total = current.expected;
-      el.progress.value = Math.min(1, (current.doneNfe + m.nfe) / total);
-      el.status.textContent = `${current.labels[m.panel]}: NFE ${m.nfe}, ${m.ms.toFixed(0)} ms`;
-      break;
-    }
-    case 'done': {
-      if (m.id !== runId) return;
-      paint(m.panel, m);
-      current.doneNfe += m.nfe;
-      const s = m.stats;
-      captions[m.panel].textContent = `${SOLVERS[m.solver].label}: ${m.nfe} NFE` +
-        (s.nReject ? ` (${s.nAccept} steps accepted, ${s.nReject} rejected)` : '') + `, ${m.ms.toFixed(0)} ms`;
-      demo.runs.push({ id: m.id, panel: m.panel, solver: m.solver, nfe: m.nfe, ms: m.ms, checksum: m.checksum });
-      if (demo.firstDoneAt === null) demo.firstDoneAt = performance.now() - demo.t0;
-      break;
-    }
-    case 'finished':
-      if (m.id !== runId) return;
-      el.progress.value = 1;
-      el.status.textContent = `done in ${(performance.now() - current.t0).toFixed(0)} ms`;
-      setBusy(false);
-      break;
-    case 'cancelled':
-      if (m.id !== runId) return;
-      el.status.textContent = 'cancelled';
-      el.progress.value = 0;
-      setBusy(false);
-      break;
-    case 'chartStatus': el.status.textContent = `chart: ${m.text}`; break;
-    case 'chartPoint': demo.chart.push(m); drawChart(); break;
-    case 'chartDone': el.status.textContent = 'chart done'; setBusy(false); break;
+/** A new run: cancels the one in progress and returns its AbortSignal. */
+function newRun() {
+  if (current) current.abort();
+  current = new AbortController();
+  setBusy(true);
+  return current.signal;
+}
+
+/** Ends a run: 'cancelled' for an abort, the message of any other error. */
+function endRun(signal, e) {
+  if (signal !== current?.signal) return; // a newer run owns the page
+  if (e && e.name === 'AbortError') {
+    el.status.textContent = 'cancelled';
+    el.progress.value = 0;
+  } else if (e) {
+    showMessage(`Sampling failed: ${e.message}`);
+    el.status.textContent = 'error';
   }
+  current = null;
+  setBusy(false);
 }
 
+async function generate(f, jobs, signal) {
+  const t0 = performance.now();
+  const est = (s) => (s.startsWith('adaptive') ? 40 : f.steps);
+  const expected = jobs.reduce((n, j) => n + est(j.solver), 0);
+  let doneNfe = 0;
+  for (const job of jobs) {
+    const label = SOLVERS[job.solver].label;
+    const tj = performance.now();
+    const gen = await dpm.generate(generateOptions({ ...f, solver: job.solver }, meta), {
+      signal,
+      preview: { gap: 1 },
+      onPreview: (img) => paint(job.panel, img),
+      onProgress: (p) => {
+        el.progress.value = Math.min(1, (doneNfe + p.nfe) / expected);
+        el.status.textContent = `${label}: NFE ${p.nfe}, ${(performance.now() - tj).toFixed(0)} ms`;
+      },
+    });
+    const ms = performance.now() - tj;
+    doneNfe += gen.nfe;
+    const s = gen.stats;
+    captions[job.panel].textContent = `${label}: ${gen.nfe} NFE` +
+      (s.nReject ? ` (${s.nAccept} steps accepted, ${s.nReject} rejected)` : '') + `, ${ms.toFixed(0)} ms`;
+    const checksum = gen.images.reduce((a, v) => a + v, 0);
+    demo.runs.push({ panel: job.panel, solver: job.solver, nfe: gen.nfe, ms, checksum });
+    if (demo.firstDoneAt === null) demo.firstDoneAt = performance.now() - demo.t0;
+  }
+  el.progress.value = 1;
+  el.status.textContent = `done in ${(performance.now() - t0).toFixed(0)} ms`;
+}
+
+async function chart(f, solvers, nfes, batch, signal) {
+  const base = { steps: 100, spacing: f.spacing, batch, seed: f.seed, cls: f.cls, guidance: f.guidance };
+  el.status.textContent = 'chart: reference: 100-step DPM-Solver++(3M)…';
+  const ref = (await dpm.generate(generateOptions({ ...base, solver: 'pp3m' }, meta), { signal })).images;
+  // Distance of what is drawn: both clamped to the value range.
+  const [lo, hi] = meta.valueRange, clamp = (v) => Math.min(hi, Math.max(lo, v));
+  for (const solver of solvers) {
+    for (const nfe of nfes) {
+      if (solver.startsWith('adaptive') && nfe !== nfes[0]) continue; // adaptive: one point
+      el.status.textContent = `chart: ${solver}, ${nfe} NFE…`;
+      const r = await dpm.generate(generateOptions({ ...base, steps: nfe, solver }, meta), { signal });
+      let se = 0;
+      for (let i = 0; i < r.images.length; i++) se += (clamp(r.images[i]) - clamp(ref[i])) ** 2;
+      demo.chart.push({ solver, nfe: r.nfe, err: Math.sqrt(se / r.images.length) });
+      drawChart();
+    }
+  }
+  el.status.textContent = 'chart done';
+}
 
 function readForm() {
   const int = (x, lo, hi, name) => {
@@ -151,17 +179,13 @@ el.controls.addEventListener('submit', (e) => {
   el.panelB.hidden = !compare;
   const jobs = [{ panel: 'A', solver: el.solver.value }];
   if (compare) jobs.push({ panel: 'B', solver: el.solver2.value });
-  runId++;
-  const est = (s) => (s.startsWith('adaptive') ? 40 : f.steps);
-  current = { t0: performance.now(), doneNfe: 0, expected: jobs.reduce((n, j) => n + est(j.solver), 0),
-    labels: Object.fromEntries(jobs.map((j) => [j.panel, SOLVERS[j.solver].label])) };
   for (const j of jobs) captions[j.panel].textContent = `${SOLVERS[j.solver].label}: running…`;
   el.progress.value = 0;
-  setBusy(true);
-  worker.postMessage({ type: 'generate', id: runId, jobs, ...f });
+  const signal = newRun();
+  generate(f, jobs, signal).then(() => endRun(signal), (e) => endRun(signal, e));
 });
 
-el.cancel.addEventListener('click', () => worker.postMessage({ type: 'cancel' }));
+el.cancel.addEventListener('click', () => current?.abort());
 
 el.chartRun.addEventListener('click', () => {
   let f;
@@ -172,9 +196,8 @@ el.chartRun.addEventListener('click', () => {
   const batch = Math.max(1, Math.min(16, Number(el.chartBatch.value) || 4));
   demo.chart = [];
   drawChart();
-  runId++;
-  setBusy(true);
-  worker.postMessage({ type: 'chart', id: runId, solvers, nfes, ...f, batch });
+  const signal = newRun();
+  chart(f, solvers, nfes, batch, signal).then(() => endRun(signal), (e) => endRun(signal, e));
 });
 
 // One colour per solver preset (solvers.js order).

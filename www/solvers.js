@@ -37,3 +37,22 @@ export function samplerOptions(key, steps, spacing, batch, meta, seed = 0) {
     batch,
   };
 }
+
+/** The class option of Model.generate: 'mixed' cycles 0..9, 'uncond' is none (the null class). */
+function classOption(cls, batch, meta) {
+  if (cls === 'uncond') return undefined;
+  return Array.from({ length: batch }, (_, i) => (cls === 'mixed' ? i % meta.numClasses : Number(cls)));
+}
+
+/** `Model.generate` options (dpm-solver/worker) for a preset and the form's settings. */
+export function generateOptions({ solver, steps, spacing, batch, seed, cls, guidance }, meta) {
+  const preset = SOLVERS[solver];
+  if (!preset) throw new Error(`unknown solver ${solver}`);
+  const classes = classOption(cls, batch, meta);
+  // clip: false, so the chart measures the solver's own result (it clamps as drawn itself).
+  const common = { steps, batch, seed, class: classes, guidance: classes ? guidance : 1, clip: false };
+  if (preset.diffusers) {
+    return { ...common, scheduler: preset.diffusers.scheduler, schedulerConfig: { ...preset.diffusers.config } };
+  }
+  return { ...common, ...preset.options, spacing: spacing === 'karras' ? { karras: 7 } : spacing };
+}

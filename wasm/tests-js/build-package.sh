@@ -45,4 +45,16 @@ build() { # build TARGET
 }
 build web
 if [[ "${BUNDLER:-0}" == 1 ]]; then build bundler; fi
-ls -l "$OUT/web"
+
+# The sampler-only build (no tract: `--no-default-features`) inside the web package, as
+# `dpm-solver/sampler`; then the JS entry modules (wasm/js: init guards, Node init, Model
+# loading and generateAsync, the worker wrapper), the licenses and the exports map.
+if [[ "${SAMPLER:-1}" == 1 ]]; then
+    wasm-pack build wasm --release --mode no-install --target web --no-pack \
+        --out-dir "$PWD/$OUT/web/sampler" --out-name dpm_solver_sampler -- --no-default-features
+    rm -f "$OUT/web/sampler/.gitignore" "$OUT/web/sampler/package.json" "$OUT/web/sampler/README.md"
+    node wasm/js/strip-names.cjs "$OUT/web/sampler/dpm_solver_sampler_bg.wasm"
+fi
+cp wasm/js/*.js wasm/js/*.d.ts LICENSE-MIT LICENSE-APACHE "$OUT/web/"
+node wasm/js/package-json.cjs "$OUT/web"
+ls -l "$OUT/web" "$OUT/web/sampler"

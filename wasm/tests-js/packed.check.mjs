@@ -27,3 +27,32 @@ test('the packed dpm-solver package imports by name and samples', async () => {
   assert.deepEqual([u.nfe, u.scheduler], [3, 'UniPCMultistepScheduler']);
   assert.match(dts, /ask\(\): EvalRequest \| null/);
 });
+
+test('the packed package: exports map, Node init without argument, entries, licenses', async () => {
+  const require = createRequire(import.meta.url);
+  const pkg = JSON.parse(await readFile(require.resolve('dpm-solver/package.json'), 'utf8'));
+  assert.equal(pkg.type, 'module');
+  for (const entry of ['.', './sampler', './worker']) assert.ok(pkg.exports[entry], `exports ${entry}`);
+  assert.equal(pkg.exports['.'].node, './node.js');
+  assert.equal(pkg.repository, undefined, 'no placeholder repository');
+  assert.ok(!JSON.stringify(pkg).includes('example.invalid'));
+  const dir = require.resolve('dpm-solver/package.json').replace(/package\.json$/, '');
+  for (const f of ['LICENSE-MIT', 'LICENSE-APACHE', 'README.md', 'index.d.ts', 'sampler.d.ts', 'worker.d.ts',
+    'worker-script.js', 'sampler/dpm_solver_sampler_bg.wasm']) {
+    assert.ok((await readFile(dir + f)).length > 0, f);
+  }
+  const sampler = await import('dpm-solver/sampler');
+  assert.throws(() => sampler.gaussianNoise(0, 4), /call `await init\(\)` first/);
+  await sampler.default();
+  const s = new sampler.Sampler({ steps: 3 }, sampler.gaussianNoise(0, 16));
+  let r;
+  while ((r = s.ask())) s.tell(r.x.map((v) => 0.5 * v));
+  assert.equal(s.nfe, 3);
+  assert.equal(sampler.Model, undefined);
+  const worker = await import('dpm-solver/worker');
+  assert.equal(typeof worker.createWorker, 'function');
+  const dpm = await import('dpm-solver');
+  await dpm.default(); // no argument in Node
+  assert.equal(typeof dpm.Model.fromUrl, 'function');
+  assert.equal(typeof dpm.Model.prototype.generateAsync, 'function');
+});

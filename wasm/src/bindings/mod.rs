@@ -11,13 +11,20 @@
 //! Compiled for `wasm32` only: natively the crate is the plain-Rust [`crate::pipeline`].
 #![cfg(target_arch = "wasm32")]
 
+// `reject_dpm_options` serves `Model` only.
+#[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
 mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
+mod metadata;
+#[cfg(feature = "pipeline")]
 pub mod model;
+mod onnx;
 #[cfg(feature = "profile")]
 mod profile;
+#[cfg(feature = "pipeline")]
+mod run;
 pub mod sampler;
 
 use wasm_bindgen::prelude::*;

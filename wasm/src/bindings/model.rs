@@ -5,41 +5,18 @@
 use super::diffusers::{reject_dpm_options, scheduler_config};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
+use super::metadata::metadata_js;
 use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt, Leaked};
 use crate::pipeline::{
     parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
-    Pipeline, PipelineError, Progress, ScheduleInfo, Spacing,
+    Generation, Pipeline, PipelineError, Progress, Spacing,
 };
-use dpm_solver::Prediction;
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_MODEL: &'static str = r#"
-/** What an ONNX diffusion model says about itself (its metadata_props, checked against the graph). */
-export interface ModelMetadata {
-  /** "noise", "x_start" or "v" (SamplerOptions.prediction). */
-  prediction: "noise" | "x_start" | "v" | "score";
-  /** The training schedule as SamplerOptions.schedule. */
-  schedule: ScheduleOptions;
-  /** N: the network's time input is a discrete timestep 0..N-1 (= Sampler's tModel * N / 1000). */
-  numTrainTimesteps: number;
-  channels: number;
-  height: number;
-  width: number;
-  valueRange: [number, number];
-  /** 0 for an unconditional model. */
-  numClasses: number;
-  /** The "no class" label for classifier-free guidance, or null. */
-  nullClass: number | null;
-  classLabels: string[];
-  description: string;
-  trainingSteps: number | null;
-  /** Every metadata_props entry. */
-  props: Record<string, string>;
-}
-
 /** Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1, unconditional, seed 0). */
 export interface GenerateOptions {
   /** Image i starts from gaussianNoise(seed, imageLength, i). */
@@ -63,7 +40,7 @@ export interface GenerateOptions {
   clip?: boolean;
   /** x_T for all images instead of the seeded noise. */
   noise?: Float32Array;
-  /** Checked after every step: an aborted signal cancels the run. */
+  /** An aborted signal cancels the run: `generate` checks it first and after every step, `generateAsync` before every evaluation. */
   signal?: AbortSignal;
   /**
    * A diffusers scheduler instead of the DPM-Solver options (algorithm ... adaptive), as for
@@ -111,7 +88,9 @@ export interface Generation {
 /// An ONNX diffusion model and the DPM-Solver pipeline around it.
 #[wasm_bindgen]
 pub struct Model {
-    pipe: Pipeline,
+    pub(super) pipe: Pipeline,
+    /// Tells this model's runs (`Model.begin`) from other models'.
+    pub(super) id: u32,
 }
 
 impl From<PipelineError> for Error {
@@ -124,56 +103,8 @@ impl From<PipelineError> for Error {
     }
 }
 
-fn prediction_name(p: Prediction) -> &'static str {
-    match p {
-        Prediction::Noise => "noise",
-        Prediction::Data => "x_start",
-        Prediction::V => "v",
-        Prediction::Score => "score",
-    }
-}
-
-/// An `f32` as the shortest decimal that rounds to it (1e-4, not 9.99999974e-5).
-fn short(v: f32) -> f64 {
-    v.to_string().parse().unwrap_or(v as f64)
-}
-
-fn schedule_js(s: &ScheduleInfo) -> Object {
-    let betas = Object::new();
-    match *s {
-        ScheduleInfo::Linear {
-            beta_start,
-            beta_end,
-            n,
-        }
-        | ScheduleInfo::ScaledLinear {
-            beta_start,
-            beta_end,
-            n,
-        } => {
-            let kind = if matches!(s, ScheduleInfo::Linear { .. }) {
-                "linear"
-            } else {
-                "scaled_linear"
-            };
-            set(&betas, "kind", kind);
-            set(&betas, "start", short(beta_start));
-            set(&betas, "end", short(beta_end));
-            set(&betas, "n", n as f64);
-        }
-        ScheduleInfo::Cosine { n } => {
-            set(&betas, "kind", "cosine");
-            set(&betas, "n", n as f64);
-        }
-    }
-    let o = Object::new();
-    set(&o, "type", "discrete");
-    set(&o, "betas", betas);
-    o
-}
-
 /// The `generate` options besides [`DPM_KEYS`].
-const GENERATE_KEYS: &[&str] = &[
+pub(super) const GENERATE_KEYS: &[&str] = &[
     "seed",
     "batch",
     "class",
@@ -187,7 +118,7 @@ const GENERATE_KEYS: &[&str] = &[
 ];
 
 /// The `generate` options that configure DPM-Solver itself (not allowed with `scheduler`).
-const DPM_KEYS: &[&str] = &[
+pub(super) const DPM_KEYS: &[&str] = &[
     "algorithm",
     "method",
     "order",
@@ -200,7 +131,7 @@ const DPM_KEYS: &[&str] = &[
 ];
 
 /// Parses `generate` options; a diffusers `scheduler` borrows its lists from `bufs`.
-fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
+pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
     let mut g = GenerateOptions::default();
     if let Some((cfg, _ignored)) = scheduler_config(o, bufs)? {
         reject_dpm_options(o, DPM_KEYS)?;
@@ -287,61 +218,20 @@ impl Model {
     /// metadata or an interface that does not fit).
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> core::result::Result<Model, Error> {
+        // Bytes that are clearly something else (an HTML 404 page, JSON, empty) say so.
+        if let Some(what) = crate::onnx_info::sniff(bytes) {
+            return Err(PipelineError::Onnx(what.into()).into());
+        }
         Ok(Model {
             pipe: Pipeline::from_bytes(bytes)?,
+            id: super::run::next_model_id(),
         })
     }
 
     /// The model's metadata.
     #[wasm_bindgen(getter, unchecked_return_type = "ModelMetadata")]
     pub fn metadata(&self) -> Object {
-        let i = self.pipe.info();
-        let o = Object::new();
-        set(&o, "prediction", prediction_name(i.prediction));
-        set(&o, "schedule", schedule_js(&i.schedule));
-        set(
-            &o,
-            "numTrainTimesteps",
-            i.schedule.num_train_timesteps() as f64,
-        );
-        set(&o, "channels", i.shape.channels as f64);
-        set(&o, "height", i.shape.height as f64);
-        set(&o, "width", i.shape.width as f64);
-        set(
-            &o,
-            "valueRange",
-            Array::of2(
-                &short(i.value_range.0).into(),
-                &short(i.value_range.1).into(),
-            ),
-        );
-        set(&o, "numClasses", i.num_classes as f64);
-        set(
-            &o,
-            "nullClass",
-            i.null_class.map_or(JsValue::NULL, |c| (c as f64).into()),
-        );
-        set(
-            &o,
-            "classLabels",
-            i.class_labels
-                .iter()
-                .map(|s| JsValue::from_str(s))
-                .collect::<Array>(),
-        );
-        set(&o, "description", i.description.as_str());
-        set(
-            &o,
-            "trainingSteps",
-            i.training_steps
-                .map_or(JsValue::NULL, |s| (s as f64).into()),
-        );
-        let props = Object::new();
-        for (k, v) in &i.metadata {
-            set(&props, k, v.as_str());
-        }
-        set(&o, "props", props);
-        o
+        metadata_js(self.pipe.info())
     }
 
     /// Images per run of tract's optimised plan (default 1: tract 0.23.9 is fastest image by
@@ -443,29 +333,17 @@ impl Model {
             Some(v) => Some(super::js::numbers(&v, "options.noise")?),
         };
         let signal = o.get("signal")?;
-        let aborted = |s: &Option<JsValue>| {
-            s.as_ref().is_some_and(|s| {
-                js_sys::Reflect::get(s, &JsValue::from_str("aborted"))
-                    .ok()
-                    .and_then(|v| v.as_bool())
-                    .unwrap_or(false)
-            })
-        };
+        let aborted = |s: &Option<JsValue>| s.as_ref().is_some_and(is_aborted);
+        // An already aborted signal runs nothing.
+        if aborted(&signal) {
+            return Err(Error::Cancelled(
+                PipelineError::Cancelled { nfe: 0 }.to_string(),
+            ));
+        }
         let mut callback_error: Option<Error> = None;
         let progress = |p: &Progress<'_>| -> ControlFlow<()> {
             if let Some(f) = &on_progress {
-                let po = Object::new();
-                set(&po, "step", p.report.step as f64);
-                set(&po, "nfe", p.nfe as f64);
-                set(
-                    &po,
-                    "expectedNfe",
-                    p.expected_nfe.map_or(JsValue::NULL, |n| (n as f64).into()),
-                );
-                set(&po, "t", p.t as f64);
-                set(&po, "x0", Float32Array::from(p.x0));
-                set(&po, "batch", p.batch as f64);
-                set(&po, "report", report_js(&p.report));
+                let po = progress_js(p);
                 match f.call1(&JsValue::UNDEFINED, &po) {
                     Ok(v) if v.as_bool() == Some(false) => return ControlFlow::Break(()),
                     Ok(_) => {}
@@ -487,10 +365,41 @@ impl Model {
             None => self.pipe.generate(&opts, progress),
             Some(n) => self.pipe.generate_from_noise(n, &opts, progress),
         };
-        let g = match res {
-            Ok(g) => g,
-            Err(e) => return Err(callback_error.unwrap_or_else(|| e.into())),
-        };
+        match res {
+            Ok(g) => Ok(generation_js(&g)),
+            Err(e) => Err(callback_error.unwrap_or_else(|| e.into())),
+        }
+    }
+}
+
+/// Whether `signal` (an `AbortSignal`) is aborted.
+pub(super) fn is_aborted(signal: &JsValue) -> bool {
+    js_sys::Reflect::get(signal, &JsValue::from_str("aborted"))
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// A `GenerateProgress` object.
+pub(super) fn progress_js(p: &Progress<'_>) -> Object {
+    let po = Object::new();
+    set(&po, "step", p.report.step as f64);
+    set(&po, "nfe", p.nfe as f64);
+    set(
+        &po,
+        "expectedNfe",
+        p.expected_nfe.map_or(JsValue::NULL, |n| (n as f64).into()),
+    );
+    set(&po, "t", p.t as f64);
+    set(&po, "x0", Float32Array::from(p.x0));
+    set(&po, "batch", p.batch as f64);
+    set(&po, "report", report_js(&p.report));
+    po
+}
+
+/// A `Generation` object.
+pub(super) fn generation_js(g: &Generation) -> Object {
+    {
         let out = Object::new();
         set(&out, "images", Float32Array::from(&g.images[..]));
         set(&out, "batch", g.batch as f64);
@@ -520,6 +429,6 @@ impl Model {
         set(&st, "nReject", g.stats.n_reject as f64);
         set(&out, "stats", st);
         set(&out, "networkImages", g.network_images as f64);
-        Ok(out)
+        out
     }
 }

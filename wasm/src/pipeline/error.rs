@@ -74,6 +74,7 @@ impl From<dpm_solver::Error> for PipelineError {
 pub type Result<T> = core::result::Result<T, PipelineError>;
 
 /// A tract error with its whole context chain on one line.
+#[cfg(feature = "pipeline")]
 pub(crate) fn tract_msg(e: &tract_onnx::prelude::TractError) -> String {
     format!("{e:#}")
 }

@@ -286,6 +286,32 @@ impl Pipeline {
         opts: &GenerateOptions,
         mut progress: impl FnMut(&Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Generation> {
+        let mut bufs = RunBuffers::default();
+        let mut run = self.start(&mut bufs, noise, opts)?;
+        loop {
+            match run.step(&mut self.model)? {
+                Step::Done => break,
+                Step::Evaluated => {}
+                Step::Completed(p) => {
+                    if progress(&p).is_break() {
+                        return Err(PipelineError::Cancelled { nfe: p.nfe });
+                    }
+                }
+            }
+        }
+        let end = run.finish();
+        bufs.into_generation(end)
+    }
+
+    /// Starts a generation from `noise` (`opts.batch` images of `x_T`) in `bufs` and prepares
+    /// the network for it; [`Run::step`] then makes one network evaluation at a time, so a
+    /// caller can yield between evaluations (an event loop, a cancel button).
+    pub fn start<'a>(
+        &mut self,
+        bufs: &'a mut RunBuffers,
+        noise: Vec<f32>,
+        opts: &GenerateOptions,
+    ) -> Result<Run<'a>> {
         let labels = self.labels(opts)?;
         let info = self.model.info().clone();
         let shape = info.shape;
@@ -313,12 +339,12 @@ impl Pipeline {
         }
         let guided = opts.is_guided();
         let sched_n = info.schedule.num_train_timesteps();
-        let mut table = vec![0.0f32; sched_n];
+        bufs.table = vec![0.0f32; sched_n];
         // The core's model time is 1000 (t - 1/N); the network takes (t - 1/N) N.
         let t_scale = sched_n as f32 / 1000.0;
-        let mut x = noise;
-        let mut scratch;
-        let mut sampler = match &opts.scheduler {
+        bufs.x = noise;
+        let RunBuffers { table, x, scratch } = bufs;
+        let sampler = match &opts.scheduler {
             Some(sc) => {
                 let mut sc = *sc;
                 *sc.train_mut() = info.schedule.train_config();
@@ -335,22 +361,20 @@ impl Pipeline {
                 };
                 sc.set("prediction_type", ConfigValue::Str(pred))?;
                 sc.set_batch(b);
-                scratch = vec![0.0f32; sc.scratch_len(len)];
+                *scratch = vec![0.0f32; sc.scratch_len(len)];
                 Solver::Diffusers(Box::new(DiffusersRun::new(
                     &sc,
                     opts.steps,
-                    &mut table,
-                    &mut x,
-                    &mut scratch,
+                    table,
+                    x,
+                    scratch,
                     sde_seed(opts.seed),
                     b,
                 )?))
             }
             None => {
-                let schedule = NoiseSchedule::Discrete(DiscreteVp::from_betas(
-                    &info.schedule.betas(),
-                    &mut table,
-                )?);
+                let schedule =
+                    NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), table)?);
                 let config = Config {
                     algorithm: opts.algorithm,
                     method: opts.method,
@@ -373,13 +397,8 @@ impl Pipeline {
                     batch: b,
                     ..Config::default()
                 };
-                scratch = vec![0.0f32; config.scratch_len(len)];
-                Solver::Dpm(Box::new(Sampler::new(
-                    schedule,
-                    config,
-                    &mut x,
-                    &mut scratch,
-                )?))
+                *scratch = vec![0.0f32; config.scratch_len(len)];
+                Solver::Dpm(Box::new(Sampler::new(schedule, config, x, scratch)?))
             }
         };
         let eval_b = if guided { 2 * b } else { b };
@@ -388,88 +407,27 @@ impl Pipeline {
             let null = info.null_class.expect("checked by labels()");
             class_in.resize(2 * b, null);
         }
-        let mut x_in = vec![0.0f32; eval_b * dim];
-        let mut t_in = vec![0.0f32; eval_b];
-        let mut out = vec![0.0f32; eval_b * dim];
-        let mut x0 = vec![0.0f32; len];
+        let x_in = vec![0.0f32; eval_b * dim];
+        let t_in = vec![0.0f32; eval_b];
+        let out = vec![0.0f32; eval_b * dim];
+        let x0 = vec![0.0f32; len];
         let expected_nfe = opts.expected_nfe();
         self.model.prepare(eval_b)?;
-        loop {
-            let (alpha, sigma, t) = match sampler.ask() {
-                None => break,
-                Some(req) => {
-                    x_in[..len].copy_from_slice(req.x);
-                    if guided {
-                        x_in[len..].copy_from_slice(req.x);
-                    }
-                    t_in.fill(req.t_model * t_scale);
-                    (req.alpha, req.sigma, req.t)
-                }
-            };
-            self.model.eval_into(&x_in, &t_in, &class_in, &mut out)?;
-            let report = if guided {
-                let (cond, uncond) = out.split_at(len);
-                sampler.tell(cond, Some((uncond, opts.guidance_scale)))?
-            } else {
-                sampler.tell(&out, None)?
-            };
-            if let Some(report) = report {
-                // The x_0 preview of this evaluation (guided output combined as the sampler does).
-                if guided {
-                    let (a, bb) = conversion(info.prediction, Target::Data, alpha, sigma);
-                    let s = opts.guidance_scale;
-                    let (cond, uncond) = out.split_at(len);
-                    for i in 0..len {
-                        let o = dpm_solver::guidance::classifier_free(cond[i], uncond[i], s);
-                        x0[i] = a * x_in[i] + bb * o;
-                    }
-                } else {
-                    convert(
-                        info.prediction,
-                        Target::Data,
-                        alpha,
-                        sigma,
-                        &x_in[..len],
-                        &out[..len],
-                        &mut x0,
-                    )?;
-                }
-                let p = Progress {
-                    report,
-                    nfe: sampler.nfe(),
-                    expected_nfe,
-                    t,
-                    x0: &x0,
-                    batch: b,
-                    shape,
-                };
-                if progress(&p).is_break() {
-                    return Err(PipelineError::Cancelled { nfe: sampler.nfe() });
-                }
-            }
-        }
-        let stats = sampler.stats();
-        drop(sampler);
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(PipelineError::Solver(dpm_solver::Error::NonFinite {
-                buffer: dpm_solver::Buffer::X,
-                index: i,
-            }));
-        }
-        if opts.clip {
-            let (lo, hi) = info.value_range;
-            for v in x.iter_mut() {
-                *v = v.clamp(lo, hi);
-            }
-        }
-        Ok(Generation {
-            images: x,
-            batch: b,
-            shape,
-            value_range: info.value_range,
+        Ok(Run {
+            sampler,
+            info,
+            guidance_scale: opts.guidance_scale,
+            guided,
+            clip: opts.clip,
+            len,
+            t_scale,
             labels,
-            stats,
-            network_images: stats.nfe * eval_b,
+            class_in,
+            x_in,
+            t_in,
+            out,
+            x0,
+            expected_nfe,
         })
     }
 
@@ -532,5 +490,174 @@ impl Pipeline {
             ));
         }
         Ok(labels)
+    }
+}
+
+/// The storage a [`Run`] borrows: the schedule's table, `x` and the solver's scratch space
+/// (filled and sized by [`Pipeline::start`]).
+#[derive(Debug, Default)]
+pub struct RunBuffers {
+    table: Vec<f32>,
+    x: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl RunBuffers {
+    /// The result of a finished [`Run`] over these buffers: `x`, checked finite, clamped to
+    /// the value range if asked.
+    pub fn into_generation(self, end: RunEnd) -> Result<Generation> {
+        let mut x = self.x;
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(PipelineError::Solver(dpm_solver::Error::NonFinite {
+                buffer: dpm_solver::Buffer::X,
+                index: i,
+            }));
+        }
+        if let Some((lo, hi)) = end.clip {
+            for v in x.iter_mut() {
+                *v = v.clamp(lo, hi);
+            }
+        }
+        Ok(Generation {
+            images: x,
+            batch: end.batch,
+            shape: end.shape,
+            value_range: end.value_range,
+            labels: end.labels,
+            stats: end.stats,
+            network_images: end.stats.nfe * end.eval_batch,
+        })
+    }
+}
+
+/// What one [`Run::step`] did.
+#[derive(Debug)]
+pub enum Step<'r> {
+    /// One network evaluation inside a solver step (a singlestep or adaptive stage).
+    Evaluated,
+    /// One network evaluation that completed a solver step.
+    Completed(Progress<'r>),
+    /// The run is over (no evaluation was made): call [`Run::finish`].
+    Done,
+}
+
+/// What a finished [`Run`] hands to [`RunBuffers::into_generation`].
+#[derive(Debug)]
+pub struct RunEnd {
+    stats: Stats,
+    labels: Vec<i64>,
+    batch: usize,
+    eval_batch: usize,
+    shape: ImageShape,
+    value_range: (f32, f32),
+    clip: Option<(f32, f32)>,
+}
+
+/// A generation in progress ([`Pipeline::start`]): the solver over borrowed [`RunBuffers`]
+/// and the network's input and output batches.
+pub struct Run<'a> {
+    sampler: Solver<'a>,
+    info: ModelInfo,
+    guidance_scale: f32,
+    guided: bool,
+    clip: bool,
+    len: usize,
+    t_scale: f32,
+    labels: Vec<i64>,
+    class_in: Vec<i64>,
+    x_in: Vec<f32>,
+    t_in: Vec<f32>,
+    out: Vec<f32>,
+    x0: Vec<f32>,
+    expected_nfe: Option<usize>,
+}
+
+impl Run<'_> {
+    /// Network evaluations so far (a guided pair counts once).
+    pub fn nfe(&self) -> usize {
+        self.sampler.nfe()
+    }
+
+    /// Evaluations the run will make (`None` for the adaptive method).
+    pub fn expected_nfe(&self) -> Option<usize> {
+        self.expected_nfe
+    }
+
+    /// Whether the solver needs no more evaluations.
+    pub fn is_done(&self) -> bool {
+        self.sampler.ask().is_none()
+    }
+
+    /// Makes the next network evaluation on `model` (the one the run was started on) and
+    /// tells the solver; an evaluation that completes a step comes with its `x_0` preview.
+    pub fn step(&mut self, model: &mut DiffusionModel) -> Result<Step<'_>> {
+        let len = self.len;
+        let guided = self.guided;
+        let (alpha, sigma, t) = match self.sampler.ask() {
+            None => return Ok(Step::Done),
+            Some(req) => {
+                self.x_in[..len].copy_from_slice(req.x);
+                if guided {
+                    self.x_in[len..].copy_from_slice(req.x);
+                }
+                self.t_in.fill(req.t_model * self.t_scale);
+                (req.alpha, req.sigma, req.t)
+            }
+        };
+        model.eval_into(&self.x_in, &self.t_in, &self.class_in, &mut self.out)?;
+        let report = if guided {
+            let (cond, uncond) = self.out.split_at(len);
+            self.sampler
+                .tell(cond, Some((uncond, self.guidance_scale)))?
+        } else {
+            self.sampler.tell(&self.out, None)?
+        };
+        let Some(report) = report else {
+            return Ok(Step::Evaluated);
+        };
+        // The x_0 preview of this evaluation (guided output combined as the sampler does).
+        let prediction = self.info.prediction;
+        if guided {
+            let (a, bb) = conversion(prediction, Target::Data, alpha, sigma);
+            let s = self.guidance_scale;
+            let (cond, uncond) = self.out.split_at(len);
+            for i in 0..len {
+                let o = dpm_solver::guidance::classifier_free(cond[i], uncond[i], s);
+                self.x0[i] = a * self.x_in[i] + bb * o;
+            }
+        } else {
+            convert(
+                prediction,
+                Target::Data,
+                alpha,
+                sigma,
+                &self.x_in[..len],
+                &self.out[..len],
+                &mut self.x0,
+            )?;
+        }
+        Ok(Step::Completed(Progress {
+            report,
+            nfe: self.sampler.nfe(),
+            expected_nfe: self.expected_nfe,
+            t,
+            x0: &self.x0,
+            batch: self.labels.len(),
+            shape: self.info.shape,
+        }))
+    }
+
+    /// Ends the run, releasing its borrow of the buffers.
+    pub fn finish(self) -> RunEnd {
+        let b = self.labels.len();
+        RunEnd {
+            stats: self.sampler.stats(),
+            batch: b,
+            eval_batch: if self.guided { 2 * b } else { b },
+            shape: self.info.shape,
+            value_range: self.info.value_range,
+            clip: self.clip.then_some(self.info.value_range),
+            labels: self.labels,
+        }
     }
 }

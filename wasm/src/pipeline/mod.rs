@@ -33,15 +33,22 @@
 //! ```
 
 mod error;
+#[cfg(feature = "pipeline")]
 mod generate;
 mod image;
 mod info;
 pub mod metrics;
+#[cfg(feature = "pipeline")]
 mod net;
 mod noise;
 // Native builds always; wasm ones with the cargo feature `profile` (not in the shipped package).
-#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+#[cfg(all(
+    feature = "pipeline",
+    any(feature = "profile", not(target_arch = "wasm32"))
+))]
 mod profile;
+// The sampler-only build uses the diffusers run only (through the bindings' Sampler).
+#[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
 pub(crate) mod solver;
 
 pub use core::ops::ControlFlow;
@@ -50,15 +57,20 @@ pub use dpm_solver::{
     AdaptiveOptions, Algorithm, Method, MultistepVariant, Spacing, Stats, StepReport, Thresholding,
 };
 pub use error::{PipelineError, Result};
+#[cfg(feature = "pipeline")]
 pub use generate::{
     no_progress, parse_algorithm, parse_method, parse_spacing, Conditioning, GenerateOptions,
-    Generation, Pipeline, Progress,
+    Generation, Pipeline, Progress, Run, RunBuffers, RunEnd, Step,
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{ImageShape, ModelInfo, ScheduleInfo};
+#[cfg(feature = "pipeline")]
 pub use net::{
     Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK, PLAN_BATCH,
 };
 pub use noise::initial_noise;
-#[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
+#[cfg(all(
+    feature = "pipeline",
+    any(feature = "profile", not(target_arch = "wasm32"))
+))]
 pub use profile::{median, NodeTime, OpTime, Profile};

@@ -16,6 +16,7 @@ pub fn initial_noise(seed: u64, first: usize, count: usize, image_len: usize) ->
 
 /// The seed of the SDE variants' per-step noise for a generation seed (kept apart from the
 /// starting noise, which uses `seed` itself).
+#[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
 pub(crate) fn sde_seed(seed: u64) -> u64 {
     seed ^ 0x5DE0_5DE0_5DE0_5DE0
 }

@@ -1,7 +1,7 @@
 // Typical use of the package, type-checked against its generated .d.ts (strict): the option
 // unions (DPM-Solver and diffusers scheduler options), requests, getters and Model.generate.
 import init, { Sampler, Model, gaussianNoise } from '../../../target/pkg/web/dpm_solver.js';
-import type { SamplerOptions, DiffusersSchedulerOptions, GenerateOptions } from '../../../target/pkg/web/dpm_solver.js';
+import type { SamplerOptions, DiffusersSchedulerOptions, GenerateOptions, GenerationStep, Generation } from '../../../target/pkg/web/dpm_solver.js';
 const a: SamplerOptions = { steps: 10, spacing: 'exponential', method: 'multistep' };
 const b: DiffusersSchedulerOptions = { scheduler: 'UniPCMultistepScheduler', schedulerConfig: { solver_type: 'bh1' }, steps: 8 };
 const c: SamplerOptions = { scheduler: { _class_name: 'DDIMScheduler', clip_sample: false } };
@@ -16,5 +16,12 @@ async function main() {
   const m = new Model(new Uint8Array());
   m.planBatch = 2;
   m.generate(g);
+  // One evaluation at a time (what generateAsync runs).
+  const run = m.begin({ ...g, steps: 4 });
+  let st: GenerationStep;
+  while (!(st = run.step(m)).done) { const e: number | null = st.expectedNfe; void e; if (st.progress) void st.progress.x0; }
+  const gen: Generation = run.finish();
+  void gen.images;
+  run.free();
 }
 void a; void c; void main;

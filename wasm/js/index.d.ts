@@ -1,0 +1,34 @@
+// Types of the package's entry (index.js / node.js): the wasm-bindgen glue's, with Model's
+// loading and async generation added.
+import { Model as GlueModel } from './dpm_solver.js';
+import type { GenerateOptions, Generation, ProgressCallback } from './dpm_solver.js';
+
+export * from './dpm_solver.js';
+export { default, initSync } from './dpm_solver.js';
+
+/** Download progress: bytes so far and the total (null without a Content-Length). */
+export interface LoadProgress {
+  loaded: number;
+  total: number | null;
+}
+
+export interface LoadOptions {
+  onProgress?: (p: LoadProgress) => void;
+  /** Aborts the download (rejects with an Error named "AbortError"). */
+  signal?: AbortSignal;
+}
+
+export declare class Model extends GlueModel {
+  /** Loads an ONNX diffusion model from its bytes (throws saying what the bytes look like if they are not ONNX). */
+  constructor(bytes: Uint8Array | ArrayBuffer | ArrayBufferView);
+  /** Downloads (with progress) and loads a model. */
+  static fromUrl(url: string | URL, options?: LoadOptions): Promise<Model>;
+  /** Loads a model from a fetch Response (with progress). */
+  static fromResponse(response: Response, options?: LoadOptions): Promise<Model>;
+  /**
+   * As `generate`, giving the event loop back before every network evaluation: aborting
+   * `options.signal` stops the run before its next evaluation (a pre-aborted signal runs
+   * nothing); rejects with an Error named "AbortError" when cancelled.
+   */
+  generateAsync(options?: GenerateOptions, onProgress?: ProgressCallback): Promise<Generation>;
+}

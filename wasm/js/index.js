@@ -1,0 +1,80 @@
+// The package's entry for browsers and bundlers ("dpm-solver"): the wasm-bindgen glue
+// (dpm_solver.js) with
+// - init() as the glue's (fetches dpm_solver_bg.wasm next to this file; bundlers follow the
+//   `new URL(..., import.meta.url)`) and a clear Error for calls made before it;
+// - Model from a Uint8Array or ArrayBuffer, Model.fromUrl / fromResponse with download
+//   progress, and Model.generateAsync, which gives the event loop back between network
+//   evaluations so AbortSignal, progress messages and the page stay live.
+import * as glue from './dpm_solver.js';
+import { abortError, fetchBytes, guarded, message, nextTask, readResponse, toBytes } from './common.js';
+
+export * from './dpm_solver.js';
+
+const g = guarded(glue, 'dpm-solver');
+export default g.init;
+export const initSync = g.initSync;
+
+export class Sampler extends glue.Sampler {
+  constructor(options, x) {
+    g.ensure();
+    super(options, x);
+  }
+}
+
+export class Model extends glue.Model {
+  /** From the ONNX file's bytes (Uint8Array, ArrayBuffer or another typed-array view). */
+  constructor(bytes) {
+    g.ensure();
+    super(toBytes(bytes, 'dpm-solver'));
+  }
+
+  /** Downloads and loads a model: `onProgress({ loaded, total })`, `signal` cancels. */
+  static async fromUrl(url, options = {}) {
+    g.ensure();
+    return new this(await fetchBytes(url, options));
+  }
+
+  /** Loads a model from a fetch Response (with download progress). */
+  static async fromResponse(response, options = {}) {
+    g.ensure();
+    return new this(await readResponse(response, options));
+  }
+
+  /**
+   * `generate` that yields to the event loop before every network evaluation: an aborted
+   * `options.signal` stops it before the next evaluation (a pre-aborted one runs nothing);
+   * `onProgress` runs after every solver step (return false to cancel). Rejects with an
+   * Error named "AbortError" when cancelled.
+   */
+  async generateAsync(options = {}, onProgress) {
+    const signal = options == null ? undefined : options.signal;
+    if (signal && signal.aborted) throw abortError(0, signal.reason);
+    const run = this.begin(options);
+    try {
+      for (;;) {
+        await nextTask();
+        if (signal && signal.aborted) throw abortError(run.nfe, signal.reason);
+        const s = run.step(this);
+        if (s.done) return run.finish();
+        if (s.progress && onProgress) {
+          let r;
+          try {
+            r = onProgress(s.progress);
+          } catch (e) {
+            throw new Error(`dpm-solver: the progress callback threw: ${message(e)}`, { cause: e });
+          }
+          if (r === false) throw abortError(s.nfe);
+        }
+      }
+    } finally {
+      run.free();
+    }
+  }
+}
+
+export const gaussianNoise = g.fn(glue.gaussianNoise);
+export const gridRgba = g.fn(glue.gridRgba);
+export const draw = g.fn(glue.draw);
+export const readOnnxInfo = g.fn(glue.readOnnxInfo);
+export const version = g.fn(glue.version);
+export const simdEnabled = g.fn(glue.simdEnabled);

@@ -1,0 +1,50 @@
+// Types of "dpm-solver/worker".
+import type { DrawLayout, GenerateOptions, Generation, ModelMetadata } from './dpm_solver.js';
+import type { LoadProgress } from './index.js';
+
+export interface WorkerOptions {
+  /** The ONNX model's URL (resolved against the page), or its bytes (copied to the worker). */
+  model: string | URL | ArrayBuffer | Uint8Array;
+  /** The .wasm URL, if not next to the package's module. */
+  wasm?: string | URL;
+  /** A Worker started from "dpm-solver/worker-script" yourself (otherwise one is created). */
+  worker?: Worker;
+  onLoadProgress?: (p: LoadProgress) => void;
+}
+
+/** Step progress as the worker posts it (the x0 estimate goes to onPreview as RGBA). */
+export interface WorkerProgress {
+  step: number;
+  nfe: number;
+  expectedNfe: number | null;
+  t: number;
+}
+
+/** RGBA pixels, ready for `new ImageData(p.data, p.width, p.height)` (TypeScript 5.7+ for the generic). */
+export interface PreviewImage {
+  data: Uint8ClampedArray<ArrayBuffer>;
+  width: number;
+  height: number;
+}
+
+/** gridRgba's layout options for the previews (shape and value range come from the model). */
+export type PreviewLayout = Partial<Pick<DrawLayout, 'columns' | 'scale' | 'gap'>>;
+
+export interface WorkerGenerateOptions {
+  onProgress?: (p: WorkerProgress) => void;
+  onPreview?: (image: PreviewImage) => void;
+  preview?: PreviewLayout;
+  /** Stops the run before its next network evaluation (rejects with an Error named "AbortError"). */
+  signal?: AbortSignal;
+}
+
+export interface DpmWorker {
+  worker: Worker;
+  /** The model's metadata once the module and the model are loaded (rejects with an Error whose `stage` is "wasm" or "model"). */
+  ready: Promise<ModelMetadata>;
+  generate(options?: Omit<GenerateOptions, 'signal' | 'noise'> & { noise?: Float32Array },
+    run?: WorkerGenerateOptions): Promise<Generation>;
+  terminate(): void;
+}
+
+export declare function createWorker(options: WorkerOptions): DpmWorker;

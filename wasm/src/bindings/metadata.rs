@@ -1,0 +1,135 @@
+//! `ModelMetadata`: what an ONNX diffusion model says about itself (its `metadata_props` read
+//! into a [`ModelInfo`]), as a JavaScript object; shared by `Model.metadata` and the
+//! tract-free `readOnnxInfo`.
+
+use super::js::set;
+use crate::pipeline::{ModelInfo, ScheduleInfo};
+use dpm_solver::Prediction;
+use js_sys::{Array, Object};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_METADATA: &'static str = r#"
+/** What an ONNX diffusion model says about itself (its metadata_props, checked against the graph). */
+export interface ModelMetadata {
+  /** "noise", "x_start" or "v" (SamplerOptions.prediction). */
+  prediction: "noise" | "x_start" | "v" | "score";
+  /** The training schedule as SamplerOptions.schedule. */
+  schedule: ScheduleOptions;
+  /** N: the network's time input is a discrete timestep 0..N-1 (= Sampler's tModel * N / 1000). */
+  numTrainTimesteps: number;
+  channels: number;
+  height: number;
+  width: number;
+  valueRange: [number, number];
+  /** 0 for an unconditional model. */
+  numClasses: number;
+  /** The "no class" label for classifier-free guidance, or null. */
+  nullClass: number | null;
+  classLabels: string[];
+  description: string;
+  trainingSteps: number | null;
+  /** Every metadata_props entry. */
+  props: Record<string, string>;
+}
+
+"#;
+
+fn prediction_name(p: Prediction) -> &'static str {
+    match p {
+        Prediction::Noise => "noise",
+        Prediction::Data => "x_start",
+        Prediction::V => "v",
+        Prediction::Score => "score",
+    }
+}
+
+/// An `f32` as the shortest decimal that rounds to it (1e-4, not 9.99999974e-5).
+fn short(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(v as f64)
+}
+
+fn schedule_js(s: &ScheduleInfo) -> Object {
+    let betas = Object::new();
+    match *s {
+        ScheduleInfo::Linear {
+            beta_start,
+            beta_end,
+            n,
+        }
+        | ScheduleInfo::ScaledLinear {
+            beta_start,
+            beta_end,
+            n,
+        } => {
+            let kind = if matches!(s, ScheduleInfo::Linear { .. }) {
+                "linear"
+            } else {
+                "scaled_linear"
+            };
+            set(&betas, "kind", kind);
+            set(&betas, "start", short(beta_start));
+            set(&betas, "end", short(beta_end));
+            set(&betas, "n", n as f64);
+        }
+        ScheduleInfo::Cosine { n } => {
+            set(&betas, "kind", "cosine");
+            set(&betas, "n", n as f64);
+        }
+    }
+    let o = Object::new();
+    set(&o, "type", "discrete");
+    set(&o, "betas", betas);
+    o
+}
+
+/// The `ModelMetadata` object of `info`.
+pub(super) fn metadata_js(info: &ModelInfo) -> Object {
+    let i = info;
+    let o = Object::new();
+    set(&o, "prediction", prediction_name(i.prediction));
+    set(&o, "schedule", schedule_js(&i.schedule));
+    set(
+        &o,
+        "numTrainTimesteps",
+        i.schedule.num_train_timesteps() as f64,
+    );
+    set(&o, "channels", i.shape.channels as f64);
+    set(&o, "height", i.shape.height as f64);
+    set(&o, "width", i.shape.width as f64);
+    set(
+        &o,
+        "valueRange",
+        Array::of2(
+            &short(i.value_range.0).into(),
+            &short(i.value_range.1).into(),
+        ),
+    );
+    set(&o, "numClasses", i.num_classes as f64);
+    set(
+        &o,
+        "nullClass",
+        i.null_class.map_or(JsValue::NULL, |c| (c as f64).into()),
+    );
+    set(
+        &o,
+        "classLabels",
+        i.class_labels
+            .iter()
+            .map(|s| JsValue::from_str(s))
+            .collect::<Array>(),
+    );
+    set(&o, "description", i.description.as_str());
+    set(
+        &o,
+        "trainingSteps",
+        i.training_steps
+            .map_or(JsValue::NULL, |s| (s as f64).into()),
+    );
+    let props = Object::new();
+    for (k, v) in &i.metadata {
+        set(&props, k, v.as_str());
+    }
+    set(&o, "props", props);
+    o
+}

@@ -1,0 +1,172 @@
+//! `GenerationRun`: a `Model` generation made one network evaluation at a time
+//! (`model.begin(options)`, then `run.step(model)` until it reports `done`, then
+//! `run.finish()`), so JavaScript can give its event loop back between evaluations: progress
+//! messages go out and an `AbortSignal` is seen while the run is on (the package's
+//! `generateAsync` is this loop). A newtype over [`crate::pipeline::Run`].
+
+use super::error::{Error, Result};
+use super::js::{set, Opts};
+use super::model::{generate_options, generation_js, progress_js, Model, DPM_KEYS, GENERATE_KEYS};
+use super::sampler::Leaked;
+use crate::pipeline::{Run, RunBuffers, Step};
+use core::sync::atomic::{AtomicU32, Ordering};
+use js_sys::Object;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_RUN: &'static str = r#"
+/** What `GenerationRun.step` did: one network evaluation, or nothing when `done`. */
+export interface GenerationStep {
+  /** The run is over (no evaluation was made): call `finish()`. */
+  done: boolean;
+  /** Network evaluations so far (a guided pair counts once). */
+  nfe: number;
+  /** Evaluations the run will make (null for the adaptive method). */
+  expectedNfe: number | null;
+  /** Set when this evaluation completed a solver step: the x0 preview and the step report. */
+  progress: GenerateProgress | null;
+}
+"#;
+
+static NEXT_MODEL_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A fresh id for a `Model` (runs remember which model they belong to).
+pub(super) fn next_model_id() -> u32 {
+    NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A generation in progress on a `Model` (from `model.begin(options)`).
+#[wasm_bindgen]
+pub struct GenerationRun {
+    // Declared first: dropped before the buffers it borrows (see `Drop`).
+    run: Option<Run<'static>>,
+    /// The run's buffers, owned through this pointer (from `Box::into_raw`).
+    bufs: *mut RunBuffers,
+    /// Lists a diffusers scheduler config borrows.
+    _opts: Leaked,
+    model_id: u32,
+}
+
+impl Drop for GenerationRun {
+    fn drop(&mut self) {
+        self.run = None;
+        if !self.bufs.is_null() {
+            // SAFETY: `bufs` came from `Box::into_raw` and is freed once; the run borrowing
+            // it was dropped just above.
+            unsafe { drop(Box::from_raw(self.bufs)) };
+            self.bufs = core::ptr::null_mut();
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Starts a generation with `generate`'s options (the `signal` key is accepted and left
+    /// to the caller) and prepares the network; nothing is evaluated yet.
+    pub fn begin(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "GenerateOptions")] options: JsValue,
+    ) -> core::result::Result<GenerationRun, Error> {
+        let keys = [GENERATE_KEYS, DPM_KEYS].concat();
+        let o = Opts::new(&options, "options", &keys)?;
+        let mut opts_bufs = Leaked::default();
+        let opts = generate_options(&o, &mut opts_bufs)?;
+        let noise = match o.get("noise")? {
+            None => crate::pipeline::initial_noise(
+                opts.seed,
+                0,
+                opts.batch,
+                self.pipe.info().image_len(),
+            ),
+            Some(v) => super::js::numbers(&v, "options.noise")?,
+        };
+        let bufs = Box::into_raw(Box::default());
+        // SAFETY: `bufs` is freed only by `GenerationRun`'s `Drop` (or here on error), after
+        // the run borrowing it is gone.
+        let started = self.pipe.start(unsafe { &mut *bufs }, noise, &opts);
+        match started {
+            Ok(run) => Ok(GenerationRun {
+                run: Some(run),
+                bufs,
+                _opts: opts_bufs,
+                model_id: self.id,
+            }),
+            Err(e) => {
+                // SAFETY: as above; the failed start holds no borrow.
+                unsafe { drop(Box::from_raw(bufs)) };
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl GenerationRun {
+    /// Makes the next network evaluation on `model` (the one that began the run).
+    #[wasm_bindgen(unchecked_return_type = "GenerationStep")]
+    pub fn step(&mut self, model: &mut Model) -> Result<Object> {
+        if model.id != self.model_id {
+            return Err(Error::Option("this run belongs to another Model".into()));
+        }
+        let run = self
+            .run
+            .as_mut()
+            .ok_or_else(|| Error::Option("the run is finished".into()))?;
+        let o = Object::new();
+        let expected = run.expected_nfe();
+        let progress = match run.step(model.pipe.model_mut())? {
+            Step::Done => {
+                set(&o, "done", true);
+                JsValue::NULL
+            }
+            Step::Evaluated => {
+                set(&o, "done", false);
+                JsValue::NULL
+            }
+            Step::Completed(p) => {
+                set(&o, "done", false);
+                progress_js(&p).into()
+            }
+        };
+        set(&o, "nfe", run.nfe() as f64);
+        set(
+            &o,
+            "expectedNfe",
+            expected.map_or(JsValue::NULL, |n| (n as f64).into()),
+        );
+        set(&o, "progress", progress);
+        Ok(o)
+    }
+
+    /// Network evaluations so far.
+    #[wasm_bindgen(getter)]
+    pub fn nfe(&self) -> usize {
+        self.run.as_ref().map_or(0, |r| r.nfe())
+    }
+
+    /// The result (`Generation`, as `Model.generate` returns) once `step` reported `done`;
+    /// the run is over after this.
+    #[wasm_bindgen(unchecked_return_type = "Generation")]
+    pub fn finish(&mut self) -> Result<Object> {
+        match &self.run {
+            None => return Err(Error::Option("the run is finished".into())),
+            Some(r) if !r.is_done() => {
+                return Err(Error::Option(format!(
+                    "the run is not done ({} evaluations made): step() until done",
+                    r.nfe()
+                )))
+            }
+            Some(_) => {}
+        }
+        let Some(run) = self.run.take() else {
+            return Err(Error::Option("the run is finished".into()));
+        };
+        let end = run.finish();
+        // SAFETY: the run borrowing the buffers was consumed by `finish`; the pointer is
+        // nulled so `Drop` does not free it again.
+        let bufs = unsafe { Box::from_raw(self.bufs) };
+        self.bufs = core::ptr::null_mut();
+        let g = bufs.into_generation(end)?;
+        Ok(generation_js(&g))
+    }
+}
