@@ -36,8 +36,14 @@ export interface ModelMetadata {
   classLabels: string[];
   description: string;
   trainingSteps: number | null;
-  /** Every metadata_props entry. */
+  /** Every metadata_props entry, with the load options applied. */
   props: Record<string, string>;
+  /** The graph inputs fed: image, time[, class] (MODEL.md: names by convention or input_names). */
+  inputNames: string[];
+  /** The graph output read as the prediction. */
+  outputName: string;
+  /** The time input's element type and whether it takes one time per image, e.g. "int64 [B]". */
+  timeInput: string;
 }
 
 /** Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1, unconditional, seed 0). */
@@ -47,7 +53,7 @@ export interface GenerateOptions {
   batch?: number;
   /** One class for all images, one per image, or null/undefined for unconditional. */
   class?: number | number[] | null;
-  /** Classifier-free guidance scale (1 = conditional model alone; ignored when unconditional). */
+  /** Classifier-free guidance scale (1 = conditional model alone; not 1 on an unconditional model throws). */
   guidance?: number;
   algorithm?: "dpmsolver" | "dpmsolver++";
   method?: "singlestep" | "multistep" | "singlestep_fixed" | "adaptive";
@@ -283,12 +289,20 @@ fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
 
 #[wasm_bindgen]
 impl Model {
-    /// Loads an ONNX diffusion model from its bytes (throws on malformed ONNX, missing
-    /// metadata or an interface that does not fit).
+    /// Loads an ONNX diffusion model from its bytes, with what the file does not say as
+    /// `options` (metadata, a diffusers scheduler config, the external-data side file); the
+    /// model contract, every key and the export recipes: MODEL.md. Throws on malformed ONNX,
+    /// a fact missing (one message naming them all) or an interface that does not fit.
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8]) -> core::result::Result<Model, Error> {
+    pub fn new(
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_optional_param_type = "ModelLoadOptions")] options: Option<
+            JsValue,
+        >,
+    ) -> core::result::Result<Model, Error> {
+        let opts = super::load::load_options(&options.unwrap_or(JsValue::UNDEFINED))?;
         Ok(Model {
-            pipe: Pipeline::from_bytes(bytes)?,
+            pipe: Pipeline::new(crate::pipeline::DiffusionModel::load(bytes, &opts)?),
         })
     }
 
@@ -341,6 +355,11 @@ impl Model {
             set(&props, k, v.as_str());
         }
         set(&o, "props", props);
+        let names = i.input_names.iter().map(|s| JsValue::from_str(s)).collect::<Array>();
+        set(&o, "inputNames", names);
+        set(&o, "outputName", i.output_name.as_str());
+        let (ty, per_image) = self.pipe.model().time_input();
+        set(&o, "timeInput", if per_image { format!("{ty} [B]") } else { format!("{ty} (one for the batch)") });
         o
     }
 
@@ -351,7 +370,8 @@ impl Model {
         self.pipe.model().plan_batch()
     }
 
-    /// Sets the images per plan run (an integer >= 1; results are the same).
+    /// Sets the images per plan run (an integer >= 1). Results agree up to float rounding (tract
+    /// sums in another order at another batch: ~1e-5 on the demo UNet), not bit for bit.
     #[wasm_bindgen(setter, js_name = planBatch)]
     pub fn set_plan_batch(&mut self, n: f64) -> core::result::Result<(), Error> {
         if !(n >= 1.0 && n.fract() == 0.0 && n <= 4096.0) {
