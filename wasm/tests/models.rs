@@ -62,7 +62,10 @@ fn load(form: &str) -> DiffusionModel {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Float tolerance between two samplings of the same function: `1e-5 (1 + max |x_0|)` (the
@@ -99,7 +102,9 @@ fn every_form_evaluates_as_onnxruntime_does() {
             .map(|v| v as f32)
             .collect();
         let d = max_abs_diff(&got, &want);
-        println!("{form}: time input {ty} per-image {per_image}, max |tract - onnxruntime| = {d:.2e}");
+        println!(
+            "{form}: time input {ty} per-image {per_image}, max |tract - onnxruntime| = {d:.2e}"
+        );
         assert!(d < 1e-4, "{form}: {d}");
         let i = m.info();
         assert_eq!((i.shape.channels, i.shape.height, i.shape.width), (1, 8, 8));
@@ -110,7 +115,10 @@ fn every_form_evaluates_as_onnxruntime_does() {
     assert!(m.eval(&x, &t, &class).is_ok());
     m.set_plan_batch(3).unwrap();
     let e = m.eval(&x, &t, &class).unwrap_err();
-    assert!(e.to_string().contains("one time for the whole batch"), "{e}");
+    assert!(
+        e.to_string().contains("one time for the whole batch"),
+        "{e}"
+    );
 }
 
 fn scheduler_opts(cfg: &SchedulerJson, batch: usize, steps: usize) -> GenerateOptions {
@@ -140,7 +148,9 @@ fn every_form_samples_the_same_x0() {
             conditioning: Conditioning::Class(2),
             ..scheduler_opts(&cfg, batch, 8)
         };
-        let g = p.generate_from_noise(noise.clone(), &o, no_progress).unwrap();
+        let g = p
+            .generate_from_noise(noise.clone(), &o, no_progress)
+            .unwrap();
         assert!(g.images.iter().all(|v| v.is_finite()));
         match &reference {
             None => reference = Some(g.images),
@@ -162,7 +172,10 @@ fn every_form_samples_the_same_x0() {
     let a = uncond("legacy17");
     for form in ["diffusers_style", "int64_time", "dynamo_ext"] {
         let d = max_abs_diff(&a, &uncond(form));
-        println!("{form}: unconditional, max |x0 - legacy17's| = {d:.2e}, tol {:.2e}", tol(&a));
+        println!(
+            "{form}: unconditional, max |x0 - legacy17's| = {d:.2e}, tol {:.2e}",
+            tol(&a)
+        );
         assert!(d <= tol(&a), "{form}: {d}");
     }
     // DPM-Solver's own (fractional) times, guided: the float-time forms agree.
@@ -177,12 +190,17 @@ fn every_form_samples_the_same_x0() {
     let mut first: Option<Vec<f32>> = None;
     for form in ["legacy17", "legacy13", "dynamo", "dynamo_ext"] {
         let mut p = Pipeline::new(load(form));
-        let g = p.generate_from_noise(noise.clone(), &guided, no_progress).unwrap();
+        let g = p
+            .generate_from_noise(noise.clone(), &guided, no_progress)
+            .unwrap();
         match &first {
             None => first = Some(g.images),
             Some(r) => {
                 let d = max_abs_diff(r, &g.images);
-                println!("{form}: DPM-Solver++(2M) guided, max |x0 - legacy17's| = {d:.2e}, tol {:.2e}", tol(r));
+                println!(
+                    "{form}: DPM-Solver++(2M) guided, max |x0 - legacy17's| = {d:.2e}, tol {:.2e}",
+                    tol(r)
+                );
                 assert!(d <= tol(r), "{form}: {d}");
             }
         }
@@ -201,7 +219,13 @@ fn missing_facts_are_named_together() {
     for k in ["prediction_type", "num_train_timesteps", "beta_schedule"] {
         assert!(keys.iter().any(|m| m.starts_with(k)), "{k} not in {keys:?}");
     }
-    for how in ["metadata_props", "metadata:", "--meta", "scheduler_config.json", "MODEL.md"] {
+    for how in [
+        "metadata_props",
+        "metadata:",
+        "--meta",
+        "scheduler_config.json",
+        "MODEL.md",
+    ] {
         assert!(msg.contains(how), "{how} not in {msg}");
     }
     // The same facts as options load it; the image shape comes from the graph.
@@ -240,7 +264,10 @@ fn missing_facts_are_named_together() {
     )
     .err()
     .unwrap();
-    assert!(e.to_string().contains("no graph input named \"img\""), "{e}");
+    assert!(
+        e.to_string().contains("no graph input named \"img\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -253,7 +280,10 @@ fn external_data_is_required_and_explained() {
     let e = DiffusionModel::from_bytes(&bytes).err().unwrap();
     let msg = e.to_string();
     println!("{msg}");
-    assert!(msg.contains("dynamo_ext.onnx.data") && msg.contains("single file"), "{msg}");
+    assert!(
+        msg.contains("dynamo_ext.onnx.data") && msg.contains("single file"),
+        "{msg}"
+    );
     // Bytes under any name serve a single location (a browser's file picker renames nothing,
     // but a user may); a truncated side file is refused.
     let data = read("dynamo_ext.onnx.data");
@@ -263,7 +293,10 @@ fn external_data_is_required_and_explained() {
     };
     assert!(DiffusionModel::load(&bytes, &ok).is_ok());
     let short = LoadOptions {
-        external_data: vec![("dynamo_ext.onnx.data".into(), data[..data.len() / 2].to_vec())],
+        external_data: vec![(
+            "dynamo_ext.onnx.data".into(),
+            data[..data.len() / 2].to_vec(),
+        )],
         ..LoadOptions::default()
     };
     let e = DiffusionModel::load(&bytes, &short).err().unwrap();
@@ -284,7 +317,10 @@ fn what_does_not_fit_is_refused_before_evaluation() {
             .err()
             .unwrap();
         println!("{e}");
-        assert!(matches!(e, PipelineError::Interface(_)) && e.to_string().contains(k), "{e:?}");
+        assert!(
+            matches!(e, PipelineError::Interface(_)) && e.to_string().contains(k),
+            "{e:?}"
+        );
     }
     // Guidance on an unconditional model, a class out of range.
     let mut p = Pipeline::new(load("diffusers_style"));
@@ -323,7 +359,10 @@ fn plan_batch_changes_only_rounding() {
     let x = a.generate(&o, no_progress).unwrap().images;
     let y = b.generate(&o, no_progress).unwrap().images;
     let d = max_abs_diff(&x, &y);
-    println!("plan batch 8 vs 1: max |difference| = {d:.2e}, tol {:.2e}", tol(&x));
+    println!(
+        "plan batch 8 vs 1: max |difference| = {d:.2e}, tol {:.2e}",
+        tol(&x)
+    );
     assert!(d <= tol(&x), "{d}");
 }
 

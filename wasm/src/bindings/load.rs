@@ -65,7 +65,8 @@ fn meta_value(v: &JsValue, key: &str) -> Result<String> {
             }
             return Ok(parts.join(","));
         }
-        return Ok(String::from(js_sys::Number::from(v.clone()).to_string(10).unwrap_or_default()));
+        // Rust's shortest round-trip form, as JS writes it: 0.0001, 1000.
+        return Ok(format!("{}", v.as_f64().unwrap_or(f64::NAN)));
     }
     opt_err(format!(
         "options.metadata.{key} must be a string, number, boolean or array"
@@ -101,12 +102,11 @@ pub(crate) fn load_options(v: &JsValue) -> Result<LoadOptions> {
             text
         } else if c.is_object() && !Array::is_array(&c) {
             // JSON.stringify writes -Infinity as null, which is the key's default: the same.
-            String::from(
-                js_sys::JSON::stringify(&c)
-                    .map_err(|_| super::error::Error::Option(
-                        "options.schedulerConfig cannot be written as JSON".into(),
-                    ))?,
-            )
+            String::from(js_sys::JSON::stringify(&c).map_err(|_| {
+                super::error::Error::Option(
+                    "options.schedulerConfig cannot be written as JSON".into(),
+                )
+            })?)
         } else {
             return opt_err(
                 "options.schedulerConfig must be a scheduler_config.json object or its text",

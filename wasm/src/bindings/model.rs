@@ -115,6 +115,11 @@ export interface Generation {
 "#;
 
 /// An ONNX diffusion model and the DPM-Solver pipeline around it.
+///
+/// What a model must be (its inputs and outputs, every metadata key and load option with its
+/// accepted values and default, export recipes for torch and diffusers): MODEL.md in the
+/// dpm-solver repository (`wasm/MODEL.md`). A model without the metadata loads with
+/// `new Model(bytes, { metadata, schedulerConfig, externalData })`.
 #[wasm_bindgen]
 pub struct Model {
     pipe: Pipeline,
@@ -355,11 +360,23 @@ impl Model {
             set(&props, k, v.as_str());
         }
         set(&o, "props", props);
-        let names = i.input_names.iter().map(|s| JsValue::from_str(s)).collect::<Array>();
+        let names = i
+            .input_names
+            .iter()
+            .map(|s| JsValue::from_str(s))
+            .collect::<Array>();
         set(&o, "inputNames", names);
         set(&o, "outputName", i.output_name.as_str());
         let (ty, per_image) = self.pipe.model().time_input();
-        set(&o, "timeInput", if per_image { format!("{ty} [B]") } else { format!("{ty} (one for the batch)") });
+        set(
+            &o,
+            "timeInput",
+            if per_image {
+                format!("{ty} [B]")
+            } else {
+                format!("{ty} (one for the batch)")
+            },
+        );
         o
     }
 

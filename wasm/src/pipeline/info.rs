@@ -208,7 +208,8 @@ pub const CLASS_NAMES: &[&str] = &["class", "class_labels", "y", "label", "label
 pub const OUTPUT_NAMES: &[&str] = &["eps", "out_sample", "noise_pred", "out", "output", "sample"];
 
 /// How to pass a missing fact, for the one error that names them all.
-pub(crate) const HOW: &str = "store them in the file's metadata_props (train/stamp_metadata.py), pass \
+pub(crate) const HOW: &str =
+    "store them in the file's metadata_props (train/stamp_metadata.py), pass \
 them as load options (JavaScript: new Model(bytes, { metadata: { key: value } }); native \
 example: --meta key=value), or pass the diffusers scheduler_config.json for the schedule and \
 prediction type (JavaScript: schedulerConfig; native: --scheduler-config); see MODEL.md";
@@ -307,7 +308,10 @@ impl ModelInfo {
         };
         let mut beta = |k: &str| -> Result<f32> {
             let Some(v) = get(k) else {
-                missing.push(format!("{k} (e.g. {})", if k == "beta_start" { "0.0001" } else { "0.02" }));
+                missing.push(format!(
+                    "{k} (e.g. {})",
+                    if k == "beta_start" { "0.0001" } else { "0.02" }
+                ));
                 return Ok(0.5);
             };
             let v: f32 = parse(v, k)?;
@@ -370,7 +374,14 @@ impl ModelInfo {
                     vec!["x".into(), "t".into()]
                 }
             }
-            (None, Some(g)) => by_convention(g)?,
+            (None, Some(g)) => match by_convention(g) {
+                Ok(names) => names,
+                Err(why) => {
+                    // The other facts hang on the inputs: report what is known missing now.
+                    missing.push(why);
+                    return Err(PipelineError::MissingMetadata(missing));
+                }
+            },
         };
         if let Some(g) = graph {
             let names: Vec<&str> = g.inputs.iter().map(|(n, _)| n.as_str()).collect();
@@ -455,9 +466,7 @@ impl ModelInfo {
                 ))),
                 (Some(v), _) | (None, Some(v)) => Ok(v),
                 (None, None) => {
-                    missing.push(format!(
-                        "{k} (the graph's image input does not fix it)"
-                    ));
+                    missing.push(format!("{k} (the graph's image input does not fix it)"));
                     Ok(1)
                 }
             }
@@ -576,8 +585,8 @@ pub fn parse_prediction(p: &str) -> Result<Prediction> {
 }
 
 /// The image, time[, class] inputs of `g` found by their conventional names (a graph with
-/// two inputs, one of them 4-D, needs no names).
-fn by_convention(g: &GraphSummary) -> Result<Vec<String>> {
+/// two inputs, one of them 4-D, needs no names); the error is the missing fact's description.
+fn by_convention(g: &GraphSummary) -> core::result::Result<Vec<String>, String> {
     let names: Vec<&str> = g.inputs.iter().map(|(n, _)| n.as_str()).collect();
     let find = |conv: &[&str]| {
         conv.iter()
@@ -612,15 +621,14 @@ fn by_convention(g: &GraphSummary) -> Result<Vec<String>> {
         }
     }
     if image.is_none() || time.is_none() || !unknown.is_empty() {
-        return Err(PipelineError::Interface(format!(
-            "cannot tell the graph's inputs apart (inputs: {}; conventional names: image {}, \
-             time {}, class {}): give input_names = \"image,time[,class]\" as metadata or \
-             load option (MODEL.md)",
+        return Err(format!(
+            "input_names = \"image,time[,class]\" (the graph's inputs {} do not follow the \
+             conventions: image {}, time {}, class {})",
             names.join(", "),
             IMAGE_NAMES.join("/"),
             TIME_NAMES.join("/"),
             CLASS_NAMES.join("/")
-        )));
+        ));
     }
     Ok(out)
 }

@@ -152,7 +152,10 @@ impl Parser<'_> {
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -341,7 +344,10 @@ impl SchedulerJson {
                     .into(),
             });
         }
-        if matches!(self.json.get("rescale_betas_zero_snr"), Some(Json::Bool(true))) {
+        if matches!(
+            self.json.get("rescale_betas_zero_snr"),
+            Some(Json::Bool(true))
+        ) {
             return Err(PipelineError::InvalidMetadata {
                 key: "rescale_betas_zero_snr".into(),
                 value: "true".into(),

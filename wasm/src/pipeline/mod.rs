@@ -59,8 +59,8 @@ pub use generate::{
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{
-    parse_prediction, GraphSummary, ImageShape, LoadOptions, ModelInfo, ScheduleInfo,
-    CLASS_NAMES, IMAGE_NAMES, KEYS, OUTPUT_NAMES, TIME_NAMES,
+    parse_prediction, GraphSummary, ImageShape, LoadOptions, ModelInfo, ScheduleInfo, CLASS_NAMES,
+    IMAGE_NAMES, KEYS, OUTPUT_NAMES, TIME_NAMES,
 };
 pub use json::{Json, SchedulerJson};
 #[cfg(not(target_arch = "wasm32"))]

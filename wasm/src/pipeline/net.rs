@@ -61,6 +61,8 @@ struct Net {
     outputs: Vec<usize>,
     /// The dimensions after the batch each read output must have (checked when a plan is built).
     out_tails: Vec<Vec<usize>>,
+    /// Names of the read outputs, for messages.
+    out_names: Vec<String>,
     /// The batch size the graph fixes (`Some(1)`: exported without a dynamic batch axis).
     fixed_batch: Option<usize>,
     plans: HashMap<usize, Plan>,
@@ -151,7 +153,11 @@ fn inline_external_data(
         let file = files
             .iter()
             .find(|(name, _)| *name == loc || base(name) == base(&loc))
-            .or(if files.len() == 1 { files.first() } else { None });
+            .or(if files.len() == 1 {
+                files.first()
+            } else {
+                None
+            });
         let Some((_, data)) = file else {
             return Err(PipelineError::Onnx(format!(
                 "the model keeps its weights in a side file \"{loc}\" (ONNX external data) that \
@@ -164,7 +170,10 @@ fn inline_external_data(
             match t.external_data.iter().find(|e| e.key == k) {
                 None => Ok(None),
                 Some(e) => e.value.trim().parse().map(Some).map_err(|_| {
-                    PipelineError::Onnx(format!("external data {k} \"{}\" is not a number", e.value))
+                    PipelineError::Onnx(format!(
+                        "external data {k} \"{}\" is not a number",
+                        e.value
+                    ))
                 }),
             }
         };
@@ -219,7 +228,8 @@ fn summarise(model: &InferenceModel) -> Result<GraphSummary> {
     let mut s = GraphSummary::default();
     for (i, o) in model.input_outlets().map_err(onnx_err)?.iter().enumerate() {
         let fact = model.input_fact(i).map_err(onnx_err)?;
-        s.inputs.push((model.node(o.node).name.clone(), dims_of(fact)));
+        s.inputs
+            .push((model.node(o.node).name.clone(), dims_of(fact)));
     }
     for (i, o) in model.output_outlets().map_err(onnx_err)?.iter().enumerate() {
         let name = model
@@ -346,6 +356,7 @@ impl Net {
             .collect();
         let mut outs = Vec::new();
         let mut out_tails = Vec::new();
+        let mut read_names = Vec::new();
         for (name, tail) in outputs {
             let pos = out_names.iter().position(|n| n == name).ok_or_else(|| {
                 PipelineError::Interface(format!(
@@ -359,12 +370,14 @@ impl Net {
             check_shape(&format!("output \"{name}\""), fact, tail)?;
             outs.push(pos);
             out_tails.push(tail.clone());
+            read_names.push(name.to_string());
         }
         Ok(Net {
             model,
             inputs: specs,
             outputs: outs,
             out_tails,
+            out_names: read_names,
             fixed_batch,
             plans: HashMap::new(),
         })
@@ -394,21 +407,24 @@ impl Net {
                     .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
             }
             let optimising = |e: TractError| {
-                PipelineError::Inference(format!(
-                    "optimising for batch {batch}: {}",
-                    tract_msg(&e)
-                ))
+                PipelineError::Inference(format!("optimising for batch {batch}: {}", tract_msg(&e)))
             };
             let typed = m.into_typed().map_err(optimising)?;
-            for (pos, tail) in self.outputs.iter().zip(&self.out_tails) {
+            for ((pos, tail), name) in self
+                .outputs
+                .iter()
+                .zip(&self.out_tails)
+                .zip(&self.out_names)
+            {
                 let fact = typed.output_fact(*pos).map_err(optimising)?;
                 if let Some(found) = fact.shape.as_concrete() {
                     let mut want = vec![batch];
                     want.extend_from_slice(tail);
                     if found != want.as_slice() {
                         return Err(PipelineError::Interface(format!(
-                            "output {pos} has shape {found:?} for a batch of {batch}, expected \
-                             {want:?}: the prediction must have the shape of the input image"
+                            "output \"{name}\" has shape {found:?} for a batch of {batch}, \
+                             expected {want:?}: the prediction must have the shape of the input \
+                             image"
                         )));
                     }
                 }
@@ -534,7 +550,12 @@ pub struct DiffusionModel {
 
 /// Element types a time input may have (the pipeline casts its times; integer inputs get the
 /// nearest integer timestep).
-const TIME_TYPES: &[DatumType] = &[DatumType::F32, DatumType::F64, DatumType::I64, DatumType::I32];
+const TIME_TYPES: &[DatumType] = &[
+    DatumType::F32,
+    DatumType::F64,
+    DatumType::I64,
+    DatumType::I32,
+];
 /// Element types a class input may have.
 const CLASS_TYPES: &[DatumType] = &[DatumType::I64, DatumType::I32];
 
@@ -984,8 +1005,9 @@ impl Classifier {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect();
-        let num_classes = num("num_classes")
-            .ok_or_else(|| PipelineError::MissingMetadata(vec!["num_classes (classifier)".into()]))?;
+        let num_classes = num("num_classes").ok_or_else(|| {
+            PipelineError::MissingMetadata(vec!["num_classes (classifier)".into()])
+        })?;
         let feature_dim = if out_names.len() > 1 {
             num("feature_dim").unwrap_or(0)
         } else {
