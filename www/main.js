@@ -8,7 +8,9 @@ const el = {
   generate: $('generate'), cancel: $('cancel'), progress: $('progress'), status: $('status'),
   panelB: $('panelB'), chart: $('chart'), chartRun: $('chartRun'), chartNfe: $('chartNfe'),
   chartBatch: $('chartBatch'), chartSolvers: $('chartSolvers'), controls: $('controls'),
+  title: $('title'), description: $('description'), modelFile: $('modelFile'), resetModel: $('resetModel'),
 };
+const DEFAULT_HEADER = { title: el.title.textContent, description: el.description.textContent };
 const canvases = { A: $('canvasA'), B: $('canvasB') };
 const captions = { A: $('captionA'), B: $('captionB') };
 
@@ -43,7 +45,9 @@ let worker, runId = 0, meta, current = null;
 
 function start() {
   try {
-    worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const q = new URLSearchParams(location.search);
+    const src = q.get('model') ? `?${new URLSearchParams([...q].filter(([k]) => ['model', 'scheduler', 'data'].includes(k)))}` : '';
+    worker = new Worker(new URL(`./worker.js${src}`, import.meta.url), { type: 'module' });
   } catch (e) {
     showMessage(`Could not start the Web Worker: ${e.message}`);
     return;
@@ -62,17 +66,67 @@ function setBusy(b) {
   el.cancel.disabled = !b;
 }
 
+/** The page's title and text from a model's `description` (title: up to the first ". ", ":" or line end). */
+function header(meta, name) {
+  const d = (meta.description ?? '').trim();
+  if (!d) {
+    const kind = meta.numClasses ? `${meta.numClasses} classes` : 'unconditional';
+    return { title: name, description: `${name}: ${meta.channels}x${meta.height}x${meta.width} images, ${kind}, ${meta.prediction} prediction.` };
+  }
+  const cut = d.search(/\.\s|:|\n/);
+  return { title: cut > 0 ? d.slice(0, cut) : d, description: d };
+}
+
+// The controls follow the model: its classes, guidance only with a class input and a null class.
 function onReady(m) {
   meta = m.metadata;
   demo.ready = true;
   demo.loadMs = m.loadMs;
   demo.metadata = meta;
-  el.cls.add(new Option('mixed (0–9)', 'mixed'));
-  for (let c = 0; c < meta.numClasses; c++) el.cls.add(new Option(meta.classLabels?.[c] ?? String(c), String(c), false, c === 3));
-  el.cls.add(new Option('unconditional', 'uncond'));
-  el.status.textContent = `ready: model and wasm loaded in ${m.loadMs.toFixed(0)} ms${m.simd ? ' (wasm SIMD)' : ''}`;
+  demo.modelName = m.name;
+  el.cls.replaceChildren();
+  const nc = meta.numClasses, guided = nc > 0 && meta.nullClass !== null;
+  if (nc > 0) {
+    el.cls.add(new Option(`mixed (all ${nc})`, 'mixed'));
+    for (let c = 0; c < nc; c++) el.cls.add(new Option(meta.classLabels?.[c] ?? String(c), String(c), false, c === Math.min(3, nc - 1)));
+  }
+  if (nc === 0 || meta.nullClass !== null) el.cls.add(new Option('unconditional', 'uncond', false, nc === 0));
+  if (guided && el.guidance.disabled) el.guidance.value = '2';
+  el.guidance.disabled = !guided;
+  if (!guided) el.guidance.value = '1';
+  el.guidance.title = guided ? '' : 'classifier-free guidance needs a class-conditional model with a null class';
+  const h = m.name === 'default' ? DEFAULT_HEADER : header(meta, m.name);
+  el.title.textContent = h.title;
+  el.description.textContent = h.description;
+  document.title = m.name === 'default' ? 'DPM-Solver in the browser' : `${h.title} · DPM-Solver`;
+  el.resetModel.hidden = m.name === 'default';
+  for (const p of ['A', 'B']) captions[p].textContent = '';
+  el.status.textContent = `ready: ${m.name === 'default' ? 'model' : m.name} and wasm loaded in ${m.loadMs.toFixed(0)} ms${m.simd ? ' (wasm SIMD)' : ''}`;
   setBusy(false);
 }
+
+/** Sends the user's files (the .onnx, its .onnx.data, a scheduler_config.json) to the worker. */
+async function loadFiles(list) {
+  const files = [...list];
+  if (!files.length) return;
+  if (!files.some((f) => /\.onnx$/i.test(f.name))) { showMessage('Choose an .onnx file (with its .onnx.data and scheduler_config.json if it has them).'); return; }
+  el.message.hidden = true;
+  demo.ready = false;
+  setBusy(false);
+  el.status.textContent = 'loading your model…';
+  const payload = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+  worker.postMessage({ type: 'load', files: payload }, payload.map((f) => f.bytes.buffer));
+}
+
+el.modelFile.addEventListener('change', () => { loadFiles(el.modelFile.files); el.modelFile.value = ''; });
+el.resetModel.addEventListener('click', () => { el.message.hidden = true; worker.postMessage({ type: 'load', url: './models/unet.onnx', name: 'default' }); });
+document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  if (e.dataTransfer?.files?.length) loadFiles(e.dataTransfer.files);
+});
 
 function paint(panel, m) {
   const c = canvases[panel];
@@ -85,7 +139,11 @@ function onMessage(m) {
     case 'ready': onReady(m); break;
     case 'error':
       if (m.stage === 'wasm') showMessage(`The WebAssembly module could not be loaded: ${m.message}`);
-      else if (m.stage === 'model') showMessage(`The model could not be loaded: ${m.message}`);
+      else if (m.stage === 'model') {
+        showMessage(`The model could not be loaded: ${m.message}`);
+        // A model that did not fit leaves the one before it in place.
+        if (meta) { demo.ready = true; el.status.textContent = `still using ${demo.modelName === 'default' ? 'the demo model' : demo.modelName}`; setBusy(false); return; }
+      }
       else showMessage(`Sampling failed: ${m.message}`);
       el.status.textContent = 'error';
       setBusy(false);

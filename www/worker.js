@@ -9,6 +9,57 @@ let meta = null;
 let current = 0; // id of the run allowed to continue; a cancel or a new run bumps it
 const post = (m, transfer) => self.postMessage(m, transfer ?? []);
 
+/** Model options from the files: a .json is the scheduler config, others the external data. */
+function modelFrom(files) {
+  const onnx = files.find((f) => /\.onnx$/i.test(f.name));
+  if (!onnx) throw new Error('no .onnx file among the files given');
+  const opts = {};
+  const json = files.find((f) => /\.json$/i.test(f.name));
+  if (json) opts.schedulerConfig = new TextDecoder().decode(json.bytes);
+  const data = files.filter((f) => f !== onnx && f !== json);
+  if (data.length) opts.externalData = Object.fromEntries(data.map((f) => [f.name, f.bytes]));
+  return new Model(onnx.bytes, opts);
+}
+
+async function fetchBytes(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`HTTP ${r.status} for ${url}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+/**
+ * Loads a model: `{ files: [{ name, bytes }] }` (file picker, drop) or `{ url, scheduler?, data? }`
+ * (the page's ?model=URL, or the demo model). A model that fails leaves the previous one loaded.
+ */
+async function loadModel(src, t0 = performance.now()) {
+  const name = src.name ?? (src.files ? src.files.find((f) => /\.onnx$/i.test(f.name))?.name : decodeURIComponent(src.url.split('/').pop()));
+  let files;
+  try {
+    if (src.files) files = src.files;
+    else {
+      const base = new URL('./', self.location.href);
+      const file = decodeURIComponent(new URL(src.url, base).pathname.split('/').pop());
+      files = [{ name: /\.onnx$/i.test(file) ? file : `${file}.onnx`, bytes: await fetchBytes(new URL(src.url, base)) }];
+      if (src.scheduler) files.push({ name: 'scheduler_config.json', bytes: await fetchBytes(new URL(src.scheduler, base)) });
+      if (src.data) files.push({ name: decodeURIComponent(src.data.split('/').pop()), bytes: await fetchBytes(new URL(src.data, base)) });
+    }
+  } catch (e) {
+    post({ type: 'error', stage: 'model', message: `could not fetch the model: ${e.message || e}` });
+    return;
+  }
+  let m;
+  try {
+    m = modelFrom(files);
+  } catch (e) {
+    post({ type: 'error', stage: 'model', message: String(e && e.message || e) });
+    return;
+  }
+  model?.free();
+  model = m;
+  meta = model.metadata;
+  post({ type: 'ready', name, metadata: meta, simd: simdEnabled(), loadMs: performance.now() - t0 });
+}
+
 async function load() {
   const t0 = performance.now();
   try {
@@ -17,23 +68,10 @@ async function load() {
     post({ type: 'error', stage: 'wasm', message: String(e && e.message || e) });
     return;
   }
-  let bytes;
-  try {
-    const r = await fetch(new URL('./models/unet.onnx', import.meta.url));
-    if (!r.ok) throw new Error(`HTTP ${r.status} for models/unet.onnx`);
-    bytes = new Uint8Array(await r.arrayBuffer());
-  } catch (e) {
-    post({ type: 'error', stage: 'model', message: `could not fetch the model: ${e.message || e}` });
-    return;
-  }
-  try {
-    model = new Model(bytes);
-    meta = model.metadata;
-  } catch (e) {
-    post({ type: 'error', stage: 'model', message: String(e && e.message || e) });
-    return;
-  }
-  post({ type: 'ready', metadata: meta, simd: simdEnabled(), loadMs: performance.now() - t0 });
+  // ?model=URL[&scheduler=URL][&data=URL] on the page (passed on in this script's URL).
+  const q = new URL(self.location.href).searchParams;
+  if (q.get('model')) await loadModel({ url: q.get('model'), scheduler: q.get('scheduler'), data: q.get('data') }, t0);
+  else await loadModel({ url: './models/unet.onnx', name: 'default' }, t0);
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -47,10 +85,11 @@ function noise(seed, batch) {
 }
 
 function classesFor(cls, batch) {
-  // 'mixed': 0..9 cycling; 'uncond': the null class; else one class.
+  // 'mixed': all classes cycling; 'uncond': the null class (0 for an unconditional model,
+  // which ignores it); else one class.
   const nc = meta.numClasses;
   return Int32Array.from({ length: batch }, (_, i) =>
-    cls === 'uncond' ? meta.nullClass : cls === 'mixed' ? i % nc : Number(cls));
+    cls === 'uncond' ? (meta.nullClass ?? 0) : cls === 'mixed' ? i % nc : Number(cls));
 }
 
 /**
@@ -149,6 +188,7 @@ self.onmessage = async (e) => {
   const m = e.data;
   try {
     if (m.type === 'cancel') { current = -1; return; }
+    if (m.type === 'load') { current = -1; await loadModel(m); return; }
     if (!model) throw new Error('the model is not loaded');
     current = m.id;
     if (m.type === 'generate') await generate(m);
