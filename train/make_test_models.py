@@ -12,6 +12,7 @@ GroupNorm, ~11k params) exported as:
 | dynamo.onnx | torch dynamo, opset 18, one file | f32 [B] | i64 [B] | x, t, class -> eps | yes |
 | dynamo_ext.onnx + .onnx.data | torch dynamo, opset 18, external data | f32 [B] | i64 [B] | x, t, class -> eps | yes |
 | int64_time.onnx | torch legacy, opset 17 | i64 [B] | i32 [B] | x, t, class -> eps | yes |
+| int32_time.onnx | torch legacy, opset 17 | i32 [B] | i64 [B] | x, t, class -> eps | yes |
 | f64_scalar_time.onnx | torch legacy, opset 17 | f64 [] | i64 [B] | x, t, class -> eps | yes |
 | diffusers_style.onnx | torch legacy, opset 17 | i64 [1] | none (null class inside) | sample, timestep -> out_sample | none |
 | bad_output.onnx | torch legacy, opset 17 | f32 [B] | none | x, t -> eps [B,2,8,8] | yes (1 channel) |
@@ -194,6 +195,12 @@ def main():
     legacy(m, (x[:2], ti[:2], ci[:2]), f, ["x", "t", "class"], ["eps"], 17, ["x", "t", "class", "eps"])
     add_meta(f, META)
     record("int64_time", f, m, (x, ti, ci), {"x": x.numpy(), "t": ti.numpy(), "class": ci.numpy()})
+
+    f = out("int32_time.onnx")
+    t32 = t.to(torch.int32)
+    legacy(m, (x[:2], t32[:2], cls[:2]), f, ["x", "t", "class"], ["eps"], 17, ["x", "t", "class", "eps"])
+    add_meta(f, META)
+    record("int32_time", f, m, (x, t32, cls), {"x": x.numpy(), "t": t32.numpy(), "class": cls.numpy()})
 
     # One time for the whole batch, as a float64 scalar: evaluated at t = 500 for all images.
     f = out("f64_scalar_time.onnx")

@@ -15,7 +15,7 @@ const DIR = path.join(ROOT, 'wasm/tests/models');
 const bytes = async (f) => new Uint8Array(await readFile(path.join(DIR, f)));
 const text = (f) => readFile(path.join(DIR, f), 'utf8');
 
-const FORMS = ['legacy17', 'legacy13', 'dynamo', 'dynamo_ext', 'int64_time', 'f64_scalar_time'];
+const FORMS = ['legacy17', 'legacy13', 'dynamo', 'dynamo_ext', 'int64_time', 'int32_time', 'f64_scalar_time'];
 const schedText = await text('diffusers_style.scheduler_config.json');
 
 async function open(form) {
@@ -51,6 +51,7 @@ test('every export form samples the same x_0 (diffusers DPM-Solver++ from the co
 
 test('time and class inputs of any integer or float type', async () => {
   assert.equal((await open('int64_time')).metadata.timeInput, 'int64 [B]');
+  assert.equal((await open('int32_time')).metadata.timeInput, 'int32 [B]');
   assert.equal((await open('f64_scalar_time')).metadata.timeInput, 'float64 (one for the batch)');
   const m = await open('diffusers_style');
   assert.deepEqual(m.metadata.inputNames, ['sample', 'timestep']);

@@ -42,6 +42,7 @@ const FORMS: &[&str] = &[
     "dynamo",
     "dynamo_ext",
     "int64_time",
+    "int32_time",
     "f64_scalar_time",
 ];
 
@@ -341,6 +342,7 @@ fn what_does_not_fit_is_refused_before_evaluation() {
     assert!(e.to_string().contains("out of range"), "{e}");
     // A class input that is not an integer, a time input that is not a number type.
     assert_eq!(load("int64_time").time_input(), ("int64", true));
+    assert_eq!(load("int32_time").time_input(), ("int32", true));
     assert_eq!(load("f64_scalar_time").time_input(), ("float64", false));
 }
 

@@ -77,8 +77,8 @@ export interface GenerateOptions {
    * training schedule and prediction_type come from the model; the SDE variant's step noise is
    * seeded by `seed`.
    */
-  scheduler?: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>);
-  schedulerConfig?: Record<string, unknown>;
+  scheduler?: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>) | SchedulerConfigText;
+  schedulerConfig?: Record<string, unknown> | SchedulerConfigText;
 }
 
 /** What the progress callback receives after each completed step. */

@@ -198,6 +198,21 @@ fn inline_external_data(
     })
 }
 
+/// Drops the optional shape facts of a graph and its sub-graphs (`If`, `Loop`, `Scan` bodies).
+fn clear_value_info(g: &mut tract_onnx::pb::GraphProto) {
+    g.value_info.clear();
+    for node in g.node.iter_mut() {
+        for a in node.attribute.iter_mut() {
+            if let Some(sub) = a.g.as_mut() {
+                clear_value_info(sub);
+            }
+            for sub in a.graphs.iter_mut() {
+                clear_value_info(sub);
+            }
+        }
+    }
+}
+
 /// Reads ONNX bytes (and the side files of external data) into a tract model, its
 /// `metadata_props` and a summary of its inputs and outputs. The graph's `value_info` is
 /// dropped: it is optional shape information, and torch's dynamo exporter writes it with a
@@ -209,7 +224,7 @@ fn read_onnx(
 ) -> Result<(InferenceModel, Vec<(String, String)>, GraphSummary)> {
     let mut proto = decode(bytes)?;
     let g = proto.graph.as_mut().expect("checked by decode");
-    g.value_info.clear();
+    clear_value_info(g);
     inline_external_data(g, external)?;
     let metadata = proto
         .metadata_props
