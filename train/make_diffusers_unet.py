@@ -4,7 +4,9 @@ it: the fixture of the end-to-end parity test (wasm/tests/pipeline.rs, wasm/test
   /work/venv-train/bin/python train/make_diffusers_unet.py [--out wasm/tests/models]
 
 Writes `diffusers_unet.onnx` (legacy exporter, opset 17; inputs `sample` [B,3,8,8] f32 and
-`timestep` int64 scalar, as diffusers' loop passes `t`; output `out_sample`; no metadata) and
+`timestep` int64 scalar, as diffusers' loop passes `t`; output `out_sample`; no metadata),
+`diffusers_unet_dynamo.onnx` (the same UNet through torch's default dynamo exporter: opset 20,
+its `value_info` with the symbolic batch kept) and
 `diffusers_unet.parity.json`: for each scheduler config, the config text exactly as
 `scheduler.save_config` writes it (Python's JSON, `-Infinity` included), x_T, the steps,
 diffusers' `timesteps` after `set_timesteps`, and x_0 after its `step` loop run on the
@@ -73,12 +75,21 @@ def main():
     torch.onnx.export(net, (x, torch.tensor(500)), path, dynamo=False, opset_version=17,
                       input_names=["sample", "timestep"], output_names=["out_sample"],
                       dynamic_axes={"sample": {0: "B"}, "out_sample": {0: "B"}})
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    dyn = os.path.join(a.out, "diffusers_unet_dynamo.onnx")
+    batch = torch.export.Dim("B", min=1, max=64)
+    prog = torch.onnx.export(net, (x, torch.tensor(500)), dynamo=True,
+                             input_names=["sample", "timestep"], output_names=["out_sample"],
+                             dynamic_shapes=({0: batch}, None))
+    prog.save(dyn, external_data=False)
     with torch.no_grad():
         ref = net(x, torch.tensor(321)).numpy()
-    got = sess.run(None, {"sample": x.numpy(), "timestep": np.array(321, dtype=np.int64)})[0]
-    print(f"diffusers_unet.onnx: {os.path.getsize(path) / 1024:.0f} KiB, "
-          f"{sum(p.numel() for p in unet.parameters())} params, ort vs torch {np.abs(got - ref).max():.2e}")
+    for f in (path, dyn):
+        sess = ort.InferenceSession(f, providers=["CPUExecutionProvider"])
+        got = sess.run(None, {"sample": x.numpy(), "timestep": np.array(321, dtype=np.int64)})[0]
+        d = np.abs(got - ref).max()
+        assert d < 1e-4, f"{f}: {d}"
+        print(f"{os.path.basename(f)}: {os.path.getsize(f) / 1024:.0f} KiB, "
+              f"{sum(p.numel() for p in unet.parameters())} params, ort vs torch {d:.2e}")
 
     g = torch.Generator().manual_seed(1)
     x_t = torch.randn(2, 3, 8, 8, generator=g)
@@ -103,7 +114,8 @@ def main():
         })
         print(f"{name}: timesteps {cases[-1]['timesteps']}, max|x0| {np.abs(x0).max():.3f}")
     fixture = {
-        "model": "diffusers_unet.onnx", "shape": [3, 8, 8], "batch": 2,
+        "model": "diffusers_unet.onnx", "models": ["diffusers_unet.onnx", "diffusers_unet_dynamo.onnx"],
+        "shape": [3, 8, 8], "batch": 2,
         "x_t": x_t.flatten().tolist(), "cases": cases,
     }
     with open(os.path.join(a.out, "diffusers_unet.parity.json"), "w") as fh:

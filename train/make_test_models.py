@@ -11,6 +11,7 @@ GroupNorm, ~11k params) exported as:
 | legacy13.onnx | torch legacy, opset 13 | f32 [B] | i64 [B] | x, t, class -> eps | yes |
 | dynamo.onnx | torch dynamo, opset 18, one file | f32 [B] | i64 [B] | x, t, class -> eps | yes |
 | dynamo_ext.onnx + .onnx.data | torch dynamo, opset 18, external data | f32 [B] | i64 [B] | x, t, class -> eps | yes |
+| dynamo20.onnx | torch dynamo, its default opset (20 in torch 2.15), one file | f32 [B] | i64 [B] | x, t, class -> eps | yes |
 | int64_time.onnx | torch legacy, opset 17 | i64 [B] | i32 [B] | x, t, class -> eps | yes |
 | int32_time.onnx | torch legacy, opset 17 | i32 [B] | i64 [B] | x, t, class -> eps | yes |
 | f64_scalar_time.onnx | torch legacy, opset 17 | f64 [] | i64 [B] | x, t, class -> eps | yes |
@@ -124,9 +125,9 @@ def legacy(module, args, path, names, outputs, opset, dynamic):
                       dynamic_axes={n: {0: "B"} for n in dynamic}, do_constant_folding=True)
 
 
-def dynamo(module, args, path, external):
+def dynamo(module, args, path, external, opset=18):
     b = torch.export.Dim("B", min=1, max=4096)
-    prog = torch.onnx.export(module, args, dynamo=True, opset_version=18,
+    prog = torch.onnx.export(module, args, dynamo=True, opset_version=opset,
                              input_names=["x", "t", "class"], output_names=["eps"],
                              dynamic_shapes=({0: b}, {0: b}, {0: b}))
     if external:
@@ -180,11 +181,11 @@ def main():
         add_meta(f, META)
         record(f"legacy{opset}", f, net, (x, t, cls), std)
 
-    for name, ext in (("dynamo", False), ("dynamo_ext", True)):
+    for name, ext, opset in (("dynamo", False, 18), ("dynamo_ext", True, 18), ("dynamo20", False, None)):
         f = out(f"{name}.onnx")
         if os.path.exists(f + ".data"):
             os.remove(f + ".data")
-        dynamo(net, sample_args, f, ext)
+        dynamo(net, sample_args, f, ext, opset)
         add_meta(f, META)
         assert os.path.exists(f + ".data") == ext, f"{name}: side file {ext}"
         record(name, f, net, (x, t, cls), std)

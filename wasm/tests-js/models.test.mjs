@@ -15,7 +15,7 @@ const DIR = path.join(ROOT, 'wasm/tests/models');
 const bytes = async (f) => new Uint8Array(await readFile(path.join(DIR, f)));
 const text = (f) => readFile(path.join(DIR, f), 'utf8');
 
-const FORMS = ['legacy17', 'legacy13', 'dynamo', 'dynamo_ext', 'int64_time', 'int32_time', 'f64_scalar_time'];
+const FORMS = ['legacy17', 'legacy13', 'dynamo', 'dynamo_ext', 'dynamo20', 'int64_time', 'int32_time', 'f64_scalar_time'];
 const schedText = await text('diffusers_style.scheduler_config.json');
 
 async function open(form) {
@@ -106,17 +106,18 @@ test('Sampler takes a scheduler_config.json as Python wrote it (-Infinity)', () 
 
 test('diffusers UNet2DModel: our Model with its scheduler_config.json matches diffusers\' loops', async () => {
   const fx = JSON.parse(await text('diffusers_unet.parity.json'));
-  const b = await bytes(fx.model);
   const xT = Float32Array.from(fx.x_t);
   assert.ok(fx.cases.length >= 3);
-  for (const c of fx.cases) {
+  assert.deepEqual(fx.models, ['diffusers_unet.onnx', 'diffusers_unet_dynamo.onnx']);
+  for (const file of fx.models) for (const c of fx.cases) {
+    const b = await bytes(file);
     const m = new dpm.Model(b, { schedulerConfig: c.scheduler_config });
     const n = m.metadata.numTrainTimesteps;
     const ts = [];
     const g = m.generate({ scheduler: c.scheduler_config, steps: c.steps, batch: fx.batch, noise: xT, clip: false },
       (p) => { ts.push(Math.round(p.report.tFrom * n - 1)); });
-    assert.deepEqual(ts, c.timesteps, `${c.name}: timesteps`);
+    assert.deepEqual(ts, c.timesteps, `${file} ${c.name}: timesteps`);
     const d = maxDiff(g.images, c.x0), tol = 1e-3 * (1 + maxAbs(c.x0));
-    assert.ok(d <= tol, `${c.name}: max |x0 - diffusers| = ${d} > ${tol}`);
+    assert.ok(d <= tol, `${file} ${c.name}: max |x0 - diffusers| = ${d} > ${tol}`);
   }
 });

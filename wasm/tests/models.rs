@@ -41,6 +41,7 @@ const FORMS: &[&str] = &[
     "legacy13",
     "dynamo",
     "dynamo_ext",
+    "dynamo20",
     "int64_time",
     "int32_time",
     "f64_scalar_time",
@@ -374,7 +375,18 @@ fn plan_batch_changes_only_rounding() {
 #[test]
 fn diffusers_unet_matches_diffusers_loops() {
     let fx = Json::parse(&text("diffusers_unet.parity.json")).unwrap();
-    let bytes = read("diffusers_unet.onnx");
+    let Some(Json::Array(models)) = fx.get("models") else {
+        panic!("models")
+    };
+    // The legacy and the dynamo export of the same UNet.
+    for model in models {
+        let Json::Str(model) = model else { panic!() };
+        println!("{model}:");
+        diffusers_parity(&fx, &read(model));
+    }
+}
+
+fn diffusers_parity(fx: &Json, bytes: &[u8]) {
     let x_t: Vec<f32> = numbers(fx.get("x_t").unwrap())
         .into_iter()
         .map(|v| v as f32)
@@ -403,7 +415,7 @@ fn diffusers_unet_matches_diffusers_loops() {
             scheduler_config: Some(cfg_text.clone()),
             ..LoadOptions::default()
         };
-        let model = DiffusionModel::load(&bytes, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let model = DiffusionModel::load(bytes, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(model.info().shape.len(), 3 * 64);
         let n_train = model.info().schedule.num_train_timesteps() as f32;
         let mut p = Pipeline::new(model);

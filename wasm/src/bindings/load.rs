@@ -138,7 +138,7 @@ pub(crate) fn load_options(v: &JsValue) -> Result<LoadOptions> {
 /// object `JSON.parse` would give if it took `-Infinity` / `NaN`.
 pub(crate) fn config_object_from_text(text: &str) -> Result<JsValue> {
     let sj = SchedulerJson::parse(text).map_err(|e| super::error::Error::Option(e.to_string()))?;
-    Ok(to_js(&sj.json))
+    Ok(to_js(sj.json()))
 }
 
 fn to_js(j: &Json) -> JsValue {

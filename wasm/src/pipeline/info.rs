@@ -358,6 +358,14 @@ impl ModelInfo {
         };
         let input_names: Vec<String> = match (&given_inputs, graph) {
             (Some(names), _) => {
+                if !(2..=3).contains(&names.len()) && !missing.is_empty() {
+                    // Say everything at once: the names are wrong too.
+                    missing.push(format!(
+                        "input_names (\"{}\" is not image,time[,class])",
+                        names.join(",")
+                    ));
+                    return Err(PipelineError::MissingMetadata(missing));
+                }
                 if !(2..=3).contains(&names.len()) {
                     return Err(invalid(
                         "input_names",

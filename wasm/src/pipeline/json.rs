@@ -218,8 +218,7 @@ impl Parser<'_> {
 /// (`trained_betas`, `disable_corrector`) the core's [`SchedulerConfig`] borrows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SchedulerJson {
-    /// The parsed object.
-    pub json: Json,
+    json: Json,
     trained_betas: Vec<f32>,
     disable_corrector: Vec<usize>,
 }
@@ -268,6 +267,11 @@ impl SchedulerJson {
         })
     }
 
+    /// The parsed object.
+    pub fn json(&self) -> &Json {
+        &self.json
+    }
+
     /// `_class_name`, if present.
     pub fn class_name(&self) -> Option<&str> {
         match self.json.get("_class_name") {
@@ -302,8 +306,9 @@ impl SchedulerJson {
         };
         let mut cfg = SchedulerConfig::new(class);
         let mut ignored = Vec::new();
-        let Json::Object(entries) = &self.json else {
-            unreachable!("checked by parse")
+        let entries: &[(String, Json)] = match &self.json {
+            Json::Object(e) => e,
+            _ => &[],
         };
         for (k, v) in entries {
             let value = match v {
