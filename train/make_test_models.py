@@ -14,6 +14,7 @@ GroupNorm, ~11k params) exported as:
 | dynamo20.onnx | torch dynamo, its default opset (20 in torch 2.15), one file | f32 [B] | i64 [B] | x, t, class -> eps | yes |
 | int64_time.onnx | torch legacy, opset 17 | i64 [B] | i32 [B] | x, t, class -> eps | yes |
 | int32_time.onnx | torch legacy, opset 17 | i32 [B] | i64 [B] | x, t, class -> eps | yes |
+| fixed_batch1.onnx | torch legacy, opset 17, no dynamic axes (batch fixed at 1) | f32 [1] | i64 [1] | x, t, class -> eps | yes |
 | f64_scalar_time.onnx | torch legacy, opset 17 | f64 [] | i64 [B] | x, t, class -> eps | yes |
 | diffusers_style.onnx | torch legacy, opset 17 | i64 [1] | none (null class inside) | sample, timestep -> out_sample | none |
 | bad_output.onnx | torch legacy, opset 17 | f32 [B] | none | x, t -> eps [B,2,8,8] | yes (1 channel) |
@@ -202,6 +203,13 @@ def main():
     legacy(m, (x[:2], t32[:2], cls[:2]), f, ["x", "t", "class"], ["eps"], 17, ["x", "t", "class", "eps"])
     add_meta(f, META)
     record("int32_time", f, m, (x, t32, cls), {"x": x.numpy(), "t": t32.numpy(), "class": cls.numpy()})
+
+    # Exported without dynamic axes: the graph fixes the batch at 1.
+    f = out("fixed_batch1.onnx")
+    legacy(net, (x[:1], t[:1], cls[:1]), f, ["x", "t", "class"], ["eps"], 17, [])
+    add_meta(f, META)
+    _, d = check(f, net, (x[:1], t[:1], cls[:1]), {"x": x[:1].numpy(), "t": t[:1].numpy(), "class": cls[:1].numpy()})
+    print(f"fixed_batch1: {size_kb(f):.1f} KiB, onnxruntime vs torch max {d:.2e}")
 
     # One time for the whole batch, as a float64 scalar: evaluated at t = 500 for all images.
     f = out("f64_scalar_time.onnx")

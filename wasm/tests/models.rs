@@ -341,7 +341,22 @@ fn what_does_not_fit_is_refused_before_evaluation() {
     let e = p.generate(&o, no_progress).unwrap_err();
     println!("{e}");
     assert!(e.to_string().contains("out of range"), "{e}");
-    // A class input that is not an integer, a time input that is not a number type.
+    // A graph exported without dynamic axes runs image by image, and says so.
+    let mut fixed = load("fixed_batch1");
+    let e = fixed.set_plan_batch(2).unwrap_err();
+    assert!(e.to_string().contains("fixes the batch at 1"), "{e}");
+    let noise = initial_noise(3, 0, 3, 64);
+    let o = GenerateOptions {
+        batch: 3,
+        conditioning: Conditioning::Class(1),
+        guidance_scale: 2.0,
+        clip: false,
+        ..GenerateOptions::default()
+    };
+    let a = Pipeline::new(fixed).generate_from_noise(noise.clone(), &o, no_progress).unwrap();
+    let b = Pipeline::new(load("legacy17")).generate_from_noise(noise, &o, no_progress).unwrap();
+    assert!(max_abs_diff(&a.images, &b.images) <= tol(&b.images));
+    // The time and class element types found in the graph.
     assert_eq!(load("int64_time").time_input(), ("int64", true));
     assert_eq!(load("int32_time").time_input(), ("int32", true));
     assert_eq!(load("f64_scalar_time").time_input(), ("float64", false));
