@@ -388,7 +388,7 @@ impl Model {
     }
 
     /// Sets the images per plan run (an integer >= 1). Results agree up to float rounding (tract
-    /// sums in another order at another batch: ~1e-5 on the demo UNet), not bit for bit.
+    /// sums in another order at another batch; bounded by wasm/tests/models.rs), not bit for bit.
     #[wasm_bindgen(setter, js_name = planBatch)]
     pub fn set_plan_batch(&mut self, n: f64) -> core::result::Result<(), Error> {
         if !(n >= 1.0 && n.fract() == 0.0 && n <= 4096.0) {
