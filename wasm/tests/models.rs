@@ -353,8 +353,12 @@ fn what_does_not_fit_is_refused_before_evaluation() {
         clip: false,
         ..GenerateOptions::default()
     };
-    let a = Pipeline::new(fixed).generate_from_noise(noise.clone(), &o, no_progress).unwrap();
-    let b = Pipeline::new(load("legacy17")).generate_from_noise(noise, &o, no_progress).unwrap();
+    let a = Pipeline::new(fixed)
+        .generate_from_noise(noise.clone(), &o, no_progress)
+        .unwrap();
+    let b = Pipeline::new(load("legacy17"))
+        .generate_from_noise(noise, &o, no_progress)
+        .unwrap();
     assert!(max_abs_diff(&a.images, &b.images) <= tol(&b.images));
     // The time and class element types found in the graph.
     assert_eq!(load("int64_time").time_input(), ("int64", true));

@@ -613,12 +613,9 @@ fn by_convention(g: &GraphSummary) -> core::result::Result<Vec<String>, String> 
     }
     let mut out = Vec::new();
     let mut unknown = Vec::new();
-    match (&image, &time) {
-        (Some(i), Some(t)) => {
-            out.push(i.clone());
-            out.push(t.clone());
-        }
-        _ => {}
+    if let (Some(i), Some(t)) = (&image, &time) {
+        out.push(i.clone());
+        out.push(t.clone());
     }
     if let Some(c) = &class {
         out.push(c.clone());

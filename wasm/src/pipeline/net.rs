@@ -198,6 +198,9 @@ fn inline_external_data(
     })
 }
 
+/// A read model: the tract graph, its `metadata_props`, a summary of its inputs and outputs.
+type OnnxFile = (InferenceModel, Vec<(String, String)>, GraphSummary);
+
 /// Drops the optional shape facts of a graph and its sub-graphs (`If`, `Loop`, `Scan` bodies).
 fn clear_value_info(g: &mut tract_onnx::pb::GraphProto) {
     g.value_info.clear();
@@ -218,10 +221,7 @@ fn clear_value_info(g: &mut tract_onnx::pb::GraphProto) {
 /// dropped: it is optional shape information, and torch's dynamo exporter writes it with a
 /// symbolic batch that contradicts the fixed batch each plan is optimised for; tract infers
 /// the same facts from the inputs.
-fn read_onnx(
-    bytes: &[u8],
-    external: &[(String, Vec<u8>)],
-) -> Result<(InferenceModel, Vec<(String, String)>, GraphSummary)> {
+fn read_onnx(bytes: &[u8], external: &[(String, Vec<u8>)]) -> Result<OnnxFile> {
     let mut proto = decode(bytes)?;
     let g = proto.graph.as_mut().expect("checked by decode");
     clear_value_info(g);
