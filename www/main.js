@@ -10,7 +10,9 @@ const el = {
   generate: $('generate'), cancel: $('cancel'), progress: $('progress'), status: $('status'),
   panelB: $('panelB'), chart: $('chart'), chartRun: $('chartRun'), chartNfe: $('chartNfe'),
   chartBatch: $('chartBatch'), chartSolvers: $('chartSolvers'), controls: $('controls'),
+  title: $('title'), description: $('description'), modelFile: $('modelFile'), resetModel: $('resetModel'),
 };
+const DEFAULT_HEADER = { title: el.title.textContent, description: el.description.textContent };
 const canvases = { A: $('canvasA'), B: $('canvasB') };
 const captions = { A: $('captionA'), B: $('captionB') };
 
@@ -42,21 +44,82 @@ function syncSpacing() {
 for (const x of [el.solver, el.solver2, el.compare]) x.addEventListener('change', syncSpacing);
 
 let dpm, meta, current = null; // current: the AbortController of the run in progress
+let loading = 0; // id of the newest model load: an older one that finishes late is dropped
+
+/** Bytes of a URL (relative to the page), with the HTTP status in the error. */
+async function fetchBytes(url) {
+  const r = await fetch(new URL(url, location.href));
+  if (!r.ok) throw new Error(`HTTP ${r.status} for ${url}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+/**
+ * The model and its load options from files `[{ name, bytes }]`: the .onnx, a .json is its
+ * diffusers scheduler_config.json (as text: Python's JSON), anything else the external data.
+ */
+function modelFrom(files) {
+  const onnx = files.find((f) => /\.onnx$/i.test(f.name));
+  if (!onnx) throw new Error('no .onnx file among the files given');
+  const load = {};
+  const json = files.find((f) => /\.json$/i.test(f.name));
+  if (json) load.schedulerConfig = new TextDecoder().decode(json.bytes);
+  const data = files.filter((f) => f !== onnx && f !== json);
+  if (data.length) load.externalData = Object.fromEntries(data.map((f) => [f.name, f.bytes]));
+  return { bytes: onnx.bytes, load };
+}
+
+/**
+ * Loads a model in a new worker (the package's createWorker): `{ files }` (file picker, drop) or
+ * `{ url, scheduler?, data? }` (?model=URL, or the demo model). The previous model's worker
+ * stays in use until the new one is ready; a model that fails leaves it loaded.
+ */
+async function loadModel(src) {
+  const id = ++loading;
+  const t0 = performance.now();
+  const name = src.name ?? (src.files ? src.files.find((f) => /\.onnx$/i.test(f.name))?.name
+    : decodeURIComponent(new URL(src.url, location.href).pathname.split('/').pop()));
+  let next;
+  try {
+    let files = src.files;
+    if (!files) {
+      try {
+        files = [{ name: /\.onnx$/i.test(name) ? name : `${name}.onnx`, bytes: await fetchBytes(src.url) }];
+        if (src.scheduler) files.push({ name: 'scheduler_config.json', bytes: await fetchBytes(src.scheduler) });
+        if (src.data) files.push({ name: decodeURIComponent(src.data.split('/').pop()), bytes: await fetchBytes(src.data) });
+      } catch (e) {
+        throw Object.assign(new Error(`could not fetch the model: ${e.message}`), { stage: 'model' });
+      }
+    }
+    const { bytes, load } = modelFrom(files);
+    next = createWorker({ model: bytes, load });
+    const metadata = await next.ready;
+    if (id !== loading) { next.terminate(); return; }
+    if (current) current.abort();
+    dpm?.terminate();
+    dpm = next;
+    onReady(metadata, name, performance.now() - t0);
+  } catch (e) {
+    next?.terminate();
+    if (id !== loading) return;
+    if (e.stage === 'wasm') showMessage(`The WebAssembly module could not be loaded: ${e.message}`);
+    else if (e.stage === 'model' || !e.stage) showMessage(`The model could not be loaded: ${e.message}`);
+    else showMessage(`The worker failed to start (module workers need Chrome 80+, Firefox 114+, Safari 15+): ${e.message}`);
+    // A model that did not fit leaves the one before it in place.
+    if (meta) {
+      demo.ready = true;
+      el.status.textContent = `still using ${demo.modelName === 'default' ? 'the demo model' : demo.modelName}`;
+      setBusy(false);
+    } else {
+      el.status.textContent = 'error';
+    }
+  }
+}
 
 function start() {
-  const t0 = performance.now();
-  try {
-    dpm = createWorker({ model: new URL('./models/unet.onnx', import.meta.url) });
-  } catch (e) {
-    showMessage(`Could not start the Web Worker: ${e.message}`);
-    return;
-  }
-  dpm.ready.then((metadata) => onReady(metadata, performance.now() - t0), (e) => {
-    if (e.stage === 'wasm') showMessage(`The WebAssembly module could not be loaded: ${e.message}`);
-    else if (e.stage === 'model') showMessage(`The model could not be loaded: ${e.message}`);
-    else showMessage(`The worker failed to start (module workers need Chrome 80+, Firefox 114+, Safari 15+): ${e.message}`);
-    el.status.textContent = 'error';
-  });
+  // ?model=URL[&scheduler=URL][&data=URL]: the user's model instead of the demo's.
+  const q = new URLSearchParams(location.search);
+  if (q.get('model')) loadModel({ url: q.get('model'), scheduler: q.get('scheduler'), data: q.get('data') });
+  else loadModel({ url: './models/unet.onnx', name: 'default' });
 }
 
 function setBusy(b) {
@@ -66,17 +129,66 @@ function setBusy(b) {
   el.cancel.disabled = !b;
 }
 
-function onReady(metadata, loadMs) {
+/** The page's title and text from a model's `description` (title: up to the first ". ", ":" or line end). */
+function header(meta, name) {
+  const d = (meta.description ?? '').trim();
+  if (!d) {
+    const kind = meta.numClasses ? `${meta.numClasses} classes` : 'unconditional';
+    return { title: name, description: `${name}: ${meta.channels}x${meta.height}x${meta.width} images, ${kind}, ${meta.prediction} prediction.` };
+  }
+  const cut = d.search(/\.\s|:|\n/);
+  return { title: cut > 0 ? d.slice(0, cut) : d, description: d };
+}
+
+// The controls follow the model: its classes, guidance only with a class input and a null class.
+function onReady(metadata, name, loadMs) {
   meta = metadata;
   demo.ready = true;
   demo.loadMs = loadMs;
   demo.metadata = meta;
-  el.cls.add(new Option('mixed (0–9)', 'mixed'));
-  for (let c = 0; c < meta.numClasses; c++) el.cls.add(new Option(meta.classLabels?.[c] ?? String(c), String(c), false, c === 3));
-  el.cls.add(new Option('unconditional', 'uncond'));
-  el.status.textContent = `ready: model and wasm loaded in ${loadMs.toFixed(0)} ms (wasm SIMD)`;
+  demo.modelName = name;
+  el.cls.replaceChildren();
+  const nc = meta.numClasses, guided = nc > 0 && meta.nullClass !== null;
+  if (nc > 0) {
+    el.cls.add(new Option(`mixed (all ${nc})`, 'mixed'));
+    for (let c = 0; c < nc; c++) el.cls.add(new Option(meta.classLabels?.[c] ?? String(c), String(c), false, c === Math.min(3, nc - 1)));
+  }
+  if (nc === 0 || meta.nullClass !== null) el.cls.add(new Option('unconditional', 'uncond', false, nc === 0));
+  if (guided && el.guidance.disabled) el.guidance.value = '2';
+  el.guidance.disabled = !guided;
+  if (!guided) el.guidance.value = '1';
+  el.guidance.title = guided ? '' : 'classifier-free guidance needs a class-conditional model with a null class';
+  const h = name === 'default' ? DEFAULT_HEADER : header(meta, name);
+  el.title.textContent = h.title;
+  el.description.textContent = h.description;
+  document.title = name === 'default' ? 'DPM-Solver in the browser' : `${h.title} · DPM-Solver`;
+  el.resetModel.hidden = name === 'default';
+  for (const p of ['A', 'B']) captions[p].textContent = '';
+  el.status.textContent = `ready: ${name === 'default' ? 'model' : name} and wasm loaded in ${loadMs.toFixed(0)} ms (wasm SIMD)`;
   setBusy(false);
 }
+
+/** Loads the user's files (the .onnx, its .onnx.data, a scheduler_config.json). */
+async function loadFiles(list) {
+  const files = [...list];
+  if (!files.length) return;
+  if (!files.some((f) => /\.onnx$/i.test(f.name))) { showMessage('Choose an .onnx file (with its .onnx.data and scheduler_config.json if it has them).'); return; }
+  el.message.hidden = true;
+  demo.ready = false;
+  setBusy(false);
+  el.status.textContent = 'loading your model…';
+  loadModel({ files: await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))) });
+}
+
+el.modelFile.addEventListener('change', () => { loadFiles(el.modelFile.files); el.modelFile.value = ''; });
+el.resetModel.addEventListener('click', () => { el.message.hidden = true; loadModel({ url: './models/unet.onnx', name: 'default' }); });
+document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  if (e.dataTransfer?.files?.length) loadFiles(e.dataTransfer.files);
+});
 
 function paint(panel, img) {
   const c = canvases[panel];

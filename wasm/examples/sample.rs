@@ -1,21 +1,56 @@
-//! Draws a batch with the tract pipeline and writes a PNG grid.
+//! Draws a batch with the tract pipeline and writes a PNG grid (`--help` lists the options).
 //!
 //! ```sh
 //! cargo run --release -p dpm-solver-wasm --example sample -- --solver dpmsolver++ --order 2 \
 //!     --steps 10 --class 7 --guidance 3 --seed 0 --batch 16 --out samples.png
+//! # a diffusers UNet exported without metadata, with its scheduler_config.json:
+//! cargo run --release -p dpm-solver-wasm --example sample -- --model unet.onnx \
+//!     --scheduler scheduler_config.json --steps 20 --out samples.png
 //! ```
-//!
-//! Options (defaults in brackets): `--model` [www/models/unet.onnx], `--solver`
-//! dpmsolver|dpmsolver++ [dpmsolver++], `--method` multistep|singlestep|singlestep_fixed|adaptive
-//! [multistep], `--order` [2], `--steps` [10], `--spacing` logSNR|time_uniform|time_quadratic|karras
-//! [logSNR], `--class` 0..9|none|all [all: image i gets class i mod 10], `--guidance` [3],
-//! `--seed` [0], `--batch` [16], `--cols` [0: near-square; 10 with --class all], `--scale` [2],
-//! `--thresholding` (ratio 0.995, max 1), `--out` [samples.png], `--quiet`.
 
 use std::io::BufWriter;
 use std::time::Instant;
 
 use dpm_solver_wasm::pipeline::*;
+
+const HELP: &str = "\
+Draws a batch of images from an ONNX diffusion model with DPM-Solver (tract) and writes a PNG grid.
+
+usage: sample [options]
+
+Model (what a model must be: MODEL.md)
+  --model FILE              ONNX model [www/models/unet.onnx]; a side file of external data
+                            (model.onnx.data) is read from the same folder
+  --meta KEY=VALUE          a metadata fact the file lacks or gets wrong (repeatable), e.g.
+                            --meta prediction_type=epsilon --meta image_height=32
+                            (keys: see MODEL.md)
+  --scheduler-config FILE   a diffusers scheduler_config.json: the model's prediction type and
+                            training schedule (Python's JSON with -Infinity/NaN is fine)
+Sampler
+  --solver NAME             dpmsolver | dpmsolver++ [dpmsolver++]
+  --method NAME             multistep | singlestep | singlestep_fixed | adaptive [multistep]
+  --order K                 1..3 [2]
+  --steps N                 network evaluations (diffusers: num_inference_steps) [10]
+  --spacing NAME            logSNR | time_uniform | time_quadratic | karras [logSNR]
+  --thresholding            dynamic thresholding (ratio 0.995, max 1), DPM-Solver++ only
+  --scheduler FILE          sample with the diffusers scheduler this scheduler_config.json
+                            configures (its _class_name: DPMSolverMultistepScheduler,
+                            DPMSolverSinglestepScheduler, UniPCMultistepScheduler,
+                            DDIMScheduler) instead of the options above; also gives the model's
+                            facts as --scheduler-config does
+Images
+  --class C                 a class index, none (unconditional) or all (image i gets class
+                            i mod num_classes) [all for a class-conditional model, else none]
+  --guidance S              classifier-free guidance scale [3 if the model has a null class,
+                            else 1]
+  --seed N                  noise seed [0]
+  --batch N                 images [16]
+  --cols N                  grid columns [0: near-square; num_classes with --class all]
+  --scale N                 pixel scale of the grid [2]
+  --out FILE                PNG to write [samples.png]
+  --quiet                   no per-step lines
+  -h, --help                this text
+";
 
 fn main() {
     if let Err(e) = run() {
@@ -29,24 +64,45 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut out = "samples.png".to_string();
     let mut opts = GenerateOptions {
         batch: 16,
-        guidance_scale: 3.0,
         ..GenerateOptions::default()
     };
-    let mut class = "all".to_string();
+    let mut load = LoadOptions::default();
+    let mut scheduler: Option<String> = None;
+    let mut class: Option<String> = None;
+    let mut guidance: Option<f32> = None;
     let (mut cols, mut scale, mut quiet) = (None, 2usize, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        let read_text =
+            |p: String| std::fs::read_to_string(&p).map_err(|e| format!("reading {p}: {e}"));
         match a.as_str() {
             "--model" => model = val()?,
+            "--meta" => {
+                let kv = val()?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--meta takes KEY=VALUE, got {kv}"))?;
+                if !KEYS.contains(&k.trim()) {
+                    return Err(format!(
+                        "--meta: unknown key {k} (expected one of: {}; see MODEL.md)",
+                        KEYS.join(", ")
+                    )
+                    .into());
+                }
+                load.metadata
+                    .push((k.trim().to_string(), v.trim().to_string()));
+            }
+            "--scheduler-config" => load.scheduler_config = Some(read_text(val()?)?),
+            "--scheduler" => scheduler = Some(read_text(val()?)?),
             "--out" => out = val()?,
             "--solver" => opts.algorithm = parse_algorithm(&val()?)?,
             "--method" => opts.method = parse_method(&val()?)?,
             "--order" => opts.order = val()?.parse()?,
             "--steps" => opts.steps = val()?.parse()?,
             "--spacing" => opts.spacing = parse_spacing(&val()?)?,
-            "--class" => class = val()?,
-            "--guidance" => opts.guidance_scale = val()?.parse()?,
+            "--class" => class = Some(val()?),
+            "--guidance" => guidance = Some(val()?.parse()?),
             "--seed" => opts.seed = val()?.parse()?,
             "--batch" => opts.batch = val()?.parse()?,
             "--cols" => cols = Some(val()?.parse()?),
@@ -59,22 +115,66 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
             }
             "--quiet" => quiet = true,
             "-h" | "--help" => {
-                println!("see the header of wasm/examples/sample.rs for the options");
+                print!("{HELP}");
                 return Ok(());
             }
-            other => return Err(format!("unknown argument {other}").into()),
+            other => return Err(format!("unknown argument {other} (see --help)").into()),
         }
     }
-    opts.conditioning = match class.as_str() {
-        "none" | "uncond" | "unconditional" => Conditioning::Unconditional,
-        "all" => Conditioning::PerImage((0..opts.batch).map(|i| i % 10).collect()),
-        c => Conditioning::Class(c.parse()?),
-    };
-    let cols = cols.unwrap_or(if class == "all" { 10 } else { 0 });
+    // The scheduler's config also states the model's facts (the file's metadata and --meta
+    // still win where they speak).
+    if let Some(text) = &scheduler {
+        if load.scheduler_config.is_none() {
+            load.scheduler_config = Some(text.clone());
+        }
+        // The options borrow the config for the whole run.
+        let sj: &'static SchedulerJson = Box::leak(Box::new(SchedulerJson::parse(text)?));
+        let (cfg, ignored) = sj.config(None)?;
+        if !quiet && !ignored.is_empty() {
+            eprintln!(
+                "scheduler: keys {} do not apply to {}",
+                ignored.join(", "),
+                cfg.class().name()
+            );
+        }
+        opts.scheduler = Some(cfg);
+    }
 
     let bytes = std::fs::read(&model).map_err(|e| format!("reading {model}: {e}"))?;
+    load.external_data = read_external_data(std::path::Path::new(&model), &bytes)?;
     let t0 = Instant::now();
-    let mut pipe = Pipeline::from_bytes(&bytes)?;
+    let mut pipe = Pipeline::new(DiffusionModel::load(&bytes, &load)?);
+    let info = pipe.info().clone();
+    let k = info.num_classes;
+    let class = class.unwrap_or_else(|| if k > 0 { "all" } else { "none" }.to_string());
+    opts.conditioning = match class.as_str() {
+        "none" | "uncond" | "unconditional" => Conditioning::Unconditional,
+        "all" if k > 0 => Conditioning::PerImage((0..opts.batch).map(|i| i % k).collect()),
+        "all" => Conditioning::Unconditional,
+        c => Conditioning::Class(
+            c.parse()
+                .map_err(|_| format!("--class takes an index, none or all, got {c}"))?,
+        ),
+    };
+    opts.guidance_scale = guidance.unwrap_or(if info.supports_guidance() { 3.0 } else { 1.0 });
+    let cols = cols.unwrap_or(if class == "all" { k } else { 0 });
+    if !quiet {
+        eprintln!(
+            "{model}: {}x{}x{}, {} classes, prediction {:?}, inputs {}, output {}{}",
+            info.shape.channels,
+            info.shape.height,
+            info.shape.width,
+            k,
+            info.prediction,
+            info.input_names.join(", "),
+            info.output_name,
+            if info.description.is_empty() {
+                String::new()
+            } else {
+                format!(" - {}", info.description)
+            }
+        );
+    }
     pipe.prepare(&opts)?;
     let load = t0.elapsed();
     let t1 = Instant::now();

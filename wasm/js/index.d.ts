@@ -1,7 +1,7 @@
 // Types of the package's entry (index.js / node.js): the wasm-bindgen glue's, with Model's
 // loading and async generation added.
 import { Model as GlueModel } from './dpm_solver.js';
-import type { GenerateOptions, Generation, ProgressCallback } from './dpm_solver.js';
+import type { GenerateOptions, Generation, ModelLoadOptions, ProgressCallback } from './dpm_solver.js';
 
 export * from './dpm_solver.js';
 export { default, initSync } from './dpm_solver.js';
@@ -19,12 +19,15 @@ export interface LoadOptions {
 }
 
 export declare class Model extends GlueModel {
-  /** Loads an ONNX diffusion model from its bytes (throws saying what the bytes look like if they are not ONNX). */
-  constructor(bytes: Uint8Array | ArrayBuffer | ArrayBufferView);
-  /** Downloads (with progress) and loads a model. */
-  static fromUrl(url: string | URL, options?: LoadOptions): Promise<Model>;
+  /**
+   * Loads an ONNX diffusion model from its bytes (throws saying what the bytes look like if they
+   * are not ONNX), with what the file does not say in `options` (MODEL.md lists every key).
+   */
+  constructor(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options?: ModelLoadOptions);
+  /** Downloads (with progress) and loads a model; the load options as the constructor's. */
+  static fromUrl(url: string | URL, options?: LoadOptions & ModelLoadOptions): Promise<Model>;
   /** Loads a model from a fetch Response (with progress). */
-  static fromResponse(response: Response, options?: LoadOptions): Promise<Model>;
+  static fromResponse(response: Response, options?: LoadOptions & ModelLoadOptions): Promise<Model>;
   /**
    * As `generate`, giving the event loop back before every network evaluation: aborting
    * `options.signal` stops the run before its next evaluation (a pre-aborted signal runs

@@ -22,22 +22,30 @@ export class Sampler extends glue.Sampler {
 }
 
 export class Model extends glue.Model {
-  /** From the ONNX file's bytes (Uint8Array, ArrayBuffer or another typed-array view). */
-  constructor(bytes) {
+  /**
+   * From the ONNX file's bytes (Uint8Array, ArrayBuffer or another typed-array view), with what
+   * the file does not say in `options` (`metadata`, `schedulerConfig`, `externalData`: MODEL.md).
+   */
+  constructor(bytes, options) {
     g.ensure();
-    super(toBytes(bytes, 'dpm-solver'));
+    super(toBytes(bytes, 'dpm-solver'), options);
   }
 
-  /** Downloads and loads a model: `onProgress({ loaded, total })`, `signal` cancels. */
+  /**
+   * Downloads and loads a model: `onProgress({ loaded, total })`, `signal` cancels; the other
+   * options are the constructor's load options.
+   */
   static async fromUrl(url, options = {}) {
     g.ensure();
-    return new this(await fetchBytes(url, options));
+    const { onProgress, signal, ...load } = options || {};
+    return new this(await fetchBytes(url, { onProgress, signal }), load);
   }
 
-  /** Loads a model from a fetch Response (with download progress). */
+  /** Loads a model from a fetch Response (with download progress), as `fromUrl`. */
   static async fromResponse(response, options = {}) {
     g.ensure();
-    return new this(await readResponse(response, options));
+    const { onProgress, signal, ...load } = options || {};
+    return new this(await readResponse(response, { onProgress, signal }), load);
   }
 
   /**

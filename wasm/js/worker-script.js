@@ -21,7 +21,8 @@ async function stage(name, f) {
 
 async function load(m) {
   await stage('wasm', () => init(m.wasm === undefined ? undefined : { module_or_path: m.wasm }));
-  const model = await stage('model', async () => (m.bytes ? new Model(m.bytes) : Model.fromUrl(m.model, {
+  const model = await stage('model', async () => (m.bytes ? new Model(m.bytes, m.load) : Model.fromUrl(m.model, {
+    ...m.load,
     onProgress: (progress) => post({ type: 'loadProgress', progress }),
   })));
   post({ type: 'ready', metadata: model.metadata });

@@ -1,10 +1,12 @@
 // Types of "dpm-solver/worker".
-import type { DrawLayout, GenerateOptions, Generation, ModelMetadata } from './dpm_solver.js';
+import type { DrawLayout, GenerateOptions, Generation, ModelLoadOptions, ModelMetadata } from './dpm_solver.js';
 import type { LoadProgress } from './index.js';
 
 export interface WorkerOptions {
   /** The ONNX model's URL (resolved against the page), or its bytes (copied to the worker). */
   model: string | URL | ArrayBuffer | Uint8Array;
+  /** What the file does not say (Model's load options; MODEL.md), sent to the worker with it. */
+  load?: ModelLoadOptions;
   /** The .wasm URL, if not next to the package's module. */
   wasm?: string | URL;
   /** A Worker started from "dpm-solver/worker-script" yourself (otherwise one is created). */

@@ -22,7 +22,9 @@ function toError(m) {
 
 /**
  * Starts a worker that loads the wasm module and `options.model` (a URL, resolved against the
- * page, or the file's bytes as an ArrayBuffer / Uint8Array, transferred to the worker). `options.onLoadProgress({ loaded, total })` reports the model download;
+ * page, or the file's bytes as an ArrayBuffer / Uint8Array, transferred to the worker), with
+ * `options.load` for what the file does not say (Model's load options: `metadata`,
+ * `schedulerConfig`, `externalData`; MODEL.md). `options.onLoadProgress({ loaded, total })` reports the model download;
  * `options.worker` is a Worker you created from "dpm-solver/worker-script" yourself.
  */
 export function createWorker(options = {}) {
@@ -70,11 +72,12 @@ export function createWorker(options = {}) {
     pending.clear();
   };
   const wasm = options.wasm == null ? undefined : String(new URL(String(options.wasm), base));
+  const load = options.load;
   if (bytes) {
     const copy = bytes.slice();
-    worker.postMessage({ type: 'load', bytes: copy, wasm }, [copy.buffer]);
+    worker.postMessage({ type: 'load', bytes: copy, wasm, load }, [copy.buffer]);
   } else {
-    worker.postMessage({ type: 'load', model, wasm });
+    worker.postMessage({ type: 'load', model, wasm, load });
   }
 
   return {

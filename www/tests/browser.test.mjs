@@ -160,10 +160,10 @@ test('demo: generate, seeds, compare, chart, cancel, screenshot', { timeout: 900
   await page.close();
 });
 
-async function messageFor(setup) {
+async function messageFor(setup, query = '') {
   const page = await browser.newPage();
   await setup(page);
-  await page.goto(base);
+  await page.goto(base + query);
   await page.waitForFunction(() => !document.getElementById('message').hidden, null, { timeout: TIMEOUT });
   const text = await page.textContent('#message');
   await page.close();
@@ -177,6 +177,63 @@ test('in-page messages: broken model, missing wasm, no wasm SIMD', { timeout: 60
   assert.match(nowasm, /WebAssembly module could not be loaded/);
   const nosimd = await messageFor((p) => p.addInitScript(() => { WebAssembly.validate = () => false; }));
   assert.match(nosimd, /does not support WebAssembly SIMD/);
+});
+
+test('your own model: file input, ?model=URL, and a clear message for one that does not fit', { timeout: 600_000 }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base);
+  await page.waitForFunction(() => window.demo.ready, null, { timeout: TIMEOUT });
+  const models = path.join(ROOT, 'wasm/tests/models');
+
+  // A diffusers-style export without metadata, with its scheduler_config.json (Python's JSON).
+  await page.setInputFiles('#modelFile', [path.join(models, 'diffusers_style.onnx'), path.join(models, 'diffusers_style.scheduler_config.json')]);
+  await page.waitForFunction(() => window.demo.ready && window.demo.modelName === 'diffusers_style.onnx', null, { timeout: TIMEOUT });
+  const m = await page.evaluate(() => window.demo.metadata);
+  assert.deepEqual([m.channels, m.height, m.width, m.numClasses, m.inputNames], [1, 8, 8, 0, ['sample', 'timestep']]);
+  assert.deepEqual(await page.$$eval('#class option', (o) => o.map((x) => x.value)), ['uncond']);
+  assert.equal(await page.isDisabled('#guidance'), true, 'guidance is disabled for an unconditional model');
+  assert.match(await page.textContent('#title'), /diffusers_style\.onnx/);
+  await page.selectOption('#solver', 'pp2m');
+  await page.fill('#steps', '5');
+  await page.fill('#batch', '4');
+  const own = await generate(page, { seed: 1 });
+  assert.equal(own.runs[0].nfe, 5);
+  const st = await canvasStats(page, 'canvasA');
+  assert.ok(st.w >= 16 && st.w < 60, `a 2x2 grid of 8x8 images: ${st.w}`);
+
+  // One that does not fit: a clear message, and the previous model stays usable.
+  await page.setInputFiles('#modelFile', path.join(models, 'bad_output.onnx'));
+  await page.waitForFunction(() => !document.getElementById('message').hidden, null, { timeout: TIMEOUT });
+  assert.match(await page.textContent('#message'), /model could not be loaded: .*"eps" has shape .*shape of the input image/);
+  await page.waitForFunction(() => window.demo.ready && !window.demo.busy, null, { timeout: TIMEOUT });
+  assert.equal(await page.evaluate(() => window.demo.modelName), 'diffusers_style.onnx');
+  await generate(page, { seed: 2 });
+  // Missing facts are named.
+  await page.setInputFiles('#modelFile', path.join(models, 'diffusers_style.onnx'));
+  await page.waitForFunction(() => /prediction_type/.test(document.getElementById('message').textContent), null, { timeout: TIMEOUT });
+  assert.match(await page.textContent('#message'), /does not say prediction_type.*MODEL\.md/);
+  await page.close();
+
+  // ?model=URL: the second committed model (class-conditional, 4 named classes).
+  const p2 = await browser.newPage();
+  p2.on('pageerror', (e) => errors.push(String(e)));
+  await p2.goto(base + '?model=models/tiny.onnx');
+  await p2.waitForFunction(() => window.demo.ready || window.demo.errors.length, null, { timeout: TIMEOUT });
+  assert.deepEqual(await p2.evaluate(() => window.demo.errors), []);
+  assert.deepEqual(await p2.$$eval('#class option', (o) => o.map((x) => x.textContent)), ['mixed (all 4)', 'north', 'east', 'south', 'west', 'unconditional']);
+  assert.equal(await p2.textContent('#title'), 'Tiny random-weight test net (1x8x8, 4 classes)');
+  assert.match(await p2.textContent('#description'), /loader tests only/);
+  assert.equal(await p2.isDisabled('#guidance'), false);
+  await p2.fill('#steps', '4');
+  await p2.fill('#batch', '2');
+  assert.equal((await generate(p2, { seed: 1 })).runs[0].nfe, 4);
+  await p2.close();
+
+  const missing = await messageFor(() => {}, '?model=models/nope.onnx');
+  assert.match(missing, /model could not be loaded: could not fetch the model: HTTP 404/);
+  assert.deepEqual(errors, []);
 });
 
 test('draw() paints into a canvas, a 2d context and an OffscreenCanvas', { timeout: 120_000 }, async () => {

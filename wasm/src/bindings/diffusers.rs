@@ -43,10 +43,17 @@ pub(crate) struct DiffusersSampler {
 
 /// `scheduler` (a class name or a whole config with `_class_name`) and `schedulerConfig`.
 fn class_and_config(o: &Opts) -> Result<(SchedulerClass, Option<JsValue>)> {
-    let Some(v) = o.get("scheduler")? else {
+    let Some(mut v) = o.get("scheduler")? else {
         return opt_err("options.scheduler is required");
     };
-    let cfg = o.get("schedulerConfig")?;
+    let mut cfg = o.get("schedulerConfig")?;
+    // A scheduler_config.json's text, as Python wrote it (-Infinity, NaN): the same object.
+    if let Some(text) = v.as_string().filter(|s| s.trim_start().starts_with('{')) {
+        v = super::load::config_object_from_text(&text)?;
+    }
+    if let Some(text) = cfg.as_ref().and_then(|c| c.as_string()) {
+        cfg = Some(super::load::config_object_from_text(&text)?);
+    }
     let name = if let Some(s) = v.as_string() {
         s
     } else if v.is_object() && !Array::is_array(&v) {

@@ -29,8 +29,17 @@ export interface ModelMetadata {
   classLabels: string[];
   description: string;
   trainingSteps: number | null;
-  /** Every metadata_props entry. */
+  /** Every metadata_props entry, with the load options applied. */
   props: Record<string, string>;
+  /** The graph inputs fed: image, time[, class] (MODEL.md: names by convention or input_names). */
+  inputNames: string[];
+  /** The graph output read as the prediction. */
+  outputName: string;
+  /**
+   * The time input's element type and whether it takes one time per image, e.g. "int64 [B]"
+   * (`Model.metadata` only: it comes from the graph, which `readOnnxInfo` does not analyse).
+   */
+  timeInput?: string;
 }
 
 "#;
@@ -131,5 +140,14 @@ pub(super) fn metadata_js(info: &ModelInfo) -> Object {
         set(&props, k, v.as_str());
     }
     set(&o, "props", props);
+    set(
+        &o,
+        "inputNames",
+        i.input_names
+            .iter()
+            .map(|s| JsValue::from_str(s))
+            .collect::<Array>(),
+    );
+    set(&o, "outputName", i.output_name.as_str());
     o
 }

@@ -17,6 +17,9 @@ mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
+// Model's load options (pipeline only) and scheduler configs as text (also the Sampler's).
+#[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
+mod load;
 mod metadata;
 #[cfg(feature = "pipeline")]
 pub mod model;

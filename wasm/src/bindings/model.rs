@@ -24,7 +24,7 @@ export interface GenerateOptions {
   batch?: number;
   /** One class for all images, one per image, or null/undefined for unconditional. */
   class?: number | number[] | null;
-  /** Classifier-free guidance scale (1 = conditional model alone; ignored when unconditional). */
+  /** Classifier-free guidance scale (1 = conditional model alone; not 1 on an unconditional model throws). */
   guidance?: number;
   algorithm?: "dpmsolver" | "dpmsolver++";
   method?: "singlestep" | "multistep" | "singlestep_fixed" | "adaptive";
@@ -48,8 +48,8 @@ export interface GenerateOptions {
    * training schedule and prediction_type come from the model; the SDE variant's step noise is
    * seeded by `seed`.
    */
-  scheduler?: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>);
-  schedulerConfig?: Record<string, unknown>;
+  scheduler?: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>) | SchedulerConfigText;
+  schedulerConfig?: Record<string, unknown> | SchedulerConfigText;
 }
 
 /** What the progress callback receives after each completed step. */
@@ -86,6 +86,11 @@ export interface Generation {
 "#;
 
 /// An ONNX diffusion model and the DPM-Solver pipeline around it.
+///
+/// What a model must be (its inputs and outputs, every metadata key and load option with its
+/// accepted values and default, export recipes for torch and diffusers): MODEL.md in the
+/// dpm-solver repository (`wasm/MODEL.md`). A model without the metadata loads with
+/// `new Model(bytes, { metadata, schedulerConfig, externalData })`.
 #[wasm_bindgen]
 pub struct Model {
     pub(super) pipe: Pipeline,
@@ -214,16 +219,24 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
 
 #[wasm_bindgen]
 impl Model {
-    /// Loads an ONNX diffusion model from its bytes (throws on malformed ONNX, missing
-    /// metadata or an interface that does not fit).
+    /// Loads an ONNX diffusion model from its bytes, with what the file does not say as
+    /// `options` (metadata, a diffusers scheduler config, the external-data side file); the
+    /// model contract, every key and the export recipes: MODEL.md. Throws on malformed ONNX,
+    /// a fact missing (one message naming them all) or an interface that does not fit.
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8]) -> core::result::Result<Model, Error> {
+    pub fn new(
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_optional_param_type = "ModelLoadOptions")] options: Option<
+            JsValue,
+        >,
+    ) -> core::result::Result<Model, Error> {
         // Bytes that are clearly something else (an HTML 404 page, JSON, empty) say so.
         if let Some(what) = crate::onnx_info::sniff(bytes) {
             return Err(PipelineError::Onnx(what.into()).into());
         }
+        let opts = super::load::load_options(&options.unwrap_or(JsValue::UNDEFINED))?;
         Ok(Model {
-            pipe: Pipeline::from_bytes(bytes)?,
+            pipe: Pipeline::new(crate::pipeline::DiffusionModel::load(bytes, &opts)?),
             id: super::run::next_model_id(),
         })
     }
@@ -231,7 +244,18 @@ impl Model {
     /// The model's metadata.
     #[wasm_bindgen(getter, unchecked_return_type = "ModelMetadata")]
     pub fn metadata(&self) -> Object {
-        metadata_js(self.pipe.info())
+        let o = metadata_js(self.pipe.info());
+        let (ty, per_image) = self.pipe.model().time_input();
+        set(
+            &o,
+            "timeInput",
+            if per_image {
+                format!("{ty} [B]")
+            } else {
+                format!("{ty} (one for the batch)")
+            },
+        );
+        o
     }
 
     /// Images per run of tract's optimised plan (default 1: tract 0.23.9 is fastest image by
@@ -241,7 +265,8 @@ impl Model {
         self.pipe.model().plan_batch()
     }
 
-    /// Sets the images per plan run (an integer >= 1; results are the same).
+    /// Sets the images per plan run (an integer >= 1). Results agree up to float rounding (tract
+    /// sums in another order at another batch; bounded by wasm/tests/models.rs), not bit for bit.
     #[wasm_bindgen(setter, js_name = planBatch)]
     pub fn set_plan_batch(&mut self, n: f64) -> core::result::Result<(), Error> {
         if !(n >= 1.0 && n.fract() == 0.0 && n <= 4096.0) {

@@ -34,6 +34,9 @@ export type SpacingOption =
 /** Options of `new Sampler(options, xT)`: the DPM-Solver options, or a diffusers scheduler. */
 export type SamplerOptions = DpmSolverOptions | DiffusersSchedulerOptions;
 
+/** The text of a diffusers scheduler_config.json (a string starting with "{"), as Python's `json` wrote it: `-Infinity`, `Infinity` and `NaN` are read, which `JSON.parse` rejects. */
+export type SchedulerConfigText = string & {};
+
 /** A diffusers class this package reproduces (see core/DIFFUSERS.md). */
 export type DiffusersSchedulerName =
   | "DPMSolverMultistepScheduler" | "DPMSolverSinglestepScheduler"
@@ -48,8 +51,10 @@ export type DiffusersSchedulerName =
  * any class's config into the named one. Requests carry diffusers' integer `timestep`.
  */
 export interface DiffusersSchedulerOptions {
-  scheduler: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>);
-  schedulerConfig?: Record<string, unknown>;
+  /** A class name, a config object with `_class_name`, or a scheduler_config.json's text as Python wrote it (`-Infinity`, `NaN` accepted). */
+  scheduler: DiffusersSchedulerName | ({ _class_name: DiffusersSchedulerName } & Record<string, unknown>) | SchedulerConfigText;
+  /** A config object, or its text (Python's JSON). */
+  schedulerConfig?: Record<string, unknown> | SchedulerConfigText;
   /** num_inference_steps (default 20). */
   steps?: number;
   /** Number of samples in `xT` (default 1; must divide its length). */

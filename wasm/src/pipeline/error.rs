@@ -9,8 +9,9 @@ pub enum PipelineError {
     /// The bytes are not an ONNX model tract can read (truncated, not protobuf, no graph,
     /// unsupported operator, ...).
     Onnx(String),
-    /// A `metadata_props` key the pipeline needs is absent.
-    MissingMetadata(String),
+    /// Facts the pipeline needs that neither the file's `metadata_props`, the load options
+    /// nor the graph give: each entry names one (its key, with the values it takes).
+    MissingMetadata(Vec<String>),
     /// A `metadata_props` value cannot be used.
     InvalidMetadata {
         /// The key.
@@ -40,8 +41,13 @@ impl fmt::Display for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PipelineError::Onnx(msg) => write!(f, "cannot load the ONNX model: {msg}"),
-            PipelineError::MissingMetadata(key) => {
-                write!(f, "the ONNX model has no metadata_props entry \"{key}\"")
+            PipelineError::MissingMetadata(keys) => {
+                write!(
+                    f,
+                    "the model does not say {}: {}",
+                    keys.join(", "),
+                    super::info::HOW
+                )
             }
             PipelineError::InvalidMetadata { key, value, reason } => {
                 write!(

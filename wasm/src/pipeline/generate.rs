@@ -41,7 +41,8 @@ pub struct GenerateOptions {
     pub conditioning: Conditioning,
     /// Classifier-free guidance scale `s` (`uncond + s (cond - uncond)`); 1 runs the
     /// conditional model alone (one pass), anything else runs the conditional and
-    /// unconditional passes as one batch of `2 batch`. Ignored when unconditional.
+    /// unconditional passes as one batch of `2 batch`. Not 1 on an unconditional model is an
+    /// error; ignored when a conditional model samples unconditionally.
     pub guidance_scale: f32,
     /// DPM-Solver or DPM-Solver++.
     pub algorithm: Algorithm,
@@ -484,6 +485,14 @@ impl Pipeline {
                 cs.iter().map(|&c| check(c)).collect::<Result<_>>()?
             }
         };
+        if opts.guidance_scale != 1.0 && !info.is_conditional() {
+            return Err(PipelineError::InvalidInput(format!(
+                "guidance {} asked of an unconditional model (it has no class input): \
+                 classifier-free guidance needs a class-conditional model with a null class; \
+                 use guidance 1",
+                opts.guidance_scale
+            )));
+        }
         if opts.is_guided() && !info.supports_guidance() {
             return Err(PipelineError::InvalidInput(
                 "classifier-free guidance needs a model with a null class".into(),

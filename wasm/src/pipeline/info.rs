@@ -15,6 +15,44 @@ pub struct ImageShape {
     pub width: usize,
 }
 
+/// What the caller knows about a model besides its ONNX file (MODEL.md).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Metadata entries under the `metadata_props` keys, added to (and replacing) the file's.
+    pub metadata: Vec<(String, String)>,
+    /// A diffusers `scheduler_config.json` text (Python's `-Infinity`/`NaN` accepted): its
+    /// `prediction_type`, `num_train_timesteps`, `beta_schedule`, `beta_start`, `beta_end`
+    /// (diffusers' defaults for the ones it leaves out) replace the file's; `metadata` still
+    /// wins over it.
+    pub scheduler_config: Option<String>,
+    /// The side files of a model saved with external data (`model.onnx.data`), by the
+    /// `location` the graph names; a single file is used for every location.
+    pub external_data: Vec<(String, Vec<u8>)>,
+}
+
+impl LoadOptions {
+    /// The metadata entries of `file` with the scheduler config's and then `metadata`
+    /// applied, later entries winning.
+    pub fn merged(&self, file: &[(String, String)]) -> Result<Vec<(String, String)>> {
+        let mut out = file.to_vec();
+        if let Some(text) = &self.scheduler_config {
+            let sj = super::json::SchedulerJson::parse(text)?;
+            out.extend(sj.model_metadata()?);
+        }
+        out.extend(self.metadata.iter().cloned());
+        // Last entry of each key wins; keep one entry per key.
+        let mut seen = std::collections::HashSet::new();
+        let mut dedup: Vec<(String, String)> = Vec::new();
+        for (k, v) in out.into_iter().rev() {
+            if seen.insert(k.clone()) {
+                dedup.push((k, v));
+            }
+        }
+        dedup.reverse();
+        Ok(dedup)
+    }
+}
+
 impl ImageShape {
     /// Elements of one image.
     pub const fn len(&self) -> usize {
@@ -119,7 +157,8 @@ impl ScheduleInfo {
 }
 
 /// Everything the pipeline needs to know about a diffusion network, read from the ONNX
-/// `metadata_props` (see `train/README.md` for the keys) and checked against the graph.
+/// `metadata_props` and the caller's [`LoadOptions`], and checked against the graph (every
+/// key: `MODEL.md`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
     /// What the network predicts (`prediction_type`: `epsilon`, `sample`, `v_prediction`).
@@ -148,31 +187,89 @@ pub struct ModelInfo {
     pub metadata: Vec<(String, String)>,
 }
 
+/// What the graph itself says: its inputs and outputs with their dimensions (`None`: not
+/// known; a dimension `None`: symbolic). Used to find the inputs by name and to take the
+/// image shape from the graph when the metadata does not give it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GraphSummary {
+    /// Graph inputs (name, dimensions).
+    pub inputs: Vec<(String, Option<Vec<Option<usize>>>)>,
+    /// Graph outputs (name, dimensions).
+    pub outputs: Vec<(String, Option<Vec<Option<usize>>>)>,
+}
+
+/// Conventional names of the image input (ours, then diffusers').
+pub const IMAGE_NAMES: &[&str] = &["x", "sample", "x_t", "noisy", "latent", "latents"];
+/// Conventional names of the time input.
+pub const TIME_NAMES: &[&str] = &["t", "timestep", "timesteps", "time", "noise_level"];
+/// Conventional names of the class input.
+pub const CLASS_NAMES: &[&str] = &["class", "class_labels", "y", "label", "labels"];
+/// Conventional names of the prediction output (when the graph has several outputs).
+pub const OUTPUT_NAMES: &[&str] = &["eps", "out_sample", "noise_pred", "out", "output", "sample"];
+
+/// How to pass a missing fact, for the one error that names them all.
+pub(crate) const HOW: &str =
+    "store them in the file's metadata_props (train/stamp_metadata.py), pass \
+them as load options (JavaScript: new Model(bytes, { metadata: { key: value } }); native \
+example: --meta key=value), or pass the diffusers scheduler_config.json for the schedule and \
+prediction type (JavaScript: schedulerConfig; native: --scheduler-config); see MODEL.md";
+
+/// The metadata keys the pipeline reads (MODEL.md); used to warn about misspelt options.
+pub const KEYS: &[&str] = &[
+    "prediction_type",
+    "schedule",
+    "time_input",
+    "num_train_timesteps",
+    "beta_schedule",
+    "beta_start",
+    "beta_end",
+    "image_channels",
+    "image_height",
+    "image_width",
+    "value_range",
+    "num_classes",
+    "null_class",
+    "class_labels",
+    "input_names",
+    "output_names",
+    "description",
+    "training_steps",
+];
+
 impl ModelInfo {
-    /// Parses the metadata entries (`key`, `value`) of a diffusion model.
+    /// Parses the metadata entries (`key`, `value`) of a diffusion model whose graph is not
+    /// known (inputs `x, t[, class]`, output `eps` unless `input_names` / `output_names` say
+    /// otherwise).
     pub fn from_metadata(entries: &[(String, String)]) -> Result<Self> {
+        Self::from_facts(entries, None)
+    }
+
+    /// Resolves every fact the pipeline needs from the metadata `entries` (the file's
+    /// `metadata_props` with the caller's options applied) and, when given, the graph: input
+    /// and output names by convention ([`IMAGE_NAMES`], [`TIME_NAMES`], [`CLASS_NAMES`],
+    /// [`OUTPUT_NAMES`]) unless `input_names` / `output_names` name them, the image shape from
+    /// the image input's dimensions (metadata that contradicts them is an error). Every fact
+    /// still missing is named in one [`PipelineError::MissingMetadata`].
+    pub fn from_facts(entries: &[(String, String)], graph: Option<&GraphSummary>) -> Result<Self> {
         let mut metadata = entries.to_vec();
         metadata.sort();
+        metadata.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let get = |k: &str| {
             entries
                 .iter()
                 .rev()
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| v.trim())
+                .filter(|v| !v.is_empty())
         };
-        let need = |k: &str| get(k).ok_or_else(|| PipelineError::MissingMetadata(k.to_string()));
+        let mut missing: Vec<String> = Vec::new();
 
-        let prediction = match need("prediction_type")? {
-            "epsilon" | "eps" | "noise" => Prediction::Noise,
-            "sample" | "x0" | "x_start" | "data" => Prediction::Data,
-            "v_prediction" | "v" => Prediction::V,
-            other => {
-                return Err(invalid(
-                    "prediction_type",
-                    other,
-                    "expected epsilon, sample or v_prediction",
-                ))
+        let prediction = match get("prediction_type") {
+            None => {
+                missing.push("prediction_type (epsilon | sample | v_prediction)".into());
+                Prediction::Noise
             }
+            Some(p) => parse_prediction(p)?,
         };
         if let Some(s) = get("schedule") {
             if s != "discrete" {
@@ -192,53 +289,205 @@ impl ModelInfo {
                 ));
             }
         }
-        let n: usize = parse(need("num_train_timesteps")?, "num_train_timesteps")?;
-        if !(2..=100_000).contains(&n) {
-            return Err(invalid(
-                "num_train_timesteps",
-                &n.to_string(),
-                "expected 2..=100000",
-            ));
-        }
-        let beta = |k: &str| -> Result<f32> {
-            let v: f32 = parse(need(k)?, k)?;
+        let n: usize = match get("num_train_timesteps") {
+            None => {
+                missing.push("num_train_timesteps (e.g. 1000)".into());
+                1000
+            }
+            Some(v) => {
+                let n: usize = parse(v, "num_train_timesteps")?;
+                if !(2..=100_000).contains(&n) {
+                    return Err(invalid(
+                        "num_train_timesteps",
+                        &n.to_string(),
+                        "expected 2..=100000",
+                    ));
+                }
+                n
+            }
+        };
+        let mut beta = |k: &str| -> Result<f32> {
+            let Some(v) = get(k) else {
+                missing.push(format!(
+                    "{k} (e.g. {})",
+                    if k == "beta_start" { "0.0001" } else { "0.02" }
+                ));
+                return Ok(0.5);
+            };
+            let v: f32 = parse(v, k)?;
             if !(v > 0.0 && v < 1.0) {
                 return Err(invalid(k, &v.to_string(), "a beta must lie in (0, 1)"));
             }
             Ok(v)
         };
-        let schedule = match need("beta_schedule")? {
-            "linear" => ScheduleInfo::Linear {
+        let schedule = match get("beta_schedule") {
+            None => {
+                missing.push("beta_schedule (linear | scaled_linear | squaredcos_cap_v2)".into());
+                ScheduleInfo::Cosine { n }
+            }
+            Some("linear") => ScheduleInfo::Linear {
                 beta_start: beta("beta_start")?,
                 beta_end: beta("beta_end")?,
                 n,
             },
-            "scaled_linear" => ScheduleInfo::ScaledLinear {
+            Some("scaled_linear") => ScheduleInfo::ScaledLinear {
                 beta_start: beta("beta_start")?,
                 beta_end: beta("beta_end")?,
                 n,
             },
-            "squaredcos_cap_v2" | "cosine" => ScheduleInfo::Cosine { n },
-            other => {
+            Some("squaredcos_cap_v2" | "cosine") => ScheduleInfo::Cosine { n },
+            Some(other) => {
                 return Err(invalid(
                     "beta_schedule",
                     other,
-                    "expected linear, scaled_linear or squaredcos_cap_v2",
+                    "expected linear, scaled_linear or squaredcos_cap_v2 (cosine)",
                 ))
             }
         };
-        let dim = |k: &str| -> Result<usize> {
-            let v: usize = parse(need(k)?, k)?;
-            if !(1..=4096).contains(&v) {
-                return Err(invalid(k, &v.to_string(), "expected 1..=4096"));
+
+        // Names: given, or found by convention among the graph's inputs.
+        let given_inputs: Option<Vec<String>> = get("input_names").map(|s| {
+            s.split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect()
+        });
+        let num_classes_given: Option<usize> = match get("num_classes") {
+            None => None,
+            Some(s) => Some(parse(s, "num_classes")?),
+        };
+        let input_names: Vec<String> = match (&given_inputs, graph) {
+            (Some(names), _) => {
+                if !(2..=3).contains(&names.len()) && !missing.is_empty() {
+                    // Say everything at once: the names are wrong too.
+                    missing.push(format!(
+                        "input_names (\"{}\" is not image,time[,class])",
+                        names.join(",")
+                    ));
+                    return Err(PipelineError::MissingMetadata(missing));
+                }
+                if !(2..=3).contains(&names.len()) {
+                    return Err(invalid(
+                        "input_names",
+                        &names.join(","),
+                        "expected 2 or 3 names: image, time[, class]",
+                    ));
+                }
+                names.clone()
             }
-            Ok(v)
+            (None, None) => {
+                if num_classes_given.unwrap_or(0) > 0 {
+                    vec!["x".into(), "t".into(), "class".into()]
+                } else {
+                    vec!["x".into(), "t".into()]
+                }
+            }
+            (None, Some(g)) => match by_convention(g) {
+                Ok(names) => names,
+                Err(why) => {
+                    // The other facts hang on the inputs: report what is known missing now.
+                    missing.push(why);
+                    return Err(PipelineError::MissingMetadata(missing));
+                }
+            },
+        };
+        if let Some(g) = graph {
+            let names: Vec<&str> = g.inputs.iter().map(|(n, _)| n.as_str()).collect();
+            for n in &input_names {
+                if !names.contains(&n.as_str()) {
+                    return Err(PipelineError::Interface(format!(
+                        "no graph input named \"{n}\" (inputs: {}); name the image, time and \
+                         class inputs with input_names",
+                        names.join(", ")
+                    )));
+                }
+            }
+            if names.len() != input_names.len() {
+                return Err(PipelineError::Interface(format!(
+                    "the graph has {} inputs ({}), the pipeline feeds {} ({})",
+                    names.len(),
+                    names.join(", "),
+                    input_names.len(),
+                    input_names.join(", ")
+                )));
+            }
+        }
+        let conditional = input_names.len() == 3;
+        let num_classes = match (conditional, num_classes_given) {
+            (true, Some(0)) | (true, None) => {
+                // class_labels alone tell the count.
+                match get("class_labels") {
+                    Some(l) if num_classes_given.is_none() => l.split(',').count(),
+                    _ => {
+                        missing.push(format!(
+                            "num_classes (the graph has a class input \"{}\")",
+                            input_names[2]
+                        ));
+                        0
+                    }
+                }
+            }
+            (true, Some(k)) => k,
+            (false, Some(k)) if k > 0 && graph.is_some() => {
+                return Err(PipelineError::Interface(format!(
+                    "num_classes = {k} but the graph has no class input (inputs: {}); name it \
+                     with input_names",
+                    input_names.join(", ")
+                )))
+            }
+            (false, _) => 0,
+        };
+
+        // Image shape: metadata and graph must agree; either may give it.
+        let graph_dims: Option<Vec<Option<usize>>> = graph.and_then(|g| {
+            g.inputs
+                .iter()
+                .find(|(n, _)| *n == input_names[0])
+                .and_then(|(_, d)| d.clone())
+        });
+        if let Some(d) = &graph_dims {
+            if d.len() != 4 {
+                return Err(PipelineError::Interface(format!(
+                    "the image input \"{}\" has {} dimensions, expected 4 ([batch, channels, \
+                     height, width])",
+                    input_names[0],
+                    d.len()
+                )));
+            }
+        }
+        let mut dim = |k: &str, axis: usize| -> Result<usize> {
+            let from_graph = graph_dims.as_ref().and_then(|d| d[axis]);
+            let from_meta = match get(k) {
+                None => None,
+                Some(s) => {
+                    let v: usize = parse(s, k)?;
+                    if !(1..=4096).contains(&v) {
+                        return Err(invalid(k, &v.to_string(), "expected 1..=4096"));
+                    }
+                    Some(v)
+                }
+            };
+            match (from_meta, from_graph) {
+                (Some(m), Some(g)) if m != g => Err(PipelineError::Interface(format!(
+                    "{k} = {m} but the graph's image input \"{}\" has {g} there",
+                    input_names[0]
+                ))),
+                (Some(v), _) | (None, Some(v)) => Ok(v),
+                (None, None) => {
+                    missing.push(format!("{k} (the graph's image input does not fix it)"));
+                    Ok(1)
+                }
+            }
         };
         let shape = ImageShape {
-            channels: dim("image_channels")?,
-            height: dim("image_height")?,
-            width: dim("image_width")?,
+            channels: dim("image_channels", 1)?,
+            height: dim("image_height", 2)?,
+            width: dim("image_width", 3)?,
         };
+        if !missing.is_empty() {
+            return Err(PipelineError::MissingMetadata(missing));
+        }
+
         let value_range = match get("value_range") {
             None => (-1.0, 1.0),
             Some(s) => {
@@ -255,10 +504,6 @@ impl ModelInfo {
                 (lo, hi)
             }
         };
-        let num_classes: usize = match get("num_classes") {
-            None => 0,
-            Some(s) => parse(s, "num_classes")?,
-        };
         let null_class: Option<i64> = match get("null_class") {
             None => None,
             Some(s) => Some(parse(s, "null_class")?),
@@ -271,9 +516,16 @@ impl ModelInfo {
                     "collides with a real class index",
                 ));
             }
+            if num_classes == 0 {
+                return Err(invalid(
+                    "null_class",
+                    &nc.to_string(),
+                    "the model has no class input",
+                ));
+            }
         }
         let class_labels: Vec<String> = match get("class_labels") {
-            Some(s) if !s.is_empty() => s.split(',').map(|v| v.trim().to_string()).collect(),
+            Some(s) if num_classes > 0 => s.split(',').map(|v| v.trim().to_string()).collect(),
             _ => (0..num_classes).map(|i| i.to_string()).collect(),
         };
         if class_labels.len() != num_classes {
@@ -286,30 +538,11 @@ impl ModelInfo {
                 ),
             ));
         }
-        let default_inputs = if num_classes > 0 { "x,t,class" } else { "x,t" };
-        let input_names: Vec<String> = get("input_names")
-            .unwrap_or(default_inputs)
-            .split(',')
-            .map(|v| v.trim().to_string())
-            .collect();
-        let want = if num_classes > 0 { 3 } else { 2 };
-        if input_names.len() != want {
-            return Err(invalid(
-                "input_names",
-                &input_names.join(","),
-                &format!(
-                    "expected {want} names (image, time{})",
-                    if want == 3 { ", class" } else { "" }
-                ),
-            ));
-        }
-        let output_name = get("output_names")
-            .unwrap_or("eps")
-            .split(',')
-            .next()
-            .unwrap_or("eps")
-            .trim()
-            .to_string();
+        let output_name = match (get("output_names"), graph) {
+            (Some(s), _) => s.split(',').next().unwrap_or("").trim().to_string(),
+            (None, None) => "eps".into(),
+            (None, Some(g)) => output_by_convention(g)?,
+        };
         let training_steps = get("training_steps").and_then(|s| s.parse().ok());
         Ok(ModelInfo {
             prediction,
@@ -341,6 +574,87 @@ impl ModelInfo {
     pub fn supports_guidance(&self) -> bool {
         self.is_conditional() && self.null_class.is_some()
     }
+}
+
+/// `prediction_type` in every spelling MODEL.md lists.
+pub fn parse_prediction(p: &str) -> Result<Prediction> {
+    Ok(match p.trim().to_ascii_lowercase().as_str() {
+        "epsilon" | "eps" | "noise" => Prediction::Noise,
+        "sample" | "x0" | "x_0" | "x_start" | "data" => Prediction::Data,
+        "v_prediction" | "v" => Prediction::V,
+        _ => {
+            return Err(invalid(
+                "prediction_type",
+                p,
+                "expected epsilon, sample or v_prediction",
+            ))
+        }
+    })
+}
+
+/// The image, time[, class] inputs of `g` found by their conventional names (a graph with
+/// two inputs, one of them 4-D, needs no names); the error is the missing fact's description.
+fn by_convention(g: &GraphSummary) -> core::result::Result<Vec<String>, String> {
+    let names: Vec<&str> = g.inputs.iter().map(|(n, _)| n.as_str()).collect();
+    let find = |conv: &[&str]| {
+        conv.iter()
+            .find(|c| names.contains(c))
+            .map(|c| c.to_string())
+    };
+    let (image, time, class) = (find(IMAGE_NAMES), find(TIME_NAMES), find(CLASS_NAMES));
+    // Two inputs, one 4-D: image and time whatever their names.
+    if names.len() == 2 && (image.is_none() || time.is_none()) {
+        let rank4 = |(_, d): &(String, Option<Vec<Option<usize>>>)| {
+            d.as_ref().is_some_and(|d| d.len() == 4)
+        };
+        if let Some(i) = g.inputs.iter().position(rank4) {
+            return Ok(vec![names[i].to_string(), names[1 - i].to_string()]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut unknown = Vec::new();
+    if let (Some(i), Some(t)) = (&image, &time) {
+        out.push(i.clone());
+        out.push(t.clone());
+    }
+    if let Some(c) = &class {
+        out.push(c.clone());
+    }
+    for n in &names {
+        if !out.iter().any(|o| o == n) {
+            unknown.push(*n);
+        }
+    }
+    if image.is_none() || time.is_none() || !unknown.is_empty() {
+        return Err(format!(
+            "input_names = \"image,time[,class]\" (the graph's inputs {} do not follow the \
+             conventions: image {}, time {}, class {})",
+            names.join(", "),
+            IMAGE_NAMES.join("/"),
+            TIME_NAMES.join("/"),
+            CLASS_NAMES.join("/")
+        ));
+    }
+    Ok(out)
+}
+
+/// The prediction output: the only one, or the first conventional name.
+fn output_by_convention(g: &GraphSummary) -> Result<String> {
+    if g.outputs.len() == 1 {
+        return Ok(g.outputs[0].0.clone());
+    }
+    let names: Vec<&str> = g.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    OUTPUT_NAMES
+        .iter()
+        .find(|c| names.contains(c))
+        .map(|c| c.to_string())
+        .ok_or_else(|| {
+            PipelineError::Interface(format!(
+                "the graph has {} outputs ({}): name the prediction with output_names (MODEL.md)",
+                names.len(),
+                names.join(", ")
+            ))
+        })
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> PipelineError {

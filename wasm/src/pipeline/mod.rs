@@ -1,8 +1,13 @@
 //! The tract-onnx diffusion pipeline (native and wasm32): ONNX bytes in, images out.
 //!
-//! - [`DiffusionModel`]: loads an ONNX UNet from bytes, reads its `metadata_props` into a
-//!   [`ModelInfo`] (prediction type, schedule, image shape, value range, classes), checks the
-//!   graph against it, and evaluates batches (one optimised tract plan per batch size).
+//! - [`DiffusionModel`]: loads an ONNX UNet from bytes (and [`LoadOptions`]: facts the file
+//!   lacks, a diffusers `scheduler_config.json`, external-data side files), resolves its
+//!   `metadata_props`, the options and the graph into a [`ModelInfo`] (prediction type,
+//!   schedule, image shape, value range, classes, input names; `MODEL.md` is the contract),
+//!   checks the graph against it, and evaluates batches (one optimised tract plan per batch
+//!   size), casting the time and class inputs to the graph's types.
+//! - [`SchedulerJson`]: a diffusers `scheduler_config.json` as Python writes it
+//!   (`-Infinity`, `NaN` accepted).
 //! - [`Pipeline`]: [`GenerateOptions`] in, [`Generation`] out, with the core's ask/tell
 //!   [`Sampler`](dpm_solver::Sampler): seeded portable noise ([`initial_noise`]),
 //!   classifier-free guidance as one batch of `2 B` (`tell_cfg`), a per-step [`Progress`]
@@ -37,6 +42,7 @@ mod error;
 mod generate;
 mod image;
 mod info;
+mod json;
 pub mod metrics;
 #[cfg(feature = "pipeline")]
 mod net;
@@ -63,10 +69,17 @@ pub use generate::{
     Generation, Pipeline, Progress, Run, RunBuffers, RunEnd, Step,
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
-pub use info::{ImageShape, ModelInfo, ScheduleInfo};
+pub use info::{
+    parse_prediction, GraphSummary, ImageShape, LoadOptions, ModelInfo, ScheduleInfo, CLASS_NAMES,
+    IMAGE_NAMES, KEYS, OUTPUT_NAMES, TIME_NAMES,
+};
+pub use json::{Json, SchedulerJson};
+#[cfg(all(feature = "pipeline", not(target_arch = "wasm32")))]
+pub use net::read_external_data;
 #[cfg(feature = "pipeline")]
 pub use net::{
-    Classification, Classifier, ClassifierInfo, DiffusionModel, CLASSIFIER_CHUNK, PLAN_BATCH,
+    external_data_locations, Classification, Classifier, ClassifierInfo, DiffusionModel,
+    CLASSIFIER_CHUNK, PLAN_BATCH,
 };
 pub use noise::initial_noise;
 #[cfg(all(

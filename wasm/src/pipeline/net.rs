@@ -7,7 +7,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use super::error::{tract_msg, PipelineError, Result};
-use super::info::{ImageShape, ModelInfo};
+use super::info::{GraphSummary, ImageShape, LoadOptions, ModelInfo};
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 use super::noise::initial_noise;
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
@@ -23,14 +23,33 @@ pub const PLAN_BATCH: usize = 1;
 
 type Plan = Box<dyn State>;
 
+/// How a graph input takes its tensor.
+#[derive(Clone, Debug, PartialEq)]
+enum Feed {
+    /// One entry per image: `[batch, tail...]`.
+    Batched(Vec<usize>),
+    /// One tensor for the whole batch, of this fixed shape (a time input of shape `[]` or
+    /// `[1]`): every image of a run must share the value.
+    Shared(Vec<usize>),
+}
+
 /// One graph input as the pipeline feeds it.
 #[derive(Clone, Debug)]
 struct InputSpec {
     /// Position among the graph's inputs.
     slot: usize,
     dt: DatumType,
-    /// Dimensions after the batch.
+    feed: Feed,
+}
+
+/// What the pipeline needs of one graph input: its name, the element types it can feed
+/// (cast as needed; the first is used when the graph does not say), the dimensions after the
+/// batch, and whether one tensor for the whole batch (`[]` or `[1]`) will do.
+struct InputReq<'a> {
+    name: &'a str,
+    types: &'a [DatumType],
     tail: Vec<usize>,
+    may_share: bool,
 }
 
 /// An ONNX graph with fixed-batch plans built on demand.
@@ -40,35 +59,221 @@ struct Net {
     inputs: Vec<InputSpec>,
     /// Graph output positions the caller reads, in the caller's order.
     outputs: Vec<usize>,
+    /// The dimensions after the batch each read output must have (checked when a plan is built).
+    out_tails: Vec<Vec<usize>>,
+    /// Names of the read outputs, for messages.
+    out_names: Vec<String>,
+    /// The batch size the graph fixes (`Some(1)`: exported without a dynamic batch axis).
+    fixed_batch: Option<usize>,
     plans: HashMap<usize, Plan>,
 }
 
-/// Reads ONNX bytes into a tract model and its `metadata_props`.
-fn read_onnx(bytes: &[u8]) -> Result<(InferenceModel, Vec<(String, String)>)> {
+/// The `location` of an external-data tensor.
+fn external_location(t: &tract_onnx::pb::TensorProto) -> Option<&str> {
+    if t.data_location != Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32) {
+        return None;
+    }
+    t.external_data
+        .iter()
+        .find(|e| e.key == "location")
+        .map(|e| e.value.as_str())
+}
+
+/// Every tensor of a graph (initializers, `Constant` attributes, sub-graphs), mutably.
+fn for_each_tensor(
+    g: &mut tract_onnx::pb::GraphProto,
+    f: &mut dyn FnMut(&mut tract_onnx::pb::TensorProto) -> Result<()>,
+) -> Result<()> {
+    for t in g.initializer.iter_mut() {
+        f(t)?;
+    }
+    for node in g.node.iter_mut() {
+        for a in node.attribute.iter_mut() {
+            if let Some(t) = a.t.as_mut() {
+                f(t)?;
+            }
+            for t in a.tensors.iter_mut() {
+                f(t)?;
+            }
+            if let Some(sub) = a.g.as_mut() {
+                for_each_tensor(sub, f)?;
+            }
+            for sub in a.graphs.iter_mut() {
+                for_each_tensor(sub, f)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The side files (ONNX external data) a model's bytes refer to, by `location`, in order of
+/// first use: a native caller reads these next to the `.onnx` file, a browser asks for them.
+pub fn external_data_locations(bytes: &[u8]) -> Result<Vec<String>> {
+    let mut proto = decode(bytes)?;
+    let mut out: Vec<String> = Vec::new();
+    if let Some(g) = proto.graph.as_mut() {
+        for_each_tensor(g, &mut |t| {
+            if let Some(l) = external_location(t) {
+                if !out.iter().any(|o| o == l) {
+                    out.push(l.to_string());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+fn decode(bytes: &[u8]) -> Result<tract_onnx::pb::ModelProto> {
     if bytes.is_empty() {
         return Err(PipelineError::Onnx("the file is empty".into()));
     }
-    let onnx = tract_onnx::onnx();
-    let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| {
-        PipelineError::Onnx(format!("not a valid ONNX protobuf ({})", tract_msg(&e)))
-    })?;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| {
+            PipelineError::Onnx(format!("not a valid ONNX protobuf ({})", tract_msg(&e)))
+        })?;
     if proto.graph.is_none() {
         return Err(PipelineError::Onnx("the protobuf holds no graph".into()));
     }
+    Ok(proto)
+}
+
+/// Copies external data into the tensors (`raw_data`), from `files` by location (a single
+/// file serves every location, whatever its name).
+fn inline_external_data(
+    g: &mut tract_onnx::pb::GraphProto,
+    files: &[(String, Vec<u8>)],
+) -> Result<()> {
+    for_each_tensor(g, &mut |t| {
+        let Some(loc) = external_location(t).map(str::to_string) else {
+            return Ok(());
+        };
+        let base = |p: &str| p.rsplit(['/', '\\']).next().unwrap_or(p).to_string();
+        let file = files
+            .iter()
+            .find(|(name, _)| *name == loc || base(name) == base(&loc))
+            .or(if files.len() == 1 {
+                files.first()
+            } else {
+                None
+            });
+        let Some((_, data)) = file else {
+            return Err(PipelineError::Onnx(format!(
+                "the model keeps its weights in a side file \"{loc}\" (ONNX external data) that \
+                 was not given: pass its bytes as the externalData load option (natively, keep \
+                 it next to the .onnx file), or export a single file (torch.onnx.export(..., \
+                 external_data=False), or onnx.save(model, path, save_as_external_data=False))"
+            )));
+        };
+        let num = |k: &str| -> Result<Option<usize>> {
+            match t.external_data.iter().find(|e| e.key == k) {
+                None => Ok(None),
+                Some(e) => e.value.trim().parse().map(Some).map_err(|_| {
+                    PipelineError::Onnx(format!(
+                        "external data {k} \"{}\" is not a number",
+                        e.value
+                    ))
+                }),
+            }
+        };
+        let offset = num("offset")?.unwrap_or(0);
+        let length = match num("length")? {
+            Some(l) => l,
+            None => data.len().saturating_sub(offset),
+        };
+        let end = offset.checked_add(length).filter(|&e| e <= data.len());
+        let Some(end) = end else {
+            return Err(PipelineError::Onnx(format!(
+                "external data of tensor \"{}\" ({offset}..+{length}) lies outside \"{loc}\" ({} \
+                 bytes): is it the side file of this model?",
+                t.name,
+                data.len()
+            )));
+        };
+        t.raw_data = data[offset..end].to_vec();
+        t.external_data.clear();
+        t.data_location = Some(tract_onnx::pb::tensor_proto::DataLocation::Default as i32);
+        Ok(())
+    })
+}
+
+/// A read model: the tract graph, its `metadata_props`, a summary of its inputs and outputs.
+type OnnxFile = (InferenceModel, Vec<(String, String)>, GraphSummary);
+
+/// Drops the optional shape facts of a graph and its sub-graphs (`If`, `Loop`, `Scan` bodies).
+fn clear_value_info(g: &mut tract_onnx::pb::GraphProto) {
+    g.value_info.clear();
+    for node in g.node.iter_mut() {
+        for a in node.attribute.iter_mut() {
+            if let Some(sub) = a.g.as_mut() {
+                clear_value_info(sub);
+            }
+            for sub in a.graphs.iter_mut() {
+                clear_value_info(sub);
+            }
+        }
+    }
+}
+
+/// Reads ONNX bytes (and the side files of external data) into a tract model, its
+/// `metadata_props` and a summary of its inputs and outputs. The graph's `value_info` is
+/// dropped: it is optional shape information, and torch's dynamo exporter writes it with a
+/// symbolic batch that contradicts the fixed batch each plan is optimised for; tract infers
+/// the same facts from the inputs.
+fn read_onnx(bytes: &[u8], external: &[(String, Vec<u8>)]) -> Result<OnnxFile> {
+    let mut proto = decode(bytes)?;
+    let g = proto.graph.as_mut().expect("checked by decode");
+    clear_value_info(g);
+    inline_external_data(g, external)?;
     let metadata = proto
         .metadata_props
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
-    let model = onnx
+    let model = tract_onnx::onnx()
         .model_for_proto_model(&proto)
         .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
-    Ok((model, metadata))
+    let summary = summarise(&model)?;
+    Ok((model, metadata, summary))
+}
+
+fn summarise(model: &InferenceModel) -> Result<GraphSummary> {
+    let onnx_err = |e: TractError| PipelineError::Onnx(tract_msg(&e));
+    let mut s = GraphSummary::default();
+    for (i, o) in model.input_outlets().map_err(onnx_err)?.iter().enumerate() {
+        let fact = model.input_fact(i).map_err(onnx_err)?;
+        s.inputs
+            .push((model.node(o.node).name.clone(), dims_of(fact)));
+    }
+    for (i, o) in model.output_outlets().map_err(onnx_err)?.iter().enumerate() {
+        let name = model
+            .outlet_label(*o)
+            .map(str::to_string)
+            .unwrap_or_else(|| model.node(o.node).name.clone());
+        let fact = model.output_fact(i).map_err(onnx_err)?;
+        s.outputs.push((name, dims_of(fact)));
+    }
+    Ok(s)
 }
 
 fn dims_of(fact: &InferenceFact) -> Option<Vec<Option<usize>>> {
     let dims: TVec<TDim> = fact.shape.concretize()?;
     Some(dims.iter().map(|d| d.to_usize().ok()).collect())
+}
+
+fn type_name(dt: DatumType) -> &'static str {
+    match dt {
+        DatumType::F32 => "float32",
+        DatumType::F64 => "float64",
+        DatumType::F16 => "float16",
+        DatumType::I32 => "int32",
+        DatumType::I64 => "int64",
+        DatumType::I8 => "int8",
+        DatumType::U8 => "uint8",
+        DatumType::Bool => "bool",
+        _ => "another type",
+    }
 }
 
 fn fmt_dims(d: &[Option<usize>]) -> String {
@@ -81,10 +286,10 @@ fn fmt_dims(d: &[Option<usize>]) -> String {
 
 impl Net {
     /// Finds the named inputs and outputs and checks element types and shapes (the batch
-    /// dimension is free, the others must equal `tail`).
+    /// dimension is free, the others must equal the tails).
     fn new(
         model: InferenceModel,
-        inputs: &[(&str, DatumType, Vec<usize>)],
+        inputs: &[InputReq<'_>],
         outputs: &[(&str, Vec<usize>)],
     ) -> Result<Self> {
         let in_names: Vec<String> = model
@@ -99,11 +304,13 @@ impl Net {
                 in_names.len(),
                 in_names.join(", "),
                 inputs.len(),
-                inputs.iter().map(|i| i.0).collect::<Vec<_>>().join(", ")
+                inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")
             )));
         }
         let mut specs = Vec::new();
-        for (name, dt, tail) in inputs {
+        let mut fixed_batch = None;
+        for req in inputs {
+            let name = req.name;
             let slot = in_names.iter().position(|n| n == name).ok_or_else(|| {
                 PipelineError::Interface(format!(
                     "no graph input named \"{name}\" (inputs: {})",
@@ -113,19 +320,41 @@ impl Net {
             let fact = model
                 .input_fact(slot)
                 .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
-            if let Some(found) = fact.datum_type.concretize() {
-                if found != *dt {
+            let dt = match fact.datum_type.concretize() {
+                Some(found) if req.types.contains(&found) => found,
+                Some(found) => {
                     return Err(PipelineError::Interface(format!(
-                        "input \"{name}\" has element type {found:?}, expected {dt:?}"
-                    )));
+                        "input \"{name}\" has element type {}, expected {}",
+                        type_name(found),
+                        req.types
+                            .iter()
+                            .map(|t| type_name(*t))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    )))
                 }
-            }
-            check_shape(&format!("input \"{name}\""), fact, tail)?;
-            specs.push(InputSpec {
-                slot,
-                dt: *dt,
-                tail: tail.clone(),
-            });
+                None => req.types[0],
+            };
+            let dims = dims_of(fact);
+            let feed = match dims.as_deref() {
+                Some([]) if req.may_share => Feed::Shared(vec![]),
+                Some([Some(1)]) if req.may_share && req.tail.is_empty() => Feed::Shared(vec![1]),
+                _ => {
+                    check_shape(&format!("input \"{name}\""), fact, &req.tail)?;
+                    if let Some(Some(b)) = dims.as_ref().and_then(|d| d.first()) {
+                        fixed_batch = Some(*b);
+                    }
+                    Feed::Batched(req.tail.clone())
+                }
+            };
+            specs.push(InputSpec { slot, dt, feed });
+        }
+        if let Some(b) = fixed_batch.filter(|&b| b != 1) {
+            return Err(PipelineError::Interface(format!(
+                "the graph fixes the batch at {b}: export it with a dynamic batch axis \
+                 (torch.onnx.export(..., dynamic_axes={{\"x\": {{0: \"B\"}}, ...}}) or \
+                 dynamic_shapes) or with batch 1"
+            )));
         }
         let out_outlets = model
             .output_outlets()
@@ -141,6 +370,8 @@ impl Net {
             })
             .collect();
         let mut outs = Vec::new();
+        let mut out_tails = Vec::new();
+        let mut read_names = Vec::new();
         for (name, tail) in outputs {
             let pos = out_names.iter().position(|n| n == name).ok_or_else(|| {
                 PipelineError::Interface(format!(
@@ -153,16 +384,22 @@ impl Net {
                 .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
             check_shape(&format!("output \"{name}\""), fact, tail)?;
             outs.push(pos);
+            out_tails.push(tail.clone());
+            read_names.push(name.to_string());
         }
         Ok(Net {
             model,
             inputs: specs,
             outputs: outs,
+            out_tails,
+            out_names: read_names,
+            fixed_batch,
             plans: HashMap::new(),
         })
     }
 
-    /// Optimises the graph for `batch` (once per batch size).
+    /// Optimises the graph for `batch` (once per batch size); checks the shapes of the read
+    /// outputs on the way.
     fn prepare(&mut self, batch: usize) -> Result<&mut Plan> {
         if batch == 0 {
             return Err(PipelineError::InvalidInput(
@@ -172,22 +409,46 @@ impl Net {
         if !self.plans.contains_key(&batch) {
             let mut m = self.model.clone();
             for spec in &self.inputs {
-                let mut shape = vec![batch];
-                shape.extend_from_slice(&spec.tail);
+                let shape = match &spec.feed {
+                    Feed::Batched(tail) => {
+                        let mut s = vec![batch];
+                        s.extend_from_slice(tail);
+                        s
+                    }
+                    Feed::Shared(s) => s.clone(),
+                };
                 m = m
                     .with_input_fact(spec.slot, InferenceFact::dt_shape(spec.dt, shape))
                     .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
             }
-            let plan = m
+            let optimising = |e: TractError| {
+                PipelineError::Inference(format!("optimising for batch {batch}: {}", tract_msg(&e)))
+            };
+            let typed = m.into_typed().map_err(optimising)?;
+            for ((pos, tail), name) in self
+                .outputs
+                .iter()
+                .zip(&self.out_tails)
+                .zip(&self.out_names)
+            {
+                let fact = typed.output_fact(*pos).map_err(optimising)?;
+                if let Some(found) = fact.shape.as_concrete() {
+                    let mut want = vec![batch];
+                    want.extend_from_slice(tail);
+                    if found != want.as_slice() {
+                        return Err(PipelineError::Interface(format!(
+                            "output \"{name}\" has shape {found:?} for a batch of {batch}, \
+                             expected {want:?}: the prediction must have the shape of the input \
+                             image"
+                        )));
+                    }
+                }
+            }
+            let plan = typed
                 .into_optimized()
                 .and_then(|m| m.into_runnable())
                 .and_then(|p| Runnable::spawn(&p))
-                .map_err(|e| {
-                    PipelineError::Inference(format!(
-                        "optimising for batch {batch}: {}",
-                        tract_msg(&e)
-                    ))
-                })?;
+                .map_err(optimising)?;
             self.plans.insert(batch, plan);
         }
         Ok(self.plans.get_mut(&batch).expect("inserted above"))
@@ -302,43 +563,122 @@ pub struct DiffusionModel {
     plan_batch: usize,
 }
 
+/// Element types a time input may have (the pipeline casts its times; integer inputs get the
+/// nearest integer timestep).
+const TIME_TYPES: &[DatumType] = &[
+    DatumType::F32,
+    DatumType::F64,
+    DatumType::I64,
+    DatumType::I32,
+];
+/// Element types a class input may have.
+const CLASS_TYPES: &[DatumType] = &[DatumType::I64, DatumType::I32];
+
+/// Reads the side files of a model saved with external data from the folder of `model_path`
+/// (the `location`s its bytes name; only relative paths inside that folder). Native only: in
+/// a browser, pass the bytes as [`LoadOptions::external_data`].
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_external_data(
+    model_path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let dir = model_path
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let mut out = Vec::new();
+    for loc in external_data_locations(bytes)? {
+        let rel = std::path::Path::new(&loc);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(PipelineError::Onnx(format!(
+                "external data location \"{loc}\" is not a plain path inside the model's folder"
+            )));
+        }
+        let path = dir.join(rel);
+        let data = std::fs::read(&path).map_err(|e| {
+            PipelineError::Onnx(format!(
+                "the model keeps its weights in a side file {} (ONNX external data): {e}; keep \
+                 it next to the .onnx file or export a single file",
+                path.display()
+            ))
+        })?;
+        out.push((loc, data));
+    }
+    Ok(out)
+}
+
 impl DiffusionModel {
     /// Loads ONNX bytes, reads and checks the metadata against the graph.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::from_bytes_with_metadata(bytes, &[])
+        Self::load(bytes, &LoadOptions::default())
     }
 
     /// As [`from_bytes`](Self::from_bytes), with `overrides` added to (and replacing) the
     /// file's `metadata_props`, for models exported without them.
     pub fn from_bytes_with_metadata(bytes: &[u8], overrides: &[(&str, &str)]) -> Result<Self> {
-        let (model, mut metadata) = read_onnx(bytes)?;
-        for (k, v) in overrides {
-            metadata.retain(|(key, _)| key != k);
-            metadata.push((k.to_string(), v.to_string()));
-        }
-        let info = ModelInfo::from_metadata(&metadata)?;
+        let opts = LoadOptions {
+            metadata: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..LoadOptions::default()
+        };
+        Self::load(bytes, &opts)
+    }
+
+    /// Loads ONNX bytes with what the caller knows besides them (`MODEL.md`): metadata
+    /// entries, a diffusers scheduler config, the side files of external data. Every fact is
+    /// checked against the graph, and the plan for one image is built (so a prediction whose
+    /// shape is not the image's is refused here, before any evaluation).
+    pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Self> {
+        let (model, metadata, summary) = read_onnx(bytes, &opts.external_data)?;
+        let merged = opts.merged(&metadata)?;
+        let info = ModelInfo::from_facts(&merged, Some(&summary))?;
         let s = info.shape;
         let mut inputs = vec![
-            (
-                info.input_names[0].as_str(),
-                f32::datum_type(),
-                vec![s.channels, s.height, s.width],
-            ),
-            (info.input_names[1].as_str(), f32::datum_type(), vec![]),
+            InputReq {
+                name: &info.input_names[0],
+                types: &[DatumType::F32],
+                tail: vec![s.channels, s.height, s.width],
+                may_share: false,
+            },
+            InputReq {
+                name: &info.input_names[1],
+                types: TIME_TYPES,
+                tail: vec![],
+                may_share: true,
+            },
         ];
         if info.is_conditional() {
-            inputs.push((info.input_names[2].as_str(), i64::datum_type(), vec![]));
+            inputs.push(InputReq {
+                name: &info.input_names[2],
+                types: CLASS_TYPES,
+                tail: vec![],
+                may_share: false,
+            });
         }
         let outputs = [(
             info.output_name.as_str(),
             vec![s.channels, s.height, s.width],
         )];
         let net = Net::new(model, &inputs, &outputs)?;
-        Ok(DiffusionModel {
+        let mut m = DiffusionModel {
             info,
             net,
             plan_batch: PLAN_BATCH,
-        })
+        };
+        m.prepare(1)?;
+        Ok(m)
+    }
+
+    /// The element type of the time input (`float32`, `float64`, `int32`, `int64`) and
+    /// whether it takes one time per image (`[B]`) or one for the batch (`[]`, `[1]`).
+    pub fn time_input(&self) -> (&'static str, bool) {
+        let spec = &self.net.inputs[1];
+        (type_name(spec.dt), matches!(spec.feed, Feed::Batched(_)))
     }
 
     /// What the model says about itself.
@@ -358,12 +698,22 @@ impl DiffusionModel {
     }
 
     /// Sets the images per plan run: larger batches are evaluated in chunks of `n` through a
-    /// plan optimised for `n` (the same results; only the speed differs, see [`PLAN_BATCH`]).
+    /// plan optimised for `n`. The results are the same up to float rounding, not bit for bit:
+    /// tract's batched kernels sum in another order. `wasm/tests/models.rs`
+    /// (`plan_batch_changes_only_rounding`, `--nocapture`) measures and bounds it: 3.4e-4 on
+    /// x_0 of magnitude ~450 (8 guided images, 10 NFE), under `1e-5 (1 + max |x_0|)`. Only the speed differs otherwise, see
+    /// [`PLAN_BATCH`]. A graph exported with a fixed batch of 1 takes only `n` = 1.
     pub fn set_plan_batch(&mut self, n: usize) -> Result<()> {
         if n == 0 {
             return Err(PipelineError::InvalidInput(
                 "the plan batch must be at least 1".into(),
             ));
+        }
+        if self.net.fixed_batch.is_some_and(|b| b != n) {
+            return Err(PipelineError::InvalidInput(format!(
+                "the graph fixes the batch at {}: the plan batch cannot be {n}",
+                self.net.fixed_batch.unwrap_or(1)
+            )));
         }
         self.plan_batch = n;
         Ok(())
@@ -436,10 +786,16 @@ impl DiffusionModel {
                     &[b, s.channels, s.height, s.width],
                     &x[first * n..(first + b) * n],
                 )?,
-                tensor(&[b], &t[images.clone()])?,
+                self.time_tensor(&t[images.clone()])?,
             ];
             if conditional {
-                inputs.push(tensor(&[b], &class[images])?);
+                let c = &class[images];
+                inputs.push(if self.net.inputs[2].dt == DatumType::I32 {
+                    let v: Vec<i32> = c.iter().map(|&v| v as i32).collect();
+                    tensor(&[b], &v)?
+                } else {
+                    tensor(&[b], c)?
+                });
             }
             let res = self.net.run(b, inputs)?;
             copy_out(
@@ -449,6 +805,40 @@ impl DiffusionModel {
             )?;
         }
         Ok(())
+    }
+
+    /// The time input for one plan run: `t` cast to the graph's type, one per image or one
+    /// for all (then all of `t` must agree).
+    fn time_tensor(&self, t: &[f32]) -> Result<Tensor> {
+        let spec = &self.net.inputs[1];
+        let (shape, vals): (Vec<usize>, &[f32]) = match &spec.feed {
+            Feed::Batched(_) => (vec![t.len()], t),
+            Feed::Shared(shape) => {
+                if t.iter().any(|&v| v != t[0]) {
+                    return Err(PipelineError::InvalidInput(format!(
+                        "the model takes one time for the whole batch (its time input \"{}\" \
+                         has shape {shape:?}), but the times of this batch differ",
+                        self.info.input_names[1]
+                    )));
+                }
+                (shape.clone(), &t[..1])
+            }
+        };
+        match spec.dt {
+            DatumType::F64 => {
+                let v: Vec<f64> = vals.iter().map(|&v| v as f64).collect();
+                tensor(&shape, &v)
+            }
+            DatumType::I64 => {
+                let v: Vec<i64> = vals.iter().map(|&v| v.round() as i64).collect();
+                tensor(&shape, &v)
+            }
+            DatumType::I32 => {
+                let v: Vec<i32> = vals.iter().map(|&v| v.round() as i32).collect();
+                tensor(&shape, &v)
+            }
+            _ => tensor(&shape, vals),
+        }
     }
 
     /// [`eval_into`](Self::eval_into) into a new vector.
@@ -479,13 +869,18 @@ impl DiffusionModel {
         let t = vec![(self.info.schedule.num_train_timesteps() / 2) as f32; batch];
         let mut inputs = vec![
             tensor(&[batch, s.channels, s.height, s.width], &x)?,
-            tensor(&[batch], &t)?,
+            self.time_tensor(&t)?,
         ];
         if self.info.is_conditional() {
             let class: Vec<i64> = (0..batch)
                 .map(|i| (i % self.info.num_classes) as i64)
                 .collect();
-            inputs.push(tensor(&[batch], &class)?);
+            inputs.push(if self.net.inputs[2].dt == DatumType::I32 {
+                let v: Vec<i32> = class.iter().map(|&v| v as i32).collect();
+                tensor(&[batch], &v)?
+            } else {
+                tensor(&[batch], &class)?
+            });
         }
         self.net.profile(batch, inputs, repeats, clock)
     }
@@ -569,7 +964,7 @@ pub const CLASSIFIER_CHUNK: usize = 100;
 impl Classifier {
     /// Loads a classifier; the shape comes from the graph's input `x` (or `image_*` metadata).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let (model, mut metadata) = read_onnx(bytes)?;
+        let (model, mut metadata, _) = read_onnx(bytes, &[])?;
         metadata.sort();
         let get = |k: &str| {
             metadata
@@ -625,8 +1020,9 @@ impl Classifier {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect();
-        let num_classes = num("num_classes")
-            .ok_or_else(|| PipelineError::MissingMetadata("num_classes".into()))?;
+        let num_classes = num("num_classes").ok_or_else(|| {
+            PipelineError::MissingMetadata(vec!["num_classes (classifier)".into()])
+        })?;
         let feature_dim = if out_names.len() > 1 {
             num("feature_dim").unwrap_or(0)
         } else {
@@ -638,11 +1034,12 @@ impl Classifier {
         }
         let net = Net::new(
             model,
-            &[(
-                in_name.as_str(),
-                f32::datum_type(),
-                vec![shape.channels, shape.height, shape.width],
-            )],
+            &[InputReq {
+                name: &in_name,
+                types: &[DatumType::F32],
+                tail: vec![shape.channels, shape.height, shape.width],
+                may_share: false,
+            }],
             &outputs,
         )?;
         Ok(Classifier {

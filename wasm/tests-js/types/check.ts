@@ -14,6 +14,12 @@ async function main() {
   const ts: number[] | null = s.timesteps;
   const ig: string[] = s.ignoredKeys;
   const m = new Model(new Uint8Array());
+  const text = '{"_class_name": "DDIMScheduler", "lambda_min_clipped": -Infinity}';
+  const own = new Model(new Uint8Array(), { metadata: { prediction_type: 'epsilon', num_train_timesteps: 1000, class_labels: ['a', 'b'] }, schedulerConfig: text, externalData: new Uint8Array() });
+  const names: string[] = own.metadata.inputNames;
+  new Sampler({ scheduler: text, steps: 8 }, gaussianNoise(0, 16));
+  own.generate({ scheduler: text, steps: 4 });
+  void names;
   m.planBatch = 2;
   m.generate(g);
   // One evaluation at a time (what generateAsync runs).
