@@ -16,6 +16,7 @@ pub mod draw;
 pub mod error;
 mod js;
 pub mod model;
+mod plan;
 #[cfg(feature = "profile")]
 mod profile;
 pub mod sampler;
