@@ -42,6 +42,14 @@ build() { # build TARGET
         fs.writeFileSync(p, JSON.stringify(j, null, 2) + "\n");
     ' "$OUT/$1"
     rm -f "$OUT/$1/.gitignore"
+    # The WebGPU plan executor (issue 14): dpm-solver/webgpu.js and its types.
+    cp wasm/js/webgpu.js wasm/js/webgpu.d.ts "$OUT/$1/"
+    node -e '
+        const fs = require("fs"), p = process.argv[1] + "/package.json";
+        const j = JSON.parse(fs.readFileSync(p, "utf8"));
+        j.files = [...new Set([...(j.files || []), "webgpu.js", "webgpu.d.ts"])];
+        fs.writeFileSync(p, JSON.stringify(j, null, 2) + "\n");
+    ' "$OUT/$1"
 }
 build web
 if [[ "${BUNDLER:-0}" == 1 ]]; then build bundler; fi
