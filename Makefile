@@ -18,3 +18,4 @@ test-wasm:
 
 test-www:
 	bash .ci/test-www.sh
+	bash .ci/test-webgpu.sh

@@ -72,6 +72,12 @@ function onReady(m) {
   el.cls.add(new Option('unconditional', 'uncond'));
   el.status.textContent = `ready: model and wasm loaded in ${m.loadMs.toFixed(0)} ms${m.simd ? ' (wasm SIMD)' : ''}`;
   setBusy(false);
+  // The WebGPU runtime (onnxruntime-web + the package's plan executor), only where it can run.
+  // Loaded lazily: the page works without it (and without WebGPU).
+  if (navigator.gpu) {
+    import('./webgpu.js').then((w) => w.webgpuAvailable())
+      .then((ok) => { demo.webgpu = ok; $('runtimeLabel').hidden = !ok; }, () => { demo.webgpu = false; });
+  }
 }
 
 function paint(panel, m) {
@@ -158,7 +164,8 @@ el.controls.addEventListener('submit', (e) => {
   for (const j of jobs) captions[j.panel].textContent = `${SOLVERS[j.solver].label}: running…`;
   el.progress.value = 0;
   setBusy(true);
-  worker.postMessage({ type: 'generate', id: runId, jobs, ...f });
+  if ($('runtime').value === 'webgpu') import('./webgpu.js').then((w) => w.runWebGpu({ id: runId, jobs, ...f }, meta, onMessage));
+  else worker.postMessage({ type: 'generate', id: runId, jobs, ...f });
 });
 
 el.cancel.addEventListener('click', () => worker.postMessage({ type: 'cancel' }));

@@ -1,6 +1,7 @@
 // Static server on 127.0.0.1 (a secure context, as WebGPU needs) for this example:
 //   /          this folder            /pkg/     the built package (target/pkg/web)
 //   /ort/      onnxruntime-web/dist   /models/  the demo's models (www/models)
+//   /www/      the demo page, with /www/pkg/ and /www/ort/ as above
 // Usage: node serve.mjs [port]  (0: any free port; the URL is printed).
 import http from 'node:http';
 import fs from 'node:fs';
@@ -9,13 +10,19 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../../..');
+const PKG = process.env.DPM_PKG ?? path.join(ROOT, 'target/pkg/web');
+const ORT = path.join(HERE, 'node_modules/onnxruntime-web/dist');
 const MOUNTS = [
-  ['/pkg/', process.env.DPM_PKG ?? path.join(ROOT, 'target/pkg/web')],
-  ['/ort/', path.join(HERE, 'node_modules/onnxruntime-web/dist')],
+  // The demo page with its WebGPU runtime (what make demo assembles in www/).
+  ['/www/pkg/', PKG],
+  ['/www/ort/', ORT],
+  ['/www/', path.join(ROOT, 'www')],
+  ['/pkg/', PKG],
+  ['/ort/', ORT],
   ['/models/', path.join(ROOT, 'www/models')],
   ['/', HERE],
 ];
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.json': 'application/json' };
+const TYPES = { '.css': 'text/css', '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.json': 'application/json' };
 
 export function serve(port = 0) {
   const server = http.createServer((req, res) => {

@@ -104,6 +104,28 @@ test('dpm++2m with CFG as one batch: the plan equals the CPU sampler on the same
   assert.equal(r.bytesDownPerStep, 0);
 });
 
+test('the demo offers the WebGPU runtime here and draws with it', { timeout: 300_000 }, async () => {
+  const demo = await browser.newPage();
+  const demoErrors = [];
+  demo.on('console', (m) => { if (m.type() === 'error') demoErrors.push(m.text()); });
+  demo.on('pageerror', (e) => demoErrors.push(String(e)));
+  await demo.goto(`http://127.0.0.1:${server.address().port}/www/index.html`);
+  await demo.waitForFunction(() => window.demo?.ready && window.demo.webgpu !== undefined, null, { timeout: 120_000 });
+  assert.equal(await demo.evaluate(() => window.demo.webgpu), true, 'WebGPU runtime offered');
+  assert.equal(await demo.isVisible('#runtimeLabel'), true);
+  await demo.selectOption('#runtime', 'webgpu');
+  await demo.selectOption('#solver', 'unipc');
+  await demo.fill('#steps', '3');
+  await demo.fill('#batch', '2');
+  await demo.click('#generate');
+  await demo.waitForFunction(() => window.demo.runs.length >= 1 && !window.demo.busy, null, { timeout: 240_000 });
+  const run = await demo.evaluate(() => window.demo.runs[0]);
+  assert.equal(run.nfe, 3);
+  assert.ok(Number.isFinite(run.checksum));
+  assert.deepEqual(demoErrors, []);
+  await demo.close();
+});
+
 test('plans the executor refuses are refused with a clear error', async () => {
   const msgs = await page.evaluate(async () => {
     const { Sampler } = await import('./pkg/dpm_solver.js');
