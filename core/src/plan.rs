@@ -32,7 +32,7 @@
 //! # What has no plan
 //!
 //! - Dynamic thresholding needs a per-sample quantile of `|x_0|` (a sort or selection per
-//!   step): refused here with [`Error::InvalidConfig`](crate::Error::InvalidConfig). An
+//!   step): refused here with [`Error::InvalidConfig`]. An
 //!   executor that wants it must run the quantile itself; DDIM's `clip_sample` (a plain clamp)
 //!   is supported through [`Op::clamp`].
 //! - The adaptive method picks its next step from the error norm of the step just tried, so no

@@ -311,3 +311,93 @@ fn plan_diffusers_parity() {
     assert!(failures.is_empty(), "{} plan failures", failures.len());
     assert!(supported > 0);
 }
+
+/// The SDE variants' noise term: with the same standard normals (the plan's `Noise` buffer at
+/// evaluation `k` = the noise handed to `tell_noise` at step `k`), plan and scheduler agree.
+#[test]
+fn plan_sde_noise_term() {
+    use dpm_solver::diffusers::Scheduler;
+    let path = fixture_path("DPM_SOLVER_DIFFUSERS_FIXTURES", "diffusers_public.json");
+    let fx = load_diffusers(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut checked = 0;
+    for (class, order) in [
+        ("DPMSolverMultistepScheduler", 2),
+        ("DPMSolverMultistepScheduler", 3),
+        ("DPMSolverSinglestepScheduler", 2),
+    ] {
+        for alg in ["sde-dpmsolver++", "sde-dpmsolver"] {
+            if alg == "sde-dpmsolver" && (order == 3 || class == "DPMSolverSinglestepScheduler") {
+                continue; // diffusers has no such sde-dpmsolver update
+            }
+            let case = fx
+                .cases
+                .iter()
+                .find(|c| c.model.prediction == "noise")
+                .expect("an epsilon case");
+            let oracle = Oracle::new(&case.model).unwrap();
+            let json = serde_json::json!({
+                "algorithm_type": alg,
+                "solver_order": order,
+                "final_sigmas_type": "sigma_min",
+            });
+            let (mut trained, mut disable) = (Vec::new(), Vec::new());
+            let batch = case.x_t.len();
+            let (cfg, _) =
+                scheduler_config(class, &json, &mut trained, &mut disable, batch).unwrap();
+            let steps = 7;
+            let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
+            let n = x_t.len();
+            let noise_at = |k: usize| -> Vec<f32> {
+                (0..n).map(|i| (1.7 * (i + 3 * k) as f32).sin()).collect()
+            };
+            // The scheduler with tell_noise.
+            let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+            let mut x = x_t.clone();
+            let mut scratch = vec![0.0f32; cfg.scratch_len(n)];
+            let mut s =
+                Scheduler::<f32, MAX_STEPS>::new(&cfg, steps, &mut table, &mut x, &mut scratch)
+                    .unwrap();
+            let ac: Vec<f32> = s.alphas_cumprod().to_vec();
+            let mut out = vec![0.0f32; n];
+            let mut k = 0;
+            while let Some(req) = s.ask() {
+                oracle_output(&oracle, &ac, &req, &mut out, false).unwrap();
+                s.tell_noise(&out, &noise_at(k)).unwrap();
+                k += 1;
+            }
+            drop(s);
+            // The plan.
+            let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+            let mut plan = Vec::new();
+            let info = scheduler_plan::<f32, MAX_STEPS>(&cfg, steps, &mut table, None, |st| {
+                plan.push((st.t_model as i64, st.ops.to_vec()))
+            })
+            .unwrap();
+            assert!(info.noise, "{class} {alg}: the plan reads noise");
+            let mut bufs = Buffers::new(&info, &x_t);
+            for (k, (ts, ops)) in plan.iter().enumerate() {
+                let req = dpm_solver::diffusers::Request {
+                    x: &bufs.data[Buf::X.index()][..],
+                    timestep: *ts,
+                    step_index: k,
+                };
+                let mut o = vec![0.0f32; n];
+                oracle_output(&oracle, &ac, &req, &mut o, false).unwrap();
+                bufs.data[Buf::Output.index()] = o;
+                bufs.data[Buf::Noise.index()] = noise_at(k);
+                bufs.apply(ops);
+            }
+            let got = &bufs.data[Buf::X.index()];
+            let err = got
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            println!("plan sde {class} {alg} order {order}: max |plan - scheduler| = {err:.2e}");
+            assert!(err <= 1e-5 * (1.0 + scale), "{class} {alg}: {err}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4);
+}
