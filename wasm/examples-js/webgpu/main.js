@@ -181,3 +181,27 @@ export async function compare(args) {
     cpu: cpu.images,
   };
 }
+
+/**
+ * The network's own gap: max |eps_webgpu - eps_wasm| of the two onnxruntime-web EPs on the same
+ * input, at each time of `ts` (what the sampled images inherit, whatever the solver).
+ */
+export async function epsGap(ts = [999, 700, 300, 50, 1]) {
+  await runWasmEp({ kind: 'ddim', steps: 1, classes: [3] }); // creates the wasm session
+  const x = Float32Array.from({ length: meta.channels * meta.height * meta.width }, (_, i) => Math.sin(1.7 * i));
+  const out = [];
+  for (const t of ts) {
+    const feeds = () => ({
+      x: new ort.Tensor('float32', x.slice(), [1, meta.channels, meta.height, meta.width]),
+      t: new ort.Tensor('float32', new Float32Array([t]), [1]),
+      class: new ort.Tensor('int64', new BigInt64Array([3n]), [1]),
+    });
+    const g = (await session.run(feeds()))[session.outputNames[0]];
+    const a = await g.getData(true);
+    const c = (await wasmSession.run(feeds()))[wasmSession.outputNames[0]].data;
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - c[i]));
+    out.push({ t, maxAbsDiff: d });
+  }
+  return out;
+}
