@@ -97,6 +97,8 @@ pub struct Op<T> {
     pub dst: Buf,
     terms: [(Buf, T); MAX_TERMS],
     len: u8,
+    /// More than [`MAX_TERMS`] terms were added (the log then refuses the step).
+    overflow: bool,
     /// Clamp the result to `[-c, c]` (DDIM's `clip_sample`), or `None`.
     pub clamp: Option<T>,
 }
@@ -108,12 +110,14 @@ impl<T: Real> Op<T> {
             dst,
             terms: [(Buf::X, T::ZERO); MAX_TERMS],
             len: 0,
+            overflow: false,
             clamp: None,
         }
     }
 
     /// Adds `w src` (a term on a buffer already present adds to its weight; zero weights are
-    /// kept, so the term list mirrors the update's structure).
+    /// kept, so the term list mirrors the update's structure). Past [`MAX_TERMS`] buffers the
+    /// operation is marked as overflowing and [`OpLog::push`] refuses it.
     pub fn term(mut self, src: Buf, w: T) -> Self {
         if let Some(t) = self.terms[..self.len as usize]
             .iter_mut()
@@ -123,6 +127,8 @@ impl<T: Real> Op<T> {
         } else if (self.len as usize) < MAX_TERMS {
             self.terms[self.len as usize] = (src, w);
             self.len += 1;
+        } else {
+            self.overflow = true;
         }
         self
     }
@@ -172,9 +178,12 @@ impl<T: Real> OpLog<T> {
         self.nonlinear = false;
     }
 
-    /// Appends an operation (past [`MAX_OPS`] the log is marked non-linear: never the case for
-    /// the methods in this crate).
+    /// Appends an operation (past [`MAX_OPS`] operations or [`MAX_TERMS`] terms the log is
+    /// marked non-linear, so no plan is made: never the case for the methods in this crate).
     pub fn push(&mut self, op: Op<T>) {
+        if op.overflow {
+            self.nonlinear = true;
+        }
         if self.len < MAX_OPS {
             self.ops[self.len] = op;
             self.len += 1;
@@ -353,5 +362,16 @@ mod tests {
         };
         assert_eq!(op.eval(v), 1.0);
         assert_eq!(Buf::Slot(2).index(), 6);
+    }
+
+    #[test]
+    fn too_many_terms_refuse_the_step() {
+        let mut op = Op::<f32>::new(Buf::X);
+        for j in 0..=MAX_TERMS as u8 {
+            op = op.term(Buf::Slot(j), 1.0);
+        }
+        let mut log = OpLog::default();
+        log.push(op);
+        assert!(log.nonlinear);
     }
 }
