@@ -18,6 +18,7 @@ test-wasm:
 
 test-www:
 	bash .ci/test-www.sh
+	bash .ci/test-webgpu.sh
 
 test-npm:
 	bash .ci/test-npm.sh

@@ -11,6 +11,7 @@ const el = {
   panelB: $('panelB'), chart: $('chart'), chartRun: $('chartRun'), chartNfe: $('chartNfe'),
   chartBatch: $('chartBatch'), chartSolvers: $('chartSolvers'), controls: $('controls'),
   title: $('title'), description: $('description'), modelFile: $('modelFile'), resetModel: $('resetModel'),
+  runtime: $('runtime'), runtimeLabel: $('runtimeLabel'),
 };
 const DEFAULT_HEADER = { title: el.title.textContent, description: el.description.textContent };
 const canvases = { A: $('canvasA'), B: $('canvasB') };
@@ -166,6 +167,16 @@ function onReady(metadata, name, loadMs) {
   for (const p of ['A', 'B']) captions[p].textContent = '';
   el.status.textContent = `ready: ${name === 'default' ? 'model' : name} and wasm loaded in ${loadMs.toFixed(0)} ms (wasm SIMD)`;
   setBusy(false);
+  // The WebGPU runtime (onnxruntime-web + the package's plan executor), only where it can run,
+  // for the demo model. Loaded lazily: the page works without it (and without WebGPU).
+  el.runtimeLabel.hidden = true;
+  el.runtime.value = 'tract';
+  if (navigator.gpu && name === 'default') {
+    import('./webgpu.js').then((w) => w.webgpuAvailable())
+      .then((ok) => { demo.webgpu = ok; el.runtimeLabel.hidden = !ok; }, () => { demo.webgpu = false; });
+  } else {
+    demo.webgpu = false;
+  }
 }
 
 /** Loads the user's files (the .onnx, its .onnx.data, a scheduler_config.json). */
@@ -226,6 +237,19 @@ async function generate(f, jobs, signal) {
   for (const job of jobs) {
     const label = SOLVERS[job.solver].label;
     const tj = performance.now();
+    if (el.runtime.value === 'webgpu') {
+      // onnxruntime-web on WebGPU with the package's plan executor: no per-step preview.
+      if (signal.aborted) throw Object.assign(new Error('cancelled'), { name: 'AbortError' });
+      const w = await import('./webgpu.js');
+      const r = await w.runWebGpu(f, job.solver, meta).catch((e) => { throw new Error(`WebGPU: ${e?.message ?? e}`); });
+      const ms = performance.now() - tj;
+      paint(job.panel, r.image);
+      doneNfe += r.nfe;
+      captions[job.panel].textContent = `${label}: ${r.nfe} NFE on WebGPU, ${ms.toFixed(0)} ms`;
+      demo.runs.push({ panel: job.panel, solver: job.solver, nfe: r.nfe, ms, checksum: r.checksum, webgpu: true });
+      if (demo.firstDoneAt === null) demo.firstDoneAt = performance.now() - demo.t0;
+      continue;
+    }
     const gen = await dpm.generate(generateOptions({ ...f, solver: job.solver }, meta), {
       signal,
       preview: { gap: 1 },

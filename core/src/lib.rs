@@ -47,6 +47,9 @@
 //! - `singlestep` (default): [`Method::Singlestep`] and [`Method::SinglestepFixed`].
 //! - `adaptive` (default): [`Method::Adaptive`].
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
+//! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
+//!   executors outside this crate (a WebGPU compute shader); off by default so firmware keeps
+//!   the recording out of flash.
 //!
 //! Multistep DPM-Solver(++) is always compiled in. With `default-features = false`, an
 //! application that samples only with it keeps the other methods' code out of its binary (the
@@ -64,6 +67,8 @@ pub mod error;
 pub mod guidance;
 pub mod math;
 pub mod model;
+#[cfg(feature = "plan")]
+pub mod plan;
 #[cfg(feature = "rng")]
 pub mod rng;
 pub mod sampler;

@@ -306,6 +306,9 @@ pub struct Sampler<'a, T: Real = f32> {
     lambda_hist: [T; 3],
     stats: Stats,
     reports: usize,
+    /// The operations of the last evaluation, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    log: crate::plan::OpLog<T>,
 }
 
 impl<'a, T: Real> Sampler<'a, T> {
@@ -430,6 +433,8 @@ impl<'a, T: Real> Sampler<'a, T> {
             lambda_hist: [T::ZERO; 3],
             stats: Stats::default(),
             reports: 0,
+            #[cfg(feature = "plan")]
+            log: crate::plan::OpLog::default(),
         };
         sampler.start();
         Ok(sampler)
@@ -542,6 +547,21 @@ impl<'a, T: Real> Sampler<'a, T> {
     /// The configuration.
     pub fn config(&self) -> &Config<'a, T> {
         &self.cfg
+    }
+
+    /// The buffer the pending request's `x` is, in the terms of [`crate::plan`].
+    #[cfg(feature = "plan")]
+    pub fn pending_buffer(&self) -> Option<crate::plan::Buf> {
+        Some(match self.pending()?.0 {
+            Loc::X => crate::plan::Buf::X,
+            Loc::Slot(j) => crate::plan::Buf::slot(j),
+        })
+    }
+
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        &self.log
     }
 
     // ----- state machine -----
@@ -701,6 +721,8 @@ impl<'a, T: Real> Sampler<'a, T> {
         let alpha = p.alpha();
         let (a, b) = conversion(self.cfg.prediction, target, alpha, p.sigma);
         let dst = self.destination();
+        #[cfg(feature = "plan")]
+        self.record_conversion(loc, dst, output, a, b, target, alpha, p.sigma);
         {
             let (x, scratch) = (&*self.x, &mut *self.scratch);
             match loc {
@@ -741,6 +763,10 @@ impl<'a, T: Real> Sampler<'a, T> {
             for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(self.dim) {
                 dynamic_threshold(sample, &th, work);
             }
+            #[cfg(feature = "plan")]
+            {
+                self.log.nonlinear = true;
+            }
         }
         self.stats.nfe += 1;
         self.advance()
@@ -756,6 +782,11 @@ impl<'a, T: Real> Sampler<'a, T> {
             Phase::Denoise => {
                 let n = self.n;
                 self.x.copy_from_slice(&self.scratch[..n]);
+                #[cfg(feature = "plan")]
+                {
+                    use crate::plan::{Buf, Op};
+                    self.log.push(Op::new(Buf::X).term(Buf::slot(0), T::ONE));
+                }
                 self.phase = Phase::Done;
                 let t = self.t_end;
                 Ok(Some(self.report(
@@ -803,8 +834,55 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
     }
 
+    /// Records `dst = cx x + sum_j cm[j] slot(ms[j])`.
+    #[cfg(feature = "plan")]
+    fn record_update(&mut self, dst: crate::plan::Buf, u: &Update<T>, ms: &[usize]) {
+        use crate::plan::{Buf, Op};
+        let mut op = Op::new(dst).term(Buf::X, u.cx);
+        for (&j, &c) in ms.iter().zip(&u.cm) {
+            op = op.term(Buf::slot(j), c);
+        }
+        self.log.push(op);
+    }
+
+    /// Records the conversion of the output into slot `dst`: `a src + b out`, with the guidance
+    /// combination folded in (CFG: `b s cond + b (1 - s) uncond`).
+    #[cfg(feature = "plan")]
+    #[allow(clippy::too_many_arguments)]
+    fn record_conversion(
+        &mut self,
+        loc: Loc,
+        dst: usize,
+        out: Output<'_, T>,
+        a: T,
+        b: T,
+        target: Target,
+        alpha: T,
+        sigma: T,
+    ) {
+        use crate::plan::{Buf, Op};
+        self.log.clear();
+        let src = match loc {
+            Loc::X => Buf::X,
+            Loc::Slot(e) => Buf::slot(e),
+        };
+        let op = Op::new(Buf::slot(dst)).term(src, a);
+        let op = match out {
+            Output::Plain(_) => op.term(Buf::Output, b),
+            Output::Cfg { scale, .. } => op
+                .term(Buf::Output, b * scale)
+                .term(Buf::Guide, b * (T::ONE - scale)),
+            Output::Classifier { scale, .. } => op
+                .term(Buf::Output, b)
+                .term(Buf::Guide, grad_coeff(target, scale, alpha, sigma)),
+        };
+        self.log.push(op);
+    }
+
     /// Applies `u` to `x` in place over the model slots `ms`.
     fn update_x(&mut self, u: &Update<T>, ms: &[usize]) {
+        #[cfg(feature = "plan")]
+        self.record_update(crate::plan::Buf::X, u, ms);
         let n = self.n;
         let s = &*self.scratch;
         let slot = |j: usize| &s[j * n..(j + 1) * n];
@@ -818,6 +896,8 @@ impl<'a, T: Real> Sampler<'a, T> {
 
     /// Writes `u` applied to `x` over slots `ms` into slot `dst` (not among `ms`).
     fn update_into(&mut self, dst: usize, u: &Update<T>, ms: &[usize]) {
+        #[cfg(feature = "plan")]
+        self.record_update(crate::plan::Buf::slot(dst), u, ms);
         let n = self.n;
         let (before, rest) = self.scratch.split_at_mut(dst * n);
         let (d, after) = rest.split_at_mut(n);
@@ -1066,7 +1146,12 @@ impl<'a, T: Real> Sampler<'a, T> {
             self.set_phase(Phase::Adaptive { stage: 2 }, p.s2);
             return Ok(None);
         }
-        // Both solutions are available: estimate the error, accept or reject.
+        // Both solutions are available: estimate the error, accept or reject (a reduction and a
+        // decision: no plan op).
+        #[cfg(feature = "plan")]
+        {
+            self.log.nonlinear = true;
+        }
         let (lower, higher) = if order == 2 {
             (
                 Update::first_order(alg, &p.s, &p.t),

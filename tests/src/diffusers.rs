@@ -128,7 +128,7 @@ pub fn scheduler_config<'b>(
 
 /// The oracle's output for the whole batch at integer timestep `t`:
 /// `alpha = sqrt(alphas_cumprod[t])`, `sigma = sqrt(1 - alphas_cumprod[t])`.
-fn oracle_output<T: Real>(
+pub fn oracle_output<T: Real>(
     oracle: &Oracle<'_>,
     alphas_cumprod: &[f32],
     req: &Request<'_, T>,

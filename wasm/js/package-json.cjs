@@ -1,6 +1,6 @@
 // Writes the package.json of the npm package dpm-solver (called by build-package.sh with the
 // package folder): name, entry points (exports map: browser / node / default, types, the
-// .wasm files, the sampler-only build, the worker), files. No placeholder fields.
+// .wasm files, the sampler-only build, the worker, the WebGPU plan executor), files. No placeholder fields.
 const fs = require('fs');
 const path = require('path');
 const dir = process.argv[2];
@@ -21,6 +21,7 @@ const out = {
     './sampler': { types: './sampler.d.ts', node: './sampler-node.js', browser: './sampler.js', default: './sampler.js' },
     './worker': { types: './worker.d.ts', default: './worker.js' },
     './worker-script': './worker-script.js',
+    './webgpu': { types: './webgpu.d.ts', default: './webgpu.js' },
     './dpm_solver_bg.wasm': './dpm_solver_bg.wasm',
     './sampler/dpm_solver_sampler_bg.wasm': './sampler/dpm_solver_sampler_bg.wasm',
     './dpm_solver.js': { types: './dpm_solver.d.ts', default: './dpm_solver.js' },

@@ -81,6 +81,9 @@ pub struct DDIMScheduler<'a, T, const MAX_STEPS: usize> {
     scratch: &'a mut [T],
     num_inference_steps: usize,
     step: usize,
+    /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    log: crate::plan::OpLog<T>,
 }
 
 impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
@@ -126,10 +129,18 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             scratch,
             num_inference_steps: n,
             step: 0,
+            #[cfg(feature = "plan")]
+            log: crate::plan::OpLog::default(),
         })
     }
 
     scheduler_front!();
+
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        &self.log
+    }
 
     /// One DDIM step (eta 0) with the network's output at the asked `(x, timestep)`.
     pub fn tell(&mut self, model_output: &[T]) -> Result<()> {
@@ -166,6 +177,28 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             PredictionType::Sample => (xv - sa * o) / sb,
             PredictionType::VPrediction => sa * o + sb * xv,
         };
+        #[cfg(feature = "plan")]
+        {
+            // Slot 0 = x_0 (clamped with clip_sample); x = sp x_0 + bp eps(x, output).
+            use super::kernel::conversion_coeffs;
+            use crate::plan::{Buf, Op};
+            self.log.clear();
+            let (a, b) = conversion_coeffs(c.prediction_type, true, sa, sb);
+            let mut op = Op::new(Buf::Slot(0)).term(Buf::X, a).term(Buf::Output, b);
+            if c.thresholding {
+                self.log.nonlinear = true;
+            } else if c.clip_sample {
+                op.clamp = Some(T::c(c.clip_sample_range));
+            }
+            self.log.push(op);
+            let (ea, eb) = conversion_coeffs(c.prediction_type, false, sa, sb);
+            self.log.push(
+                Op::new(Buf::X)
+                    .term(Buf::Slot(0), sp)
+                    .term(Buf::X, bp * ea)
+                    .term(Buf::Output, bp * eb),
+            );
+        }
         let (x0, work) = self.scratch.split_at_mut(n);
         for ((d, &xv), &o) in x0.iter_mut().zip(self.x.iter()).zip(model_output) {
             *d = x0_of(xv, o);

@@ -140,6 +140,9 @@ pub struct DPMSolverMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     step: usize,
     lower_order_nums: usize,
     last_order: usize,
+    /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    log: crate::plan::OpLog<T>,
 }
 
 impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
@@ -199,6 +202,8 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             step: 0,
             lower_order_nums: 0,
             last_order: 0,
+            #[cfg(feature = "plan")]
+            log: crate::plan::OpLog::default(),
         })
     }
 
@@ -226,10 +231,18 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         let s0 = Asl::of(self.table.sigma(i));
         let (alpha0, sigma0) = (tc::<T>(s0.alpha), tc::<T>(s0.sigma));
         let slot = self.ring.advance();
+        #[cfg(feature = "plan")]
+        let names = super::kernel::Names::of(self.x, self.scratch);
         let (hist, work) = self.scratch.split_at_mut(self.ring.len());
         let data = c.algorithm_type.predicts_data();
         {
             let dst = &mut hist[slot];
+            #[cfg(feature = "plan")]
+            {
+                self.log.clear();
+                let op = names.convert(c.prediction_type, data, alpha0, sigma0, dst);
+                self.log.push(op);
+            }
             convert(
                 c.prediction_type,
                 data,
@@ -245,6 +258,10 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                     threshold_sample(dst, c.batch, r, m, work);
                 } else {
                     threshold_eps(dst, self.x, alpha0, sigma0, c.batch, r, m, work);
+                }
+                #[cfg(feature = "plan")]
+                {
+                    self.log.nonlinear = true;
                 }
             }
         }
@@ -263,16 +280,16 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         let t = Asl::of(self.table.sigma(i + 1));
         let hist: &[T] = hist;
         let m0 = &hist[self.ring.range(0)];
-        match order {
+        let (cx, cn, terms): (T, T, [(T, &[T]); 3]) = match order {
             1 => {
                 let (cx, a, cn) = first_order(c.algorithm_type, t, s0);
-                combine(self.x, None, tc(cx), &[(tc(a), m0)], tc(cn), &mut noise)
+                (tc(cx), tc(cn), [(tc(a), m0), (T::ZERO, m0), (T::ZERO, m0)])
             }
             2 => {
                 let s1 = Asl::of(self.table.sigma(i - 1));
                 let (cx, cn, k) = second_order::<T>(c.algorithm_type, c.solver_type, t, s0, s1);
                 let m1 = &hist[self.ring.range(1)];
-                combine(self.x, None, cx, &[(k[0], m0), (k[1], m1)], cn, &mut noise)
+                (cx, cn, [(k[0], m0), (k[1], m1), (T::ZERO, m0)])
             }
             _ => {
                 let s1 = Asl::of(self.table.sigma(i - 1));
@@ -280,10 +297,14 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                 let (cx, cn, k) = third_order::<T>(c.algorithm_type, t, s0, s1, s2);
                 let m1 = &hist[self.ring.range(1)];
                 let m2 = &hist[self.ring.range(2)];
-                let terms = [(k[0], m0), (k[1], m1), (k[2], m2)];
-                combine(self.x, None, cx, &terms, cn, &mut noise)
+                (cx, cn, [(k[0], m0), (k[1], m1), (k[2], m2)])
             }
-        }
+        };
+        let terms = &terms[..order.min(3)];
+        #[cfg(feature = "plan")]
+        self.log
+            .push(names.combine(None, cx, terms, cn, noise.is_some()));
+        combine(self.x, None, cx, terms, cn, &mut noise);
         if self.lower_order_nums < c.solver_order {
             self.lower_order_nums += 1;
         }
@@ -300,6 +321,12 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
     /// The order of the last update (0 before the first).
     pub fn last_order(&self) -> usize {
         self.last_order
+    }
+
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        &self.log
     }
 }
 

@@ -180,6 +180,9 @@ pub struct DPMSolverSinglestepScheduler<'a, T, const MAX_STEPS: usize> {
     ring: Ring,
     step: usize,
     lower_order_final: bool,
+    /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    log: crate::plan::OpLog<T>,
 }
 
 impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
@@ -233,6 +236,8 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             ring,
             step: 0,
             lower_order_final,
+            #[cfg(feature = "plan")]
+            log: crate::plan::OpLog::default(),
         })
     }
 
@@ -252,12 +257,20 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         let c = &self.config;
         let s_now = Asl::of(self.table.sigma(i));
         let slot = self.ring.advance();
+        #[cfg(feature = "plan")]
+        let names = super::kernel::Names::of(self.x, self.scratch);
         let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
         let (start, work) = rest.split_at_mut(n);
         let data = c.algorithm_type.predicts_data();
         {
             let dst = &mut hist[slot];
             let (al, si) = (tc::<T>(s_now.alpha), tc::<T>(s_now.sigma));
+            #[cfg(feature = "plan")]
+            {
+                self.log.clear();
+                let op = names.convert(c.prediction_type, data, al, si, dst);
+                self.log.push(op);
+            }
             convert(c.prediction_type, data, al, si, self.x, model_output, dst);
             if c.thresholding {
                 let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
@@ -266,6 +279,10 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 } else {
                     threshold_eps(dst, self.x, al, si, c.batch, r, m, work);
                 }
+                #[cfg(feature = "plan")]
+                {
+                    self.log.nonlinear = true;
+                }
             }
         }
         let zero_final = c.final_sigmas_type == FinalSigmasType::Zero;
@@ -273,6 +290,12 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         order = order.min(self.ring.count()).min(i + 1).max(1);
         if order == 1 {
             start.copy_from_slice(self.x);
+            #[cfg(feature = "plan")]
+            {
+                use crate::plan::{Buf, Op};
+                self.log
+                    .push(Op::new(names.buf(start)).term(Buf::X, T::ONE));
+            }
         }
         let hist: &[T] = hist;
         let start: &[T] = start;
@@ -282,14 +305,11 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             1 => {
                 let (cx, a, cn) = first_order(alg, t, s_now);
                 let m0 = &hist[self.ring.range(0)];
-                combine(
-                    self.x,
-                    Some(start),
-                    tc(cx),
-                    &[(tc(a), m0)],
-                    tc(cn),
-                    &mut noise,
-                );
+                let terms = [(tc::<T>(a), m0)];
+                #[cfg(feature = "plan")]
+                self.log
+                    .push(names.combine(Some(start), tc(cx), &terms, tc(cn), noise.is_some()));
+                combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
             2 => {
                 // From s1 (the start) over h = lambda_t - lambda_s1: D0 = m1 (at s1),
@@ -305,6 +325,9 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 let k = tc::<T>(b) * tc::<T>(1.0 / r0);
                 let (m0, m1) = (&hist[self.ring.range(0)], &hist[self.ring.range(1)]);
                 let terms = [(k, m0), (tc::<T>(a) - k, m1)];
+                #[cfg(feature = "plan")]
+                self.log
+                    .push(names.combine(Some(start), tc(cx), &terms, tc(cn), noise.is_some()));
                 combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
             _ => {
@@ -333,11 +356,20 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 let m1 = &hist[self.ring.range(1)];
                 let m2 = &hist[self.ring.range(2)];
                 let terms = [(c0, m0), (c1, m1), (tc::<T>(a) - c0 - c1, m2)];
+                #[cfg(feature = "plan")]
+                self.log
+                    .push(names.combine(Some(start), tc(cx), &terms, tc(cn), noise.is_some()));
                 combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
         }
         self.step += 1;
         Ok(())
+    }
+
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        &self.log
     }
 
     /// The sigmas of the timesteps, without the final one.

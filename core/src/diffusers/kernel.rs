@@ -216,3 +216,90 @@ impl Ring {
         self.range(0)
     }
 }
+
+/// Records the schedulers' buffer operations as [`crate::plan`] coefficients: slices are named
+/// by where they lie (`x`, or slot `offset / n` of the scratch buffer), so the terms recorded
+/// are the very `(coefficient, slice)` pairs handed to [`combine`] and [`convert`].
+#[cfg(feature = "plan")]
+#[derive(Clone, Copy)]
+pub(crate) struct Names {
+    pub x: usize,
+    pub scratch: usize,
+    pub n: usize,
+}
+
+#[cfg(feature = "plan")]
+impl Names {
+    pub fn of<T>(x: &[T], scratch: &[T]) -> Self {
+        Names {
+            x: x.as_ptr() as usize,
+            scratch: scratch.as_ptr() as usize,
+            n: x.len().max(1),
+        }
+    }
+
+    /// The plan buffer a slice of `x` or of the scratch buffer is.
+    pub fn buf<T>(&self, s: &[T]) -> crate::plan::Buf {
+        let p = s.as_ptr() as usize;
+        if p == self.x {
+            crate::plan::Buf::X
+        } else {
+            let size = core::mem::size_of::<T>().max(1);
+            crate::plan::Buf::slot(p.wrapping_sub(self.scratch) / size / self.n)
+        }
+    }
+
+    /// The operation [`combine`] performs into `x` (`base` `None`: `x` itself).
+    pub fn combine<T: Real>(
+        &self,
+        base: Option<&[T]>,
+        cx: T,
+        terms: &[(T, &[T])],
+        cn: T,
+        noisy: bool,
+    ) -> crate::plan::Op<T> {
+        use crate::plan::{Buf, Op};
+        let mut op = Op::new(Buf::X).term(base.map_or(Buf::X, |b| self.buf(b)), cx);
+        for (c, m) in terms {
+            op = op.term(self.buf(m), *c);
+        }
+        if noisy {
+            op = op.term(Buf::Noise, cn);
+        }
+        op
+    }
+
+    /// The operation [`convert`] performs: `dst = a x + b output`.
+    pub fn convert<T: Real>(
+        &self,
+        prediction: super::PredictionType,
+        to_data: bool,
+        alpha: T,
+        sigma: T,
+        dst: &[T],
+    ) -> crate::plan::Op<T> {
+        use crate::plan::{Buf, Op};
+        let (a, b) = conversion_coeffs(prediction, to_data, alpha, sigma);
+        Op::new(self.buf(dst)).term(Buf::X, a).term(Buf::Output, b)
+    }
+}
+
+/// [`convert`] as `(a, b)` with `dst = a x + b output` (the core's [`crate::model::conversion`]
+/// table under diffusers' names).
+#[cfg(feature = "plan")]
+pub(crate) fn conversion_coeffs<T: Real>(
+    prediction: super::PredictionType,
+    to_data: bool,
+    alpha: T,
+    sigma: T,
+) -> (T, T) {
+    use super::PredictionType as P;
+    use crate::model::{conversion, Prediction, Target};
+    let p = match prediction {
+        P::Epsilon => Prediction::Noise,
+        P::Sample => Prediction::Data,
+        P::VPrediction => Prediction::V,
+    };
+    let target = if to_data { Target::Data } else { Target::Noise };
+    conversion(p, target, alpha, sigma)
+}

@@ -98,6 +98,12 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
         }
     }
 
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        each!(self, s => s.last_ops())
+    }
+
     /// The current sample (the result once [`ask`](Self::ask) returns `None`).
     pub fn x(&self) -> &[T] {
         each!(self, s => s.x())

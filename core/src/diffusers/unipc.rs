@@ -106,6 +106,9 @@ pub struct UniPCMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     lower_order_nums: usize,
     this_order: usize,
     has_last: bool,
+    /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    log: crate::plan::OpLog<T>,
 }
 
 impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
@@ -165,6 +168,8 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             lower_order_nums: 0,
             this_order: 1,
             has_last: false,
+            #[cfg(feature = "plan")]
+            log: crate::plan::OpLog::default(),
         })
     }
 
@@ -184,11 +189,19 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
         let s_now = Asl::of(self.table.sigma(i));
         let slot = self.ring.advance();
+        #[cfg(feature = "plan")]
+        let names = super::kernel::Names::of(self.x, self.scratch);
         let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
         let (last, work) = rest.split_at_mut(n);
         {
             let dst = &mut hist[slot];
             let (al, si) = (tc::<T>(s_now.alpha), tc::<T>(s_now.sigma));
+            #[cfg(feature = "plan")]
+            {
+                self.log.clear();
+                let op = names.convert(c.prediction_type, c.predict_x0, al, si, dst);
+                self.log.push(op);
+            }
             convert(
                 c.prediction_type,
                 c.predict_x0,
@@ -201,6 +214,10 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             if c.thresholding && c.predict_x0 {
                 let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
                 threshold_sample(dst, c.batch, r, m, work);
+                #[cfg(feature = "plan")]
+                {
+                    self.log.nonlinear = true;
+                }
             }
         }
         let hist: &[T] = hist;
@@ -225,6 +242,9 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             terms[0] = (c_m0, m0);
             terms[order] = (-(f * rho_last), mt);
             let terms = &terms[..order + 1];
+            #[cfg(feature = "plan")]
+            self.log
+                .push(names.combine(Some(&*last), tc(st.cx), terms, T::ZERO, false));
             combine(self.x, Some(&*last), tc(st.cx), terms, T::ZERO, &mut none);
         }
         let this_order = if c.lower_order_final {
@@ -234,6 +254,11 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         };
         self.this_order = this_order.min(self.lower_order_nums + 1).max(1);
         last.copy_from_slice(self.x);
+        #[cfg(feature = "plan")]
+        {
+            use crate::plan::{Buf, Op};
+            self.log.push(Op::new(names.buf(last)).term(Buf::X, T::ONE));
+        }
         self.has_last = true;
 
         // UniP from sigma[i] to sigma[i+1]; history entry 0 is this step's output.
@@ -250,6 +275,9 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             c_m0 -= ck;
         }
         terms[0] = (c_m0, m0);
+        #[cfg(feature = "plan")]
+        self.log
+            .push(names.combine(None, tc(st.cx), &terms[..order], T::ZERO, false));
         combine(self.x, None, tc(st.cx), &terms[..order], T::ZERO, &mut none);
 
         if self.lower_order_nums < c.solver_order {
@@ -257,6 +285,12 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         }
         self.step += 1;
         Ok(())
+    }
+
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        &self.log
     }
 
     /// The sigmas of the timesteps, without the final one.

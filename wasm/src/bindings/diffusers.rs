@@ -39,6 +39,9 @@ pub(crate) struct DiffusersSampler {
     prediction: Prediction,
     cfg_scale: Option<f32>,
     ignored: Vec<String>,
+    /// The configuration and step count, for [`plan`](Self::plan).
+    config: SchedulerConfig<'static>,
+    steps: usize,
 }
 
 /// `scheduler` (a class name or a whole config with `_class_name`) and `schedulerConfig`.
@@ -261,7 +264,24 @@ impl DiffusersSampler {
             prediction,
             cfg_scale,
             ignored,
+            config: cfg,
+            steps,
         })
+    }
+
+    /// The run's plan (see `dpm_solver::plan::scheduler_plan`), guidance folded in.
+    pub fn plan(
+        &self,
+        emit: impl FnMut(&dpm_solver::plan::Step<'_, f32>),
+    ) -> Result<dpm_solver::plan::PlanInfo> {
+        let mut table = vec![0.0f32; self.config.train().num_train_timesteps];
+        Ok(dpm_solver::plan::scheduler_plan::<f32, MAX_STEPS>(
+            &self.config,
+            self.steps,
+            &mut table,
+            self.cfg_scale,
+            emit,
+        )?)
     }
 
     pub fn ask(&self) -> Option<Ask<'_>> {

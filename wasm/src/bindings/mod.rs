@@ -24,6 +24,7 @@ mod metadata;
 #[cfg(feature = "pipeline")]
 pub mod model;
 mod onnx;
+mod plan;
 #[cfg(feature = "profile")]
 mod profile;
 #[cfg(feature = "pipeline")]

@@ -574,6 +574,23 @@ impl Sampler {
         })
     }
 
+    /// The whole run as coefficients for another executor (the package's `webgpu.js`): every
+    /// evaluation's input buffer, model time and the elementwise operations
+    /// `dst = sum w src` to apply to its output (see `dpm_solver::plan` for the buffers).
+    /// Independent of the sampler's progress. Throws for the adaptive method and dynamic
+    /// thresholding, which have no plan ahead of time.
+    #[wasm_bindgen(unchecked_return_type = "SamplerPlan")]
+    pub fn plan(&self) -> core::result::Result<JsValue, Error> {
+        let mut p = super::plan::PlanArrays::default();
+        let info = match &self.inner {
+            Inner::Dpm(s) => {
+                dpm_solver::plan::sampler_plan(*s.schedule(), *s.config(), |st| p.push(st))?
+            }
+            Inner::Diffusers(d) => d.plan(|st| p.push(st))?,
+        };
+        Ok(p.into_js(&info, self.batch, self.scheduler().is_some()))
+    }
+
     /// The pending evaluation, or `null` when sampling is finished (read `x`).
     #[wasm_bindgen(unchecked_return_type = "EvalRequest | null")]
     pub fn ask(&self) -> JsValue {

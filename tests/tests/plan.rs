@@ -1,0 +1,403 @@
+//! The step as coefficients (`dpm_solver::plan`), proven against the references: every
+//! conformance and diffusers parity case is planned ahead of time, the plan is applied with
+//! plain `f32` loops (as the WGSL executor applies it) with the exact oracle as the network, and
+//! the result must match the fixture's `x_0` at the `f32` tolerance and the ask/tell sampler's
+//! own `f32` result closely. Cases the plan path refuses (adaptive, dynamic thresholding) are
+//! listed with the reason, and must be refused with exactly those reasons.
+//!
+//! `DPM_SOLVER_REFERENCE_FIXTURES` / `DPM_SOLVER_DIFFUSERS_FIXTURES` select other files.
+
+use dpm_solver::plan::{sampler_plan, scheduler_plan, Buf, Op, PlanInfo, FIXED_BUFFERS};
+use dpm_solver_tests::diffusers::{
+    load_diffusers, oracle_output, run_diffusers_case, run_diffusers_case_with, scheduler_config,
+    DiffusersCase, MAX_STEPS,
+};
+use dpm_solver_tests::{
+    fixture_path, load, max_abs_diff, parse_guidance, prediction, reference_config,
+    run_reference_case, Case, CaseGuidance, Oracle, ScheduleSpec,
+};
+
+/// An owned copy of one evaluation of a plan.
+struct OwnedStep {
+    input: Buf,
+    t_model: f32,
+    ops: Vec<Op<f32>>,
+}
+
+/// The buffers of a plan executor: `FIXED_BUFFERS + slots` arrays of `n` floats.
+struct Buffers {
+    n: usize,
+    data: Vec<Vec<f32>>,
+}
+
+impl Buffers {
+    fn new(info: &PlanInfo, x_t: &[f32]) -> Self {
+        let n = x_t.len();
+        let mut data = vec![vec![0.0f32; n]; FIXED_BUFFERS + info.slots];
+        data[Buf::X.index()].copy_from_slice(x_t);
+        Buffers { n, data }
+    }
+
+    /// `dst = sum w src` elementwise, in order, as the WGSL kernel does.
+    fn apply(&mut self, ops: &[Op<f32>]) {
+        for op in ops {
+            let mut out = vec![0.0f32; self.n];
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = op.eval(|b| self.data[b.index()][i]);
+            }
+            self.data[op.dst.index()] = out;
+        }
+    }
+}
+
+/// Whether a refusal is one the plan module documents (and only those cases may be refused).
+fn expected_refusal(solver: &serde_json::Value) -> Option<&'static str> {
+    if solver.get("method").and_then(|m| m.as_str()) == Some("adaptive") {
+        Some("adaptive")
+    } else if solver.get("thresholding").is_some_and(|t| !t.is_null()) {
+        Some("thresholding")
+    } else {
+        None
+    }
+}
+
+/// Runs a reference case through its plan; `Ok(None)`: refused (with the reason).
+fn run_reference_plan(case: &Case) -> Result<Result<Vec<Vec<f64>>, String>, String> {
+    let guidance = parse_guidance(&case.guidance)?;
+    let pred = prediction(&case.model.prediction)?;
+    let config = reference_config::<f32>(&case.solver, guidance, pred, case.x_t.len())?;
+    let mut spec = ScheduleSpec::<f32>::parse(&case.schedule)?;
+    let sched = spec.build()?;
+    let mut steps = Vec::new();
+    let info = match sampler_plan(sched, config, |s| {
+        steps.push(OwnedStep {
+            input: s.input,
+            t_model: s.t_model,
+            ops: s.ops.to_vec(),
+        })
+    }) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if let Some(nfe) = case.expected["nfe"].as_u64() {
+        if nfe as usize != info.nfe {
+            return Err(format!(
+                "plan has {} evaluations, reference {nfe}",
+                info.nfe
+            ));
+        }
+    }
+    let oracle = Oracle::new(&case.model)?;
+    let dim = oracle.dim();
+    let mut spec64 = ScheduleSpec::<f64>::parse(&case.schedule)?;
+    let truth = spec64.build()?;
+    let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
+    let mut bufs = Buffers::new(&info, &x_t);
+    for step in &steps {
+        let t = truth.time_from_model_time(step.t_model as f64);
+        let (alpha, sigma) = (truth.alpha(t), truth.sigma(t));
+        for b in 0..case.x_t.len() {
+            let rows = b * dim..(b + 1) * dim;
+            let row: Vec<f64> = bufs.data[step.input.index()][rows.clone()]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            let (o, g) = match guidance {
+                CaseGuidance::None => (oracle.output(&row, alpha, sigma, None), None),
+                CaseGuidance::ClassifierFree { class, .. } => (
+                    oracle.output(&row, alpha, sigma, Some(class)),
+                    Some(oracle.output(&row, alpha, sigma, None)),
+                ),
+                CaseGuidance::Classifier { class, .. } => (
+                    oracle.output(&row, alpha, sigma, None),
+                    Some(oracle.class_grad(&row, alpha, sigma, class)),
+                ),
+            };
+            for (d, v) in bufs.data[Buf::Output.index()][rows.clone()]
+                .iter_mut()
+                .zip(o)
+            {
+                *d = v as f32;
+            }
+            if let Some(g) = g {
+                for (d, v) in bufs.data[Buf::Guide.index()][rows].iter_mut().zip(g) {
+                    *d = v as f32;
+                }
+            }
+        }
+        bufs.apply(&step.ops);
+    }
+    Ok(Ok(bufs.data[Buf::X.index()]
+        .chunks(dim)
+        .map(|c| c.iter().map(|&v| v as f64).collect())
+        .collect()))
+}
+
+#[test]
+fn plan_conformance() {
+    let path = fixture_path("DPM_SOLVER_REFERENCE_FIXTURES", "reference_public.json");
+    let fx = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (mut passed, mut supported, mut worst, mut worst_vs_sampler) = (0, 0, 0f64, 0f64);
+    let (mut failures, mut refused) = (Vec::new(), Vec::new());
+    for case in &fx.cases {
+        let tol = case.expected["tol_f32"].as_f64().unwrap_or(1e-3);
+        let want: Vec<Vec<f64>> = serde_json::from_value(case.expected["x_0"].clone()).unwrap();
+        match run_reference_plan(case) {
+            Err(e) => failures.push(format!("{}: {e}", case.name)),
+            Ok(Err(reason)) => {
+                let why = expected_refusal(&case.solver);
+                if why.is_some_and(|w| reason.contains(w)) {
+                    refused.push(format!("{}: {reason}", case.name));
+                } else {
+                    failures.push(format!("{}: refused unexpectedly: {reason}", case.name));
+                }
+            }
+            Ok(Ok(x)) => {
+                supported += 1;
+                let err = max_abs_diff(&x, &want);
+                let sampler = run_reference_case::<f32>(case).map(|r| r.x);
+                let vs = sampler
+                    .map(|s| max_abs_diff(&x, &s))
+                    .unwrap_or(f64::INFINITY);
+                // The plan folds the conversion and the guidance into one sum: the same f32
+                // arithmetic up to rounding, so it must sit well inside the tolerance.
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                if !(err <= tol) || !(vs <= tol / 4.0) {
+                    failures.push(format!(
+                        "{}: |x - x_ref| = {err:.3e} (tol {tol:.1e}), |x - sampler| = {vs:.3e}",
+                        case.name
+                    ));
+                } else {
+                    passed += 1;
+                    worst = worst.max(err / tol);
+                    worst_vs_sampler = worst_vs_sampler.max(vs / tol);
+                }
+            }
+        }
+    }
+    for r in &refused {
+        println!("refused {r}");
+    }
+    for f in &failures {
+        println!("FAILED {f}");
+    }
+    println!(
+        "plan conformance: {passed}/{supported} supported cases passed ({} refused, {} total; \
+         worst {worst:.3} of tol vs reference, {worst_vs_sampler:.3} of tol vs the sampler)",
+        refused.len(),
+        fx.cases.len()
+    );
+    assert!(failures.is_empty(), "{} plan failures", failures.len());
+    assert!(supported > 0);
+}
+
+/// Runs a diffusers case through its plan; `Ok(Err(reason))`: refused.
+fn run_diffusers_plan(case: &DiffusersCase) -> Result<Result<Vec<Vec<f64>>, String>, String> {
+    let oracle = Oracle::new(&case.model)?;
+    let dim = oracle.dim();
+    let batch = case.x_t.len();
+    let (mut trained, mut disable) = (Vec::new(), Vec::new());
+    let (cfg, _) = scheduler_config(
+        &case.scheduler,
+        &case.config,
+        &mut trained,
+        &mut disable,
+        batch,
+    )?;
+    let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+    let mut steps = Vec::new();
+    let info = match scheduler_plan::<f32, MAX_STEPS>(
+        &cfg,
+        case.num_inference_steps,
+        &mut table,
+        None,
+        |s| {
+            steps.push(OwnedStep {
+                input: s.input,
+                t_model: s.t_model,
+                ops: s.ops.to_vec(),
+            })
+        },
+    ) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
+    let mut bufs = Buffers::new(&info, &x_t);
+    let timesteps: Vec<i64> = steps.iter().map(|s| s.t_model as i64).collect();
+    if timesteps != case.expected.timesteps {
+        return Err(format!("plan timesteps {timesteps:?}"));
+    }
+    for step in &steps {
+        let req = dpm_solver::diffusers::Request {
+            x: &bufs.data[step.input.index()][..],
+            timestep: step.t_model as i64,
+            step_index: 0,
+        };
+        let mut out = vec![0.0f32; bufs.n];
+        oracle_output(&oracle, &table, &req, &mut out, false)?;
+        bufs.data[Buf::Output.index()] = out;
+        bufs.apply(&step.ops);
+    }
+    Ok(Ok(bufs.data[Buf::X.index()]
+        .chunks(dim)
+        .map(|c| c.iter().map(|&v| v as f64).collect())
+        .collect()))
+}
+
+#[test]
+fn plan_diffusers_parity() {
+    let path = fixture_path("DPM_SOLVER_DIFFUSERS_FIXTURES", "diffusers_public.json");
+    let fx = load_diffusers(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (mut passed, mut supported, mut worst) = (0, 0, 0f64);
+    let (mut failures, mut refused) = (Vec::new(), Vec::new());
+    for case in &fx.cases {
+        let thresholding = case.config.get("thresholding").and_then(|v| v.as_bool()) == Some(true);
+        match run_diffusers_plan(case) {
+            Err(e) => failures.push(format!("{}: {e}", case.name)),
+            Ok(Err(reason)) if thresholding && reason.contains("thresholding") => {
+                refused.push(format!("{}: {reason}", case.name))
+            }
+            Ok(Err(reason)) => failures.push(format!("{}: refused: {reason}", case.name)),
+            Ok(Ok(x)) => {
+                supported += 1;
+                // The plan must reproduce the scheduler's own f32 run and diffusers (the same
+                // f32 sums up to rounding).
+                let sampler = run_diffusers_case::<f32>(case).map(|r| r.x);
+                let scale = case
+                    .expected
+                    .x_0
+                    .iter()
+                    .flatten()
+                    .fold(0f64, |m, v| m.max(v.abs()));
+                // The parity test's f32 rule: `tol`, plus 4 times the case's float32 floor where
+                // rounding the outputs to float32 alone costs more than a quarter of it.
+                let mut tol = 1e-4 * (1.0 + scale);
+                let floor = run_diffusers_case_with::<f64>(case, true)
+                    .map(|r| max_abs_diff(&r.x, &case.expected.x_0))
+                    .unwrap_or(0.0);
+                if floor > tol / 4.0 {
+                    tol += 4.0 * floor;
+                }
+                let vs = sampler
+                    .map(|s| max_abs_diff(&x, &s))
+                    .unwrap_or(f64::INFINITY);
+                let err = max_abs_diff(&x, &case.expected.x_0);
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                if !(vs <= tol) || !(err <= tol) {
+                    failures.push(format!(
+                        "{}: |x - scheduler| = {vs:.3e}, |x - diffusers| = {err:.3e} > {tol:.1e}",
+                        case.name
+                    ));
+                } else {
+                    passed += 1;
+                    worst = worst.max(vs / tol);
+                }
+            }
+        }
+    }
+    for r in &refused {
+        println!("refused {r}");
+    }
+    for f in &failures {
+        println!("FAILED {f}");
+    }
+    println!(
+        "plan diffusers parity: {passed}/{supported} supported cases passed ({} refused, {} \
+         total; worst {worst:.3} of tol vs the scheduler's f32 run)",
+        refused.len(),
+        fx.cases.len()
+    );
+    assert!(failures.is_empty(), "{} plan failures", failures.len());
+    assert!(supported > 0);
+}
+
+/// The SDE variants' noise term: with the same standard normals (the plan's `Noise` buffer at
+/// evaluation `k` = the noise handed to `tell_noise` at step `k`), plan and scheduler agree.
+#[test]
+fn plan_sde_noise_term() {
+    use dpm_solver::diffusers::Scheduler;
+    let path = fixture_path("DPM_SOLVER_DIFFUSERS_FIXTURES", "diffusers_public.json");
+    let fx = load_diffusers(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut checked = 0;
+    for (class, order) in [
+        ("DPMSolverMultistepScheduler", 2),
+        ("DPMSolverMultistepScheduler", 3),
+        ("DPMSolverSinglestepScheduler", 2),
+    ] {
+        for alg in ["sde-dpmsolver++", "sde-dpmsolver"] {
+            if alg == "sde-dpmsolver" && (order == 3 || class == "DPMSolverSinglestepScheduler") {
+                continue; // diffusers has no such sde-dpmsolver update
+            }
+            let case = fx
+                .cases
+                .iter()
+                .find(|c| c.model.prediction == "noise")
+                .expect("an epsilon case");
+            let oracle = Oracle::new(&case.model).unwrap();
+            let json = serde_json::json!({
+                "algorithm_type": alg,
+                "solver_order": order,
+                "final_sigmas_type": "sigma_min",
+            });
+            let (mut trained, mut disable) = (Vec::new(), Vec::new());
+            let batch = case.x_t.len();
+            let (cfg, _) =
+                scheduler_config(class, &json, &mut trained, &mut disable, batch).unwrap();
+            let steps = 7;
+            let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
+            let n = x_t.len();
+            let noise_at = |k: usize| -> Vec<f32> {
+                (0..n).map(|i| (1.7 * (i + 3 * k) as f32).sin()).collect()
+            };
+            // The scheduler with tell_noise.
+            let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+            let mut x = x_t.clone();
+            let mut scratch = vec![0.0f32; cfg.scratch_len(n)];
+            let mut s =
+                Scheduler::<f32, MAX_STEPS>::new(&cfg, steps, &mut table, &mut x, &mut scratch)
+                    .unwrap();
+            let ac: Vec<f32> = s.alphas_cumprod().to_vec();
+            let mut out = vec![0.0f32; n];
+            let mut k = 0;
+            while let Some(req) = s.ask() {
+                oracle_output(&oracle, &ac, &req, &mut out, false).unwrap();
+                s.tell_noise(&out, &noise_at(k)).unwrap();
+                k += 1;
+            }
+            drop(s);
+            // The plan.
+            let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+            let mut plan = Vec::new();
+            let info = scheduler_plan::<f32, MAX_STEPS>(&cfg, steps, &mut table, None, |st| {
+                plan.push((st.t_model as i64, st.ops.to_vec()))
+            })
+            .unwrap();
+            assert!(info.noise, "{class} {alg}: the plan reads noise");
+            let mut bufs = Buffers::new(&info, &x_t);
+            for (k, (ts, ops)) in plan.iter().enumerate() {
+                let req = dpm_solver::diffusers::Request {
+                    x: &bufs.data[Buf::X.index()][..],
+                    timestep: *ts,
+                    step_index: k,
+                };
+                let mut o = vec![0.0f32; n];
+                oracle_output(&oracle, &ac, &req, &mut o, false).unwrap();
+                bufs.data[Buf::Output.index()] = o;
+                bufs.data[Buf::Noise.index()] = noise_at(k);
+                bufs.apply(ops);
+            }
+            let got = &bufs.data[Buf::X.index()];
+            let err = got
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            println!("plan sde {class} {alg} order {order}: max |plan - scheduler| = {err:.2e}");
+            assert!(err <= 1e-5 * (1.0 + scale), "{class} {alg}: {err}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4);
+}
