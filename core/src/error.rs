@@ -54,6 +54,14 @@ pub enum Error {
     },
     /// `tell` was called after sampling finished.
     Finished,
+    /// The solver itself produced a non-finite value from finite model outputs (the
+    /// configuration's coefficients overflow at this step); the run is over.
+    Diverged {
+        /// 1-based index of the model evaluation after which it happened.
+        evaluation: usize,
+        /// What overflowed.
+        cause: &'static str,
+    },
     /// The adaptive solver exceeded its evaluation budget (`max_nfe`) before reaching `t_end`.
     StepLimit {
         /// The evaluations made.
@@ -90,6 +98,11 @@ impl fmt::Display for Error {
                 "sampler is configured for {configured} guidance but {called} was called"
             ),
             Error::Finished => write!(f, "sampling already finished: no evaluation is pending"),
+            Error::Diverged { evaluation, cause } => write!(
+                f,
+                "the solver produced a non-finite value after model evaluation {evaluation} \
+                 (the model's outputs were finite): {cause}"
+            ),
             Error::StepLimit { nfe } => write!(
                 f,
                 "adaptive solver stopped after {nfe} model evaluations without reaching t_end \

@@ -470,7 +470,9 @@ fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
 
 fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
     match integer(v) {
-        Ok(i) if i >= 0 => Ok(i as usize),
+        // `try_from`: never truncated where `usize` is 32 bits (wasm32).
+        Ok(i) if i >= 0 => usize::try_from(i)
+            .map_err(|_| Error::InvalidConfig("integer too large for this platform")),
         _ => Err(Error::InvalidConfig("expected a non-negative integer")),
     }
 }

@@ -222,10 +222,13 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// Image `i` (panics if `i >= batch`).
+    /// Image `i` (an empty slice if `i >= batch`).
     pub fn image(&self, i: usize) -> &[f32] {
         let n = self.shape.len();
-        &self.images[i * n..(i + 1) * n]
+        // Empty past the batch (never an index panic).
+        i.checked_mul(n)
+            .and_then(|a| self.images.get(a..a.checked_add(n)?))
+            .unwrap_or(&[])
     }
 
     /// Network evaluations (a guided pair counts once).
@@ -285,6 +288,8 @@ impl Pipeline {
         opts: &GenerateOptions,
         progress: impl FnMut(&Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Generation> {
+        self.labels(opts)?;
+        super::validate::batch_elements(opts.batch, self.info().image_len(), opts.is_guided())?;
         let noise = initial_noise(opts.seed, 0, opts.batch, self.info().image_len());
         self.generate_from_noise(noise, opts, progress)
     }
@@ -302,17 +307,19 @@ impl Pipeline {
         let shape = info.shape;
         let dim = shape.len();
         let b = opts.batch;
-        let len = b * dim;
+        let len = super::validate::batch_elements(b, dim, opts.is_guided())?;
         if noise.len() != len {
             return Err(PipelineError::InvalidInput(format!(
                 "noise for {b} images needs {len} elements, got {}",
                 noise.len()
             )));
         }
-        if !opts.guidance_scale.is_finite() {
-            return Err(PipelineError::InvalidInput(
-                "the guidance scale must be finite".into(),
-            ));
+        if !(opts.guidance_scale.abs() <= super::validate::MAX_GUIDANCE) {
+            return Err(PipelineError::InvalidInput(format!(
+                "the guidance scale must be finite and at most {:e} in magnitude, got {}",
+                super::validate::MAX_GUIDANCE,
+                opts.guidance_scale
+            )));
         }
         if opts.scheduler.is_none()
             && opts.thresholding.is_some()

@@ -239,6 +239,7 @@ impl ModelInfo {
             height: dim("image_height")?,
             width: dim("image_width")?,
         };
+        super::validate::image_elements(shape.channels, shape.height, shape.width)?;
         let value_range = match get("value_range") {
             None => (-1.0, 1.0),
             Some(s) => {
@@ -257,7 +258,7 @@ impl ModelInfo {
         };
         let num_classes: usize = match get("num_classes") {
             None => 0,
-            Some(s) => parse(s, "num_classes")?,
+            Some(s) => super::validate::num_classes(parse(s, "num_classes")?)?,
         };
         let null_class: Option<i64> = match get("null_class") {
             None => None,

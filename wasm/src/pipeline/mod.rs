@@ -40,6 +40,7 @@ mod net;
 #[cfg(any(feature = "profile", not(target_arch = "wasm32")))]
 mod profile;
 pub(crate) mod solver;
+pub mod validate;
 
 pub use core::ops::ControlFlow;
 pub use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};

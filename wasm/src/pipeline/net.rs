@@ -60,9 +60,11 @@ fn read_onnx(bytes: &[u8]) -> Result<(InferenceModel, Vec<(String, String)>)> {
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
-    let model = onnx
-        .model_for_proto_model(&proto)
-        .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
+    super::validate::onnx_model(&proto)?;
+    let model = super::validate::no_panic("reading the graph", || {
+        onnx.model_for_proto_model(&proto)
+            .map_err(|e| PipelineError::Onnx(tract_msg(&e)))
+    })?;
     Ok((model, metadata))
 }
 
@@ -178,16 +180,27 @@ impl Net {
                     .with_input_fact(spec.slot, InferenceFact::dt_shape(spec.dt, shape))
                     .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
             }
-            let plan = m
-                .into_optimized()
-                .and_then(|m| m.into_runnable())
-                .and_then(|p| Runnable::spawn(&p))
-                .map_err(|e| {
+            let typed = super::validate::no_panic("typing the graph", || {
+                m.into_typed().map_err(|e| {
                     PipelineError::Inference(format!(
-                        "optimising for batch {batch}: {}",
+                        "typing for batch {batch}: {}",
                         tract_msg(&e)
                     ))
-                })?;
+                })
+            })?;
+            super::validate::plan_memory(&typed, batch)?;
+            let plan = super::validate::no_panic("optimising the graph", || {
+                typed
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                    .and_then(|p| Runnable::spawn(&p))
+                    .map_err(|e| {
+                        PipelineError::Inference(format!(
+                            "optimising for batch {batch}: {}",
+                            tract_msg(&e)
+                        ))
+                    })
+            })?;
             self.plans.insert(batch, plan);
         }
         Ok(self.plans.get_mut(&batch).expect("inserted above"))
@@ -205,9 +218,10 @@ impl Net {
             .into_iter()
             .map(|t| t.expect("one tensor per input"))
             .collect();
-        let mut result = plan
-            .run(inputs)
-            .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
+        let mut result = super::validate::no_panic("running the graph", || {
+            plan.run(inputs)
+                .map_err(|e| PipelineError::Inference(tract_msg(&e)))
+        })?;
         let mut out = Vec::with_capacity(outputs.len());
         for pos in outputs {
             out.push(core::mem::replace(
