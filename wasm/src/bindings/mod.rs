@@ -15,6 +15,7 @@ mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
+pub mod limits;
 pub mod model;
 #[cfg(feature = "profile")]
 mod profile;

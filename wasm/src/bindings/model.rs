@@ -287,6 +287,7 @@ impl Model {
     /// metadata or an interface that does not fit).
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> core::result::Result<Model, Error> {
+        let _guard = super::limits::enter()?;
         Ok(Model {
             pipe: Pipeline::from_bytes(bytes)?,
         })
@@ -378,6 +379,7 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "number | Int32Array | number[] | null | undefined")]
         classes: JsValue,
     ) -> core::result::Result<Float32Array, Error> {
+        let _guard = super::limits::enter()?;
         let n = self.pipe.info().image_len();
         #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
         if x.is_empty() || x.len() % n != 0 {
@@ -420,7 +422,9 @@ impl Model {
     }
 
     /// Builds the optimised network for a batch size now (otherwise the first call does).
-    pub fn prepare(&mut self, batch: usize) -> core::result::Result<(), Error> {
+    pub fn prepare(&mut self, batch: f64) -> core::result::Result<(), Error> {
+        let _guard = super::limits::enter()?;
+        let batch = super::limits::count(batch, "prepare batch", 4096)?;
         Ok(self.pipe.model_mut().prepare(batch)?)
     }
 
@@ -433,6 +437,7 @@ impl Model {
         #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
         on_progress: Option<Function>,
     ) -> core::result::Result<Object, Error> {
+        let _guard = super::limits::enter()?;
         let keys = [GENERATE_KEYS, DPM_KEYS].concat();
         let o = Opts::new(&options, "options", &keys)?;
         // Declared before `opts`, which may borrow from it: dropped after it.
@@ -466,7 +471,7 @@ impl Model {
                 set(&po, "x0", Float32Array::from(p.x0));
                 set(&po, "batch", p.batch as f64);
                 set(&po, "report", report_js(&p.report));
-                match f.call1(&JsValue::UNDEFINED, &po) {
+                match super::limits::callback(|| f.call1(&JsValue::UNDEFINED, &po)) {
                     Ok(v) if v.as_bool() == Some(false) => return ControlFlow::Break(()),
                     Ok(_) => {}
                     Err(e) => {

@@ -353,7 +353,7 @@ impl Pipeline {
                 };
                 sc.set("prediction_type", ConfigValue::Str(pred))?;
                 sc.set_batch(b);
-                scratch = vec![0.0f32; sc.scratch_len(len)];
+                scratch = vec![0.0f32; sc.checked_scratch_len(len)?];
                 Solver::Diffusers(Box::new(DiffusersRun::new(
                     &sc,
                     opts.steps,
@@ -391,7 +391,7 @@ impl Pipeline {
                     batch: b,
                     ..Config::default()
                 };
-                scratch = vec![0.0f32; config.scratch_len(len)];
+                scratch = vec![0.0f32; config.checked_scratch_len(len)?];
                 Solver::Dpm(Box::new(Sampler::new(
                     schedule,
                     config,
