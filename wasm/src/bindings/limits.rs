@@ -89,6 +89,12 @@ pub(crate) fn count(v: f64, what: &str, max: usize) -> Result<usize> {
 /// A `Float32Array`, `Float64Array` or array of numbers argument as `f32`s, its length checked
 /// against `max` before anything is copied; `undefined`/`null` is an error naming `what`.
 pub(crate) fn floats(v: &JsValue, what: &str, max: usize) -> Result<Vec<f32>> {
+    length(v, what, max)?;
+    super::js::numbers(v, what)
+}
+
+/// The length of a [`floats`] argument, checked as there, without copying it.
+pub(crate) fn length(v: &JsValue, what: &str, max: usize) -> Result<usize> {
     if v.is_undefined() || v.is_null() {
         return opt_err(format!("{what} is required (a Float32Array)"));
     }
@@ -106,7 +112,7 @@ pub(crate) fn floats(v: &JsValue, what: &str, max: usize) -> Result<Vec<f32>> {
     if len > max {
         return opt_err(format!("{what} has {len} elements, at most {max} are accepted"));
     }
-    super::js::numbers(v, what)
+    Ok(len)
 }
 
 /// Bytes of `elements` `f32`s, refused above [`MAX_SAMPLER_BYTES`] in total with `what` named.
@@ -130,4 +136,13 @@ pub(crate) fn check_bytes(elements: &[usize], what: &str) -> Result<()> {
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = instancePoisoned)]
 pub fn instance_poisoned() -> bool {
     poisoned()
+}
+
+/// Test hook (not part of the API): traps inside a guarded call, as an out-of-memory abort
+/// would, so the tests can check that the instance then reports itself poisoned.
+#[doc(hidden)]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = __trapForTest, skip_typescript)]
+pub fn trap_for_test() {
+    let _guard = enter();
+    core::arch::wasm32::unreachable()
 }

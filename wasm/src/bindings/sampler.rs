@@ -546,8 +546,7 @@ impl Sampler {
         #[wasm_bindgen(js_name = "xT", unchecked_param_type = "Float32Array")] x_t: JsValue,
     ) -> core::result::Result<Sampler, Error> {
         let _guard = limits::enter()?;
-        let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-        let x_t = &x_t[..];
+        let n = limits::length(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
         let mut bufs = Leaked::default();
         let scheduler = if options.is_object() {
             js_sys::Reflect::get(&options, &JsValue::from_str("scheduler")).unwrap_or_default()
@@ -555,17 +554,20 @@ impl Sampler {
             JsValue::UNDEFINED
         };
         if !(scheduler.is_undefined() || scheduler.is_null()) {
-            return Sampler::new_diffusers(&options, x_t, bufs);
+            let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
+            return Sampler::new_diffusers(&options, &x_t, bufs);
         }
         let o = Opts::new(&options, "options", SAMPLER_KEYS)?;
         let sched = schedule(o.get("schedule")?, &mut bufs)?;
         let mut cfg = config(&o, &mut bufs)?;
-        let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
+        let batch = o.uint("batch", n.max(1))?.unwrap_or(1);
         cfg.batch = batch;
-        let need = cfg.checked_scratch_len(x_t.len())?;
-        limits::check_bytes(&[x_t.len(), need], "new Sampler")?;
+        let need = cfg.checked_scratch_len(n)?;
+        limits::check_bytes(&[n, need], "new Sampler")?;
+        // Copied into wasm memory only now that the sizes are known to be acceptable.
+        let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
         let scratch = bufs.keep(vec![0.0; need]);
-        let x = bufs.keep(x_t.to_vec());
+        let x = bufs.keep(x_t);
         let inner = dpm_solver::Sampler::new(sched, cfg, x, scratch)?;
         Ok(Sampler {
             inner: Inner::Dpm(Box::new(inner)),

@@ -145,10 +145,12 @@ pub(crate) fn num_classes(n: usize) -> Result<usize> {
     }
 }
 
-/// Largest single intermediate tensor a plan may hold, in bytes (256 MiB): a plan batch whose
+/// Largest single intermediate tensor a plan may hold, in bytes (128 MiB): a plan batch whose
 /// activations would exceed it is refused before tract allocates them (in wasm an allocation
-/// failure is a trap, and the 32-bit address space ends at 4 GiB).
-pub const MAX_ACTIVATION_BYTES: u64 = 1 << 28;
+/// failure is a trap, and the 32-bit address space ends at 4 GiB). The optimised plan's peak
+/// is a multiple of its largest typed tensor (a 3x3 convolution's im2col buffer alone is 9x
+/// its input), so the budget is 4 GiB / 32.
+pub const MAX_ACTIVATION_BYTES: u64 = 1 << 27;
 /// Most elements of a batch of samples (`batch x image elements`, doubled under guidance):
 /// 2^26, 256 MiB of `f32`.
 pub const MAX_BATCH_ELEMENTS: usize = 1 << 26;
