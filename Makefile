@@ -1,11 +1,11 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Each area has its own script under .ci/; they install what they need themselves.
-.PHONY: demo test test-core test-embedded test-wasm test-www
+.PHONY: demo test test-core test-embedded test-wasm test-www test-fuzz
 
 demo:
 	bash .ci/demo.sh
 
-test: test-core test-embedded test-wasm test-www
+test: test-core test-embedded test-wasm test-www test-fuzz
 
 test-core:
 	bash .ci/test-core.sh
@@ -18,3 +18,6 @@ test-wasm:
 
 test-www:
 	bash .ci/test-www.sh
+
+test-fuzz:
+	bash .ci/test-fuzz.sh

@@ -43,7 +43,7 @@ test('Sampler: xT checked before it is copied, scratch sized after validation', 
   throwsMsg(() => new dpm.Sampler({ order: 3 }, new Float32Array(2 ** 26 + 1)), /xT has 67108865 elements/);
   // Within the length limit but x + order-3 full-order scratch exceeds the byte cap.
   throwsMsg(
-    () => new dpm.Sampler({ order: 3, multistepVariant: 'fullOrder' }, new Float32Array(2 ** 26)),
+    () => new dpm.Sampler({ order: 3, multistepVariant: 'full_order' }, new Float32Array(2 ** 26)),
     /MiB/,
   );
   throwsMsg(() => new dpm.Sampler({ order: 3 }, undefined), /xT is required/);
@@ -125,7 +125,7 @@ test('Model: metadata sizes, guidance and plan batch refused before allocating; 
   const model = new dpm.Model(unetBytes);
   throwsMsg(() => model.generate({ batch: 2, class: 3, guidance: 3e38, steps: 2 }), /guidance scale/);
   model.planBatch = 4096;
-  throwsMsg(() => model.generate({ batch: 4096, steps: 1 }), /planBatch|intermediate tensor|batch/);
+  throwsMsg(() => model.generate({ batch: 4096, steps: 2 }), /planBatch|intermediate tensor|batch/);
   model.planBatch = 1;
   throwsMsg(() => model.prepare(-1), /prepare batch/);
   const g = model.generate({ batch: 2, class: 3, guidance: 2, steps: 3, seed: 1 });

@@ -130,12 +130,13 @@ fn js_err(what: &str) -> impl Fn(JsValue) -> Error + '_ {
 #[wasm_bindgen(unchecked_return_type = "{ width: number; height: number }")]
 pub fn draw(
     #[wasm_bindgen(unchecked_param_type = "DrawTarget")] target: JsValue,
-    images: &[f32],
+    #[wasm_bindgen(unchecked_param_type = "Float32Array")] images: JsValue,
     #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
     let _guard = super::limits::enter()?;
+    let images = super::limits::floats(&images, "images", super::limits::MAX_SAMPLE_ELEMENTS)?;
     let o = Opts::new(&layout_opts, "layout", LAYOUT_KEYS)?;
-    let g = layout(images, &o)?;
+    let g = layout(&images, &o)?;
     let resize = o.boolean("resize")?.unwrap_or(true);
     let (x, y) = (o.num("x")?.unwrap_or(0.0), o.num("y")?.unwrap_or(0.0));
     let image = || {
@@ -187,12 +188,13 @@ pub fn draw(
 /// worker posting an `ImageData`, a PNG encoder).
 #[wasm_bindgen(js_name = gridRgba, unchecked_return_type = "{ width: number; height: number; data: Uint8ClampedArray }")]
 pub fn grid_rgba_js(
-    images: &[f32],
+    #[wasm_bindgen(unchecked_param_type = "Float32Array")] images: JsValue,
     #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
     let _guard = super::limits::enter()?;
+    let images = super::limits::floats(&images, "images", super::limits::MAX_SAMPLE_ELEMENTS)?;
     let o = Opts::new(&layout_opts, "layout", LAYOUT_KEYS)?;
-    let g = layout(images, &o)?;
+    let g = layout(&images, &o)?;
     let out = Object::new();
     set(&out, "width", g.w as f64);
     set(&out, "height", g.h as f64);

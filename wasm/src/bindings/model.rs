@@ -374,12 +374,13 @@ impl Model {
     /// `classes` one label per image (one number for all; ignored by unconditional models).
     pub fn run(
         &mut self,
-        x: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] x: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | Float32Array | number[]")] t: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | Int32Array | number[] | null | undefined")]
         classes: JsValue,
     ) -> core::result::Result<Float32Array, Error> {
         let _guard = super::limits::enter()?;
+        let x = &super::limits::floats(&x, "x", super::limits::MAX_SAMPLE_ELEMENTS)?[..];
         let n = self.pipe.info().image_len();
         #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
         if x.is_empty() || x.len() % n != 0 {
