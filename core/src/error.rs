@@ -98,11 +98,9 @@ impl fmt::Display for Error {
                 "sampler is configured for {configured} guidance but {called} was called"
             ),
             Error::Finished => write!(f, "sampling already finished: no evaluation is pending"),
-            Error::Diverged { evaluation, cause } => write!(
-                f,
-                "the solver produced a non-finite value after model evaluation {evaluation} \
-                 (the model's outputs were finite): {cause}"
-            ),
+            Error::Diverged { evaluation, cause } => {
+                write!(f, "{cause} at evaluation {evaluation} (solver-made NaN)")
+            }
             Error::StepLimit { nfe } => write!(
                 f,
                 "adaptive solver stopped after {nfe} model evaluations without reaching t_end \

@@ -2,10 +2,12 @@
 //! bytes into a call sequence and asserts the contract: no panic (a trap in wasm), and a run
 //! that ends `Ok` has a finite result. Kept in a library so the targets stay one line.
 
-use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use arbitrary::{Result, Unstructured};
 
 pub mod diffusers;
+#[cfg(feature = "pipeline")]
 pub mod onnx;
+#[cfg(feature = "pipeline")]
 pub mod options;
 pub mod sampler;
 
@@ -44,4 +46,13 @@ pub fn moderate(u: &mut Unstructured<'_>) -> Result<f32> {
 /// Whether every value is finite.
 pub fn finite(v: &[f32]) -> bool {
     v.iter().all(|x| x.is_finite())
+}
+
+/// Up to `range.end()` bytes, as many as the input says.
+pub fn bytes<'a>(
+    u: &mut Unstructured<'a>,
+    range: core::ops::RangeInclusive<usize>,
+) -> Result<&'a [u8]> {
+    let n = u.int_in_range(range)?;
+    u.bytes(n)
 }

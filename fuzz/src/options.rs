@@ -5,35 +5,86 @@
 use std::cell::RefCell;
 
 use dpm_solver_wasm::pipeline::*;
-use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use arbitrary::{Result, Unstructured};
 
 use crate::{any_f32, finite, moderate};
 
 const KEYS: [&str; 20] = [
-    "prediction_type", "schedule", "time_input", "beta_schedule", "beta_start", "beta_end",
-    "num_train_timesteps", "image_channels", "image_height", "image_width", "num_classes",
-    "null_class", "class_labels", "input_names", "output_names", "value_range",
-    "training_steps", "description", "sigma_data", "other",
+    "prediction_type",
+    "schedule",
+    "time_input",
+    "beta_schedule",
+    "beta_start",
+    "beta_end",
+    "num_train_timesteps",
+    "image_channels",
+    "image_height",
+    "image_width",
+    "num_classes",
+    "null_class",
+    "class_labels",
+    "input_names",
+    "output_names",
+    "value_range",
+    "training_steps",
+    "description",
+    "sigma_data",
+    "other",
 ];
 const VALUES: [&str; 24] = [
-    "epsilon", "sample", "v_prediction", "discrete", "linear", "scaled_linear",
-    "squaredcos_cap_v2", "0.0001", "0.02", "1000", "1", "4", "4096", "1000000000", "-1",
-    "18446744073709551617", "0", "a,b,c", "x,t,class", "eps", "-1,1", "1,-1", "nan", "",
+    "epsilon",
+    "sample",
+    "v_prediction",
+    "discrete",
+    "linear",
+    "scaled_linear",
+    "squaredcos_cap_v2",
+    "0.0001",
+    "0.02",
+    "1000",
+    "1",
+    "4",
+    "4096",
+    "1000000000",
+    "-1",
+    "18446744073709551617",
+    "0",
+    "a,b,c",
+    "x,t,class",
+    "eps",
+    "-1,1",
+    "1,-1",
+    "nan",
+    "",
 ];
 const NAMES: [&str; 14] = [
-    "dpmsolver", "dpmsolver++", "DPM-Solver++", "multistep", "singlestep", "adaptive",
-    "singlestep_fixed", "logSNR", "time_uniform", "time_quadratic", "karras", "exponential",
-    "", "??",
+    "dpmsolver",
+    "dpmsolver++",
+    "DPM-Solver++",
+    "multistep",
+    "singlestep",
+    "adaptive",
+    "singlestep_fixed",
+    "logSNR",
+    "time_uniform",
+    "time_quadratic",
+    "karras",
+    "exponential",
+    "",
+    "??",
 ];
 
 thread_local! {
-    static PIPE: RefCell<Pipeline> =
-        RefCell::new(Pipeline::from_bytes(crate::onnx::SEED).expect("the seed model loads"));
+    // Leaked: tract's plans touch their own thread-locals when dropped, which fails while the
+    // thread's locals are being destroyed at exit.
+    static PIPE: &'static RefCell<Pipeline> = Box::leak(Box::new(RefCell::new(
+        Pipeline::from_bytes(crate::onnx::SEED).expect("the seed model loads"),
+    )));
 }
 
 fn text(u: &mut Unstructured<'_>, pool: &[&str]) -> Result<String> {
     Ok(if u.int_in_range(0..=7u8)? == 0 {
-        String::from_utf8_lossy(u.bytes(u.int_in_range(0..=12usize)?)?).into_owned()
+        String::from_utf8_lossy(crate::bytes(u, 0..=12usize)?).into_owned()
     } else {
         pool[u.choose_index(pool.len())?].to_string()
     })
@@ -46,9 +97,14 @@ pub fn run(data: &[u8]) {
 fn go(u: &mut Unstructured<'_>) -> Result<()> {
     // Metadata: the seed's entries with some replaced or added.
     let mut meta: Vec<(String, String)> = vec![
-        ("prediction_type", "epsilon"), ("beta_schedule", "linear"), ("beta_start", "0.0001"),
-        ("beta_end", "0.02"), ("num_train_timesteps", "1000"), ("image_channels", "1"),
-        ("image_height", "4"), ("image_width", "4"),
+        ("prediction_type", "epsilon"),
+        ("beta_schedule", "linear"),
+        ("beta_start", "0.0001"),
+        ("beta_end", "0.02"),
+        ("num_train_timesteps", "1000"),
+        ("image_channels", "1"),
+        ("image_height", "4"),
+        ("image_width", "4"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -78,7 +134,9 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         0 => Conditioning::Unconditional,
         1 => Conditioning::Class(u.int_in_range(0..=12usize)?),
         _ => Conditioning::PerImage(
-            (0..u.int_in_range(0..=5usize)?).map(|_| u.int_in_range(0..=11usize)).collect::<Result<_>>()?,
+            (0..u.int_in_range(0..=5usize)?)
+                .map(|_| u.int_in_range(0..=11usize))
+                .collect::<Result<_>>()?,
         ),
     };
     if let Ok(a) = parse_algorithm(&text(u, &NAMES)?) {
@@ -94,7 +152,10 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         opts.spacing = Spacing::Karras { rho: any_f32(u)? };
     }
     if u.int_in_range(0..=3u8)? == 0 {
-        opts.thresholding = Some(Thresholding { ratio: any_f32(u)?, max_val: any_f32(u)? });
+        opts.thresholding = Some(Thresholding {
+            ratio: any_f32(u)?,
+            max_val: any_f32(u)?,
+        });
     }
     opts.adaptive.atol = any_f32(u)?;
     opts.adaptive.max_nfe = u.int_in_range(0..=60usize)?;
@@ -102,11 +163,30 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         let class = SchedulerClass::NAMES[u.int_in_range(0..=3usize)?];
         let mut sc = SchedulerConfig::new(SchedulerClass::from_name(class).unwrap());
         for _ in 0..u.int_in_range(0..=4usize)? {
-            let key = ["solver_order", "timestep_spacing", "steps_offset", "final_sigmas_type",
-                "lower_order_final", "predict_x0", "algorithm_type", "use_karras_sigmas",
-                "thresholding", "eta"][u.int_in_range(0..=9usize)?];
-            let s = text(u, &["leading", "trailing", "linspace", "zero", "sigma_min",
-                "sde-dpmsolver++", "dpmsolver"])?;
+            let key = [
+                "solver_order",
+                "timestep_spacing",
+                "steps_offset",
+                "final_sigmas_type",
+                "lower_order_final",
+                "predict_x0",
+                "algorithm_type",
+                "use_karras_sigmas",
+                "thresholding",
+                "eta",
+            ][u.int_in_range(0..=9usize)?];
+            let s = text(
+                u,
+                &[
+                    "leading",
+                    "trailing",
+                    "linspace",
+                    "zero",
+                    "sigma_min",
+                    "sde-dpmsolver++",
+                    "dpmsolver",
+                ],
+            )?;
             let v = match u.int_in_range(0..=2u8)? {
                 0 => ConfigValue::Number(any_f32(u)? as f64),
                 1 => ConfigValue::Bool(u.arbitrary()?),
@@ -117,7 +197,11 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         opts.scheduler = Some(sc);
     }
     let noise = if u.int_in_range(0..=3u8)? == 0 {
-        Some((0..u.int_in_range(0..=40usize)?).map(|_| moderate(u)).collect::<Result<Vec<f32>>>()?)
+        Some(
+            (0..u.int_in_range(0..=40usize)?)
+                .map(|_| moderate(u))
+                .collect::<Result<Vec<f32>>>()?,
+        )
     } else {
         None
     };
@@ -125,7 +209,11 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
     PIPE.with(|p| {
         let mut p = p.borrow_mut();
         let progress = |pr: &Progress<'_>| {
-            if pr.nfe >= cancel_at { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if pr.nfe >= cancel_at {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         };
         let r = match noise {
             Some(n) => p.generate_from_noise(n, &opts, progress),
@@ -137,6 +225,7 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
                 assert_eq!(g.images.len(), g.batch * g.shape.len());
                 let _ = g.image(g.batch + 3);
             }
+            // The seed model is well-formed: no tract panic is acceptable here.
             Err(e) => {
                 let msg = e.to_string();
                 assert!(!msg.contains("tract panicked"), "would trap in wasm: {msg}");

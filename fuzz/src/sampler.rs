@@ -2,7 +2,7 @@
 //! and option, with moderate model outputs (or, when the input says so, a non-finite one).
 
 use dpm_solver::*;
-use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use arbitrary::{Result, Unstructured};
 
 use crate::{any_f32, finite, moderate};
 
@@ -52,7 +52,11 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         _ => Spacing::LogSnr,
     };
     let opt = |u: &mut Unstructured<'_>| -> Result<Option<f32>> {
-        Ok(if u.arbitrary()? { Some(any_f32(u)?) } else { None })
+        Ok(if u.arbitrary()? {
+            Some(any_f32(u)?)
+        } else {
+            None
+        })
     };
     let guidance = match u.int_in_range(0..=2u8)? {
         0 => Guidance::None,
@@ -61,9 +65,17 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
     };
     let batch = u.int_in_range(0..=4usize)?;
     let cfg = Config {
-        algorithm: if u.arbitrary()? { Algorithm::DpmSolver } else { Algorithm::DpmSolverPp },
-        method: [Method::Multistep, Method::Singlestep, Method::SinglestepFixed, Method::Adaptive]
-            [u.int_in_range(0..=3usize)?],
+        algorithm: if u.arbitrary()? {
+            Algorithm::DpmSolver
+        } else {
+            Algorithm::DpmSolverPp
+        },
+        method: [
+            Method::Multistep,
+            Method::Singlestep,
+            Method::SinglestepFixed,
+            Method::Adaptive,
+        ][u.int_in_range(0..=3usize)?],
         order: u.int_in_range(0..=4usize)?,
         steps,
         spacing,
@@ -71,12 +83,23 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         t_end: opt(u)?,
         lower_order_final: u.arbitrary()?,
         denoise_to_zero: u.arbitrary()?,
-        solver_type: if u.arbitrary()? { SolverType::DpmSolver } else { SolverType::Taylor },
-        prediction: [Prediction::Noise, Prediction::Data, Prediction::V, Prediction::Score]
-            [u.int_in_range(0..=3usize)?],
+        solver_type: if u.arbitrary()? {
+            SolverType::DpmSolver
+        } else {
+            SolverType::Taylor
+        },
+        prediction: [
+            Prediction::Noise,
+            Prediction::Data,
+            Prediction::V,
+            Prediction::Score,
+        ][u.int_in_range(0..=3usize)?],
         guidance,
         thresholding: if u.arbitrary()? {
-            Some(Thresholding { ratio: any_f32(u)?, max_val: any_f32(u)? })
+            Some(Thresholding {
+                ratio: any_f32(u)?,
+                max_val: any_f32(u)?,
+            })
         } else {
             None
         },
@@ -95,7 +118,11 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
             MultistepVariant::FullOrder
         },
         batch,
-        direction: if u.int_in_range(0..=3u8)? == 0 { Direction::Invert } else { Direction::Sample },
+        direction: if u.int_in_range(0..=3u8)? == 0 {
+            Direction::Invert
+        } else {
+            Direction::Sample
+        },
     };
     let n = batch.max(1) * u.int_in_range(1..=4usize)?;
     let mut x: Vec<f32> = (0..n).map(|_| moderate(u)).collect::<Result<_>>()?;
@@ -115,14 +142,23 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
     };
     // The model: out = a x + b (a moderate linear model), NaN at one evaluation if asked.
     let (a, b) = (moderate(u)? / 4.0, moderate(u)? / 4.0);
-    let poison_at = if u.int_in_range(0..=7u8)? == 0 { Some(u.int_in_range(0..=50usize)?) } else { None };
+    let poison_at = if u.int_in_range(0..=7u8)? == 0 {
+        Some(u.int_in_range(0..=50usize)?)
+    } else {
+        None
+    };
     let mut out = vec![0.0f32; n];
     let mut grad = vec![0.0f32; n];
     for _ in 0..5000 {
         let Some(req) = s.ask() else { break };
         assert!(finite(req.x), "a request with a non-finite x");
-        assert!(req.t.is_finite() && req.t_model.is_finite() && req.alpha.is_finite() && req.sigma.is_finite(),
-            "a request at a non-finite time");
+        assert!(
+            req.t.is_finite()
+                && req.t_model.is_finite()
+                && req.alpha.is_finite()
+                && req.sigma.is_finite(),
+            "a request at a non-finite time"
+        );
         let idx = req.index;
         for (o, &xv) in out.iter_mut().zip(req.x) {
             *o = a * xv + b;
@@ -141,7 +177,10 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         };
         if let Err(e) = r {
             if !poisoned {
-                assert!(!matches!(e, Error::NonFinite { .. }), "finite outputs blamed: {e}");
+                assert!(
+                    !matches!(e, Error::NonFinite { .. }),
+                    "finite outputs blamed: {e}"
+                );
             }
             // Still usable: no panic, and sampling does not silently continue.
             let _ = s.ask();

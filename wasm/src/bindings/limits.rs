@@ -110,7 +110,9 @@ pub(crate) fn length(v: &JsValue, what: &str, max: usize) -> Result<usize> {
         ));
     };
     if len > max {
-        return opt_err(format!("{what} has {len} elements, at most {max} are accepted"));
+        return opt_err(format!(
+            "{what} has {len} elements, at most {max} are accepted"
+        ));
     }
     Ok(len)
 }

@@ -18,7 +18,11 @@ pub fn to_byte(v: f32, range: (f32, f32)) -> u8 {
 /// `image` are drawn black (never an out-of-bounds panic); a shape whose byte count overflows
 /// `usize` gives an empty vector.
 pub fn to_rgba(image: &[f32], shape: ImageShape, range: (f32, f32)) -> Vec<u8> {
-    let Some(len) = shape.height.checked_mul(shape.width).and_then(|v| v.checked_mul(4)) else {
+    let Some(len) = shape
+        .height
+        .checked_mul(shape.width)
+        .and_then(|v| v.checked_mul(4))
+    else {
         return Vec::new();
     };
     let mut out = vec![0u8; len];

@@ -182,10 +182,7 @@ impl Net {
             }
             let typed = super::validate::no_panic("typing the graph", || {
                 m.into_typed().map_err(|e| {
-                    PipelineError::Inference(format!(
-                        "typing for batch {batch}: {}",
-                        tract_msg(&e)
-                    ))
+                    PipelineError::Inference(format!("typing for batch {batch}: {}", tract_msg(&e)))
                 })
             })?;
             super::validate::plan_memory(&typed, batch)?;

@@ -27,7 +27,7 @@ pub const MAX_TENSOR_ELEMENTS: u64 = 1 << 31;
 /// Most elements of one image (`channels * height * width`): 2^24, 64 MiB of `f32`.
 pub const MAX_IMAGE_ELEMENTS: usize = 1 << 24;
 /// Most classes a conditional model may declare (`num_classes`).
-pub const MAX_CLASSES: usize = 1 << 20;
+pub const MAX_CLASSES: usize = 1 << 16;
 
 /// Checks a parsed ONNX model before tract sees it.
 pub(crate) fn onnx_model(proto: &ModelProto) -> Result<()> {
@@ -45,7 +45,12 @@ fn graph(g: &GraphProto, depth: usize) -> core::result::Result<(), String> {
     names.extend(g.input.iter().map(|i| i.name.as_str()));
     names.extend(g.initializer.iter().map(|t| t.name.as_str()));
     for n in &g.node {
-        names.extend(n.output.iter().filter(|s| !s.is_empty()).map(String::as_str));
+        names.extend(
+            n.output
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(String::as_str),
+        );
     }
     for o in &g.output {
         if !names.contains(o.name.as_str()) {
