@@ -55,7 +55,8 @@ pub enum Error {
     /// `tell` was called after sampling finished.
     Finished,
     /// The solver itself produced a non-finite value from finite model outputs (the
-    /// configuration's coefficients overflow at this step); the run is over.
+    /// configuration's coefficients overflow at this step); the run is over. Checked by the
+    /// `Sampler` with the default feature `checked`, by the diffusers schedulers always.
     Diverged {
         /// 1-based index of the model evaluation after which it happened.
         evaluation: usize,
