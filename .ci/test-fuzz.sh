@@ -44,7 +44,9 @@ for t in sampler diffusers; do libfuzzer "$t" libfuzzer; done
 sweep="$MAIN_TARGET_DIR/release/sweep"
 for t in onnx_load options; do
     if compgen -G "fuzz/regressions/$t/*" >/dev/null; then "$sweep" "$t" replay "fuzz/regressions/$t"; fi
-    "$sweep" "$t" 100000000 "$RANDOM" "$SECS"
+    seed="${FUZZ_SEED:-$RANDOM}"
+    echo "$t: sweep seed $seed (FUZZ_SEED=$seed reproduces it)"
+    "$sweep" "$t" 100000000 "$seed" "$SECS"
 done
 if [ "${FUZZ_PIPELINE_LIBFUZZER:-0}" = 1 ]; then
     for t in onnx_load options; do libfuzzer "$t" libfuzzer,pipeline; done

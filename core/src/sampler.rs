@@ -466,7 +466,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         #[cfg(feature = "checked")]
         if sampler.check_pending().is_err() {
             return Err(Error::InvalidConfig(
-                "the time grid of this spacing is not finite for this schedule",
+                "the time grid of this spacing leaves the schedule's range",
             ));
         }
         Ok(sampler)
@@ -812,12 +812,17 @@ impl<'a, T: Real> Sampler<'a, T> {
                     Loc::X => self.x,
                     Loc::Slot(j) => &self.scratch[j * n..(j + 1) * n],
                 };
-                let ok = p.t.is_finite() && p.sigma.is_finite() && p.lambda.is_finite();
+                // In the schedule's range (with room for rounding): an extreme spacing can map
+                // a grid point far outside it, where the network's time input overflows.
+                let ok = p.t > T::ZERO
+                    && p.t <= T::c(2.0) * self.sched.t_max()
+                    && p.sigma.is_finite()
+                    && p.lambda.is_finite();
                 (buf, ok)
             }
         };
         if !time_ok {
-            return Err(self.diverged("the time grid is not finite"));
+            return Err(self.diverged("the time grid left the schedule's range"));
         }
         if !all_finite(buf) {
             return Err(self.diverged("the update overflowed"));

@@ -15,7 +15,10 @@ fn run(sampler: &mut Sampler<'_, f32>) -> Result<()> {
     let mut out = vec![0.0f32; sampler.x().len()];
     while let Some(req) = sampler.ask() {
         assert!(
-            req.t.is_finite() && req.sigma.is_finite() && req.x.iter().all(|v| v.is_finite()),
+            req.t.is_finite()
+                && req.t_model.is_finite()
+                && req.sigma.is_finite()
+                && req.x.iter().all(|v| v.is_finite()),
             "a request at a non-finite point"
         );
         for (o, &x) in out.iter_mut().zip(req.x) {
@@ -153,6 +156,7 @@ fn extreme_schedules_and_spacings_are_refused_or_finite() {
         Spacing::Karras { rho: 1e-3 },
         Spacing::Karras { rho: 1e-20 },
         Spacing::Karras { rho: 1e30 },
+        Spacing::Karras { rho: 3.4e38 },
         Spacing::LogSnr,
         Spacing::TimeUniform,
         Spacing::TimeQuadratic,
@@ -160,7 +164,11 @@ fn extreme_schedules_and_spacings_are_refused_or_finite() {
     for schedule in schedules {
         for (method, order) in methods {
             for spacing in spacings {
-                for algorithm in [Algorithm::DpmSolver, Algorithm::DpmSolverPp] {
+                for (algorithm, direction) in [
+                    (Algorithm::DpmSolver, Direction::Sample),
+                    (Algorithm::DpmSolverPp, Direction::Sample),
+                    (Algorithm::DpmSolverPp, Direction::Invert),
+                ] {
                     let mut x = [0.5f32, -1.0, 0.25, 2.0];
                     let mut scratch = [0.0f32; 16];
                     let cfg = Config {
@@ -169,9 +177,12 @@ fn extreme_schedules_and_spacings_are_refused_or_finite() {
                         algorithm,
                         spacing,
                         steps: 6,
+                        direction,
                         ..Config::default()
                     };
-                    let what = format!("{schedule:?} {method:?} {order} {spacing:?} {algorithm:?}");
+                    let what = format!(
+                        "{schedule:?} {method:?} {order} {spacing:?} {algorithm:?} {direction:?}"
+                    );
                     let Ok(mut s) = Sampler::new(schedule, cfg, &mut x, &mut scratch) else {
                         continue;
                     };

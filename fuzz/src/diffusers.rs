@@ -1,9 +1,9 @@
 //! diffusers configs: `SchedulerConfig::set` with any key (the classes' own, another class's,
 //! unknown) and any JSON-like value, then `Scheduler::new` and a run with moderate outputs.
 
+use arbitrary::{Result, Unstructured};
 use dpm_solver::diffusers::{ConfigValue as V, Scheduler, SchedulerClass, SchedulerConfig};
 use dpm_solver::rng::NoiseRng;
-use arbitrary::{Result, Unstructured};
 
 use crate::{any_f32, finite, moderate};
 

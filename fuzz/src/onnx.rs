@@ -5,8 +5,8 @@
 //! Natively the pipeline turns a tract panic into an error ("tract panicked ..."); in wasm that
 //! panic would be a trap, so this harness treats such an error as a crash.
 
-use dpm_solver_wasm::pipeline::{DiffusionModel, PipelineError};
 use arbitrary::{Result, Unstructured};
+use dpm_solver_wasm::pipeline::{DiffusionModel, PipelineError};
 use prost::Message;
 use tract_onnx::pb::{
     tensor_shape_proto::dimension::Value as Dim, type_proto::Value as Ty, AttributeProto,

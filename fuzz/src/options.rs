@@ -4,8 +4,8 @@
 
 use std::cell::RefCell;
 
-use dpm_solver_wasm::pipeline::*;
 use arbitrary::{Result, Unstructured};
+use dpm_solver_wasm::pipeline::*;
 
 use crate::{any_f32, finite, moderate};
 

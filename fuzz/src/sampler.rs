@@ -1,8 +1,8 @@
 //! The core's `Config` / `Sampler::new` / ask / tell loop over every method, schedule, spacing
 //! and option, with moderate model outputs (or, when the input says so, a non-finite one).
 
-use dpm_solver::*;
 use arbitrary::{Result, Unstructured};
+use dpm_solver::*;
 
 use crate::{any_f32, finite, moderate};
 
@@ -157,7 +157,13 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
                 && req.t_model.is_finite()
                 && req.alpha.is_finite()
                 && req.sigma.is_finite(),
-            "a request at a non-finite time"
+            "a request at a non-finite time: t {} t_model {} alpha {} sigma {} (index {}) {:?}",
+            req.t,
+            req.t_model,
+            req.alpha,
+            req.sigma,
+            req.index,
+            cfg
         );
         let idx = req.index;
         for (o, &xv) in out.iter_mut().zip(req.x) {

@@ -154,6 +154,9 @@ fn unchecked_tract_panics_on_the_malformed_files() {
             let _ = tract_onnx::onnx().model_for_read(&mut &bytes[..]);
         });
         std::panic::set_hook(hook);
-        assert!(r.is_err(), "{name}: tract no longer panics (the check may be redundant)");
+        assert!(
+            r.is_err(),
+            "{name}: tract no longer panics (the check may be redundant)"
+        );
     }
 }

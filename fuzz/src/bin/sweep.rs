@@ -14,7 +14,10 @@ fn main() {
     let target = args.get(1).map(String::as_str).unwrap_or("sampler");
     let runs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let mut state: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(15) | 1;
-    let max_secs: f64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(f64::INFINITY);
+    let max_secs: f64 = args
+        .get(4)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::INFINITY);
     let run: fn(&[u8]) = match target {
         "sampler" => dpm_solver_fuzz::sampler::run,
         "diffusers" => dpm_solver_fuzz::diffusers::run,
@@ -75,7 +78,9 @@ fn main() {
         "{target}: {done} runs in {:.0} s, {crashes} panics{}",
         t0.elapsed().as_secs_f64(),
         if caught > 0 {
-            format!(" ({caught} tract panics on malformed operators caught natively: traps in wasm)")
+            format!(
+                " ({caught} tract panics on malformed operators caught natively: traps in wasm)"
+            )
         } else {
             String::new()
         }
