@@ -1,11 +1,11 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Each area has its own script under .ci/; they install what they need themselves.
-.PHONY: demo test test-core test-embedded test-wasm test-www test-npm
+.PHONY: demo test test-core test-embedded test-wasm test-www test-npm test-fuzz
 
 demo:
 	bash .ci/demo.sh
 
-test: test-core test-embedded test-wasm test-www test-npm
+test: test-core test-embedded test-wasm test-www test-npm test-fuzz
 
 test-core:
 	bash .ci/test-core.sh
@@ -22,3 +22,6 @@ test-www:
 
 test-npm:
 	bash .ci/test-npm.sh
+
+test-fuzz:
+	bash .ci/test-fuzz.sh

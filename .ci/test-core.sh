@@ -9,6 +9,8 @@ cargo test --release -p dpm-solver --all-features
 # Without the optional methods (features `singlestep`, `adaptive`): refused, their tests skipped.
 cargo test --release -p dpm-solver --no-default-features --features rng
 cargo test --release -p dpm-solver-tests -- --nocapture
+# Issue 15's core cases once more in a debug build: integer overflow panics there.
+cargo test -p dpm-solver --all-features --test reliability
 # The core is no_std and allocation-free: it must build for a Cortex-M4F and for wasm32.
 cargo build --release -p dpm-solver --target thumbv7em-none-eabihf --all-features
 cargo build --release -p dpm-solver --target thumbv7em-none-eabihf --no-default-features

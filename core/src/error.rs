@@ -54,6 +54,15 @@ pub enum Error {
     },
     /// `tell` was called after sampling finished.
     Finished,
+    /// The solver itself produced a non-finite value from finite model outputs (the
+    /// configuration's coefficients overflow at this step); the run is over. Checked by the
+    /// `Sampler` with the default feature `checked`, by the diffusers schedulers always.
+    Diverged {
+        /// 1-based index of the model evaluation after which it happened.
+        evaluation: usize,
+        /// What overflowed.
+        cause: &'static str,
+    },
     /// The adaptive solver exceeded its evaluation budget (`max_nfe`) before reaching `t_end`.
     StepLimit {
         /// The evaluations made.
@@ -90,6 +99,9 @@ impl fmt::Display for Error {
                 "sampler is configured for {configured} guidance but {called} was called"
             ),
             Error::Finished => write!(f, "sampling already finished: no evaluation is pending"),
+            Error::Diverged { evaluation, cause } => {
+                write!(f, "{cause} at evaluation {evaluation} (solver-made NaN)")
+            }
             Error::StepLimit { nfe } => write!(
                 f,
                 "adaptive solver stopped after {nfe} model evaluations without reaching t_end \

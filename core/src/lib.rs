@@ -50,6 +50,10 @@
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
 //!   executors outside this crate (a WebGPU compute shader); off by default so firmware keeps
 //!   the recording out of flash.
+//! - `checked` (default): after every step the sampler checks that it did not itself make a
+//!   value non-finite (a configuration whose coefficients overflow) and reports it as
+//!   [`Error::Diverged`] instead of returning a NaN sample. A firmware may leave it out
+//!   (`default-features = false`, ~400 bytes of flash), as the measured one does.
 //!
 //! Multistep DPM-Solver(++) is always compiled in. With `default-features = false`, an
 //! application that samples only with it keeps the other methods' code out of its binary (the

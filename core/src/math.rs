@@ -302,12 +302,14 @@ pub fn psi3<T: Real>(z: T) -> T {
 }
 
 /// Element `i` of `linspace(start, end, n)` exactly as torch computes it: the first half from
-/// `start`, the second half from `end`, so both ends are exact.
+/// `start`, the second half from `end`, so both ends are exact. An index past the end
+/// (`i >= n`) gives `end` (never an overflow).
 #[inline]
 pub fn linspace_at<T: Real>(start: T, end: T, n: usize, i: usize) -> T {
     if n <= 1 {
         return start;
     }
+    let i = if i < n { i } else { n - 1 };
     let step = (end - start) / T::from_usize(n - 1);
     if i < n / 2 {
         start + step * T::from_usize(i)

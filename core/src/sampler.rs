@@ -139,30 +139,51 @@ impl<T: Real> Default for Config<'_, T> {
 }
 
 impl<T: Real> Config<'_, T> {
-    /// Scratch buffers of `x.len()` elements the method needs.
+    /// Scratch buffers of `x.len()` elements the method needs (saturating: an order out of
+    /// range, which [`Sampler::new`] refuses, never overflows).
     pub const fn slots(&self) -> usize {
         match self.method {
             Method::Multistep => {
                 if matches!(self.multistep_variant, MultistepVariant::FullOrder) && self.order >= 2
                 {
-                    self.order + 1
+                    self.order.saturating_add(1)
                 } else {
                     self.order
                 }
             }
             Method::Singlestep | Method::SinglestepFixed => self.order,
-            Method::Adaptive => self.order + 1,
+            Method::Adaptive => self.order.saturating_add(1),
         }
     }
 
     /// Scratch elements needed for a sample buffer of `n` elements (see the module table).
+    /// Saturates at `usize::MAX` instead of overflowing for an unvalidated configuration; use
+    /// [`checked_scratch_len`](Self::checked_scratch_len) to size an allocation.
     pub const fn scratch_len(&self, n: usize) -> usize {
         let extra = if self.thresholding.is_some() && self.batch > 0 {
             n / self.batch
         } else {
             0
         };
-        self.slots() * n + extra
+        self.slots().saturating_mul(n).saturating_add(extra)
+    }
+
+    /// [`scratch_len`](Self::scratch_len) after validating the configuration the way
+    /// [`Sampler::new`] does (order, steps, tolerances...), so a caller that allocates the
+    /// scratch never sizes it from an order out of range; `None`-like overflow is an error.
+    pub fn checked_scratch_len(&self, n: usize) -> Result<usize> {
+        validate(self)?;
+        let extra = if self.thresholding.is_some() && self.batch > 0 {
+            n / self.batch
+        } else {
+            0
+        };
+        self.slots()
+            .checked_mul(n)
+            .and_then(|v| v.checked_add(extra))
+            .ok_or(Error::InvalidConfig(
+                "x.len() times the scratch slots overflows usize",
+            ))
     }
 }
 
@@ -353,8 +374,16 @@ impl<'a, T: Real> Sampler<'a, T> {
         };
         let t_start = cfg.t_start.unwrap_or(def_start);
         let t_end = cfg.t_end.unwrap_or(def_end);
-        check_time(&schedule, t_start, "t_start must be finite and in (0, T]")?;
-        check_time(&schedule, t_end, "t_end must be finite and in (0, T]")?;
+        check_time(
+            &schedule,
+            t_start,
+            "t_start must be finite and in (0, T] (discrete: [1/N, T])",
+        )?;
+        check_time(
+            &schedule,
+            t_end,
+            "t_end must be finite and in (0, T] (discrete: [1/N, T])",
+        )?;
         if !invert && !(t_end < t_start) {
             return Err(Error::InvalidConfig(
                 "t_end must be smaller than t_start when sampling",
@@ -437,6 +466,14 @@ impl<'a, T: Real> Sampler<'a, T> {
             log: crate::plan::OpLog::default(),
         };
         sampler.start();
+        // The first evaluation's time comes from the grid (an extreme Karras `rho` can make it
+        // NaN even though `t_start` is fine).
+        #[cfg(feature = "checked")]
+        if sampler.check_pending().is_err() {
+            return Err(Error::InvalidConfig(
+                "the time grid of this spacing leaves the schedule's range",
+            ));
+        }
         Ok(sampler)
     }
 
@@ -769,7 +806,54 @@ impl<'a, T: Real> Sampler<'a, T> {
             }
         }
         self.stats.nfe += 1;
-        self.advance()
+        #[cfg(feature = "checked")]
+        if !all_finite(&self.scratch[dst * n..(dst + 1) * n]) {
+            return Err(self.diverged("the model output's conversion overflowed"));
+        }
+        let report = self.advance()?;
+        #[cfg(feature = "checked")]
+        self.check_pending()?;
+        Ok(report)
+    }
+
+    /// Ends the run with [`Error::Diverged`] at the evaluation just told.
+    #[cfg(feature = "checked")]
+    fn diverged(&mut self, cause: &'static str) -> Error {
+        self.phase = Phase::Done;
+        Error::Diverged {
+            evaluation: self.stats.nfe,
+            cause,
+        }
+    }
+
+    /// After a step: the next evaluation point (or the result) must be finite, and so must its
+    /// time; the model's outputs were, so a non-finite value here was made by the solver.
+    #[cfg(feature = "checked")]
+    fn check_pending(&mut self) -> Result<()> {
+        let n = self.n;
+        let (buf, time_ok) = match self.pending() {
+            None => (&*self.x, true),
+            Some((loc, p)) => {
+                let buf: &[T] = match loc {
+                    Loc::X => self.x,
+                    Loc::Slot(j) => &self.scratch[j * n..(j + 1) * n],
+                };
+                // In the schedule's range (with room for rounding): an extreme spacing can map
+                // a grid point far outside it, where the network's time input overflows.
+                let ok = p.t > T::ZERO
+                    && p.t <= T::c(2.0) * self.sched.t_max()
+                    && p.sigma.is_finite()
+                    && p.lambda.is_finite();
+                (buf, ok)
+            }
+        };
+        if !time_ok {
+            return Err(self.diverged("the time grid left the schedule's range"));
+        }
+        if !all_finite(buf) {
+            return Err(self.diverged("the update overflowed"));
+        }
+        Ok(())
     }
 
     fn advance(&mut self) -> Result<Option<StepReport<T>>> {
@@ -1318,6 +1402,16 @@ fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether every element is finite (branch-free, vectorises).
+#[cfg(feature = "checked")]
+fn all_finite<T: Real>(v: &[T]) -> bool {
+    let mut ok = true;
+    for &e in v {
+        ok &= e.is_finite();
+    }
+    ok
 }
 
 fn check_finite<T: Real>(buffer: Buffer, v: &[T]) -> Result<()> {

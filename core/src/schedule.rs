@@ -418,13 +418,20 @@ fn cumulative_log_alpha<T: Real>(out: &mut [T], beta: impl Fn(usize) -> T) -> Re
     Ok(())
 }
 
-/// Checks that `t` is a usable time for `schedule`: finite, in `(0, T]`.
+/// Checks that `t` is a usable time for `schedule`: finite, in `(0, T]`, and for a discrete
+/// schedule in `[1/N, T]`, the domain the reference defines it on (`dpm_solver_pytorch.py`
+/// documents "for discrete-time DPMs, it needs to be in [1 / N, 1]"; below `1/N` its linear
+/// extrapolation of `log alpha` reaches `alpha >= 1`, `sigma = 0` and a NaN sample).
 pub(crate) fn check_time<T: Real>(
     schedule: &NoiseSchedule<'_, T>,
     t: T,
     what: &'static str,
 ) -> Result<()> {
-    if t > T::ZERO && t <= schedule.t_max() && t.is_finite() {
+    let lowest_ok = match schedule {
+        NoiseSchedule::Discrete(_) => t >= schedule.default_t_end(),
+        NoiseSchedule::LinearVp { .. } => t > T::ZERO,
+    };
+    if lowest_ok && t <= schedule.t_max() && t.is_finite() {
         Ok(())
     } else {
         Err(Error::InvalidConfig(what))

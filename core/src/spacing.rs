@@ -123,7 +123,11 @@ pub(crate) fn check_custom<T: Real>(
         });
     }
     for &t in times {
-        crate::schedule::check_time(schedule, t, "custom times must be finite and in (0, T]")?;
+        crate::schedule::check_time(
+            schedule,
+            t,
+            "custom times must be finite and in (0, T] (discrete: [1/N, T])",
+        )?;
     }
     for w in times.windows(2) {
         let ok = if decreasing { w[1] < w[0] } else { w[1] > w[0] };

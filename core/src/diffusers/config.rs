@@ -253,6 +253,30 @@ impl<'b> SchedulerConfig<'b> {
         }
     }
 
+    /// [`scratch_len`](Self::scratch_len) for sizing an allocation: the solver order is
+    /// checked first (the schedulers' own range) and the product may not overflow.
+    pub fn checked_scratch_len(&self, n: usize) -> Result<usize> {
+        let order_ok = match self {
+            SchedulerConfig::DPMSolverMultistep(c) => (1..=3).contains(&c.solver_order),
+            SchedulerConfig::DPMSolverSinglestep(c) => (1..=3).contains(&c.solver_order),
+            SchedulerConfig::UniPCMultistep(c) => {
+                (1..=super::UNIPC_MAX_ORDER).contains(&c.solver_order)
+            }
+            SchedulerConfig::DDIM(_) => true,
+        };
+        if !order_ok {
+            return Err(Error::InvalidConfig(
+                "solver_order must be 1, 2 or 3 (UniPC: 1..=4)",
+            ));
+        }
+        match self.scratch_len(n) {
+            usize::MAX => Err(Error::InvalidConfig(
+                "the sample is too large for the scratch this scheduler needs",
+            )),
+            len => Ok(len),
+        }
+    }
+
     /// Applies one config key under its diffusers name. Errors name what was expected; the
     /// caller knows the key and the value and should quote them.
     pub fn set(&mut self, key: &str, value: ConfigValue<'_, 'b>) -> Result<KeyUse> {
@@ -470,7 +494,9 @@ fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
 
 fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
     match integer(v) {
-        Ok(i) if i >= 0 => Ok(i as usize),
+        // `try_from`: never truncated where `usize` is 32 bits (wasm32).
+        Ok(i) if i >= 0 => usize::try_from(i)
+            .map_err(|_| Error::InvalidConfig("integer too large for this platform")),
         _ => Err(Error::InvalidConfig("expected a non-negative integer")),
     }
 }

@@ -62,11 +62,11 @@ impl DDIMConfig<'_> {
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        n + if self.thresholding {
+        n.saturating_add(if self.thresholding {
             n / self.batch.max(1)
         } else {
             0
-        }
+        })
     }
 }
 
@@ -114,13 +114,7 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         }
         let mut steps = StepTable::empty();
         steps.spaced_ddim(config.timestep_spacing, n, train.len(), config.steps_offset)?;
-        for &t in steps.timesteps() {
-            if t < 0 || t >= train.len() as i64 {
-                return Err(Error::InvalidConfig(
-                    "a timestep falls outside 0..num_train_timesteps (check steps_offset)",
-                ));
-            }
-        }
+        steps.check_range(train.len())?;
         Ok(DDIMScheduler {
             config: *config,
             train,
@@ -216,6 +210,6 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             *xv = sp * d + bp * eps_of(*xv, o);
         }
         self.step += 1;
-        Ok(())
+        self.check_step()
     }
 }

@@ -82,12 +82,14 @@ impl DPMSolverMultistepConfig<'_> {
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        self.solver_order.max(1) * n
-            + if self.thresholding {
+        self.solver_order
+            .max(1)
+            .saturating_mul(n)
+            .saturating_add(if self.thresholding {
                 n / self.batch.max(1)
             } else {
                 0
-            }
+            })
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -191,6 +193,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         if steps.is_empty() {
             return Err(Error::InvalidConfig("the spacing produced no timesteps"));
         }
+        steps.check_range(train.len())?;
         let ring = Ring::new(config.solver_order, x.len());
         Ok(DPMSolverMultistepScheduler {
             config: *config,

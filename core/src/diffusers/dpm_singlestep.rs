@@ -75,12 +75,13 @@ impl DPMSolverSinglestepConfig<'_> {
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        (self.solver_order.max(1) + 1) * n
-            + if self.thresholding {
+        (self.solver_order.max(1).saturating_add(1))
+            .saturating_mul(n)
+            .saturating_add(if self.thresholding {
                 n / self.batch.max(1)
             } else {
                 0
-            }
+            })
     }
 
     fn validate(&self) -> Result<()> {
@@ -222,6 +223,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             &train,
             config.final_sigmas_type,
         ));
+        steps.check_range(train.len())?;
         // diffusers' adjustments: lower_order_final forced on.
         let lower_order_final = config.lower_order_final
             || n % config.solver_order != 0

@@ -68,6 +68,21 @@ macro_rules! scheduler_front {
         pub fn step_index(&self) -> usize {
             self.step
         }
+
+        /// After a step from finite model outputs: a non-finite `x` is the scheduler's own
+        /// overflow, reported as [`Error::Diverged`](crate::Error::Diverged); the run ends.
+        fn check_step(&mut self) -> Result<()> {
+            if T::all_finite(self.x) {
+                return Ok(());
+            }
+            let evaluation = self.step;
+            self.step = self.table.len();
+            Err(Error::Diverged {
+                evaluation,
+                cause: "the scheduler's update overflowed (its coefficients at this step are \
+                        not finite for this configuration)",
+            })
+        }
     };
 }
 
@@ -82,7 +97,8 @@ macro_rules! sde_tell_front {
                     "sde algorithm types need noise: call tell_noise or tell_rng",
                 ));
             }
-            self.advance(model_output, Noise::None)
+            self.advance(model_output, Noise::None)?;
+            self.check_step()
         }
 
         /// As [`tell`](Self::tell), with one standard normal per element of `x` for the SDE
@@ -93,7 +109,8 @@ macro_rules! sde_tell_front {
             } else {
                 Noise::None
             };
-            self.advance(model_output, noise)
+            self.advance(model_output, noise)?;
+            self.check_step()
         }
 
         /// As [`tell`](Self::tell), drawing the SDE variants' noise from `rng`.
@@ -104,7 +121,8 @@ macro_rules! sde_tell_front {
             } else {
                 Noise::None
             };
-            self.advance(model_output, noise)
+            self.advance(model_output, noise)?;
+            self.check_step()
         }
     };
 }

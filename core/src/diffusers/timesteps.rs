@@ -90,6 +90,33 @@ impl<const M: usize> StepTable<M> {
         Ok(())
     }
 
+    /// Refuses a table that would run nothing or ask the network at a timestep it was not
+    /// trained on: at least one step, every timestep in `0..num_train` (a large `steps_offset`
+    /// pushes `leading` timesteps past the end), every sigma finite.
+    pub(crate) fn check_range(&self, num_train: usize) -> Result<()> {
+        if self.len == 0 {
+            return Err(Error::InvalidConfig(
+                "the timestep spacing produced no steps",
+            ));
+        }
+        if self
+            .timesteps()
+            .iter()
+            .any(|&t| t < 0 || t >= num_train as i64)
+        {
+            return Err(Error::InvalidConfig(
+                "a timestep falls outside 0..num_train_timesteps (check steps_offset)",
+            ));
+        }
+        if !(self.sigmas().iter().all(|s| s.is_finite()) && self.sigma_last.is_finite()) {
+            return Err(Error::InvalidConfig(
+                "the training schedule gives a non-finite sigma at an inference timestep \
+                 (betas too close to 1?)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The DPM-Solver/UniPC spacing (`n + 1` points, the last dropped) up to `last_timestep`
     /// (`num_train_timesteps` minus the `lambda_min_clipped` cut).
     pub(crate) fn spaced(

@@ -83,12 +83,13 @@ impl UniPCMultistepConfig<'_> {
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        (self.solver_order.max(1) + 2) * n
-            + if self.thresholding {
+        (self.solver_order.max(1).saturating_add(2))
+            .saturating_mul(n)
+            .saturating_add(if self.thresholding {
                 n / self.batch.max(1)
             } else {
                 0
-            }
+            })
     }
 }
 
@@ -137,6 +138,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             ));
         }
         check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
+        check_final_step(config, n)?;
         let train = TrainSchedule::new(&config.train, true, table)?;
         let mut steps = StepTable::empty();
         if config.use_karras_sigmas {
@@ -156,6 +158,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 config.final_sigmas_type,
             ));
         }
+        steps.check_range(train.len())?;
         let ring = Ring::new(config.solver_order + 1, x.len());
         Ok(UniPCMultistepScheduler {
             config: *config,
@@ -284,7 +287,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             self.lower_order_nums += 1;
         }
         self.step += 1;
-        Ok(())
+        self.check_step()
     }
 
     /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
@@ -306,6 +309,30 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             self.this_order
         }
     }
+}
+
+/// Refuses the combinations whose last step to `final_sigmas_type = zero` cannot be finite
+/// (diffusers computes NaN for them too): there `sigma = 0`, so `lambda = inf` and `h = inf`.
+/// With `predict_x0 = false` the update multiplies `sigma_t = 0` by `expm1(h) = inf`; with
+/// `lower_order_final = false` a last step of order >= 2 divides by `r_k = h_k / h = 0`.
+fn check_final_step(c: &UniPCMultistepConfig<'_>, steps: usize) -> Result<()> {
+    if c.final_sigmas_type != FinalSigmasType::Zero {
+        return Ok(());
+    }
+    if !c.predict_x0 {
+        return Err(Error::InvalidConfig(
+            "UniPC predict_x0 = false cannot step to final_sigmas_type zero (0 * inf, NaN in \
+             diffusers too): use final_sigmas_type sigma_min",
+        ));
+    }
+    if !c.lower_order_final && c.solver_order >= 2 && steps >= 2 {
+        return Err(Error::InvalidConfig(
+            "UniPC lower_order_final = false with solver_order >= 2 cannot step to \
+             final_sigmas_type zero (its last multistep update divides by zero, NaN in diffusers \
+             too): set lower_order_final true or final_sigmas_type sigma_min",
+        ));
+    }
+    Ok(())
 }
 
 /// The float32 scalars of one UniP or UniC update from `s0` (step `i0`) to `t`:

@@ -143,6 +143,7 @@ fn parse_args() -> std::result::Result<Option<Args>, Box<dyn std::error::Error>>
             _ => return Err(format!("{} (see --help)", arg.unexpected()).into()),
         }
     }
+    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
     if a.batch == 0 || a.samples == 0 || a.samples % a.batch != 0 {
         return Err("--samples must be a positive multiple of --batch".into());
     }

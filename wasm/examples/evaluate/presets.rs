@@ -48,7 +48,7 @@ impl Solver {
             method: self.method,
             order: self.order,
             steps,
-            scheduler: self.scheduler.clone(),
+            scheduler: self.scheduler,
             ..base.clone()
         }
     }

@@ -243,8 +243,10 @@ impl DiffusersSampler {
             )
             .into());
         }
+        let need = cfg.checked_scratch_len(x_t.len())?;
+        super::limits::check_bytes(&[n_train, x_t.len(), need], "new Sampler")?;
         let table = bufs.keep(vec![0.0; n_train]);
-        let scratch = bufs.keep(vec![0.0; cfg.scratch_len(x_t.len())]);
+        let scratch = bufs.keep(vec![0.0; need]);
         let x = bufs.keep(x_t.to_vec());
         let prediction = match cfg.prediction_type() {
             PredictionType::Epsilon => Prediction::Noise,

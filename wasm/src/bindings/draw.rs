@@ -50,6 +50,8 @@ struct Grid {
 /// Validates the layout against `images` and renders it with the pipeline's `grid_rgba`.
 fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
     const MAX: usize = 1 << 14;
+    // 2^26 pixels: 256 MiB of RGBA, allocated in one piece.
+    const MAX_PIXELS: usize = 1 << 26;
     let h = o
         .uint("height", MAX)?
         .ok_or_else(|| Error::Option("layout.height is required".into()))?;
@@ -70,7 +72,7 @@ fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
         Some(b) => b,
         None => images.len() / per,
     };
-    if batch == 0 || batch * per != images.len() {
+    if batch == 0 || batch.checked_mul(per) != Some(images.len()) {
         return opt_err(format!(
             "images has {} values, expected batch x channels x height x width = {batch} x {c} x {h} x {w}",
             images.len()
@@ -90,9 +92,9 @@ fn layout(images: &[f32], o: &Opts) -> Result<Grid> {
         }
     };
     let grid = GridLayout::new(batch, cols, shape, gap, scale);
-    if grid.width > MAX || grid.height > MAX {
+    if grid.width > MAX || grid.height > MAX || grid.width * grid.height > MAX_PIXELS {
         return opt_err(format!(
-            "the grid would be {} x {} pixels (at most {MAX})",
+            "the grid would be {} x {} pixels (at most {MAX} a side, {MAX_PIXELS} in all)",
             grid.width, grid.height
         ));
     }
@@ -128,11 +130,13 @@ fn js_err(what: &str) -> impl Fn(JsValue) -> Error + '_ {
 #[wasm_bindgen(unchecked_return_type = "{ width: number; height: number }")]
 pub fn draw(
     #[wasm_bindgen(unchecked_param_type = "DrawTarget")] target: JsValue,
-    images: &[f32],
+    #[wasm_bindgen(unchecked_param_type = "Float32Array")] images: JsValue,
     #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
+    let _guard = super::limits::enter()?;
+    let images = super::limits::floats(&images, "images", super::limits::MAX_SAMPLE_ELEMENTS)?;
     let o = Opts::new(&layout_opts, "layout", LAYOUT_KEYS)?;
-    let g = layout(images, &o)?;
+    let g = layout(&images, &o)?;
     let resize = o.boolean("resize")?.unwrap_or(true);
     let (x, y) = (o.num("x")?.unwrap_or(0.0), o.num("y")?.unwrap_or(0.0));
     let image = || {
@@ -184,11 +188,13 @@ pub fn draw(
 /// worker posting an `ImageData`, a PNG encoder).
 #[wasm_bindgen(js_name = gridRgba, unchecked_return_type = "{ width: number; height: number; data: Uint8ClampedArray }")]
 pub fn grid_rgba_js(
-    images: &[f32],
+    #[wasm_bindgen(unchecked_param_type = "Float32Array")] images: JsValue,
     #[wasm_bindgen(js_name = layout, unchecked_param_type = "DrawLayout")] layout_opts: JsValue,
 ) -> core::result::Result<Object, Error> {
+    let _guard = super::limits::enter()?;
+    let images = super::limits::floats(&images, "images", super::limits::MAX_SAMPLE_ELEMENTS)?;
     let o = Opts::new(&layout_opts, "layout", LAYOUT_KEYS)?;
-    let g = layout(images, &o)?;
+    let g = layout(&images, &o)?;
     let out = Object::new();
     set(&out, "width", g.w as f64);
     set(&out, "height", g.h as f64);

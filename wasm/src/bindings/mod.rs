@@ -18,6 +18,7 @@ pub mod draw;
 pub mod error;
 mod js;
 // Model's load options (pipeline only) and scheduler configs as text (also the Sampler's).
+pub mod limits;
 #[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
 mod load;
 mod metadata;

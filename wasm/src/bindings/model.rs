@@ -230,6 +230,7 @@ impl Model {
             JsValue,
         >,
     ) -> core::result::Result<Model, Error> {
+        let _guard = super::limits::enter()?;
         // Bytes that are clearly something else (an HTML 404 page, JSON, empty) say so.
         if let Some(what) = crate::onnx_info::sniff(bytes) {
             return Err(PipelineError::Onnx(what.into()).into());
@@ -288,11 +289,13 @@ impl Model {
     /// `classes` one label per image (one number for all; ignored by unconditional models).
     pub fn run(
         &mut self,
-        x: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] x: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | Float32Array | number[]")] t: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | Int32Array | number[] | null | undefined")]
         classes: JsValue,
     ) -> core::result::Result<Float32Array, Error> {
+        let _guard = super::limits::enter()?;
+        let x = &super::limits::floats(&x, "x", super::limits::MAX_SAMPLE_ELEMENTS)?[..];
         let n = self.pipe.info().image_len();
         #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
         if x.is_empty() || x.len() % n != 0 {
@@ -335,7 +338,9 @@ impl Model {
     }
 
     /// Builds the optimised network for a batch size now (otherwise the first call does).
-    pub fn prepare(&mut self, batch: usize) -> core::result::Result<(), Error> {
+    pub fn prepare(&mut self, batch: f64) -> core::result::Result<(), Error> {
+        let _guard = super::limits::enter()?;
+        let batch = super::limits::count(batch, "prepare batch", 4096)?;
         Ok(self.pipe.model_mut().prepare(batch)?)
     }
 
@@ -348,6 +353,7 @@ impl Model {
         #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")]
         on_progress: Option<Function>,
     ) -> core::result::Result<Object, Error> {
+        let _guard = super::limits::enter()?;
         let keys = [GENERATE_KEYS, DPM_KEYS].concat();
         let o = Opts::new(&options, "options", &keys)?;
         // Declared before `opts`, which may borrow from it: dropped after it.
@@ -369,7 +375,7 @@ impl Model {
         let progress = |p: &Progress<'_>| -> ControlFlow<()> {
             if let Some(f) = &on_progress {
                 let po = progress_js(p);
-                match f.call1(&JsValue::UNDEFINED, &po) {
+                match super::limits::callback(|| f.call1(&JsValue::UNDEFINED, &po)) {
                     Ok(v) if v.as_bool() == Some(false) => return ControlFlow::Break(()),
                     Ok(_) => {}
                     Err(e) => {

@@ -67,6 +67,7 @@ impl Model {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "GenerateOptions")] options: JsValue,
     ) -> core::result::Result<GenerationRun, Error> {
+        let _guard = super::limits::enter()?;
         let keys = [GENERATE_KEYS, DPM_KEYS].concat();
         let o = Opts::new(&options, "options", &keys)?;
         let mut opts_bufs = Leaked::default();
@@ -105,6 +106,7 @@ impl GenerationRun {
     /// Makes the next network evaluation on `model` (the one that began the run).
     #[wasm_bindgen(unchecked_return_type = "GenerationStep")]
     pub fn step(&mut self, model: &mut Model) -> Result<Object> {
+        let _guard = super::limits::enter()?;
         if model.id != self.model_id {
             return Err(Error::Option("this run belongs to another Model".into()));
         }
@@ -148,6 +150,7 @@ impl GenerationRun {
     /// the run is over after this.
     #[wasm_bindgen(unchecked_return_type = "Generation")]
     pub fn finish(&mut self) -> Result<Object> {
+        let _guard = super::limits::enter()?;
         match &self.run {
             None => return Err(Error::Option("the run is finished".into())),
             Some(r) if !r.is_done() => {

@@ -5,6 +5,7 @@
 use super::diffusers::{Ask, DiffusersSampler};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
+use super::limits;
 use crate::pipeline::solver::Pending;
 use dpm_solver::model::{convert, Target};
 use dpm_solver::{
@@ -547,8 +548,10 @@ impl Sampler {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "SamplerOptions")] options: JsValue,
-        #[wasm_bindgen(js_name = "xT")] x_t: &[f32],
+        #[wasm_bindgen(js_name = "xT", unchecked_param_type = "Float32Array")] x_t: JsValue,
     ) -> core::result::Result<Sampler, Error> {
+        let _guard = limits::enter()?;
+        let n = limits::length(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
         let mut bufs = Leaked::default();
         let scheduler = if options.is_object() {
             js_sys::Reflect::get(&options, &JsValue::from_str("scheduler")).unwrap_or_default()
@@ -556,15 +559,20 @@ impl Sampler {
             JsValue::UNDEFINED
         };
         if !(scheduler.is_undefined() || scheduler.is_null()) {
-            return Sampler::new_diffusers(&options, x_t, bufs);
+            let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
+            return Sampler::new_diffusers(&options, &x_t, bufs);
         }
         let o = Opts::new(&options, "options", SAMPLER_KEYS)?;
         let sched = schedule(o.get("schedule")?, &mut bufs)?;
         let mut cfg = config(&o, &mut bufs)?;
-        let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
+        let batch = o.uint("batch", n.max(1))?.unwrap_or(1);
         cfg.batch = batch;
-        let scratch = bufs.keep(vec![0.0; cfg.scratch_len(x_t.len())]);
-        let x = bufs.keep(x_t.to_vec());
+        let need = cfg.checked_scratch_len(n)?;
+        limits::check_bytes(&[n, need], "new Sampler")?;
+        // Copied into wasm memory only now that the sizes are known to be acceptable.
+        let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
+        let scratch = bufs.keep(vec![0.0; need]);
+        let x = bufs.keep(x_t);
         let inner = dpm_solver::Sampler::new(sched, cfg, x, scratch)?;
         Ok(Sampler {
             inner: Inner::Dpm(Box::new(inner)),
@@ -615,7 +623,12 @@ impl Sampler {
     /// The network output at the pending request (unguided). Returns the report of the step it
     /// completed, or `null` (an intermediate stage).
     #[wasm_bindgen(unchecked_return_type = "StepReport | null")]
-    pub fn tell(&mut self, output: &[f32]) -> core::result::Result<JsValue, Error> {
+    pub fn tell(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] output: JsValue,
+    ) -> core::result::Result<JsValue, Error> {
+        let _guard = limits::enter()?;
+        let output = &self.output_arg(&output, "output")?[..];
         let r = match &mut self.inner {
             Inner::Dpm(s) => s.tell(output)?,
             Inner::Diffusers(d) => Some(d.tell(output)?),
@@ -627,9 +640,12 @@ impl Sampler {
     #[wasm_bindgen(js_name = tellCfg, unchecked_return_type = "StepReport | null")]
     pub fn tell_cfg(
         &mut self,
-        cond: &[f32],
-        uncond: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] cond: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] uncond: JsValue,
     ) -> core::result::Result<JsValue, Error> {
+        let _guard = limits::enter()?;
+        let cond = &self.output_arg(&cond, "cond")?[..];
+        let uncond = &self.output_arg(&uncond, "uncond")?[..];
         let r = match &mut self.inner {
             Inner::Dpm(s) => s.tell_cfg(cond, uncond)?,
             Inner::Diffusers(d) => Some(d.tell_cfg(cond, uncond)?),
@@ -642,9 +658,12 @@ impl Sampler {
     #[wasm_bindgen(js_name = tellClassifier, unchecked_return_type = "StepReport | null")]
     pub fn tell_classifier(
         &mut self,
-        output: &[f32],
-        grad: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] output: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] grad: JsValue,
     ) -> core::result::Result<JsValue, Error> {
+        let _guard = limits::enter()?;
+        let output = &self.output_arg(&output, "output")?[..];
+        let grad = &self.output_arg(&grad, "grad")?[..];
         let r = match &mut self.inner {
             Inner::Dpm(s) => s.tell_classifier(output, grad)?,
             Inner::Diffusers(_) => {
@@ -661,7 +680,12 @@ impl Sampler {
     /// The data prediction `x_0` implied by `output` at the pending request (a preview of the
     /// final sample); call it before `tell`.
     #[wasm_bindgen(js_name = predictX0)]
-    pub fn predict_x0(&self, output: &[f32]) -> core::result::Result<Float32Array, Error> {
+    pub fn predict_x0(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] output: JsValue,
+    ) -> core::result::Result<Float32Array, Error> {
+        let _guard = limits::enter()?;
+        let output = &self.output_arg(&output, "output")?[..];
         let Some(Ask { req: r, .. }) = self.pending() else {
             return Err(dpm_solver::Error::Finished.into());
         };
@@ -788,6 +812,16 @@ impl Sampler {
 }
 
 impl Sampler {
+    /// A model output argument: required, at most as long as `x` (a longer one is a length
+    /// error the core reports; refusing it here avoids copying an arbitrary array).
+    fn output_arg(&self, v: &JsValue, what: &str) -> Result<Vec<f32>> {
+        let n = match &self.inner {
+            Inner::Dpm(s) => s.x().len(),
+            Inner::Diffusers(d) => d.x().len(),
+        };
+        limits::floats(v, what, n.max(1))
+    }
+
     fn new_diffusers(
         options: &JsValue,
         x_t: &[f32],
@@ -821,9 +855,11 @@ impl Sampler {
 #[wasm_bindgen(js_name = gaussianNoise)]
 pub fn gaussian_noise(
     seed: f64,
-    length: usize,
+    length: f64,
     stream: Option<f64>,
 ) -> core::result::Result<Float32Array, Error> {
+    let _guard = limits::enter()?;
+    let length = limits::count(length, "gaussianNoise length", limits::MAX_NOISE_LENGTH)?;
     let as_u64 = |v: f64, what: &str| -> Result<u64> {
         if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
             Ok(v as u64)

@@ -212,10 +212,13 @@ pub struct Generation {
 }
 
 impl Generation {
-    /// Image `i` (panics if `i >= batch`).
+    /// Image `i` (an empty slice if `i >= batch`).
     pub fn image(&self, i: usize) -> &[f32] {
         let n = self.shape.len();
-        &self.images[i * n..(i + 1) * n]
+        // Empty past the batch (never an index panic).
+        i.checked_mul(n)
+            .and_then(|a| self.images.get(a..a.checked_add(n)?))
+            .unwrap_or(&[])
     }
 
     /// Network evaluations (a guided pair counts once).
@@ -275,6 +278,8 @@ impl Pipeline {
         opts: &GenerateOptions,
         progress: impl FnMut(&Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Generation> {
+        self.labels(opts)?;
+        super::validate::batch_elements(opts.batch, self.info().image_len(), opts.is_guided())?;
         let noise = initial_noise(opts.seed, 0, opts.batch, self.info().image_len());
         self.generate_from_noise(noise, opts, progress)
     }
@@ -318,17 +323,21 @@ impl Pipeline {
         let shape = info.shape;
         let dim = shape.len();
         let b = opts.batch;
-        let len = b * dim;
+        let len = super::validate::batch_elements(b, dim, opts.is_guided())?;
         if noise.len() != len {
             return Err(PipelineError::InvalidInput(format!(
                 "noise for {b} images needs {len} elements, got {}",
                 noise.len()
             )));
         }
-        if !opts.guidance_scale.is_finite() {
-            return Err(PipelineError::InvalidInput(
-                "the guidance scale must be finite".into(),
-            ));
+        // Written `!(a <= b)` so that NaN is refused too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        if !(opts.guidance_scale.abs() <= super::validate::MAX_GUIDANCE) {
+            return Err(PipelineError::InvalidInput(format!(
+                "the guidance scale must be finite and at most {:e} in magnitude, got {}",
+                super::validate::MAX_GUIDANCE,
+                opts.guidance_scale
+            )));
         }
         if opts.scheduler.is_none()
             && opts.thresholding.is_some()
@@ -362,7 +371,7 @@ impl Pipeline {
                 };
                 sc.set("prediction_type", ConfigValue::Str(pred))?;
                 sc.set_batch(b);
-                *scratch = vec![0.0f32; sc.scratch_len(len)];
+                *scratch = vec![0.0f32; sc.checked_scratch_len(len)?];
                 Solver::Diffusers(Box::new(DiffusersRun::new(
                     &sc,
                     opts.steps,
@@ -398,7 +407,7 @@ impl Pipeline {
                     batch: b,
                     ..Config::default()
                 };
-                *scratch = vec![0.0f32; config.scratch_len(len)];
+                *scratch = vec![0.0f32; config.checked_scratch_len(len)?];
                 Solver::Dpm(Box::new(Sampler::new(schedule, config, x, scratch)?))
             }
         };

@@ -14,9 +14,18 @@ pub fn to_byte(v: f32, range: (f32, f32)) -> u8 {
 }
 
 /// RGBA bytes (`4 x height x width`, row-major, opaque) of one NCHW image: 1 channel is grey,
-/// 3 or more use the first three as RGB, 2 use the first as grey.
+/// 3 or more use the first three as RGB, 2 use the first as grey. Values missing from a short
+/// `image` are drawn black (never an out-of-bounds panic); a shape whose byte count overflows
+/// `usize` gives an empty vector.
 pub fn to_rgba(image: &[f32], shape: ImageShape, range: (f32, f32)) -> Vec<u8> {
-    let mut out = vec![0u8; 4 * shape.height * shape.width];
+    let Some(len) = shape
+        .height
+        .checked_mul(shape.width)
+        .and_then(|v| v.checked_mul(4))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![0u8; len];
     write_rgba(image, shape, range, &mut out, shape.width * 4, 1);
     out
 }
@@ -32,25 +41,29 @@ fn write_rgba(
     scale: usize,
 ) {
     let plane = shape.height * shape.width;
+    // A value missing from a short slice reads as NaN (black): never an index panic.
+    let at = |i: usize| image.get(i).copied().unwrap_or(f32::NAN);
     for y in 0..shape.height {
         for x in 0..shape.width {
             let p = y * shape.width + x;
             let px = if shape.channels >= 3 {
                 [
-                    to_byte(image[p], range),
-                    to_byte(image[plane + p], range),
-                    to_byte(image[2 * plane + p], range),
+                    to_byte(at(p), range),
+                    to_byte(at(plane + p), range),
+                    to_byte(at(2 * plane + p), range),
                     255,
                 ]
             } else {
-                let g = to_byte(image[p], range);
+                let g = to_byte(at(p), range);
                 [g, g, g, 255]
             };
             for dy in 0..scale {
                 let row = (y * scale + dy) * stride;
                 for dx in 0..scale {
                     let o = row + (x * scale + dx) * 4;
-                    dst[o..o + 4].copy_from_slice(&px);
+                    if let Some(d) = dst.get_mut(o..o + 4) {
+                        d.copy_from_slice(&px);
+                    }
                 }
             }
         }
@@ -97,7 +110,16 @@ impl GridLayout {
         };
         let rows = count_nz.div_ceil(cols);
         let scale = scale.max(1);
-        let (cw, ch) = (shape.width * scale, shape.height * scale);
+        // Saturating: a layout too large for `usize` reports `usize::MAX` sizes (which callers
+        // compare with their limits) instead of wrapping to a small one.
+        let (cw, ch) = (
+            shape.width.saturating_mul(scale),
+            shape.height.saturating_mul(scale),
+        );
+        let side = |n: usize, cell: usize| {
+            n.saturating_mul(cell)
+                .saturating_add(n.saturating_add(1).saturating_mul(padding))
+        };
         GridLayout {
             count,
             cols,
@@ -106,8 +128,8 @@ impl GridLayout {
             cell_height: ch,
             padding,
             scale,
-            width: cols * cw + (cols + 1) * padding,
-            height: rows * ch + (rows + 1) * padding,
+            width: side(cols, cw),
+            height: side(rows, ch),
         }
     }
 
@@ -130,7 +152,7 @@ impl GridLayout {
 }
 
 /// RGBA bytes (`4 x layout.width x layout.height`) of a batch of NCHW `images` laid out by
-/// `layout` on `background`.
+/// `layout` on `background` (empty when that byte count overflows `usize`).
 pub fn grid_rgba(
     images: &[f32],
     shape: ImageShape,
@@ -138,7 +160,14 @@ pub fn grid_rgba(
     layout: &GridLayout,
     background: [u8; 4],
 ) -> Vec<u8> {
-    let mut out = vec![0u8; 4 * layout.width * layout.height];
+    let Some(len) = layout
+        .width
+        .checked_mul(layout.height)
+        .and_then(|v| v.checked_mul(4))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![0u8; len];
     for px in out.chunks_mut(4) {
         px.copy_from_slice(&background);
     }
@@ -149,14 +178,10 @@ pub fn grid_rgba(
             break;
         }
         let (ox, oy) = layout.origin(i);
-        write_rgba(
-            img,
-            shape,
-            range,
-            &mut out[oy * stride + ox * 4..],
-            stride,
-            layout.scale,
-        );
+        let Some(dst) = out.get_mut(oy * stride + ox * 4..) else {
+            break;
+        };
+        write_rgba(img, shape, range, dst, stride, layout.scale);
     }
     out
 }

@@ -354,7 +354,7 @@ impl ModelInfo {
         });
         let num_classes_given: Option<usize> = match get("num_classes") {
             None => None,
-            Some(s) => Some(parse(s, "num_classes")?),
+            Some(s) => Some(super::validate::num_classes(parse(s, "num_classes")?)?),
         };
         let input_names: Vec<String> = match (&given_inputs, graph) {
             (Some(names), _) => {
@@ -487,6 +487,7 @@ impl ModelInfo {
         if !missing.is_empty() {
             return Err(PipelineError::MissingMetadata(missing));
         }
+        super::validate::image_elements(shape.channels, shape.height, shape.width)?;
 
         let value_range = match get("value_range") {
             None => (-1.0, 1.0),

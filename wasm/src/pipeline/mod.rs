@@ -56,6 +56,7 @@ mod profile;
 // The sampler-only build uses the diffusers run only (through the bindings' Sampler).
 #[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
 pub(crate) mod solver;
+pub mod validate;
 
 pub use core::ops::ControlFlow;
 pub use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};

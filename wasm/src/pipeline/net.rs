@@ -231,9 +231,13 @@ fn read_onnx(bytes: &[u8], external: &[(String, Vec<u8>)]) -> Result<OnnxFile> {
         .iter()
         .map(|e| (e.key.clone(), e.value.clone()))
         .collect();
-    let model = tract_onnx::onnx()
-        .model_for_proto_model(&proto)
-        .map_err(|e| PipelineError::Onnx(tract_msg(&e)))?;
+    // What tract would panic on is refused first; natively a panic left is an error too.
+    super::validate::onnx_model(&proto)?;
+    let model = super::validate::no_panic("reading the graph", || {
+        tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(|e| PipelineError::Onnx(tract_msg(&e)))
+    })?;
     let summary = summarise(&model)?;
     Ok((model, metadata, summary))
 }
@@ -421,17 +425,20 @@ impl Net {
                     .with_input_fact(spec.slot, InferenceFact::dt_shape(spec.dt, shape))
                     .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
             }
-            let optimising = |e: TractError| {
-                PipelineError::Inference(format!("optimising for batch {batch}: {}", tract_msg(&e)))
-            };
-            let typed = m.into_typed().map_err(optimising)?;
+            let typed = super::validate::no_panic("typing the graph", || {
+                m.into_typed().map_err(|e| {
+                    PipelineError::Inference(format!("typing for batch {batch}: {}", tract_msg(&e)))
+                })
+            })?;
             for ((pos, tail), name) in self
                 .outputs
                 .iter()
                 .zip(&self.out_tails)
                 .zip(&self.out_names)
             {
-                let fact = typed.output_fact(*pos).map_err(optimising)?;
+                let fact = typed.output_fact(*pos).map_err(|e| {
+                    PipelineError::Inference(format!("typing for batch {batch}: {}", tract_msg(&e)))
+                })?;
                 if let Some(found) = fact.shape.as_concrete() {
                     let mut want = vec![batch];
                     want.extend_from_slice(tail);
@@ -444,11 +451,19 @@ impl Net {
                     }
                 }
             }
-            let plan = typed
-                .into_optimized()
-                .and_then(|m| m.into_runnable())
-                .and_then(|p| Runnable::spawn(&p))
-                .map_err(optimising)?;
+            super::validate::plan_memory(&typed, batch)?;
+            let plan = super::validate::no_panic("optimising the graph", || {
+                typed
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                    .and_then(|p| Runnable::spawn(&p))
+                    .map_err(|e| {
+                        PipelineError::Inference(format!(
+                            "optimising for batch {batch}: {}",
+                            tract_msg(&e)
+                        ))
+                    })
+            })?;
             self.plans.insert(batch, plan);
         }
         Ok(self.plans.get_mut(&batch).expect("inserted above"))
@@ -466,9 +481,10 @@ impl Net {
             .into_iter()
             .map(|t| t.expect("one tensor per input"))
             .collect();
-        let mut result = plan
-            .run(inputs)
-            .map_err(|e| PipelineError::Inference(tract_msg(&e)))?;
+        let mut result = super::validate::no_panic("running the graph", || {
+            plan.run(inputs)
+                .map_err(|e| PipelineError::Inference(tract_msg(&e)))
+        })?;
         let mut out = Vec::with_capacity(outputs.len());
         for pos in outputs {
             out.push(core::mem::replace(

@@ -1,0 +1,3 @@
+#![no_main]
+//! See `dpm_solver_fuzz::sampler`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| dpm_solver_fuzz::sampler::run(data));
