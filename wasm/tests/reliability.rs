@@ -62,10 +62,24 @@ fn metadata_sizes_are_capped() {
         } else {
             &[(k, v)]
         };
+        // With the graph: refused before anything is allocated (for the image dims the graph's
+        // fixed input shape already contradicts the metadata).
         let err = DiffusionModel::from_bytes_with_metadata(&tiny, overrides).err();
         assert!(
-            matches!(err, Some(PipelineError::InvalidMetadata { .. })),
+            matches!(
+                err,
+                Some(PipelineError::InvalidMetadata { .. } | PipelineError::Interface(_))
+            ),
             "{k}={v}: {err:?}"
+        );
+        // The metadata alone (as for a graph with free image dims): the size cap itself.
+        let mut entries = DiffusionModel::from_bytes(&tiny).unwrap().info().metadata.clone();
+        entries.retain(|(key, _)| !overrides.iter().any(|(o, _)| o == key));
+        entries.extend(overrides.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let err = ModelInfo::from_metadata(&entries).err();
+        assert!(
+            matches!(err, Some(PipelineError::InvalidMetadata { .. })),
+            "{k}={v} (metadata only): {err:?}"
         );
     }
 }
