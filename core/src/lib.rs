@@ -38,7 +38,8 @@
 //! ```
 //!
 //! Modules, one concern each: [`math`] (the scalar functions and their accuracy), [`schedule`]
-//! (noise schedules), [`spacing`] (time steps), [`model`] (parameterisations), [`guidance`],
+//! (noise schedules, flow matching's included), [`spacing`] (time steps), [`flow`] (flow
+//! matching's time shifts), [`model`] (parameterisations), [`guidance`],
 //! [`threshold`] (dynamic thresholding), [`update`] (the DPM-Solver formulas), [`adaptive`]
 //! (step-size control) and [`sampler`] (the ask/tell state machine).
 //!
@@ -61,6 +62,7 @@
 pub mod adaptive;
 pub mod diffusers;
 pub mod error;
+pub mod flow;
 pub mod guidance;
 pub mod math;
 pub mod model;
@@ -78,6 +80,7 @@ pub use diffusers::{
     UniPCMultistepScheduler,
 };
 pub use error::{Buffer, Error, Result};
+pub use flow::TimeShift;
 pub use guidance::Guidance;
 pub use math::Real;
 pub use model::{Prediction, Target};

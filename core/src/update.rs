@@ -79,18 +79,28 @@ pub struct Update<T> {
 /// for DPM-Solver `a = alpha_t / alpha_s`, `b = sigma_t phi_1`, `phi_1 = expm1(h)`.
 /// Returns `(a, b, g)` with `g` the factor that multiplies the `phi_2`/`phi_3` terms and
 /// the sign convention folded in (`+alpha_t` for ++, `-sigma_t` for DPM-Solver).
+///
+/// Where `alpha` is 0 at one end (the flow schedule at `t = 1`, `h` infinite) the `phi_1` form
+/// is `0 * inf`; `b` then takes its exact value `sigma_t alpha_s / sigma_s - alpha_t` (++) or
+/// `alpha_t sigma_s / alpha_s - sigma_t` (DPM-Solver), finite at that end.
 #[inline]
 fn base<T: Real>(alg: Algorithm, s: &Point<T>, t: &Point<T>, h: T) -> (T, T, T) {
     match alg {
         Algorithm::DpmSolverPp => {
             let alpha_t = t.alpha();
-            (t.sigma / s.sigma, alpha_t * (-h).exp_m1(), alpha_t)
+            let mut b = alpha_t * (-h).exp_m1();
+            if !b.is_finite() {
+                b = t.sigma * s.alpha() / s.sigma - alpha_t;
+            }
+            (t.sigma / s.sigma, b, alpha_t)
         }
-        Algorithm::DpmSolver => (
-            (t.log_alpha - s.log_alpha).exp(),
-            t.sigma * h.exp_m1(),
-            -t.sigma,
-        ),
+        Algorithm::DpmSolver => {
+            let mut b = t.sigma * h.exp_m1();
+            if !b.is_finite() {
+                b = t.alpha() * s.sigma / s.alpha() - t.sigma;
+            }
+            ((t.log_alpha - s.log_alpha).exp(), b, -t.sigma)
+        }
     }
 }
 
