@@ -59,14 +59,10 @@ fn check(case: &FlowCase) -> Result<f64, String> {
     Ok((e64 / tol).max(e32 / tol))
 }
 
-#[test]
-fn flow_parity() {
-    let path = fixture_path("DPM_SOLVER_FLOW_FIXTURES", "diffusers_flow_public.json");
-    let fixtures = load_flow(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        fixtures.format, "diffusers-flow-conformance/1",
-        "unknown format"
-    );
+/// Runs every case of `path`; returns (passed, total, worst ratio).
+fn run_file(path: &std::path::Path) -> (usize, usize, f64) {
+    let fixtures = load_flow(path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fixtures.format, "diffusers-flow-conformance/1", "unknown format");
     let total = fixtures.cases.len();
     let (mut passed, mut worst) = (0usize, 0.0f64);
     for case in &fixtures.cases {
@@ -78,7 +74,25 @@ fn flow_parity() {
             Err(e) => println!("FAIL {}: {e}", case.name),
         }
     }
-    println!("flow parity: {passed}/{total} passed (worst {worst:.3} of tol)");
     assert!(total > 0, "no cases in {}", path.display());
+    (passed, total, worst)
+}
+
+#[test]
+fn flow_parity() {
+    let path = fixture_path("DPM_SOLVER_FLOW_FIXTURES", "diffusers_flow_public.json");
+    let (passed, total, worst) = run_file(&path);
+    println!("flow parity: {passed}/{total} passed (worst {worst:.3} of tol)");
+    assert_eq!(passed, total, "{} case(s) failed", total - passed);
+}
+
+/// The project's own wider cases (`tests/fixtures/gen_flow_extra.py`, diffusers 0.42.1): other
+/// step counts and train sizes, UniPC `shift_terminal` and linear time shift, FlowMatchEuler's
+/// Karras/exponential sigmas, singlestep order 3, epsilon/sample/v on flow sigmas.
+#[test]
+fn flow_parity_extra() {
+    let path = fixture_path("DPM_SOLVER_FLOW_EXTRA_FIXTURES", "diffusers_flow_extra.json");
+    let (passed, total, worst) = run_file(&path);
+    println!("flow parity (extra cases): {passed}/{total} passed (worst {worst:.3} of tol)");
     assert_eq!(passed, total, "{} case(s) failed", total - passed);
 }
