@@ -62,7 +62,10 @@ fn check(case: &FlowCase) -> Result<f64, String> {
 /// Runs every case of `path`; returns (passed, total, worst ratio).
 fn run_file(path: &std::path::Path) -> (usize, usize, f64) {
     let fixtures = load_flow(path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(fixtures.format, "diffusers-flow-conformance/1", "unknown format");
+    assert_eq!(
+        fixtures.format, "diffusers-flow-conformance/1",
+        "unknown format"
+    );
     let total = fixtures.cases.len();
     let (mut passed, mut worst) = (0usize, 0.0f64);
     for case in &fixtures.cases {
@@ -91,7 +94,10 @@ fn flow_parity() {
 /// Karras/exponential sigmas, singlestep order 3, epsilon/sample/v on flow sigmas.
 #[test]
 fn flow_parity_extra() {
-    let path = fixture_path("DPM_SOLVER_FLOW_EXTRA_FIXTURES", "diffusers_flow_extra.json");
+    let path = fixture_path(
+        "DPM_SOLVER_FLOW_EXTRA_FIXTURES",
+        "diffusers_flow_extra.json",
+    );
     let (passed, total, worst) = run_file(&path);
     println!("flow parity (extra cases): {passed}/{total} passed (worst {worst:.3} of tol)");
     assert_eq!(passed, total, "{} case(s) failed", total - passed);

@@ -251,7 +251,10 @@ pub(crate) fn set_flow_key<'b>(
             "shift" => number_or(value, d.shift).map(|v| c.shift = v),
             "use_dynamic_shifting" => bool_or(value, false).map(|v| c.use_dynamic_shifting = v),
             "time_shift_type" => match value {
-                ConfigValue::Null => Ok(c.time_shift_type = TimeShiftType::Exponential),
+                ConfigValue::Null => {
+                    c.time_shift_type = TimeShiftType::Exponential;
+                    Ok(())
+                }
                 v => shift_type(v).map(|t| c.time_shift_type = t),
             },
             "shift_terminal" => opt_number(value).map(|v| c.shift_terminal = v),
@@ -293,7 +296,10 @@ pub(crate) fn set_flow_key<'b>(
         "flow_shift" => number_or(value, d.flow_shift).map(|v| flow.flow_shift = v),
         "use_dynamic_shifting" => bool_or(value, false).map(|v| flow.use_dynamic_shifting = v),
         "time_shift_type" => match value {
-            ConfigValue::Null => Ok(flow.time_shift_type = TimeShiftType::Exponential),
+            ConfigValue::Null => {
+                flow.time_shift_type = TimeShiftType::Exponential;
+                Ok(())
+            }
             v => shift_type(v).map(|t| flow.time_shift_type = t),
         },
         "shift_terminal" if unipc => opt_number(value).map(|v| flow.shift_terminal = v),
@@ -313,5 +319,118 @@ fn bool_or(v: ConfigValue<'_, '_>, default: bool) -> Result<bool> {
     match v {
         ConfigValue::Null => Ok(default),
         v => super::config::boolean(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::{ConfigValue as V, Scheduler, SchedulerClass, SchedulerConfig};
+    use super::*;
+    use crate::diffusers::FlowMatchEulerDiscreteScheduler;
+    use std::vec;
+
+    fn config(class: &str, keys: &[(&str, V<'static, 'static>)]) -> SchedulerConfig<'static> {
+        let mut c = SchedulerConfig::new(SchedulerClass::from_name(class).unwrap());
+        for (k, v) in keys {
+            assert_eq!(c.set(k, *v), Ok(KeyUse::Applied), "{k}");
+        }
+        c
+    }
+
+    /// The velocity of data that is all 0.2: `v = (x - 0.2) / sigma`.
+    fn run(cfg: &SchedulerConfig<'static>, steps: usize) -> crate::Result<vec::Vec<f64>> {
+        let mut x = vec![0.9f64, -1.1, 0.3, 1.7];
+        let mut table = vec![0.0f32; 1000];
+        let mut scratch = vec![0.0; cfg.scratch_len(4)];
+        let mut s = Scheduler::<f64, 64>::new(cfg, steps, &mut table, &mut x, &mut scratch)?;
+        let mut out = [0.0; 4];
+        while let Some(r) = s.ask() {
+            let sigma = s.sigma_at(r.step_index) as f64;
+            for (o, v) in out.iter_mut().zip(r.x) {
+                *o = (v - 0.2) / sigma;
+            }
+            s.tell(&out)?;
+        }
+        Ok(x)
+    }
+
+    #[test]
+    fn flow_keys_apply_and_finite_limits_hold() {
+        // diffusers' UniPC bh1 ends in NaN on final_sigmas_type zero (B(h) = -inf times 0);
+        // the finite limit is the last data prediction.
+        let c = config(
+            "UniPCMultistepScheduler",
+            &[
+                ("use_flow_sigmas", V::Bool(true)),
+                ("flow_shift", V::Number(3.0)),
+                ("prediction_type", V::Str("flow_prediction")),
+                ("solver_type", V::Str("bh1")),
+                ("solver_order", V::Number(3.0)),
+            ],
+        );
+        assert!(c.is_flow());
+        for x in run(&c, 6).unwrap() {
+            assert!((x - 0.2).abs() < 1e-9, "{x}");
+        }
+        // flow_prediction needs the data prediction; mu needs dynamic shifting (DPM).
+        let mut d = config(
+            "DPMSolverMultistepScheduler",
+            &[
+                ("use_flow_sigmas", V::Bool(true)),
+                ("prediction_type", V::Str("flow_prediction")),
+            ],
+        );
+        d.set_mu(Some(0.5));
+        assert!(run(&d, 5).is_err());
+        d.set("use_dynamic_shifting", V::Bool(true)).unwrap();
+        assert!(run(&d, 5).is_ok());
+        d.set("algorithm_type", V::Str("dpmsolver")).unwrap();
+        d.set("final_sigmas_type", V::Str("sigma_min")).unwrap();
+        assert!(run(&d, 5).is_err());
+        // FlowMatchEuler: dynamic shifting without mu is refused, beta sigmas too.
+        let mut f = config(
+            "FlowMatchEulerDiscreteScheduler",
+            &[("use_dynamic_shifting", V::Bool(true))],
+        );
+        assert!(run(&f, 4).is_err());
+        f.set_mu(Some(0.8));
+        assert!(run(&f, 4).is_ok());
+        assert!(f.set("use_beta_sigmas", V::Bool(true)).is_err());
+        assert_eq!(f.set("beta_start", V::Number(0.1)), Ok(KeyUse::Ignored));
+    }
+
+    #[test]
+    fn flow_match_euler_enum_matches_direct_and_its_timesteps_are_floats() {
+        let c = config(
+            "FlowMatchEulerDiscreteScheduler",
+            &[
+                ("shift", V::Number(3.0)),
+                ("shift_terminal", V::Number(0.02)),
+            ],
+        );
+        let x_enum = run(&c, 9).unwrap();
+        let SchedulerConfig::FlowMatchEulerDiscrete(fc) = c else {
+            unreachable!()
+        };
+        let mut x = vec![0.9f64, -1.1, 0.3, 1.7];
+        let mut s = FlowMatchEulerDiscreteScheduler::<f64, 64>::new(&fc, 9, &mut x).unwrap();
+        assert_eq!(s.times()[0], 1000.0);
+        assert!(s.times()[1].fract() != 0.0);
+        assert_eq!(s.sigmas_with_final().last(), Some(0.0));
+        assert!((s.sigma_at(8) - 0.02).abs() < 1e-7);
+        let mut out = [0.0; 4];
+        while let Some(r) = s.ask() {
+            let sigma = s.sigma_at(r.step_index) as f64;
+            for (o, v) in out.iter_mut().zip(r.x) {
+                *o = (v - 0.2) / sigma;
+            }
+            s.tell(&out).unwrap();
+        }
+        assert_eq!(&x[..], &x_enum[..]);
+        // Euler is exact for this straight path: x_0 = 0.2.
+        for v in x {
+            assert!((v - 0.2).abs() < 1e-6, "{v}");
+        }
     }
 }
