@@ -107,7 +107,7 @@ pub fn flow_output(g: &Gmm, pred: &str, x: &[f64], s: f64) -> Result<Vec<f64>, S
     let a = 1.0 - s;
     let x0 = posterior_mean(g, x, a, s);
     let eps = |i: usize| (x[i] - a * x0[i]) / s;
-    Ok((0..x.len())
+    (0..x.len())
         .map(|i| match pred {
             "flow" | "flow_prediction" => Ok(eps(i) - x0[i]),
             "noise" | "epsilon" => Ok(eps(i)),
@@ -115,7 +115,7 @@ pub fn flow_output(g: &Gmm, pred: &str, x: &[f64], s: f64) -> Result<Vec<f64>, S
             "v" | "v_prediction" => Ok(a * eps(i) - s * x0[i]),
             o => Err(format!("unknown prediction {o}")),
         })
-        .collect::<Result<_, _>>()?)
+        .collect()
 }
 
 /// The result of one run.

@@ -43,7 +43,7 @@ impl Lcg {
 fn case(k: u64) -> (Gmm, Vec<Vec<f64>>) {
     let mut r = Lcg(0x9E37_79B9 + 17 * k);
     let comps = 1 + (k % 3) as usize;
-    let d = if k % 2 == 0 { 4 } else { 6 };
+    let d = if k.is_multiple_of(2) { 4 } else { 6 };
     let gmm = Gmm {
         prediction: "flow".into(),
         weights: vec![1.0 / comps as f64; comps],

@@ -78,10 +78,8 @@ impl FlowOptions {
             if !mu.is_finite() {
                 return Err(Error::InvalidConfig("mu must be finite"));
             }
-            if !unipc
-                && !(self.use_dynamic_shifting
-                    && self.time_shift_type == TimeShiftType::Exponential)
-            {
+            let exponential = self.time_shift_type == TimeShiftType::Exponential;
+            if !unipc && (!self.use_dynamic_shifting || !exponential) {
                 return Err(Error::InvalidConfig(
                     "mu needs use_dynamic_shifting with time_shift_type exponential",
                 ));
