@@ -14,6 +14,11 @@
 use crate::error::{Error, Result};
 use crate::math::Real;
 
+/// Whether the crate feature `flow` is on: without it the core sampler refuses the flow
+/// schedule, the flow prediction and the flow-shift spacing, and the optimizer leaves their
+/// code out (firmware flash).
+pub const ENABLED: bool = cfg!(feature = "flow");
+
 /// How the shift factor is chosen (diffusers' `flow_shift` / `use_dynamic_shifting` +
 /// `time_shift_type` + `mu`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,7 +67,7 @@ pub fn unshift_time<T: Real>(t: T, s: T) -> T {
     t / (s - (s - T::ONE) * t)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "flow"))]
 mod tests {
     use super::*;
     use crate::{

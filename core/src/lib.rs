@@ -47,6 +47,8 @@
 //!
 //! - `singlestep` (default): [`Method::Singlestep`] and [`Method::SinglestepFixed`].
 //! - `adaptive` (default): [`Method::Adaptive`].
+//! - `flow` (default): flow matching in the core sampler ([`NoiseSchedule::Flow`],
+//!   [`Prediction::Flow`], [`Spacing::FlowShift`]); refused by [`Sampler::new`] without it.
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
 //!
 //! Multistep DPM-Solver(++) is always compiled in. With `default-features = false`, an

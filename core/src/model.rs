@@ -24,7 +24,8 @@ pub enum Prediction {
     /// `x_t = (1 - t) x_0 + t eps`; diffusers' `"flow_prediction"`, where `x_0 = x - sigma v`).
     /// Converted with `x_0 = (x - sigma v) / (alpha + sigma)`, `eps = (x + alpha v) / (alpha +
     /// sigma)`, exact for any schedule and `x - sigma v` on the flow one; finite at
-    /// `alpha = 0`.
+    /// `alpha = 0`. Crate feature `flow` (default).
+    #[cfg(feature = "flow")]
     Flow,
 }
 
@@ -57,6 +58,7 @@ pub fn conversion<T: Real>(prediction: Prediction, target: Target, alpha: T, sig
         (Prediction::Data, Target::Data) => (T::ZERO, T::ONE),
         (Prediction::V, Target::Data) => (alpha, -sigma),
         (Prediction::Score, Target::Data) => (T::ONE / alpha, sigma * sigma / alpha),
+        #[cfg(feature = "flow")]
         (Prediction::Flow, target) => {
             let inv = T::ONE / (alpha + sigma);
             match target {
@@ -101,6 +103,7 @@ mod tests {
             (Prediction::Data, x0),
             (Prediction::V, alpha * eps - sigma * x0),
             (Prediction::Score, -eps / sigma),
+            #[cfg(feature = "flow")]
             (Prediction::Flow, eps - x0),
         ];
         for (p, out) in outputs {
@@ -111,6 +114,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "flow")]
     #[test]
     fn flow_velocity_is_finite_at_pure_noise() {
         // alpha = 0, sigma = 1: x = eps, x0 = x - v.

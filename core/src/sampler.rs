@@ -16,6 +16,7 @@
 
 use crate::adaptive::{AdaptiveOptions, StepController};
 use crate::error::{check_len, Buffer, Error, Result};
+use crate::flow::ENABLED as FLOW;
 use crate::guidance::{self, Guidance};
 use crate::math::Real;
 use crate::model::{conversion, Prediction, Target};
@@ -397,6 +398,7 @@ impl<'a, T: Real> Sampler<'a, T> {
                 ));
             }
         }
+        #[cfg(feature = "flow")]
         if let Spacing::FlowShift { shift } = cfg.spacing {
             if !(shift > T::ZERO && shift.is_finite()) {
                 return Err(Error::InvalidConfig(
@@ -404,6 +406,7 @@ impl<'a, T: Real> Sampler<'a, T> {
                 ));
             }
         }
+        #[cfg(feature = "flow")]
         check_pure_noise(&schedule, &cfg, t_start, t_end)?;
         let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
         let p0 = Point::at(&schedule, t_start);
@@ -577,6 +580,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         let h = t.lambda - s.lambda;
         // From or to `alpha = 0` (flow schedule at t = 1) the step in lambda is infinite: the
         // higher-order terms vanish in the limit and no intermediate point exists.
+        #[cfg(feature = "flow")]
         let order = if h.is_finite() { order } else { 1 };
         let (s1, r1) = if order >= 2 {
             self.intermediate_point(&s, r1, h)
@@ -870,7 +874,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         if j == 1
             && self.cfg.multistep_variant == MultistepVariant::FullOrder
             && k >= 2
-            && (t.lambda - s.lambda).is_finite()
+            && (!FLOW || (t.lambda - s.lambda).is_finite())
         {
             self.plan = self.make_plan(2, s, t, T::c(0.5), T::ZERO);
             let p = self.plan;
@@ -885,7 +889,8 @@ impl<'a, T: Real> Sampler<'a, T> {
             );
             return None;
         }
-        let order = if !(t.lambda - s.lambda).is_finite() {
+        let infinite = FLOW && !(t.lambda - s.lambda).is_finite();
+        let order = if infinite {
             // From or to alpha = 0: the first-order update is the exact limit (see make_plan).
             1
         } else if j < k {
@@ -989,6 +994,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         let inner_spacing = match self.cfg.spacing {
             Spacing::TimeUniform => Spacing::TimeUniform,
             Spacing::TimeQuadratic => Spacing::TimeQuadratic,
+            #[cfg(feature = "flow")]
             Spacing::FlowShift { shift } => Spacing::FlowShift { shift },
             _ => Spacing::LogSnr,
         };
@@ -1260,6 +1266,7 @@ fn validate<T: Real>(cfg: &Config<'_, T>) -> Result<()> {
 /// infinite step in `lambda` there. DPM-Solver++ handles it exactly (its first-order update
 /// from `alpha_s = 0` is `x_t = sigma_t x_s + alpha_t x_0`, the higher orders degenerate to
 /// it); what has no finite limit is refused with a message instead of producing NaN.
+#[cfg(feature = "flow")]
 fn check_pure_noise<T: Real>(
     schedule: &NoiseSchedule<'_, T>,
     cfg: &Config<'_, T>,

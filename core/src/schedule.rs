@@ -275,7 +275,8 @@ pub enum NoiseSchedule<'a, T> {
     /// `alpha_t = 1 - t`, `sigma_t = t`, `lambda_t = log((1 - t) / t)`. Not variance
     /// preserving, but DPM-Solver only needs `alpha`, `sigma` and `lambda`. At `t = 1`
     /// (`alpha = 0`, `lambda = -inf`) the sample is pure noise; DPM-Solver++ starts there
-    /// exactly (see [`Sampler`](crate::Sampler)).
+    /// exactly (see [`Sampler`](crate::Sampler)). Crate feature `flow` (default).
+    #[cfg(feature = "flow")]
     Flow {
         /// `N` (`num_train_timesteps`): the network's time input is `N t` (diffusers'
         /// `timestep = sigma * num_train_timesteps`), and `1/N` the default end time.
@@ -294,6 +295,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
         Ok(NoiseSchedule::LinearVp { beta_0, beta_1 })
     }
 
+    #[cfg(feature = "flow")]
     /// The flow-matching schedule with `n` training timesteps (diffusers' default 1000),
     /// validated (`2 <= n <= 2^24`).
     pub fn flow(n: usize) -> Result<Self> {
@@ -305,9 +307,14 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
         Ok(NoiseSchedule::Flow { n })
     }
 
-    /// Whether this is the flow-matching schedule (`alpha + sigma = 1`).
+    /// Whether this is the flow-matching schedule (`alpha + sigma = 1`; never without the
+    /// feature `flow`).
     pub fn is_flow(&self) -> bool {
-        matches!(self, NoiseSchedule::Flow { .. })
+        #[cfg(feature = "flow")]
+        if let NoiseSchedule::Flow { .. } = self {
+            return true;
+        }
+        false
     }
 
     /// The end time `T` of the forward process (1 for both kinds).
@@ -320,6 +327,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
         match self {
             NoiseSchedule::Discrete(d) => d.total_n(),
             NoiseSchedule::LinearVp { .. } => 1000,
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { n } => *n,
         }
     }
@@ -338,6 +346,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 -T::c(0.25) * t * t * (*beta_1 - *beta_0) - T::c(0.5) * t * *beta_0
             }
             // log(1 - t); -inf at t = 1.
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { .. } => (-t).ln_1p(),
         }
     }
@@ -346,6 +355,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
     #[inline]
     pub fn alpha(&self, t: T) -> T {
         match self {
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { .. } => T::ONE - t,
             _ => self.log_alpha(t).exp(),
         }
@@ -357,6 +367,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
     #[inline]
     pub fn sigma(&self, t: T) -> T {
         match self {
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { .. } => t,
             _ => (-(T::c(2.0) * self.log_alpha(t)).exp_m1()).sqrt(),
         }
@@ -366,6 +377,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
     #[inline]
     pub fn lambda(&self, t: T) -> T {
         match self {
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { .. } => (-t).ln_1p() - t.ln(),
             _ => lambda_of_log_alpha(self.log_alpha(t)),
         }
@@ -382,6 +394,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 tmp / (delta.sqrt() + b0) / db
             }
             // t = 1 / (1 + e^lambda), written so that neither end overflows (-inf gives 1).
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { .. } => {
                 if lambda > T::ZERO {
                     let e = (-lambda).exp();
@@ -403,6 +416,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 (t - T::ONE / T::from_usize(d.total_n())) * T::c(DISCRETE_TIME_SCALE)
             }
             NoiseSchedule::LinearVp { .. } => t,
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { n } => t * T::from_usize(*n),
         }
     }
@@ -415,6 +429,7 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 t_model / T::c(DISCRETE_TIME_SCALE) + T::ONE / T::from_usize(d.total_n())
             }
             NoiseSchedule::LinearVp { .. } => t_model,
+            #[cfg(feature = "flow")]
             NoiseSchedule::Flow { n } => t_model / T::from_usize(*n),
         }
     }

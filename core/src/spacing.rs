@@ -4,6 +4,7 @@
 //! fits in no memory at all. The formulas are the reference's `get_time_steps`.
 
 use crate::error::{Error, Result};
+#[cfg(feature = "flow")]
 use crate::flow::{shift_time, unshift_time};
 use crate::math::{linspace_at, Real};
 use crate::schedule::NoiseSchedule;
@@ -29,6 +30,7 @@ pub enum Spacing<'a, T> {
     /// Flow matching's shifted times: uniform in `u`, `t = s u / (1 + (s - 1) u)` (see
     /// [`flow`](crate::flow); `shift` 1 is `TimeUniform`). The steps diffusers' flow
     /// schedulers take, for any schedule (meant for [`NoiseSchedule::Flow`]).
+    #[cfg(feature = "flow")]
     FlowShift {
         /// The shift factor `s > 0` ([`TimeShift::factor`](crate::flow::TimeShift::factor)).
         shift: T,
@@ -68,6 +70,7 @@ impl<'a, T: Real> Grid<'a, T> {
                     (-schedule.lambda(t_end) * inv).exp(),
                 )
             }
+            #[cfg(feature = "flow")]
             Spacing::FlowShift { shift } => {
                 (unshift_time(t_start, shift), unshift_time(t_end, shift))
             }
@@ -108,6 +111,7 @@ impl<'a, T: Real> Grid<'a, T> {
                 let v = linspace_at(self.a, self.b, n1, i);
                 schedule.inverse_lambda(-rho * v.ln())
             }
+            #[cfg(feature = "flow")]
             Spacing::FlowShift { shift } => {
                 // The ends exactly as given (the round trip through u may move them an ulp).
                 if i == 0 {
@@ -169,6 +173,7 @@ mod tests {
             Spacing::TimeUniform,
             Spacing::TimeQuadratic,
             Spacing::Karras { rho: 7.0 },
+            #[cfg(feature = "flow")]
             Spacing::FlowShift { shift: 3.0 },
         ] {
             let g = Grid::new(sp, &s, 1.0, 1e-3, 10);

@@ -85,23 +85,26 @@ pub struct Update<T> {
 /// `alpha_t sigma_s / alpha_s - sigma_t` (DPM-Solver), finite at that end.
 #[inline]
 fn base<T: Real>(alg: Algorithm, s: &Point<T>, t: &Point<T>, h: T) -> (T, T, T) {
-    match alg {
+    let r = match alg {
         Algorithm::DpmSolverPp => {
             let alpha_t = t.alpha();
-            let mut b = alpha_t * (-h).exp_m1();
-            if !b.is_finite() {
-                b = t.sigma * s.alpha() / s.sigma - alpha_t;
-            }
-            (t.sigma / s.sigma, b, alpha_t)
+            (t.sigma / s.sigma, alpha_t * (-h).exp_m1(), alpha_t)
         }
-        Algorithm::DpmSolver => {
-            let mut b = t.sigma * h.exp_m1();
-            if !b.is_finite() {
-                b = t.alpha() * s.sigma / s.alpha() - t.sigma;
-            }
-            ((t.log_alpha - s.log_alpha).exp(), b, -t.sigma)
-        }
+        Algorithm::DpmSolver => (
+            (t.log_alpha - s.log_alpha).exp(),
+            t.sigma * h.exp_m1(),
+            -t.sigma,
+        ),
+    };
+    #[cfg(feature = "flow")]
+    if !r.1.is_finite() {
+        let b = match alg {
+            Algorithm::DpmSolverPp => t.sigma * s.alpha() / s.sigma - t.alpha(),
+            Algorithm::DpmSolver => t.alpha() * s.sigma / s.alpha() - t.sigma,
+        };
+        return (r.0, b, r.2);
     }
+    r
 }
 
 /// `phi_2` and `phi_3` signed so that, with `g` from [`base`], every update reads

@@ -287,6 +287,7 @@ fn every_method_is_exact_for_point_mass_data() {
                 Spacing::TimeUniform,
                 Spacing::TimeQuadratic,
                 Spacing::Karras { rho: 7.0 },
+                #[cfg(feature = "flow")]
                 Spacing::FlowShift { shift: 3.0 },
             ] {
                 for prediction in [
@@ -294,6 +295,7 @@ fn every_method_is_exact_for_point_mass_data() {
                     Prediction::Data,
                     Prediction::V,
                     Prediction::Score,
+                    #[cfg(feature = "flow")]
                     Prediction::Flow,
                 ] {
                     let mut x = x_t.to_vec();
@@ -317,6 +319,7 @@ fn every_method_is_exact_for_point_mass_data() {
                                 Prediction::Data => c,
                                 Prediction::V => r.alpha * eps - r.sigma * c,
                                 Prediction::Score => -eps / r.sigma,
+                                #[cfg(feature = "flow")]
                                 Prediction::Flow => eps - c,
                             };
                         }
