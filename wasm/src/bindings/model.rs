@@ -10,7 +10,7 @@ use crate::pipeline::{
     parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
     Pipeline, PipelineError, Progress, ScheduleInfo, Spacing,
 };
-use dpm_solver::Prediction;
+use dpm_solver::{Prediction, TimeShift};
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -19,8 +19,8 @@ use wasm_bindgen::JsCast;
 const TS_MODEL: &'static str = r#"
 /** What an ONNX diffusion model says about itself (its metadata_props, checked against the graph). */
 export interface ModelMetadata {
-  /** "noise", "x_start" or "v" (SamplerOptions.prediction). */
-  prediction: "noise" | "x_start" | "v" | "score";
+  /** "noise", "x_start", "v" or flow matching's velocity "flow" (SamplerOptions.prediction). */
+  prediction: "noise" | "x_start" | "v" | "score" | "flow";
   /** The training schedule as SamplerOptions.schedule. */
   schedule: ScheduleOptions;
   /** N: the network's time input is a discrete timestep 0..N-1 (= Sampler's tModel * N / 1000). */
@@ -53,7 +53,8 @@ export interface GenerateOptions {
   method?: "singlestep" | "multistep" | "singlestep_fixed" | "adaptive";
   order?: number;
   steps?: number;
-  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number };
+  /** On a flow-matching model logSNR and Karras start at t = 1 - 1/N; the others at t = 1 (pure noise). */
+  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number } | { flowShift: number } | { mu: number; timeShiftType?: "exponential" | "linear" };
   thresholding?: null | { ratio?: number; maxVal?: number };
   lowerOrderFinal?: boolean;
   denoiseToZero?: boolean;
@@ -130,6 +131,7 @@ fn prediction_name(p: Prediction) -> &'static str {
         Prediction::Data => "x_start",
         Prediction::V => "v",
         Prediction::Score => "score",
+        Prediction::Flow => "flow",
     }
 }
 
@@ -164,6 +166,12 @@ fn schedule_js(s: &ScheduleInfo) -> Object {
         ScheduleInfo::Cosine { n } => {
             set(&betas, "kind", "cosine");
             set(&betas, "n", n as f64);
+        }
+        ScheduleInfo::Flow { n } => {
+            let o = Object::new();
+            set(&o, "type", "flow");
+            set(&o, "n", n as f64);
+            return o;
         }
     }
     let o = Object::new();
@@ -253,10 +261,34 @@ fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
         g.spacing = if let Some(s) = sp.as_string() {
             parse_spacing(&s).map_err(pe)?
         } else {
-            let k = Opts::new(&sp, "options.spacing", &["karras"])?;
-            match k.num("karras")? {
-                Some(rho) => Spacing::Karras { rho: rho as f32 },
-                None => return opt_err("options.spacing object needs 'karras' (rho)"),
+            let k = Opts::new(
+                &sp,
+                "options.spacing",
+                &["karras", "flowShift", "mu", "timeShiftType"],
+            )?;
+            let shift = match (k.num("flowShift")?, k.num("mu")?) {
+                (Some(s), _) => Some(TimeShift::Static(s as f32)),
+                (None, Some(mu)) => Some(
+                    match k
+                        .choice("timeShiftType", &["exponential", "linear"])?
+                        .as_deref()
+                    {
+                        Some("linear") => TimeShift::Linear { mu: mu as f32 },
+                        _ => TimeShift::Exponential { mu: mu as f32 },
+                    },
+                ),
+                (None, None) => None,
+            };
+            match (shift, k.num("karras")?) {
+                (Some(ts), _) => Spacing::FlowShift {
+                    shift: ts.factor()?,
+                },
+                (None, Some(rho)) => Spacing::Karras { rho: rho as f32 },
+                (None, None) => {
+                    return opt_err(
+                        "options.spacing object needs 'karras' (rho), 'flowShift' or 'mu'",
+                    )
+                }
             }
         };
     }

@@ -3,7 +3,7 @@
 
 use core::ops::ControlFlow;
 
-use dpm_solver::diffusers::{ConfigValue, SchedulerConfig};
+use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
 use dpm_solver::model::{conversion, convert};
 use dpm_solver::rng::NoiseRng;
 use dpm_solver::{
@@ -337,14 +337,43 @@ impl Pipeline {
                     Prediction::Noise => "epsilon",
                     Prediction::Data => "sample",
                     Prediction::V => "v_prediction",
+                    Prediction::Flow => "flow_prediction",
                     Prediction::Score => {
                         return Err(PipelineError::InvalidInput(
-                            "diffusers schedulers take epsilon, sample or v_prediction models"
+                            "diffusers schedulers take epsilon, sample, v_prediction or \
+                             flow_prediction models"
                                 .into(),
                         ))
                     }
                 };
-                sc.set("prediction_type", ConfigValue::Str(pred))?;
+                if sc.class() != SchedulerClass::FlowMatchEulerDiscrete {
+                    sc.set("prediction_type", ConfigValue::Str(pred))?;
+                }
+                // A flow-matching model samples on flow sigmas (diffusers' configs of such
+                // models say use_flow_sigmas; set it for a config written for another model).
+                if info.schedule.is_flow() && !sc.is_flow() {
+                    sc.set("use_flow_sigmas", ConfigValue::Bool(true))
+                        .map_err(|_| {
+                            PipelineError::InvalidInput(format!(
+                                "{} cannot sample a flow-matching model: use \
+                             FlowMatchEulerDiscreteScheduler, UniPC or a DPM-Solver scheduler",
+                                sc.class().name()
+                            ))
+                        })?;
+                    if !sc.is_flow() {
+                        return Err(PipelineError::InvalidInput(format!(
+                            "{} cannot sample a flow-matching model",
+                            sc.class().name()
+                        )));
+                    }
+                }
+                if !info.schedule.is_flow() && sc.is_flow() {
+                    return Err(PipelineError::InvalidInput(
+                        "this scheduler config is for flow-matching models (use_flow_sigmas or \
+                         FlowMatchEuler) but the model has a discrete (DDPM) schedule"
+                            .into(),
+                    ));
+                }
                 sc.set_batch(b);
                 scratch = vec![0.0f32; sc.scratch_len(len)];
                 Solver::Diffusers(Box::new(DiffusersRun::new(
@@ -358,10 +387,20 @@ impl Pipeline {
                 )?))
             }
             None => {
-                let schedule = NoiseSchedule::Discrete(DiscreteVp::from_betas(
-                    &info.schedule.betas(),
-                    &mut table,
-                )?);
+                let schedule = if info.schedule.is_flow() {
+                    NoiseSchedule::flow(sched_n)?
+                } else {
+                    NoiseSchedule::Discrete(DiscreteVp::from_betas(
+                        &info.schedule.betas(),
+                        &mut table,
+                    )?)
+                };
+                // logSNR and Karras grids need a finite lambda at both ends: on a flow model they
+                // start at t = 1 - 1/N (diffusers' first flow sigma at shift 1), the others at
+                // t = 1, pure noise.
+                let t_start = (info.schedule.is_flow()
+                    && matches!(opts.spacing, Spacing::LogSnr | Spacing::Karras { .. }))
+                .then(|| 1.0 - 1.0 / sched_n as f32);
                 let config = Config {
                     algorithm: opts.algorithm,
                     method: opts.method,
@@ -382,6 +421,7 @@ impl Pipeline {
                     adaptive: opts.adaptive,
                     multistep_variant: opts.multistep_variant,
                     batch: b,
+                    t_start,
                     ..Config::default()
                 };
                 scratch = vec![0.0f32; config.scratch_len(len)];
@@ -413,7 +453,14 @@ impl Pipeline {
                     if guided {
                         x_in[len..].copy_from_slice(req.x);
                     }
-                    t_in.fill(req.t_model * t_scale);
+                    // A flow model's time is N t (the core's model time for the flow schedule;
+                    // a diffusers run's t_model is already in the 1000-scale of the others).
+                    let flow_dpm = info.schedule.is_flow() && opts.scheduler.is_none();
+                    t_in.fill(if flow_dpm {
+                        req.t_model
+                    } else {
+                        req.t_model * t_scale
+                    });
                     (req.alpha, req.sigma, req.t)
                 }
             };

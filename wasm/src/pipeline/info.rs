@@ -54,6 +54,12 @@ pub enum ScheduleInfo {
         /// Number of training steps `N`.
         n: usize,
     },
+    /// Flow matching (`schedule = flow`): `x_t = (1 - t) x_0 + t eps`, the network's time
+    /// input `N t` (diffusers' `sigma * num_train_timesteps`).
+    Flow {
+        /// `num_train_timesteps` `N`.
+        n: usize,
+    },
 }
 
 impl ScheduleInfo {
@@ -79,7 +85,19 @@ impl ScheduleInfo {
                 n,
             },
             ScheduleInfo::Cosine { n } => Betas::Cosine { n },
+            // No betas: diffusers' defaults, read only for the DPM-Solver schedulers'
+            // `final_sigmas_type = sigma_min` (as diffusers does on flow sigmas).
+            ScheduleInfo::Flow { n } => Betas::Linear {
+                start: 1e-4,
+                end: 0.02,
+                n,
+            },
         }
+    }
+
+    /// Whether this is the flow-matching schedule.
+    pub fn is_flow(&self) -> bool {
+        matches!(self, ScheduleInfo::Flow { .. })
     }
 
     /// Number of training steps `N`.
@@ -98,6 +116,7 @@ impl ScheduleInfo {
                 ..
             } => (BetaSchedule::ScaledLinear, beta_start, beta_end),
             ScheduleInfo::Cosine { .. } => (BetaSchedule::SquaredcosCapV2, 1e-4, 0.02),
+            ScheduleInfo::Flow { .. } => (BetaSchedule::Linear, 1e-4, 0.02),
         };
         TrainConfig {
             num_train_timesteps: self.num_train_timesteps(),
@@ -113,7 +132,8 @@ impl ScheduleInfo {
         match *self {
             ScheduleInfo::Linear { n, .. }
             | ScheduleInfo::ScaledLinear { n, .. }
-            | ScheduleInfo::Cosine { n } => n,
+            | ScheduleInfo::Cosine { n }
+            | ScheduleInfo::Flow { n } => n,
         }
     }
 }
@@ -166,23 +186,25 @@ impl ModelInfo {
             "epsilon" | "eps" | "noise" => Prediction::Noise,
             "sample" | "x0" | "x_start" | "data" => Prediction::Data,
             "v_prediction" | "v" => Prediction::V,
+            "flow_prediction" | "flow" | "velocity" => Prediction::Flow,
             other => {
                 return Err(invalid(
                     "prediction_type",
                     other,
-                    "expected epsilon, sample or v_prediction",
+                    "expected epsilon, sample, v_prediction or flow_prediction",
                 ))
             }
         };
-        if let Some(s) = get("schedule") {
-            if s != "discrete" {
-                return Err(invalid(
+        let flow =
+            match get("schedule") {
+                None | Some("discrete") => false,
+                Some("flow") | Some("flow_matching") | Some("rectified_flow") => true,
+                Some(s) => return Err(invalid(
                     "schedule",
                     s,
-                    "only discrete-time (DDPM) schedules are supported",
-                ));
-            }
-        }
+                    "only discrete-time (DDPM) and flow-matching (flow) schedules are supported",
+                )),
+            };
         if let Some(s) = get("time_input") {
             if s != "discrete" {
                 return Err(invalid(
@@ -207,7 +229,8 @@ impl ModelInfo {
             }
             Ok(v)
         };
-        let schedule = match need("beta_schedule")? {
+        let schedule = match if flow { "flow" } else { need("beta_schedule")? } {
+            "flow" => ScheduleInfo::Flow { n },
             "linear" => ScheduleInfo::Linear {
                 beta_start: beta("beta_start")?,
                 beta_end: beta("beta_end")?,
