@@ -126,14 +126,15 @@ test('DPM-Solver options on the flow schedule: DPM-Solver++ from pure noise, shi
     }
     return s;
   };
-  const fine = run({ order: 3, steps: 200, multistepVariant: 'full_order' }).x;
-  for (const spacing of ['time_uniform', { flowShift: 3 }, { mu: 1.1 }]) {
-    const s = run({ order: 2, steps: 40, spacing });
+  const fine = run({ order: 3, steps: 1000, multistepVariant: 'full_order' }).x;
+  // The shifted grids put long lambda steps at the data end (sharp data here): more steps.
+  for (const [spacing, steps] of [['time_uniform', 100], [{ flowShift: 3 }, 160], [{ mu: 1.1 }, 160]]) {
+    const s = run({ order: 2, steps, spacing });
     assert.equal(s.timeRange[0], 1);
     assert.ok(s.x.every(Number.isFinite));
     let dev = 0;
     for (let i = 0; i < dim; i++) dev = Math.max(dev, Math.abs(s.x[i] - fine[i]));
-    assert.ok(dev < 0.05, `${JSON.stringify(spacing)}: ${dev}`);
+    assert.ok(dev < 0.02, `${JSON.stringify(spacing)}: ${dev}`);
   }
   // What has no finite limit at alpha = 0 is an Error, not NaN.
   assert.throws(() => new dpm.Sampler({ schedule: { type: 'flow' }, prediction: 'noise' }, xT), /alpha = 0/);
