@@ -38,7 +38,8 @@
 //! ```
 //!
 //! Modules, one concern each: [`math`] (the scalar functions and their accuracy), [`schedule`]
-//! (noise schedules), [`spacing`] (time steps), [`model`] (parameterisations), [`guidance`],
+//! (noise schedules, flow matching's included), [`spacing`] (time steps), [`flow`] (flow
+//! matching's time shifts), [`model`] (parameterisations), [`guidance`],
 //! [`threshold`] (dynamic thresholding), [`update`] (the DPM-Solver formulas), [`adaptive`]
 //! (step-size control) and [`sampler`] (the ask/tell state machine).
 //!
@@ -46,6 +47,8 @@
 //!
 //! - `singlestep` (default): [`Method::Singlestep`] and [`Method::SinglestepFixed`].
 //! - `adaptive` (default): [`Method::Adaptive`].
+//! - `flow` (default): flow matching in the core sampler ([`NoiseSchedule::Flow`],
+//!   [`Prediction::Flow`], [`Spacing::FlowShift`]); refused by [`Sampler::new`] without it.
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
 //!   executors outside this crate (a WebGPU compute shader); off by default so firmware keeps
@@ -68,6 +71,7 @@
 pub mod adaptive;
 pub mod diffusers;
 pub mod error;
+pub mod flow;
 pub mod guidance;
 pub mod math;
 pub mod model;
@@ -87,6 +91,7 @@ pub use diffusers::{
     UniPCMultistepScheduler,
 };
 pub use error::{Buffer, Error, Result};
+pub use flow::TimeShift;
 pub use guidance::Guidance;
 pub use math::Real;
 pub use model::{Prediction, Target};

@@ -20,6 +20,13 @@ pub enum Prediction {
     V,
     /// The marginal score `grad log p_t(x) = -eps / sigma_t`.
     Score,
+    /// The flow-matching velocity `v = eps - x_0` (`d x_t / d t` on the linear path
+    /// `x_t = (1 - t) x_0 + t eps`; diffusers' `"flow_prediction"`, where `x_0 = x - sigma v`).
+    /// Converted with `x_0 = (x - sigma v) / (alpha + sigma)`, `eps = (x + alpha v) / (alpha +
+    /// sigma)`, exact for any schedule and `x - sigma v` on the flow one; finite at
+    /// `alpha = 0`. Crate feature `flow` (default).
+    #[cfg(feature = "flow")]
+    Flow,
 }
 
 /// The parameterisation a solver consumes.
@@ -39,6 +46,7 @@ pub enum Target {
 /// | data | `(1/sigma, -alpha/sigma)` | `(0, 1)` |
 /// | v | `(sigma, alpha)` | `(alpha, -sigma)` |
 /// | score | `(0, -sigma)` | `(1/alpha, sigma^2/alpha)` |
+/// | flow | `(1/(alpha+sigma), alpha/(alpha+sigma))` | `(1/(alpha+sigma), -sigma/(alpha+sigma))` |
 #[inline]
 pub fn conversion<T: Real>(prediction: Prediction, target: Target, alpha: T, sigma: T) -> (T, T) {
     match (prediction, target) {
@@ -50,6 +58,14 @@ pub fn conversion<T: Real>(prediction: Prediction, target: Target, alpha: T, sig
         (Prediction::Data, Target::Data) => (T::ZERO, T::ONE),
         (Prediction::V, Target::Data) => (alpha, -sigma),
         (Prediction::Score, Target::Data) => (T::ONE / alpha, sigma * sigma / alpha),
+        #[cfg(feature = "flow")]
+        (Prediction::Flow, target) => {
+            let inv = T::ONE / (alpha + sigma);
+            match target {
+                Target::Noise => (inv, alpha * inv),
+                Target::Data => (inv, -sigma * inv),
+            }
+        }
     }
 }
 
@@ -87,6 +103,8 @@ mod tests {
             (Prediction::Data, x0),
             (Prediction::V, alpha * eps - sigma * x0),
             (Prediction::Score, -eps / sigma),
+            #[cfg(feature = "flow")]
+            (Prediction::Flow, eps - x0),
         ];
         for (p, out) in outputs {
             let (a, b) = conversion(p, Target::Noise, alpha, sigma);
@@ -94,5 +112,17 @@ mod tests {
             let (a, b) = conversion(p, Target::Data, alpha, sigma);
             assert!((a * x + b * out - x0).abs() < 1e-15, "{p:?} to data");
         }
+    }
+
+    #[cfg(feature = "flow")]
+    #[test]
+    fn flow_velocity_is_finite_at_pure_noise() {
+        // alpha = 0, sigma = 1: x = eps, x0 = x - v.
+        let (x0, eps) = (0.3f64, -1.2f64);
+        let v = eps - x0;
+        let (a, b) = conversion(Prediction::Flow, Target::Data, 0.0, 1.0);
+        assert!((a * eps + b * v - x0).abs() < 1e-15);
+        let (a, b) = conversion(Prediction::Flow, Target::Noise, 0.0, 1.0);
+        assert!((a * eps + b * v - eps).abs() < 1e-15);
     }
 }

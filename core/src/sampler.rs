@@ -16,6 +16,7 @@
 
 use crate::adaptive::{AdaptiveOptions, StepController};
 use crate::error::{check_len, Buffer, Error, Result};
+use crate::flow::ENABLED as FLOW;
 use crate::guidance::{self, Guidance};
 use crate::math::Real;
 use crate::model::{conversion, Prediction, Target};
@@ -429,6 +430,16 @@ impl<'a, T: Real> Sampler<'a, T> {
                 ));
             }
         }
+        #[cfg(feature = "flow")]
+        if let Spacing::FlowShift { shift } = cfg.spacing {
+            if !(shift > T::ZERO && shift.is_finite()) {
+                return Err(Error::InvalidConfig(
+                    "the flow shift must be positive and finite",
+                ));
+            }
+        }
+        #[cfg(feature = "flow")]
+        check_pure_noise(&schedule, &cfg, t_start, t_end)?;
         let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
         let p0 = Point::at(&schedule, t_start);
         let mut sampler = Sampler {
@@ -624,6 +635,10 @@ impl<'a, T: Real> Sampler<'a, T> {
     /// (ignored where the order does not use them).
     fn make_plan(&self, order: usize, s: Point<T>, t: Point<T>, r1: T, r2: T) -> Plan<T> {
         let h = t.lambda - s.lambda;
+        // From or to `alpha = 0` (flow schedule at t = 1) the step in lambda is infinite: the
+        // higher-order terms vanish in the limit and no intermediate point exists.
+        #[cfg(feature = "flow")]
+        let order = if h.is_finite() { order } else { 1 };
         let (s1, r1) = if order >= 2 {
             self.intermediate_point(&s, r1, h)
         } else {
@@ -1020,7 +1035,11 @@ impl<'a, T: Real> Sampler<'a, T> {
         let j = i + 1;
         let s = self.eval;
         let t = self.point(self.grid.at(&self.sched, j));
-        if j == 1 && self.cfg.multistep_variant == MultistepVariant::FullOrder && k >= 2 {
+        if j == 1
+            && self.cfg.multistep_variant == MultistepVariant::FullOrder
+            && k >= 2
+            && (!FLOW || (t.lambda - s.lambda).is_finite())
+        {
             self.plan = self.make_plan(2, s, t, T::c(0.5), T::ZERO);
             let p = self.plan;
             let u = Update::intermediate(alg, &s, &p.s1, p.r1, p.h);
@@ -1034,7 +1053,11 @@ impl<'a, T: Real> Sampler<'a, T> {
             );
             return None;
         }
-        let order = if j < k {
+        let infinite = FLOW && !(t.lambda - s.lambda).is_finite();
+        let order = if infinite {
+            // From or to alpha = 0: the first-order update is the exact limit (see make_plan).
+            1
+        } else if j < k {
             j
         } else if self.cfg.lower_order_final && steps < 10 {
             k.min(steps + 1 - j)
@@ -1135,6 +1158,8 @@ impl<'a, T: Real> Sampler<'a, T> {
         let inner_spacing = match self.cfg.spacing {
             Spacing::TimeUniform => Spacing::TimeUniform,
             Spacing::TimeQuadratic => Spacing::TimeQuadratic,
+            #[cfg(feature = "flow")]
+            Spacing::FlowShift { shift } => Spacing::FlowShift { shift },
             _ => Spacing::LogSnr,
         };
         let inner = Grid::new(inner_spacing, &self.sched, s.t, t.t, order);
@@ -1182,7 +1207,9 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
         let r = self.report(StepKind::Solver, p.s.t, p.t.t, p.h, p.order, true, None);
         if k + 1 < self.outer {
-            self.plan_singlestep(k + 1, pos + p.order);
+            // The planned order, not `p.order`: a step from `alpha = 0` is taken at first order
+            // over the same span of the grid.
+            self.plan_singlestep(k + 1, pos + self.singlestep_order(k));
         } else {
             self.finish();
         }
@@ -1412,6 +1439,55 @@ fn all_finite<T: Real>(v: &[T]) -> bool {
         ok &= e.is_finite();
     }
     ok
+}
+
+/// A run that starts or ends at `alpha = 0` (the flow schedule at `t = 1`, pure noise) has an
+/// infinite step in `lambda` there. DPM-Solver++ handles it exactly (its first-order update
+/// from `alpha_s = 0` is `x_t = sigma_t x_s + alpha_t x_0`, the higher orders degenerate to
+/// it); what has no finite limit is refused with a message instead of producing NaN.
+#[cfg(feature = "flow")]
+fn check_pure_noise<T: Real>(
+    schedule: &NoiseSchedule<'_, T>,
+    cfg: &Config<'_, T>,
+    t_start: T,
+    t_end: T,
+) -> Result<()> {
+    let (start0, end0) = (
+        !(schedule.alpha(t_start) > T::ZERO),
+        !(schedule.alpha(t_end) > T::ZERO),
+    );
+    if !(start0 || end0) {
+        return Ok(());
+    }
+    if matches!(cfg.spacing, Spacing::LogSnr | Spacing::Karras { .. }) {
+        return Err(Error::InvalidConfig(
+            "logSNR and Karras spacings need a finite lambda at both ends: alpha is 0 at t = 1 \
+             of the flow schedule, so give t_start (or t_end when inverting) below 1",
+        ));
+    }
+    if cfg.method == Method::Adaptive {
+        return Err(Error::InvalidConfig(
+            "the adaptive method cannot step from or to alpha = 0 (flow schedule at t = 1): \
+             give t_start (or t_end when inverting) below 1",
+        ));
+    }
+    if start0 {
+        if cfg.algorithm == Algorithm::DpmSolver {
+            return Err(Error::InvalidConfig(
+                "DPM-Solver (noise) cannot start at alpha = 0 (flow schedule at t = 1): use \
+                 DPM-Solver++ or a t_start below 1",
+            ));
+        }
+        if matches!(cfg.prediction, Prediction::Noise | Prediction::Score)
+            || matches!(cfg.guidance, Guidance::Classifier { .. })
+        {
+            return Err(Error::InvalidConfig(
+                "at alpha = 0 (flow schedule at t = 1) a noise or score prediction (or classifier \
+                 guidance) gives no x_0: use a t_start below 1",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_finite<T: Real>(buffer: Buffer, v: &[T]) -> Result<()> {

@@ -271,6 +271,17 @@ pub enum NoiseSchedule<'a, T> {
         /// `beta(1)` (score SDE: 20).
         beta_1: T,
     },
+    /// Flow matching (rectified flow): the linear path `x_t = (1 - t) x_0 + t eps`, so
+    /// `alpha_t = 1 - t`, `sigma_t = t`, `lambda_t = log((1 - t) / t)`. Not variance
+    /// preserving, but DPM-Solver only needs `alpha`, `sigma` and `lambda`. At `t = 1`
+    /// (`alpha = 0`, `lambda = -inf`) the sample is pure noise; DPM-Solver++ starts there
+    /// exactly (see [`Sampler`](crate::Sampler)). Crate feature `flow` (default).
+    #[cfg(feature = "flow")]
+    Flow {
+        /// `N` (`num_train_timesteps`): the network's time input is `N t` (diffusers'
+        /// `timestep = sigma * num_train_timesteps`), and `1/N` the default end time.
+        n: usize,
+    },
 }
 
 impl<'a, T: Real> NoiseSchedule<'a, T> {
@@ -284,6 +295,28 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
         Ok(NoiseSchedule::LinearVp { beta_0, beta_1 })
     }
 
+    #[cfg(feature = "flow")]
+    /// The flow-matching schedule with `n` training timesteps (diffusers' default 1000),
+    /// validated (`2 <= n <= 2^24`).
+    pub fn flow(n: usize) -> Result<Self> {
+        if !(2..=1 << 24).contains(&n) {
+            return Err(Error::InvalidConfig(
+                "the flow schedule needs 2 <= num_train_timesteps <= 2^24",
+            ));
+        }
+        Ok(NoiseSchedule::Flow { n })
+    }
+
+    /// Whether this is the flow-matching schedule (`alpha + sigma = 1`; never without the
+    /// feature `flow`).
+    pub fn is_flow(&self) -> bool {
+        #[cfg(feature = "flow")]
+        if let NoiseSchedule::Flow { .. } = self {
+            return true;
+        }
+        false
+    }
+
     /// The end time `T` of the forward process (1 for both kinds).
     pub fn t_max(&self) -> T {
         T::ONE
@@ -294,6 +327,8 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
         match self {
             NoiseSchedule::Discrete(d) => d.total_n(),
             NoiseSchedule::LinearVp { .. } => 1000,
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { n } => *n,
         }
     }
 
@@ -310,26 +345,42 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
             NoiseSchedule::LinearVp { beta_0, beta_1 } => {
                 -T::c(0.25) * t * t * (*beta_1 - *beta_0) - T::c(0.5) * t * *beta_0
             }
+            // log(1 - t); -inf at t = 1.
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { .. } => (-t).ln_1p(),
         }
     }
 
     /// `alpha_t`.
     #[inline]
     pub fn alpha(&self, t: T) -> T {
-        self.log_alpha(t).exp()
+        match self {
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { .. } => T::ONE - t,
+            _ => self.log_alpha(t).exp(),
+        }
     }
 
-    /// `sigma_t = sqrt(1 - alpha_t^2)`, computed as `sqrt(-expm1(2 log alpha_t))` so that it
-    /// keeps its digits near `t = 0` in `f32`.
+    /// `sigma_t = sqrt(1 - alpha_t^2)` for the VP schedules, computed as
+    /// `sqrt(-expm1(2 log alpha_t))` so that it keeps its digits near `t = 0` in `f32`; `t` for
+    /// the flow schedule.
     #[inline]
     pub fn sigma(&self, t: T) -> T {
-        (-(T::c(2.0) * self.log_alpha(t)).exp_m1()).sqrt()
+        match self {
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { .. } => t,
+            _ => (-(T::c(2.0) * self.log_alpha(t)).exp_m1()).sqrt(),
+        }
     }
 
     /// The half-logSNR `lambda_t = log alpha_t - log sigma_t`.
     #[inline]
     pub fn lambda(&self, t: T) -> T {
-        lambda_of_log_alpha(self.log_alpha(t))
+        match self {
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { .. } => (-t).ln_1p() - t.ln(),
+            _ => lambda_of_log_alpha(self.log_alpha(t)),
+        }
     }
 
     /// `t` with `lambda(t) = lambda` (closed form for the linear VP, table inverse otherwise).
@@ -342,11 +393,22 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 let delta = b0 * b0 + tmp;
                 tmp / (delta.sqrt() + b0) / db
             }
+            // t = 1 / (1 + e^lambda), written so that neither end overflows (-inf gives 1).
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { .. } => {
+                if lambda > T::ZERO {
+                    let e = (-lambda).exp();
+                    e / (T::ONE + e)
+                } else {
+                    T::ONE / (T::ONE + lambda.exp())
+                }
+            }
         }
     }
 
     /// The time the network takes as input: `1000 (t - 1/N')` for discrete schedules (so
-    /// `t = 1/N'..1` maps to `0..999` for `N' = 1000`), `t` itself for continuous ones.
+    /// `t = 1/N'..1` maps to `0..999` for `N' = 1000`), `t` itself for continuous ones, `N t`
+    /// for the flow schedule (diffusers' flow timestep `sigma * num_train_timesteps`).
     #[inline]
     pub fn model_time(&self, t: T) -> T {
         match self {
@@ -354,6 +416,8 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 (t - T::ONE / T::from_usize(d.total_n())) * T::c(DISCRETE_TIME_SCALE)
             }
             NoiseSchedule::LinearVp { .. } => t,
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { n } => t * T::from_usize(*n),
         }
     }
 
@@ -365,6 +429,8 @@ impl<'a, T: Real> NoiseSchedule<'a, T> {
                 t_model / T::c(DISCRETE_TIME_SCALE) + T::ONE / T::from_usize(d.total_n())
             }
             NoiseSchedule::LinearVp { .. } => t_model,
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { n } => t_model / T::from_usize(*n),
         }
     }
 }
@@ -430,6 +496,8 @@ pub(crate) fn check_time<T: Real>(
     let lowest_ok = match schedule {
         NoiseSchedule::Discrete(_) => t >= schedule.default_t_end(),
         NoiseSchedule::LinearVp { .. } => t > T::ZERO,
+        #[cfg(feature = "flow")]
+        NoiseSchedule::Flow { .. } => t > T::ZERO,
     };
     if lowest_ok && t <= schedule.t_max() && t.is_finite() {
         Ok(())

@@ -4,6 +4,8 @@
 //! fits in no memory at all. The formulas are the reference's `get_time_steps`.
 
 use crate::error::{Error, Result};
+#[cfg(feature = "flow")]
+use crate::flow::{shift_time, unshift_time};
 use crate::math::{linspace_at, Real};
 use crate::schedule::NoiseSchedule;
 
@@ -24,6 +26,14 @@ pub enum Spacing<'a, T> {
     Karras {
         /// The exponent `rho`.
         rho: T,
+    },
+    /// Flow matching's shifted times: uniform in `u`, `t = s u / (1 + (s - 1) u)` (see
+    /// [`flow`](crate::flow); `shift` 1 is `TimeUniform`). The steps diffusers' flow
+    /// schedulers take, for any schedule (meant for [`NoiseSchedule::Flow`]).
+    #[cfg(feature = "flow")]
+    FlowShift {
+        /// The shift factor `s > 0` ([`TimeShift::factor`](crate::flow::TimeShift::factor)).
+        shift: T,
     },
     /// Caller-given times, from `t_start` to `t_end` inclusive (`steps + 1` of them; for the
     /// singlestep method they are the grid of all evaluations, as `TimeUniform`'s is).
@@ -59,6 +69,10 @@ impl<'a, T: Real> Grid<'a, T> {
                     (-schedule.lambda(t_start) * inv).exp(),
                     (-schedule.lambda(t_end) * inv).exp(),
                 )
+            }
+            #[cfg(feature = "flow")]
+            Spacing::FlowShift { shift } => {
+                (unshift_time(t_start, shift), unshift_time(t_end, shift))
             }
             _ => (T::ZERO, T::ZERO),
         };
@@ -96,6 +110,17 @@ impl<'a, T: Real> Grid<'a, T> {
                 // sigma_i^(1/rho) linear; lambda_i = -rho log(sigma_i^(1/rho)).
                 let v = linspace_at(self.a, self.b, n1, i);
                 schedule.inverse_lambda(-rho * v.ln())
+            }
+            #[cfg(feature = "flow")]
+            Spacing::FlowShift { shift } => {
+                // The ends exactly as given (the round trip through u may move them an ulp).
+                if i == 0 {
+                    self.t_start
+                } else if i >= self.n {
+                    self.t_end
+                } else {
+                    shift_time(linspace_at(self.a, self.b, n1, i), shift)
+                }
             }
             Spacing::Custom(times) => times.get(i).copied().unwrap_or(self.t_end),
         }
@@ -152,6 +177,8 @@ mod tests {
             Spacing::TimeUniform,
             Spacing::TimeQuadratic,
             Spacing::Karras { rho: 7.0 },
+            #[cfg(feature = "flow")]
+            Spacing::FlowShift { shift: 3.0 },
         ] {
             let g = Grid::new(sp, &s, 1.0, 1e-3, 10);
             assert!((g.at(&s, 0) - 1.0).abs() < 1e-12, "{sp:?}");

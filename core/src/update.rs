@@ -79,9 +79,13 @@ pub struct Update<T> {
 /// for DPM-Solver `a = alpha_t / alpha_s`, `b = sigma_t phi_1`, `phi_1 = expm1(h)`.
 /// Returns `(a, b, g)` with `g` the factor that multiplies the `phi_2`/`phi_3` terms and
 /// the sign convention folded in (`+alpha_t` for ++, `-sigma_t` for DPM-Solver).
+///
+/// Where `alpha` is 0 at one end (the flow schedule at `t = 1`, `h` infinite) the `phi_1` form
+/// is `0 * inf`; `b` then takes its exact value `sigma_t alpha_s / sigma_s - alpha_t` (++) or
+/// `alpha_t sigma_s / alpha_s - sigma_t` (DPM-Solver), finite at that end.
 #[inline]
 fn base<T: Real>(alg: Algorithm, s: &Point<T>, t: &Point<T>, h: T) -> (T, T, T) {
-    match alg {
+    let r = match alg {
         Algorithm::DpmSolverPp => {
             let alpha_t = t.alpha();
             (t.sigma / s.sigma, alpha_t * (-h).exp_m1(), alpha_t)
@@ -91,7 +95,16 @@ fn base<T: Real>(alg: Algorithm, s: &Point<T>, t: &Point<T>, h: T) -> (T, T, T) 
             t.sigma * h.exp_m1(),
             -t.sigma,
         ),
+    };
+    #[cfg(feature = "flow")]
+    if !r.1.is_finite() {
+        let b = match alg {
+            Algorithm::DpmSolverPp => t.sigma * s.alpha() / s.sigma - t.alpha(),
+            Algorithm::DpmSolver => t.alpha() * s.sigma / s.alpha() - t.sigma,
+        };
+        return (r.0, b, r.2);
     }
+    r
 }
 
 /// `phi_2` and `phi_3` signed so that, with `g` from [`base`], every update reads

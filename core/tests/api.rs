@@ -287,12 +287,16 @@ fn every_method_is_exact_for_point_mass_data() {
                 Spacing::TimeUniform,
                 Spacing::TimeQuadratic,
                 Spacing::Karras { rho: 7.0 },
+                #[cfg(feature = "flow")]
+                Spacing::FlowShift { shift: 3.0 },
             ] {
                 for prediction in [
                     Prediction::Noise,
                     Prediction::Data,
                     Prediction::V,
                     Prediction::Score,
+                    #[cfg(feature = "flow")]
+                    Prediction::Flow,
                 ] {
                     let mut x = x_t.to_vec();
                     let cfg = Config {
@@ -315,6 +319,8 @@ fn every_method_is_exact_for_point_mass_data() {
                                 Prediction::Data => c,
                                 Prediction::V => r.alpha * eps - r.sigma * c,
                                 Prediction::Score => -eps / r.sigma,
+                                #[cfg(feature = "flow")]
+                                Prediction::Flow => eps - c,
                             };
                         }
                         smp.tell(&out).unwrap();

@@ -10,6 +10,7 @@ use dpm_solver::{
     Prediction, Real, Sampler, SolverType, Spacing, Thresholding,
 };
 pub mod diffusers;
+pub mod flow;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -106,6 +107,7 @@ pub fn prediction(name: &str) -> Result<Prediction, String> {
         "x_start" | "sample" => Prediction::Data,
         "v" | "v_prediction" => Prediction::V,
         "score" => Prediction::Score,
+        "flow" | "flow_prediction" => Prediction::Flow,
         other => return Err(format!("unknown prediction {other}")),
     })
 }
@@ -301,6 +303,11 @@ impl<'g> Oracle<'g> {
                 })
                 .collect(),
             Prediction::Score => score,
+            Prediction::Flow => x
+                .iter()
+                .zip(&eps)
+                .map(|(x, e)| e - (x - sigma * e) / alpha)
+                .collect(),
         }
     }
 

@@ -232,6 +232,7 @@ fn run_diffusers_plan(case: &DiffusersCase) -> Result<Result<Vec<Vec<f64>>, Stri
         let req = dpm_solver::diffusers::Request {
             x: &bufs.data[step.input.index()][..],
             timestep: step.t_model as i64,
+            time: step.t_model,
             step_index: 0,
         };
         let mut out = vec![0.0f32; bufs.n];
@@ -365,7 +366,6 @@ fn plan_sde_noise_term() {
                 s.tell_noise(&out, &noise_at(k)).unwrap();
                 k += 1;
             }
-            drop(s);
             // The plan.
             let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
             let mut plan = Vec::new();
@@ -379,6 +379,7 @@ fn plan_sde_noise_term() {
                 let req = dpm_solver::diffusers::Request {
                     x: &bufs.data[Buf::X.index()][..],
                     timestep: *ts,
+                    time: *ts as f32,
                     step_index: k,
                 };
                 let mut o = vec![0.0f32; n];

@@ -73,9 +73,17 @@ fn metadata_sizes_are_capped() {
             "{k}={v}: {err:?}"
         );
         // The metadata alone (as for a graph with free image dims): the size cap itself.
-        let mut entries = DiffusionModel::from_bytes(&tiny).unwrap().info().metadata.clone();
+        let mut entries = DiffusionModel::from_bytes(&tiny)
+            .unwrap()
+            .info()
+            .metadata
+            .clone();
         entries.retain(|(key, _)| !overrides.iter().any(|(o, _)| o == key));
-        entries.extend(overrides.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        entries.extend(
+            overrides
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+        );
         let err = ModelInfo::from_metadata(&entries).err();
         assert!(
             matches!(err, Some(PipelineError::InvalidMetadata { .. })),

@@ -6,7 +6,7 @@
 //! As diffusers' `from_config` does, keys the chosen class does not take are ignored (reported
 //! as [`KeyUse::Ignored`], so a caller can list them): a `PNDMScheduler` config can be loaded
 //! into `DPMSolverMultistepScheduler` for its training schedule. Options these ports do not
-//! implement (`use_exponential_sigmas`, `use_lu_lambdas`, flow-matching sigmas, ...) are
+//! implement (`use_exponential_sigmas`, `use_lu_lambdas`, `use_beta_sigmas`, ...) are
 //! accepted only at their inactive defaults, so a config never silently runs a different
 //! solver than diffusers would. `null` sets a key to its default (JSON has no `-inf`, the
 //! default of `lambda_min_clipped`).
@@ -48,8 +48,8 @@
 
 use super::{
     AlgorithmType, BetaSchedule, DDIMConfig, DPMSolverMultistepConfig, DPMSolverSinglestepConfig,
-    FinalSigmasType, PredictionType, SolverType, TimestepSpacing, TrainConfig,
-    UniPCMultistepConfig, UniPCSolverType,
+    FinalSigmasType, FlowMatchEulerDiscreteConfig, PredictionType, SolverType, TimestepSpacing,
+    TrainConfig, UniPCMultistepConfig, UniPCSolverType,
 };
 use crate::error::{Error, Result};
 
@@ -85,22 +85,26 @@ pub enum SchedulerClass {
     UniPCMultistep,
     /// `DDIMScheduler` (eta 0).
     DDIM,
+    /// `FlowMatchEulerDiscreteScheduler` (flow-matching models).
+    FlowMatchEulerDiscrete,
 }
 
 impl SchedulerClass {
     /// Every class, in the order of [`NAMES`](Self::NAMES).
-    pub const ALL: [SchedulerClass; 4] = [
+    pub const ALL: [SchedulerClass; 5] = [
         SchedulerClass::DPMSolverMultistep,
         SchedulerClass::DPMSolverSinglestep,
         SchedulerClass::UniPCMultistep,
         SchedulerClass::DDIM,
+        SchedulerClass::FlowMatchEulerDiscrete,
     ];
     /// diffusers' class names, as in `_class_name`.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "DPMSolverMultistepScheduler",
         "DPMSolverSinglestepScheduler",
         "UniPCMultistepScheduler",
         "DDIMScheduler",
+        "FlowMatchEulerDiscreteScheduler",
     ];
 
     /// The class of a diffusers class name, if this layer has it.
@@ -136,6 +140,8 @@ pub enum SchedulerConfig<'b> {
     UniPCMultistep(UniPCMultistepConfig<'b>),
     /// `DDIMScheduler`.
     DDIM(DDIMConfig<'b>),
+    /// `FlowMatchEulerDiscreteScheduler`.
+    FlowMatchEulerDiscrete(FlowMatchEulerDiscreteConfig<'b>),
 }
 
 /// `Some(&mut config.$name)` for the listed variants, `None` for the others.
@@ -155,12 +161,8 @@ const INACTIVE: &[(&str, ConfigValue<'static, 'static>)] = &[
     ("use_exponential_sigmas", ConfigValue::Bool(false)),
     ("use_beta_sigmas", ConfigValue::Bool(false)),
     ("use_lu_lambdas", ConfigValue::Bool(false)),
-    ("use_flow_sigmas", ConfigValue::Bool(false)),
-    ("use_dynamic_shifting", ConfigValue::Bool(false)),
-    ("flow_shift", ConfigValue::Number(1.0)),
     ("variance_type", ConfigValue::Null),
     ("solver_p", ConfigValue::Null),
-    ("shift_terminal", ConfigValue::Null),
 ];
 
 impl<'b> SchedulerConfig<'b> {
@@ -175,6 +177,9 @@ impl<'b> SchedulerConfig<'b> {
             }
             SchedulerClass::UniPCMultistep => SchedulerConfig::UniPCMultistep(Default::default()),
             SchedulerClass::DDIM => SchedulerConfig::DDIM(Default::default()),
+            SchedulerClass::FlowMatchEulerDiscrete => {
+                SchedulerConfig::FlowMatchEulerDiscrete(Default::default())
+            }
         }
     }
 
@@ -185,6 +190,7 @@ impl<'b> SchedulerConfig<'b> {
             SchedulerConfig::DPMSolverSinglestep(_) => SchedulerClass::DPMSolverSinglestep,
             SchedulerConfig::UniPCMultistep(_) => SchedulerClass::UniPCMultistep,
             SchedulerConfig::DDIM(_) => SchedulerClass::DDIM,
+            SchedulerConfig::FlowMatchEulerDiscrete(_) => SchedulerClass::FlowMatchEulerDiscrete,
         }
     }
 
@@ -195,6 +201,7 @@ impl<'b> SchedulerConfig<'b> {
             SchedulerConfig::DPMSolverSinglestep(c) => &c.train,
             SchedulerConfig::UniPCMultistep(c) => &c.train,
             SchedulerConfig::DDIM(c) => &c.train,
+            SchedulerConfig::FlowMatchEulerDiscrete(c) => &c.train,
         }
     }
 
@@ -205,6 +212,7 @@ impl<'b> SchedulerConfig<'b> {
             SchedulerConfig::DPMSolverSinglestep(c) => &mut c.train,
             SchedulerConfig::UniPCMultistep(c) => &mut c.train,
             SchedulerConfig::DDIM(c) => &mut c.train,
+            SchedulerConfig::FlowMatchEulerDiscrete(c) => &mut c.train,
         }
     }
 
@@ -215,6 +223,7 @@ impl<'b> SchedulerConfig<'b> {
             SchedulerConfig::DPMSolverSinglestep(c) => c.prediction_type,
             SchedulerConfig::UniPCMultistep(c) => c.prediction_type,
             SchedulerConfig::DDIM(c) => c.prediction_type,
+            SchedulerConfig::FlowMatchEulerDiscrete(_) => PredictionType::FlowPrediction,
         }
     }
 
@@ -223,6 +232,7 @@ impl<'b> SchedulerConfig<'b> {
         match self {
             SchedulerConfig::DPMSolverMultistep(c) => c.algorithm_type.is_sde(),
             SchedulerConfig::DPMSolverSinglestep(c) => c.algorithm_type.is_sde(),
+            SchedulerConfig::FlowMatchEulerDiscrete(c) => c.stochastic_sampling,
             _ => false,
         }
     }
@@ -250,6 +260,31 @@ impl<'b> SchedulerConfig<'b> {
             SchedulerConfig::DPMSolverSinglestep(c) => c.scratch_len(n),
             SchedulerConfig::UniPCMultistep(c) => c.scratch_len(n),
             SchedulerConfig::DDIM(c) => c.scratch_len(n),
+            SchedulerConfig::FlowMatchEulerDiscrete(c) => c.scratch_len(n),
+        }
+    }
+
+    /// Whether the scheduler samples on flow sigmas (`use_flow_sigmas`, FlowMatchEuler): a
+    /// flow-matching model's path `x = (1 - sigma) x_0 + sigma eps`.
+    pub fn is_flow(&self) -> bool {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => c.flow.use_flow_sigmas,
+            SchedulerConfig::DPMSolverSinglestep(c) => c.flow.use_flow_sigmas,
+            SchedulerConfig::UniPCMultistep(c) => c.flow.use_flow_sigmas,
+            SchedulerConfig::DDIM(_) => false,
+            SchedulerConfig::FlowMatchEulerDiscrete(_) => true,
+        }
+    }
+
+    /// `set_timesteps(mu=...)`: the dynamic-shifting exponent (not a config key; `None`: not
+    /// passed). Ignored by DDIM.
+    pub fn set_mu(&mut self, mu: Option<f64>) {
+        match self {
+            SchedulerConfig::DPMSolverMultistep(c) => c.flow.mu = mu,
+            SchedulerConfig::DPMSolverSinglestep(c) => c.flow.mu = mu,
+            SchedulerConfig::UniPCMultistep(c) => c.flow.mu = mu,
+            SchedulerConfig::DDIM(_) => {}
+            SchedulerConfig::FlowMatchEulerDiscrete(c) => c.mu = mu,
         }
     }
 
@@ -262,7 +297,7 @@ impl<'b> SchedulerConfig<'b> {
             SchedulerConfig::UniPCMultistep(c) => {
                 (1..=super::UNIPC_MAX_ORDER).contains(&c.solver_order)
             }
-            SchedulerConfig::DDIM(_) => true,
+            SchedulerConfig::DDIM(_) | SchedulerConfig::FlowMatchEulerDiscrete(_) => true,
         };
         if !order_ok {
             return Err(Error::InvalidConfig(
@@ -295,8 +330,15 @@ impl<'b> SchedulerConfig<'b> {
                 };
             }};
         }
+        if let Some(r) = super::flow::set_flow_key(self, key, value) {
+            return r;
+        }
         let train_default = *d.train();
         let not_ddim = self.class() != SchedulerClass::DDIM;
+        if self.class() == SchedulerClass::FlowMatchEulerDiscrete && key != "num_train_timesteps" {
+            // FlowMatchEuler's own keys are in `set_flow_key`; it has no betas.
+            return Ok(KeyUse::Ignored);
+        }
         match key {
             "num_train_timesteps" => {
                 self.train_mut().num_train_timesteps = match value {
@@ -476,14 +518,14 @@ impl<'b> SchedulerConfig<'b> {
     }
 }
 
-fn number(v: ConfigValue<'_, '_>) -> Result<f64> {
+pub(super) fn number(v: ConfigValue<'_, '_>) -> Result<f64> {
     match v {
         ConfigValue::Number(x) if !x.is_nan() => Ok(x),
         _ => Err(Error::InvalidConfig("expected a number")),
     }
 }
 
-fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
+pub(super) fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
     match v {
         ConfigValue::Number(x) if x.abs() <= 9.007_199_254_740_991e15 && x as i64 as f64 == x => {
             Ok(x as i64)
@@ -492,7 +534,7 @@ fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
     }
 }
 
-fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
+pub(super) fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
     match integer(v) {
         // `try_from`: never truncated where `usize` is 32 bits (wasm32).
         Ok(i) if i >= 0 => usize::try_from(i)
@@ -501,7 +543,7 @@ fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
     }
 }
 
-fn boolean(v: ConfigValue<'_, '_>) -> Result<bool> {
+pub(super) fn boolean(v: ConfigValue<'_, '_>) -> Result<bool> {
     match v {
         ConfigValue::Bool(b) => Ok(b),
         _ => Err(Error::InvalidConfig("expected true or false")),
@@ -516,7 +558,11 @@ fn indices<'b>(v: ConfigValue<'_, 'b>) -> Result<&'b [usize]> {
 }
 
 /// Maps a string option through `(name, value)` pairs.
-fn pick<V: Copy>(v: ConfigValue<'_, '_>, table: &[(&str, V)], expected: &'static str) -> Result<V> {
+pub(super) fn pick<V: Copy>(
+    v: ConfigValue<'_, '_>,
+    table: &[(&str, V)],
+    expected: &'static str,
+) -> Result<V> {
     if let ConfigValue::Str(s) = v {
         if let Some((_, r)) = table.iter().find(|(n, _)| *n == s) {
             return Ok(*r);
@@ -544,8 +590,9 @@ fn prediction_type(v: ConfigValue<'_, '_>) -> Result<PredictionType> {
             ("epsilon", PredictionType::Epsilon),
             ("sample", PredictionType::Sample),
             ("v_prediction", PredictionType::VPrediction),
+            ("flow_prediction", PredictionType::FlowPrediction),
         ],
-        "expected \"epsilon\", \"sample\" or \"v_prediction\"",
+        "expected \"epsilon\", \"sample\", \"v_prediction\" or \"flow_prediction\"",
     )
 }
 

@@ -101,6 +101,13 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             config.dynamic_thresholding_ratio,
             config.sample_max_value,
         )?;
+        if config.prediction_type == PredictionType::FlowPrediction {
+            return Err(Error::InvalidConfig(
+                "DDIMScheduler has no flow_prediction (diffusers raises): use \
+                 FlowMatchEulerDiscreteScheduler or a DPM-Solver/UniPC scheduler with \
+                 use_flow_sigmas",
+            ));
+        }
         if config.clip_sample && !(config.clip_sample_range > 0.0) {
             return Err(Error::InvalidConfig("clip_sample_range must be positive"));
         }
@@ -164,12 +171,14 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             PredictionType::Epsilon => (xv - sb * o) / sa,
             PredictionType::Sample => o,
             PredictionType::VPrediction => sa * xv - sb * o,
+            PredictionType::FlowPrediction => xv - sb * o, // refused in `new`
         };
         // pred_epsilon comes from the unclipped output (use_clipped_model_output = false).
         let eps_of = |xv: T, o: T| match c.prediction_type {
             PredictionType::Epsilon => o,
             PredictionType::Sample => (xv - sa * o) / sb,
             PredictionType::VPrediction => sa * o + sb * xv,
+            PredictionType::FlowPrediction => o, // refused in `new`
         };
         #[cfg(feature = "plan")]
         {

@@ -4,6 +4,7 @@
 //! Scratch: `solver_order * x.len()` (the ring of past converted outputs) plus, with
 //! `thresholding`, one sample row `x.len() / batch` (the quantile's work space).
 
+use super::flow::{dpm_flow_sigmas, FlowOptions};
 use super::kernel::{combine, convert, ex, tc, threshold_eps, Asl, Noise, Ring};
 use super::threshold::threshold_sample;
 use super::timesteps::{last_timestep, StepTable};
@@ -51,6 +52,9 @@ pub struct DPMSolverMultistepConfig<'b> {
     pub timestep_spacing: TimestepSpacing,
     /// `steps_offset` (default 0; used by leading spacing).
     pub steps_offset: i64,
+    /// `use_flow_sigmas`, `flow_shift`, `use_dynamic_shifting`, `time_shift_type` and
+    /// `set_timesteps`' `mu` (flow-matching models).
+    pub flow: FlowOptions,
     /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
     pub batch: usize,
 }
@@ -73,6 +77,7 @@ impl Default for DPMSolverMultistepConfig<'_> {
             lambda_min_clipped: f64::NEG_INFINITY,
             timestep_spacing: TimestepSpacing::Linspace,
             steps_offset: 0,
+            flow: FlowOptions::default(),
             batch: 1,
         }
     }
@@ -115,7 +120,11 @@ impl DPMSolverMultistepConfig<'_> {
         if self.lambda_min_clipped.is_nan() {
             return Err(Error::InvalidConfig("lambda_min_clipped must not be NaN"));
         }
-        Ok(())
+        self.flow.validate(
+            false,
+            self.algorithm_type.predicts_data(),
+            self.prediction_type,
+        )
     }
 }
 
@@ -176,6 +185,9 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         if config.use_karras_sigmas {
             let round = config.train.beta_schedule != BetaSchedule::SquaredcosCapV2;
             steps.karras(&train, num_inference_steps, round)?;
+        } else if config.flow.use_flow_sigmas {
+            let (f, n) = (&config.flow, num_inference_steps);
+            dpm_flow_sigmas(&mut steps, f, n, &train, config.final_sigmas_type)?;
         } else {
             steps.spaced(
                 config.timestep_spacing,
@@ -190,6 +202,8 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             &train,
             config.final_sigmas_type,
         ));
+        // `_sigma_to_alpha_sigma_t` follows use_flow_sigmas whatever made the sigmas.
+        steps.set_flow(config.flow.use_flow_sigmas);
         if steps.is_empty() {
             return Err(Error::InvalidConfig("the spacing produced no timesteps"));
         }
@@ -231,7 +245,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         let lower_second = i + 2 == len && c.lower_order_final && len < 15;
 
         // convert_model_output into the newest ring slot.
-        let s0 = Asl::of(self.table.sigma(i));
+        let s0 = self.table.asl(i);
         let (alpha0, sigma0) = (tc::<T>(s0.alpha), tc::<T>(s0.sigma));
         let slot = self.ring.advance();
         #[cfg(feature = "plan")]
@@ -251,6 +265,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                 data,
                 alpha0,
                 sigma0,
+                tc::<T>(self.table.sigma(i)),
                 self.x,
                 model_output,
                 dst,
@@ -280,7 +295,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         for v in self.x.iter_mut() {
             *v = T::c(v.to_f64() as f32 as f64);
         }
-        let t = Asl::of(self.table.sigma(i + 1));
+        let t = self.table.asl(i + 1);
         let hist: &[T] = hist;
         let m0 = &hist[self.ring.range(0)];
         let (cx, cn, terms): (T, T, [(T, &[T]); 3]) = match order {
@@ -289,14 +304,14 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                 (tc(cx), tc(cn), [(tc(a), m0), (T::ZERO, m0), (T::ZERO, m0)])
             }
             2 => {
-                let s1 = Asl::of(self.table.sigma(i - 1));
+                let s1 = self.table.asl(i - 1);
                 let (cx, cn, k) = second_order::<T>(c.algorithm_type, c.solver_type, t, s0, s1);
                 let m1 = &hist[self.ring.range(1)];
                 (cx, cn, [(k[0], m0), (k[1], m1), (T::ZERO, m0)])
             }
             _ => {
-                let s1 = Asl::of(self.table.sigma(i - 1));
-                let s2 = Asl::of(self.table.sigma(i - 2));
+                let s1 = self.table.asl(i - 1);
+                let s2 = self.table.asl(i - 2);
                 let (cx, cn, k) = third_order::<T>(c.algorithm_type, t, s0, s1, s2);
                 let m1 = &hist[self.ring.range(1)];
                 let m2 = &hist[self.ring.range(2)];

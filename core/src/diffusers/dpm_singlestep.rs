@@ -5,7 +5,8 @@
 //! sample the singlestep started from) and, with `thresholding`, one row `x.len() / batch`.
 
 use super::dpm_multistep::{check_threshold, first_order, third_coeffs};
-use super::kernel::{combine, convert, tc, threshold_eps, Asl, Noise, Ring};
+use super::flow::{dpm_flow_sigmas, FlowOptions};
+use super::kernel::{combine, convert, tc, threshold_eps, Noise, Ring};
 use super::threshold::threshold_sample;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{TrainConfig, TrainSchedule};
@@ -47,6 +48,9 @@ pub struct DPMSolverSinglestepConfig<'b> {
     pub final_sigmas_type: FinalSigmasType,
     /// `lambda_min_clipped` (default `-inf`).
     pub lambda_min_clipped: f64,
+    /// `use_flow_sigmas`, `flow_shift`, `use_dynamic_shifting`, `time_shift_type` and
+    /// `set_timesteps`' `mu` (flow-matching models).
+    pub flow: FlowOptions,
     /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
     pub batch: usize,
 }
@@ -66,6 +70,7 @@ impl Default for DPMSolverSinglestepConfig<'_> {
             use_karras_sigmas: false,
             final_sigmas_type: FinalSigmasType::Zero,
             lambda_min_clipped: f64::NEG_INFINITY,
+            flow: FlowOptions::default(),
             batch: 1,
         }
     }
@@ -112,7 +117,11 @@ impl DPMSolverSinglestepConfig<'_> {
         if self.lambda_min_clipped.is_nan() {
             return Err(Error::InvalidConfig("lambda_min_clipped must not be NaN"));
         }
-        Ok(())
+        self.flow.validate(
+            false,
+            self.algorithm_type.predicts_data(),
+            self.prediction_type,
+        )
     }
 }
 
@@ -215,6 +224,14 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         }
         if config.use_karras_sigmas {
             steps.karras(&train, n, true)?;
+        } else if config.flow.use_flow_sigmas {
+            dpm_flow_sigmas(
+                &mut steps,
+                &config.flow,
+                n,
+                &train,
+                config.final_sigmas_type,
+            )?;
         } else {
             steps.spaced(TimestepSpacing::Linspace, n, train.len(), last, 0)?;
             steps.interp_sigmas(&train);
@@ -224,6 +241,8 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             config.final_sigmas_type,
         ));
         steps.check_range(train.len())?;
+        // `_sigma_to_alpha_sigma_t` follows use_flow_sigmas whatever made the sigmas.
+        steps.set_flow(config.flow.use_flow_sigmas);
         // diffusers' adjustments: lower_order_final forced on.
         let lower_order_final = config.lower_order_final
             || n % config.solver_order != 0
@@ -257,7 +276,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         check_output(model_output, n)?;
         noise.check(n)?;
         let c = &self.config;
-        let s_now = Asl::of(self.table.sigma(i));
+        let s_now = self.table.asl(i);
         let slot = self.ring.advance();
         #[cfg(feature = "plan")]
         let names = super::kernel::Names::of(self.x, self.scratch);
@@ -273,7 +292,17 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 let op = names.convert(c.prediction_type, data, al, si, dst);
                 self.log.push(op);
             }
-            convert(c.prediction_type, data, al, si, self.x, model_output, dst);
+            let raw = tc::<T>(self.table.sigma(i));
+            convert(
+                c.prediction_type,
+                data,
+                al,
+                si,
+                raw,
+                self.x,
+                model_output,
+                dst,
+            );
             if c.thresholding {
                 let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
                 if data {
@@ -301,7 +330,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         }
         let hist: &[T] = hist;
         let start: &[T] = start;
-        let t = Asl::of(self.table.sigma(i + 1));
+        let t = self.table.asl(i + 1);
         let alg = c.algorithm_type;
         match order {
             1 => {
@@ -316,7 +345,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             2 => {
                 // From s1 (the start) over h = lambda_t - lambda_s1: D0 = m1 (at s1),
                 // D1 = (1/r0)(m0 - m1).
-                let s1 = Asl::of(self.table.sigma(i - 1));
+                let s1 = self.table.asl(i - 1);
                 let h = t.lambda - s1.lambda;
                 let r0 = (s_now.lambda - s1.lambda) / h;
                 let (cx, a, cn) = first_order(alg, t, s1);
@@ -335,8 +364,8 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             _ => {
                 // From s2 (the start): D0 = m2, D1_0 = (1/r1)(m1 - m2), D1_1 = (1/r0)(m0 - m2).
                 let s0 = s_now;
-                let s1 = Asl::of(self.table.sigma(i - 1));
-                let s2 = Asl::of(self.table.sigma(i - 2));
+                let s1 = self.table.asl(i - 1);
+                let s2 = self.table.asl(i - 2);
                 let h = t.lambda - s2.lambda;
                 let r0 = (s0.lambda - s2.lambda) / h;
                 let r1 = (s1.lambda - s2.lambda) / h;

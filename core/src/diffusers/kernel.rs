@@ -28,6 +28,17 @@ impl Asl {
             lambda: ln(alpha) - ln(sigma),
         }
     }
+
+    /// From a flow sigma (`use_flow_sigmas`): `alpha = 1 - s`, `sigma_t = s` (`s = 1` gives
+    /// `alpha 0, lambda -inf`).
+    pub fn flow(s: f32) -> Self {
+        let alpha = 1.0 - s;
+        Asl {
+            alpha,
+            sigma: s,
+            lambda: ln(alpha) - ln(s),
+        }
+    }
 }
 
 /// float32 `exp` (libm; diffusers' 0-dimensional `torch.exp`).
@@ -90,7 +101,7 @@ impl<T: Real> Noise<'_, T> {
     }
 
     #[inline]
-    fn at(&mut self, i: usize) -> T {
+    pub fn at(&mut self, i: usize) -> T {
         match self {
             Noise::None => T::ZERO,
             Noise::Slice(s) => s.get(i).copied().unwrap_or(T::ZERO),
@@ -128,12 +139,16 @@ pub(crate) fn combine<T: Real>(
 }
 
 /// Converts a model output into the data prediction `x_0` (`to_data`) or the noise `eps`, at a
-/// state with `alpha`, `sigma`: `dst = a x + b output`.
+/// state with `alpha`, `sigma`: `dst = a x + b output`. `flow_prediction` is `x - s v` with
+/// the scheduler's own sigma `s` (`sigmas[step]`, equal to `sigma` on flow sigmas), and has no
+/// noise form (refused by the configs, as diffusers does).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn convert<T: Real>(
     prediction: super::PredictionType,
     to_data: bool,
     alpha: T,
     sigma: T,
+    raw_sigma: T,
     x: &[T],
     output: &[T],
     dst: &mut [T],
@@ -141,6 +156,7 @@ pub(crate) fn convert<T: Real>(
     use super::PredictionType as P;
     for ((d, &x), &o) in dst.iter_mut().zip(x).zip(output) {
         *d = match (prediction, to_data) {
+            (P::FlowPrediction, _) => x - raw_sigma * o,
             (P::Epsilon, true) => (x - sigma * o) / alpha,
             (P::Sample, true) => o,
             (P::VPrediction, true) => alpha * x - sigma * o,
@@ -299,6 +315,14 @@ pub(crate) fn conversion_coeffs<T: Real>(
         P::Epsilon => Prediction::Noise,
         P::Sample => Prediction::Data,
         P::VPrediction => Prediction::V,
+        // Flow sigmas (alpha = 1 - sigma): x_0 = x - sigma v, eps = x + alpha v.
+        P::FlowPrediction => {
+            return if to_data {
+                (T::ONE, -sigma)
+            } else {
+                (T::ONE, alpha)
+            }
+        }
     };
     let target = if to_data { Target::Data } else { Target::Noise };
     conversion(p, target, alpha, sigma)

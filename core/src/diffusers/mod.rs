@@ -1,5 +1,7 @@
 //! A diffusers-compatible scheduling layer: `DPMSolverMultistepScheduler`,
-//! `DPMSolverSinglestepScheduler`, `UniPCMultistepScheduler` and `DDIMScheduler` (eta 0) with
+//! `DPMSolverSinglestepScheduler`, `UniPCMultistepScheduler`, `DDIMScheduler` (eta 0) and, for
+//! flow-matching models, `FlowMatchEulerDiscreteScheduler` (the first three take flow sigmas
+//! and `flow_prediction` too, see [`FlowOptions`]) with
 //! diffusers' configuration names and diffusers' own arithmetic, in the crate's ask/tell shape.
 //!
 //! Each scheduler mirrors diffusers 0.42.1 closely: the training tables (`betas`,
@@ -45,6 +47,7 @@ macro_rules! scheduler_front {
             (self.step < self.table.len()).then(|| Request {
                 x: &*self.x,
                 timestep: self.table.timesteps()[self.step],
+                time: self.table.times()[self.step],
                 step_index: self.step,
             })
         }
@@ -57,6 +60,34 @@ macro_rules! scheduler_front {
         /// The integer timesteps (`scheduler.timesteps`).
         pub fn timesteps(&self) -> &[i64] {
             self.table.timesteps()
+        }
+
+        /// The timesteps as the network receives them (floats: equal to
+        /// [`timesteps`](Self::timesteps) except for `FlowMatchEulerDiscreteScheduler`).
+        pub fn times(&self) -> &[f32] {
+            self.table.times()
+        }
+
+        /// The whole `sigmas` array of diffusers, the final sigma included (float32).
+        pub fn sigmas_with_final(&self) -> impl Iterator<Item = f32> + '_ {
+            (0..=self.table.len()).map(|i| self.table.sigma(i))
+        }
+
+        /// diffusers' `sigmas[i]` (`i` = number of steps: the final sigma).
+        pub fn sigma_at(&self, i: usize) -> f32 {
+            self.table.sigma(i)
+        }
+
+        /// Whether the sigmas are flow sigmas (`alpha_t = 1 - sigma`).
+        pub fn is_flow(&self) -> bool {
+            self.table.is_flow()
+        }
+
+        /// `(alpha_t, sigma_t)` of step `i` as the update uses them: `(1 - s, s)` on flow
+        /// sigmas, `(1, s) / sqrt(1 + s^2)` on the VP ones (`s` the diffusers sigma).
+        pub fn alpha_sigma_at(&self, i: usize) -> (f32, f32) {
+            let a = self.table.asl(i);
+            (a.alpha, a.sigma)
         }
 
         /// `alphas_cumprod` (float32, as diffusers holds it).
@@ -131,6 +162,8 @@ mod config;
 mod ddim;
 mod dpm_multistep;
 mod dpm_singlestep;
+mod flow;
+mod flow_euler;
 mod kernel;
 mod scheduler;
 mod threshold;
@@ -145,6 +178,8 @@ pub use config::{ConfigValue, KeyUse, SchedulerClass, SchedulerConfig};
 pub use ddim::{DDIMConfig, DDIMScheduler};
 pub use dpm_multistep::{DPMSolverMultistepConfig, DPMSolverMultistepScheduler};
 pub use dpm_singlestep::{DPMSolverSinglestepConfig, DPMSolverSinglestepScheduler};
+pub use flow::{FlowOptions, TimeShiftType};
+pub use flow_euler::{FlowMatchEulerDiscreteConfig, FlowMatchEulerDiscreteScheduler};
 pub use scheduler::Scheduler;
 pub use threshold::threshold_sample;
 pub use timesteps::{round_half_even, StepTable};
@@ -163,6 +198,9 @@ pub enum PredictionType {
     Sample,
     /// `"v_prediction"`: `v = alpha_t eps - sigma_t x_0`.
     VPrediction,
+    /// `"flow_prediction"`: the flow-matching velocity `v = eps - x_0`, `x_0 = x - sigma v`
+    /// (data-prediction solvers only, as in diffusers).
+    FlowPrediction,
 }
 
 /// How inference timesteps are spread over the training steps (diffusers' `timestep_spacing`).
@@ -247,6 +285,9 @@ pub struct Request<'s, T> {
     pub x: &'s [T],
     /// The integer timestep the network is conditioned on.
     pub timestep: i64,
+    /// The timestep as a float: `timestep` itself, except for `FlowMatchEulerDiscreteScheduler`
+    /// whose timesteps are not integers (`sigma * num_train_timesteps`).
+    pub time: f32,
     /// Index of this step in `timesteps()`.
     pub step_index: usize,
 }

@@ -1,18 +1,18 @@
-//! [`Scheduler`]: any of the four schedulers behind one type, chosen at run time from a
+//! [`Scheduler`]: any of the five schedulers behind one type, chosen at run time from a
 //! [`SchedulerConfig`] (a `scheduler_config.json`'s `_class_name`), for callers such as the
 //! wasm bindings and the demo pipeline that take the scheduler as data.
 
 use super::config::SchedulerConfig;
 use super::{
-    DDIMScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, Request,
-    UniPCMultistepScheduler,
+    DDIMScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+    FlowMatchEulerDiscreteScheduler, Request, UniPCMultistepScheduler,
 };
 use crate::error::Result;
 use crate::math::Real;
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
 
-/// One of the four diffusers schedulers.
+/// One of the five diffusers schedulers.
 #[derive(Debug)]
 pub enum Scheduler<'a, T, const MAX_STEPS: usize> {
     /// `DPMSolverMultistepScheduler`.
@@ -23,6 +23,8 @@ pub enum Scheduler<'a, T, const MAX_STEPS: usize> {
     UniPCMultistep(UniPCMultistepScheduler<'a, T, MAX_STEPS>),
     /// `DDIMScheduler`.
     DDIM(DDIMScheduler<'a, T, MAX_STEPS>),
+    /// `FlowMatchEulerDiscreteScheduler`.
+    FlowMatchEulerDiscrete(FlowMatchEulerDiscreteScheduler<'a, T, MAX_STEPS>),
 }
 
 /// Forwards `$call` to whichever scheduler `$s` holds.
@@ -33,6 +35,7 @@ macro_rules! each {
             Scheduler::DPMSolverSinglestep($v) => $call,
             Scheduler::UniPCMultistep($v) => $call,
             Scheduler::DDIM($v) => $call,
+            Scheduler::FlowMatchEulerDiscrete($v) => $call,
         }
     };
 }
@@ -62,6 +65,10 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
             SchedulerConfig::DDIM(c) => {
                 Scheduler::DDIM(DDIMScheduler::new(c, n, table, x, scratch)?)
             }
+            SchedulerConfig::FlowMatchEulerDiscrete(c) => {
+                let _ = (table, scratch); // no alphas_cumprod, no history
+                Scheduler::FlowMatchEulerDiscrete(FlowMatchEulerDiscreteScheduler::new(c, n, x)?)
+            }
         })
     }
 
@@ -84,6 +91,7 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
             Scheduler::DPMSolverSinglestep(s) => s.tell_noise(model_output, noise),
             Scheduler::UniPCMultistep(s) => s.tell(model_output),
             Scheduler::DDIM(s) => s.tell(model_output),
+            Scheduler::FlowMatchEulerDiscrete(s) => s.tell_noise(model_output, noise),
         }
     }
 
@@ -95,6 +103,7 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
             Scheduler::DPMSolverSinglestep(s) => s.tell_rng(model_output, rng),
             Scheduler::UniPCMultistep(s) => s.tell(model_output),
             Scheduler::DDIM(s) => s.tell(model_output),
+            Scheduler::FlowMatchEulerDiscrete(s) => s.tell_rng(model_output, rng),
         }
     }
 
@@ -114,9 +123,35 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
         each!(self, s => s.timesteps())
     }
 
-    /// `alphas_cumprod` (float32, as diffusers holds it).
+    /// `alphas_cumprod` (float32, as diffusers holds it; empty for FlowMatchEuler).
     pub fn alphas_cumprod(&self) -> &[f32] {
         each!(self, s => s.alphas_cumprod())
+    }
+
+    /// The timesteps as the network receives them (floats; FlowMatchEuler's are not integers).
+    pub fn times(&self) -> &[f32] {
+        each!(self, s => s.times())
+    }
+
+    /// diffusers' whole `sigmas` array, the final sigma included (float32).
+    pub fn sigmas_with_final(&self) -> impl Iterator<Item = f32> + '_ {
+        (0..=self.times().len()).map(move |i| self.sigma_at(i))
+    }
+
+    /// diffusers' `sigmas[i]` (`i` = number of steps: the final sigma).
+    pub fn sigma_at(&self, i: usize) -> f32 {
+        each!(self, s => s.sigma_at(i))
+    }
+
+    /// Whether the scheduler runs on flow sigmas (`alpha = 1 - sigma`).
+    pub fn is_flow(&self) -> bool {
+        each!(self, s => s.is_flow())
+    }
+
+    /// `(alpha_t, sigma_t)` at step `i` as the scheduler's update uses them: from the flow
+    /// sigma (`1 - s`, `s`) or the VP one (`(1, s) / sqrt(1 + s^2)`).
+    pub fn alpha_sigma_at(&self, i: usize) -> (f32, f32) {
+        each!(self, s => s.alpha_sigma_at(i))
     }
 
     /// Steps taken so far (one model evaluation each).
@@ -131,7 +166,7 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
             Scheduler::DPMSolverMultistep(s) => s.last_order(),
             Scheduler::DPMSolverSinglestep(s) => i.checked_sub(1).map_or(0, |j| s.order_at(j)),
             Scheduler::UniPCMultistep(s) => s.last_order(),
-            Scheduler::DDIM(_) => usize::from(i > 0),
+            Scheduler::DDIM(_) | Scheduler::FlowMatchEulerDiscrete(_) => usize::from(i > 0),
         }
     }
 

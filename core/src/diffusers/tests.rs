@@ -637,6 +637,11 @@ fn scheduler_config_applies_diffusers_keys_and_ignores_foreign_ones() {
                 ignored.push(*k);
             }
         }
+        if class == SchedulerClass::FlowMatchEulerDiscrete {
+            // No betas: every beta key is ignored, as diffusers' from_config ignores them.
+            assert!(ignored.contains(&"beta_schedule") && ignored.contains(&"beta_start"));
+            continue;
+        }
         let t = c.train();
         assert_eq!(t.beta_schedule, BetaSchedule::ScaledLinear);
         assert_eq!((t.beta_start, t.beta_end), (0.00085, 0.012));
@@ -653,6 +658,7 @@ fn scheduler_config_applies_diffusers_keys_and_ignores_foreign_ones() {
             SchedulerConfig::UniPCMultistep(d) => assert_eq!(d.steps_offset, 1),
             // The singlestep scheduler has no steps_offset (diffusers ignores it there too).
             SchedulerConfig::DPMSolverSinglestep(_) => assert!(ignored.contains(&"steps_offset")),
+            SchedulerConfig::FlowMatchEulerDiscrete(_) => unreachable!(),
         }
     }
     assert_eq!(SchedulerClass::from_name("PNDMScheduler"), None);
@@ -701,9 +707,11 @@ fn scheduler_config_values_null_and_errors() {
         ("lower_order_final", ConfigValue::Number(1.0)),
         ("use_karras_sigmas", ConfigValue::Str("true")),
         ("use_lu_lambdas", ConfigValue::Bool(true)),
-        ("use_flow_sigmas", ConfigValue::Bool(true)),
+        ("use_flow_sigmas", ConfigValue::Number(1.0)),
         ("variance_type", ConfigValue::Str("learned_range")),
-        ("flow_shift", ConfigValue::Number(3.0)),
+        ("flow_shift", ConfigValue::Str("3")),
+        ("time_shift_type", ConfigValue::Str("quadratic")),
+        ("use_beta_sigmas", ConfigValue::Bool(true)),
         ("trained_betas", ConfigValue::Number(0.1)),
         ("solver_order", ConfigValue::Other),
     ] {
@@ -757,7 +765,11 @@ fn scheduler_enum_matches_the_direct_types_bit_for_bit() {
             *o = 0.3 * v + 1e-3 * t as f64;
         }
     };
-    for class in SchedulerClass::ALL {
+    // FlowMatchEuler (no betas, flow sigmas) is tested in `flow.rs`.
+    for class in SchedulerClass::ALL
+        .into_iter()
+        .filter(|&c| c != SchedulerClass::FlowMatchEulerDiscrete)
+    {
         let mut cfg = SchedulerConfig::new(class);
         cfg.set("solver_order", ConfigValue::Number(3.0)).unwrap();
         cfg.set("beta_schedule", ConfigValue::Str("scaled_linear"))
@@ -803,6 +815,7 @@ fn scheduler_enum_matches_the_direct_types_bit_for_bit() {
             SchedulerConfig::DPMSolverSinglestep(c) => direct!(DPMSolverSinglestepScheduler, c),
             SchedulerConfig::UniPCMultistep(c) => direct!(UniPCMultistepScheduler, c),
             SchedulerConfig::DDIM(c) => direct!(DDIMScheduler, c),
+            SchedulerConfig::FlowMatchEulerDiscrete(_) => unreachable!(),
         }
         assert_eq!(x1, x2, "{}", class.name());
         assert!(x1.iter().all(|v| v.is_finite()));

@@ -18,6 +18,18 @@ pub fn round_half_even(v: f64) -> f64 {
     }
 }
 
+/// Element `i` of `np.linspace(start, stop, num)`: `i * step + start`, the last one `stop`.
+pub(crate) fn np_linspace(start: f64, stop: f64, num: usize, i: usize) -> f64 {
+    if num <= 1 {
+        return start;
+    }
+    if i == num - 1 {
+        return stop;
+    }
+    let step = (stop - start) / (num - 1) as f64;
+    i as f64 * step + start
+}
+
 /// Element `i` of `np.linspace(0, stop, num)`.
 fn np_linspace0(stop: f64, num: usize, i: usize) -> f64 {
     if num <= 1 {
@@ -35,24 +47,65 @@ fn np_linspace0(stop: f64, num: usize, i: usize) -> f64 {
 #[derive(Clone, Debug)]
 pub struct StepTable<const MAX_STEPS: usize> {
     timesteps: [i64; MAX_STEPS],
+    /// The timesteps as floats (FlowMatchEuler's are not integers).
+    times: [f32; MAX_STEPS],
     sigmas: [f32; MAX_STEPS],
     sigma_last: f32,
     len: usize,
+    /// Whether the sigmas are flow sigmas (`alpha = 1 - sigma`) rather than VP ones.
+    flow: bool,
 }
 
 impl<const M: usize> StepTable<M> {
     pub(crate) fn empty() -> Self {
         StepTable {
             timesteps: [0; M],
+            times: [0.0; M],
             sigmas: [0.0; M],
             sigma_last: 0.0,
             len: 0,
+            flow: false,
         }
     }
 
     /// The integer timesteps.
     pub fn timesteps(&self) -> &[i64] {
         &self.timesteps[..self.len]
+    }
+
+    /// The timesteps as floats (the network's time input).
+    pub fn times(&self) -> &[f32] {
+        &self.times[..self.len]
+    }
+
+    /// Whether the sigmas are flow-matching sigmas (`alpha_t = 1 - sigma`, `sigma_t = sigma`).
+    pub fn is_flow(&self) -> bool {
+        self.flow
+    }
+
+    pub(crate) fn set_flow(&mut self, flow: bool) {
+        self.flow = flow;
+    }
+
+    /// `alpha_t, sigma_t, lambda_t` of `sigma(i)` as the updates use them (float32).
+    pub(crate) fn asl(&self, i: usize) -> super::kernel::Asl {
+        if self.flow {
+            super::kernel::Asl::flow(self.sigma(i))
+        } else {
+            super::kernel::Asl::of(self.sigma(i))
+        }
+    }
+
+    /// Appends one step with its float sigma, integer timestep and float timestep.
+    pub(crate) fn push_step(&mut self, sigma: f32, timestep: i64, time: f32) -> Result<()> {
+        self.push(timestep)?;
+        self.sigmas[self.len - 1] = sigma;
+        self.times[self.len - 1] = time;
+        Ok(())
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
     }
 
     /// The sigmas of the timesteps (without the final one).
@@ -86,6 +139,7 @@ impl<const M: usize> StepTable<M> {
             ));
         }
         self.timesteps[self.len] = t;
+        self.times[self.len] = t as f32;
         self.len += 1;
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! `x.len() / batch`.
 
 use super::dpm_multistep::check_threshold;
+use super::flow::{unipc_flow_sigmas, FlowOptions};
 use super::kernel::{combine, convert, exm1, tc, Asl, Noise, Ring};
 use super::threshold::threshold_sample;
 use super::timesteps::StepTable;
@@ -53,6 +54,9 @@ pub struct UniPCMultistepConfig<'b> {
     pub steps_offset: i64,
     /// `final_sigmas_type` (default zero).
     pub final_sigmas_type: FinalSigmasType,
+    /// `use_flow_sigmas`, `flow_shift`, `use_dynamic_shifting`, `time_shift_type`, `shift_terminal` and
+    /// `set_timesteps`' `mu` (flow-matching models).
+    pub flow: FlowOptions,
     /// Not a diffusers option: the number of samples in `x` (rows for thresholding; default 1).
     pub batch: usize,
 }
@@ -74,6 +78,7 @@ impl Default for UniPCMultistepConfig<'_> {
             timestep_spacing: TimestepSpacing::Linspace,
             steps_offset: 0,
             final_sigmas_type: FinalSigmasType::Zero,
+            flow: FlowOptions::default(),
             batch: 1,
         }
     }
@@ -131,6 +136,14 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             config.dynamic_thresholding_ratio,
             config.sample_max_value,
         )?;
+        config
+            .flow
+            .validate(true, config.predict_x0, config.prediction_type)?;
+        if config.flow.use_flow_sigmas && config.use_karras_sigmas {
+            return Err(Error::InvalidConfig(
+                "use_karras_sigmas with use_flow_sigmas is not implemented here",
+            ));
+        }
         let n = num_inference_steps;
         if n == 0 {
             return Err(Error::InvalidConfig(
@@ -149,6 +162,9 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 FinalSigmasType::Zero => 0.0,
             };
             steps.set_last(last);
+        } else if config.flow.use_flow_sigmas {
+            let (f, nt) = (&config.flow, train.len());
+            unipc_flow_sigmas(&mut steps, f, n, nt, config.final_sigmas_type)?;
         } else {
             let nt = train.len();
             steps.spaced(config.timestep_spacing, n, nt, nt, config.steps_offset)?;
@@ -190,7 +206,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         check_output(model_output, n)?;
         let c = self.config;
         let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
-        let s_now = Asl::of(self.table.sigma(i));
+        let s_now = self.table.asl(i);
         let slot = self.ring.advance();
         #[cfg(feature = "plan")]
         let names = super::kernel::Names::of(self.x, self.scratch);
@@ -210,6 +226,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 c.predict_x0,
                 al,
                 si,
+                tc::<T>(self.table.sigma(i)),
                 self.x,
                 model_output,
                 dst,
@@ -229,7 +246,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             // UniC from the last sample at sigma[i-1] to sigma[i]: history entry 0 is this
             // output (model_t), entries 1.. the outputs before it (m0 at sigma[i-1], ...).
             let order = self.this_order;
-            let s0 = Asl::of(self.table.sigma(i - 1));
+            let s0 = self.table.asl(i - 1);
             let st = UniStep::new(&c, &self.table, s_now, s0, i - 1, order, true)?;
             let m0 = &hist[self.ring.range(1)];
             let mt = &hist[self.ring.range(0)];
@@ -266,7 +283,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
 
         // UniP from sigma[i] to sigma[i+1]; history entry 0 is this step's output.
         let order = self.this_order;
-        let t = Asl::of(self.table.sigma(i + 1));
+        let t = self.table.asl(i + 1);
         let st = UniStep::new(&c, &self.table, t, s_now, i, order, false)?;
         let m0 = &hist[self.ring.range(0)];
         let f = tc::<T>(st.f);
@@ -359,7 +376,7 @@ impl UniStep {
         let h = t.lambda - s0.lambda;
         let mut rks = [0.0f32; UNIPC_MAX_ORDER + 1];
         for k in 1..order {
-            let sk = Asl::of(table.sigma(i0 - k));
+            let sk = table.asl(i0 - k);
             rks[k - 1] = (sk.lambda - s0.lambda) / h;
         }
         rks[order - 1] = 1.0;

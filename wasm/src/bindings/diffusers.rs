@@ -22,13 +22,14 @@ pub(crate) const KEYS: &[&str] = &[
     "batch",
     "guidance",
     "seed",
+    "mu",
 ];
 
 /// A pending evaluation of either solver: the pipeline's request, its index, and diffusers'
-/// integer timestep (`None` for the DPM-Solver sampler's requests).
+/// timestep (`None` for the DPM-Solver sampler's requests; a float for FlowMatchEuler).
 pub(crate) struct Ask<'s> {
     pub req: Pending<'s>,
-    pub timestep: Option<i64>,
+    pub timestep: Option<f64>,
     pub index: usize,
 }
 
@@ -199,6 +200,10 @@ impl DiffusersSampler {
         };
         let class = cfg.class();
         cfg.set_batch(batch);
+        if let Some(mu) = o.num("mu")? {
+            // set_timesteps(mu=...): dynamic shifting of flow-matching schedulers.
+            cfg.set_mu(Some(mu));
+        }
         let steps = o.uint("steps", MAX_STEPS)?.unwrap_or(20);
         let cfg_scale =
             match o.get("guidance")? {
@@ -252,6 +257,7 @@ impl DiffusersSampler {
             PredictionType::Epsilon => Prediction::Noise,
             PredictionType::Sample => Prediction::Data,
             PredictionType::VPrediction => Prediction::V,
+            PredictionType::FlowPrediction => Prediction::Flow,
         };
         let run =
             DiffusersRun::new(&cfg, steps, table, x, scratch, seed as u64, batch).map_err(|e| {
@@ -355,8 +361,23 @@ impl DiffusersSampler {
         self.class.name()
     }
 
-    pub fn timesteps(&self) -> &[i64] {
-        self.run.scheduler().timesteps()
+    /// diffusers' `timesteps` (floats: FlowMatchEuler's are not integers).
+    pub fn timesteps(&self) -> Vec<f64> {
+        self.run
+            .scheduler()
+            .times()
+            .iter()
+            .map(|&t| t as f64)
+            .collect()
+    }
+
+    /// diffusers' whole `sigmas` array, the final sigma included.
+    pub fn sigmas(&self) -> Vec<f64> {
+        self.run
+            .scheduler()
+            .sigmas_with_final()
+            .map(|s| s as f64)
+            .collect()
     }
 
     pub fn ignored_keys(&self) -> &[String] {

@@ -12,8 +12,8 @@ use wasm_bindgen::prelude::*;
 const TS_METADATA: &'static str = r#"
 /** What an ONNX diffusion model says about itself (its metadata_props, checked against the graph). */
 export interface ModelMetadata {
-  /** "noise", "x_start" or "v" (SamplerOptions.prediction). */
-  prediction: "noise" | "x_start" | "v" | "score";
+  /** "noise", "x_start", "v" or flow matching's velocity "flow" (SamplerOptions.prediction). */
+  prediction: "noise" | "x_start" | "v" | "score" | "flow";
   /** The training schedule as SamplerOptions.schedule. */
   schedule: ScheduleOptions;
   /** N: the network's time input is a discrete timestep 0..N-1 (= Sampler's tModel * N / 1000). */
@@ -50,6 +50,7 @@ fn prediction_name(p: Prediction) -> &'static str {
         Prediction::Data => "x_start",
         Prediction::V => "v",
         Prediction::Score => "score",
+        Prediction::Flow => "flow",
     }
 }
 
@@ -84,6 +85,12 @@ fn schedule_js(s: &ScheduleInfo) -> Object {
         ScheduleInfo::Cosine { n } => {
             set(&betas, "kind", "cosine");
             set(&betas, "n", n as f64);
+        }
+        ScheduleInfo::Flow { n } => {
+            let o = Object::new();
+            set(&o, "type", "flow");
+            set(&o, "n", n as f64);
+            return o;
         }
     }
     let o = Object::new();

@@ -11,6 +11,7 @@ use crate::pipeline::{
     parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
     Generation, Pipeline, PipelineError, Progress, Spacing,
 };
+use dpm_solver::TimeShift;
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -30,7 +31,8 @@ export interface GenerateOptions {
   method?: "singlestep" | "multistep" | "singlestep_fixed" | "adaptive";
   order?: number;
   steps?: number;
-  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number };
+  /** On a flow-matching model logSNR and Karras start at t = 1 - 1/N; the others at t = 1 (pure noise). */
+  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number } | { flowShift: number } | { mu: number; timeShiftType?: "exponential" | "linear" };
   thresholding?: null | { ratio?: number; maxVal?: number };
   lowerOrderFinal?: boolean;
   denoiseToZero?: boolean;
@@ -189,10 +191,34 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
         g.spacing = if let Some(s) = sp.as_string() {
             parse_spacing(&s).map_err(pe)?
         } else {
-            let k = Opts::new(&sp, "options.spacing", &["karras"])?;
-            match k.num("karras")? {
-                Some(rho) => Spacing::Karras { rho: rho as f32 },
-                None => return opt_err("options.spacing object needs 'karras' (rho)"),
+            let k = Opts::new(
+                &sp,
+                "options.spacing",
+                &["karras", "flowShift", "mu", "timeShiftType"],
+            )?;
+            let shift = match (k.num("flowShift")?, k.num("mu")?) {
+                (Some(s), _) => Some(TimeShift::Static(s as f32)),
+                (None, Some(mu)) => Some(
+                    match k
+                        .choice("timeShiftType", &["exponential", "linear"])?
+                        .as_deref()
+                    {
+                        Some("linear") => TimeShift::Linear { mu: mu as f32 },
+                        _ => TimeShift::Exponential { mu: mu as f32 },
+                    },
+                ),
+                (None, None) => None,
+            };
+            match (shift, k.num("karras")?) {
+                (Some(ts), _) => Spacing::FlowShift {
+                    shift: ts.factor()?,
+                },
+                (None, Some(rho)) => Spacing::Karras { rho: rho as f32 },
+                (None, None) => {
+                    return opt_err(
+                        "options.spacing object needs 'karras' (rho), 'flowShift' or 'mu'",
+                    )
+                }
             }
         };
     }

@@ -11,7 +11,7 @@ use dpm_solver::model::{convert, Target};
 use dpm_solver::{
     AdaptiveOptions, Algorithm, Betas, Config, Direction, DiscreteVp, Guidance, Method,
     MultistepVariant, NoiseSchedule, Prediction, SolverType, Spacing, StepKind, StepReport,
-    Thresholding,
+    Thresholding, TimeShift,
 };
 use js_sys::{Array, Float32Array, Object};
 use wasm_bindgen::prelude::*;
@@ -24,12 +24,16 @@ export type ScheduleOptions =
   | { type: "discrete"; betas: { kind: "linear" | "scaled_linear"; start: number; end: number; n: number } | { kind: "cosine"; n: number } }
   | { type: "discrete"; betas: Float32Array | Float64Array | number[] }
   | { type: "discrete"; alphasCumprod: Float32Array | Float64Array | number[] }
-  | { type: "linear"; beta0?: number; beta1?: number };
+  | { type: "linear"; beta0?: number; beta1?: number }
+  /** Flow matching (rectified flow): alpha = 1 - t, sigma = t; the network's time is n t (default n 1000). */
+  | { type: "flow"; n?: number };
 
-/** Time-step spacing: the reference's skip types, Karras, or caller-given times (steps + 1 of them, t_start to t_end). */
+/** Time-step spacing: the reference's skip types, Karras, flow matching's shifted times (static `flowShift`, or dynamic from `mu`), or caller-given times (steps + 1 of them, t_start to t_end). */
 export type SpacingOption =
   | "logSNR" | "exponential" | "time_uniform" | "time_quadratic"
   | { karras: number }
+  | { flowShift: number }
+  | { mu: number; timeShiftType?: "exponential" | "linear" }
   | Float32Array | Float64Array | number[];
 
 /** Options of `new Sampler(options, xT)`: the DPM-Solver options, or a diffusers scheduler. */
@@ -41,7 +45,7 @@ export type SchedulerConfigText = string & {};
 /** A diffusers class this package reproduces (see core/DIFFUSERS.md). */
 export type DiffusersSchedulerName =
   | "DPMSolverMultistepScheduler" | "DPMSolverSinglestepScheduler"
-  | "UniPCMultistepScheduler" | "DDIMScheduler";
+  | "UniPCMultistepScheduler" | "DDIMScheduler" | "FlowMatchEulerDiscreteScheduler";
 
 /**
  * One of diffusers' schedulers, configured by a `scheduler_config.json` passed as-is (diffusers'
@@ -62,8 +66,10 @@ export interface DiffusersSchedulerOptions {
   batch?: number;
   /** Classifier-free guidance, combined as diffusers' pipelines do (answer with `tellCfg`). */
   guidance?: null | { type: "classifier-free"; scale: number };
-  /** Seed of the noise the SDE variants (`sde-dpmsolver++`) draw each step (default 0). */
+  /** Seed of the noise the SDE variants (`sde-dpmsolver++`, FlowMatchEuler's `stochastic_sampling`) draw each step (default 0). */
   seed?: number;
+  /** `set_timesteps(mu=...)` for `use_dynamic_shifting` (flow-matching models). */
+  mu?: number;
 }
 
 /** The DPM-Solver options; every field is optional (the reference's `sample()` defaults). */
@@ -86,8 +92,8 @@ export interface DpmSolverOptions {
   /** Default false. */
   denoiseToZero?: boolean;
   solverType?: "dpmsolver" | "taylor";
-  /** What the network predicts: "noise" (= "epsilon", default), "x_start" (= "sample", "data"), "v" (= "v_prediction"), "score". */
-  prediction?: "noise" | "epsilon" | "x_start" | "sample" | "data" | "v" | "v_prediction" | "score";
+  /** What the network predicts: "noise" (= "epsilon", default), "x_start" (= "sample", "data"), "v" (= "v_prediction"), "score", or flow matching's velocity "flow" (= "flow_prediction": v = eps - x_0). */
+  prediction?: "noise" | "epsilon" | "x_start" | "sample" | "data" | "v" | "v_prediction" | "score" | "flow" | "flow_prediction";
   /** Classifier-free guidance (answer with `tellCfg`) or classifier guidance (`tellClassifier`). */
   guidance?: null | { type: "classifier-free"; scale: number } | { type: "classifier"; scale: number };
   /** Dynamic thresholding (DPM-Solver++): defaults ratio 0.995, maxVal 1. */
@@ -114,7 +120,7 @@ export interface EvalRequest {
   sigma: number;
   /** 0-based index of this evaluation. */
   index: number;
-  /** diffusers' integer timestep (diffusers schedulers only; tModel = 1000 timestep / num_train_timesteps). */
+  /** diffusers' timestep (diffusers schedulers only; an integer except for FlowMatchEuler; tModel = 1000 timestep / num_train_timesteps). */
   timestep?: number;
 }
 
@@ -242,10 +248,15 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
             "beta1",
             "beta_0",
             "beta_1",
+            "n",
         ],
     )?;
     const MAX_N: usize = 1 << 20;
-    match o.choice("type", &["discrete", "linear"])?.as_deref() {
+    match o
+        .choice("type", &["discrete", "linear", "flow"])?
+        .as_deref()
+    {
+        Some("flow") => Ok(NoiseSchedule::flow(o.uint("n", 1 << 24)?.unwrap_or(1000))?),
         Some("linear") => {
             let b0 = o.num("beta0")?.or(o.num("beta_0")?).unwrap_or(0.1) as f32;
             let b1 = o.num("beta1")?.or(o.num("beta_1")?).unwrap_or(20.0) as f32;
@@ -294,7 +305,7 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
                 &betas, storage,
             )?))
         }
-        None => opt_err("schedule.type is required ('discrete' or 'linear')"),
+        None => opt_err("schedule.type is required ('discrete', 'linear' or 'flow')"),
     }
 }
 
@@ -344,10 +355,36 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
         {
             Spacing::Custom(bufs.keep(super::js::numbers(&sp, "spacing")?))
         } else {
-            let k = Opts::new(&sp, "spacing", &["karras"])?;
-            match k.num("karras")? {
-                Some(rho) => Spacing::Karras { rho: rho as f32 },
-                None => return opt_err("spacing object needs 'karras' (rho, e.g. 7)"),
+            let k = Opts::new(
+                &sp,
+                "spacing",
+                &["karras", "flowShift", "mu", "timeShiftType"],
+            )?;
+            if let Some(shift) = k.num("flowShift")? {
+                Spacing::FlowShift {
+                    shift: TimeShift::Static(shift as f32).factor()?,
+                }
+            } else if let Some(mu) = k.num("mu")? {
+                let mu = mu as f32;
+                let ts = match k
+                    .choice("timeShiftType", &["exponential", "linear"])?
+                    .as_deref()
+                {
+                    Some("linear") => TimeShift::Linear { mu },
+                    _ => TimeShift::Exponential { mu },
+                };
+                Spacing::FlowShift {
+                    shift: ts.factor()?,
+                }
+            } else {
+                match k.num("karras")? {
+                    Some(rho) => Spacing::Karras { rho: rho as f32 },
+                    None => {
+                        return opt_err(
+                            "spacing object needs 'karras' (rho, e.g. 7), 'flowShift' or 'mu'",
+                        )
+                    }
+                }
             }
         };
     }
@@ -377,6 +414,8 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
             "v",
             "v_prediction",
             "score",
+            "flow",
+            "flow_prediction",
         ],
     )? {
         c.prediction = parse_prediction(&p);
@@ -481,6 +520,7 @@ pub(crate) fn parse_prediction(p: &str) -> Prediction {
         "x_start" | "sample" | "data" => Prediction::Data,
         "v" | "v_prediction" => Prediction::V,
         "score" => Prediction::Score,
+        "flow" | "flow_prediction" => Prediction::Flow,
         _ => Prediction::Noise,
     }
 }
@@ -613,7 +653,7 @@ impl Sampler {
                 set(&o, "sigma", r.req.sigma as f64);
                 set(&o, "index", r.index as f64);
                 if let Some(ts) = r.timestep {
-                    set(&o, "timestep", ts as f64);
+                    set(&o, "timestep", ts);
                 }
                 o.into()
             }
@@ -782,15 +822,31 @@ impl Sampler {
         }
     }
 
-    /// diffusers' `scheduler.timesteps` (integers), or `null` for the DPM-Solver options.
+    /// diffusers' `scheduler.timesteps` (integers, floats for FlowMatchEuler), or `null` for
+    /// the DPM-Solver options.
     #[wasm_bindgen(getter, unchecked_return_type = "number[] | null")]
     pub fn timesteps(&self) -> JsValue {
         match &self.inner {
             Inner::Dpm(_) => JsValue::NULL,
             Inner::Diffusers(d) => d
                 .timesteps()
-                .iter()
-                .map(|&t| JsValue::from_f64(t as f64))
+                .into_iter()
+                .map(JsValue::from_f64)
+                .collect::<Array>()
+                .into(),
+        }
+    }
+
+    /// diffusers' whole `scheduler.sigmas` (float32 values, the final sigma included), or
+    /// `null` for the DPM-Solver options.
+    #[wasm_bindgen(getter, unchecked_return_type = "number[] | null")]
+    pub fn sigmas(&self) -> JsValue {
+        match &self.inner {
+            Inner::Dpm(_) => JsValue::NULL,
+            Inner::Diffusers(d) => d
+                .sigmas()
+                .into_iter()
+                .map(JsValue::from_f64)
                 .collect::<Array>()
                 .into(),
         }

@@ -3,7 +3,7 @@
 
 use core::ops::ControlFlow;
 
-use dpm_solver::diffusers::{ConfigValue, SchedulerConfig};
+use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
 use dpm_solver::model::{conversion, convert};
 use dpm_solver::{
     AdaptiveOptions, Algorithm, Config, DiscreteVp, Guidance, Method, MultistepVariant,
@@ -362,14 +362,43 @@ impl Pipeline {
                     Prediction::Noise => "epsilon",
                     Prediction::Data => "sample",
                     Prediction::V => "v_prediction",
+                    Prediction::Flow => "flow_prediction",
                     Prediction::Score => {
                         return Err(PipelineError::InvalidInput(
-                            "diffusers schedulers take epsilon, sample or v_prediction models"
+                            "diffusers schedulers take epsilon, sample, v_prediction or \
+                             flow_prediction models"
                                 .into(),
                         ))
                     }
                 };
-                sc.set("prediction_type", ConfigValue::Str(pred))?;
+                if sc.class() != SchedulerClass::FlowMatchEulerDiscrete {
+                    sc.set("prediction_type", ConfigValue::Str(pred))?;
+                }
+                // A flow-matching model samples on flow sigmas (diffusers' configs of such
+                // models say use_flow_sigmas; set it for a config written for another model).
+                if info.schedule.is_flow() && !sc.is_flow() {
+                    sc.set("use_flow_sigmas", ConfigValue::Bool(true))
+                        .map_err(|_| {
+                            PipelineError::InvalidInput(format!(
+                                "{} cannot sample a flow-matching model: use \
+                             FlowMatchEulerDiscreteScheduler, UniPC or a DPM-Solver scheduler",
+                                sc.class().name()
+                            ))
+                        })?;
+                    if !sc.is_flow() {
+                        return Err(PipelineError::InvalidInput(format!(
+                            "{} cannot sample a flow-matching model",
+                            sc.class().name()
+                        )));
+                    }
+                }
+                if !info.schedule.is_flow() && sc.is_flow() {
+                    return Err(PipelineError::InvalidInput(
+                        "this scheduler config is for flow-matching models (use_flow_sigmas or \
+                         FlowMatchEuler) but the model has a discrete (DDPM) schedule"
+                            .into(),
+                    ));
+                }
                 sc.set_batch(b);
                 *scratch = vec![0.0f32; sc.checked_scratch_len(len)?];
                 Solver::Diffusers(Box::new(DiffusersRun::new(
@@ -383,8 +412,17 @@ impl Pipeline {
                 )?))
             }
             None => {
-                let schedule =
-                    NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), table)?);
+                let schedule = if info.schedule.is_flow() {
+                    NoiseSchedule::flow(sched_n)?
+                } else {
+                    NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), table)?)
+                };
+                // logSNR and Karras grids need a finite lambda at both ends: on a flow model they
+                // start at t = 1 - 1/N (diffusers' first flow sigma at shift 1), the others at
+                // t = 1, pure noise.
+                let t_start = (info.schedule.is_flow()
+                    && matches!(opts.spacing, Spacing::LogSnr | Spacing::Karras { .. }))
+                .then(|| 1.0 - 1.0 / sched_n as f32);
                 let config = Config {
                     algorithm: opts.algorithm,
                     method: opts.method,
@@ -405,6 +443,7 @@ impl Pipeline {
                     adaptive: opts.adaptive,
                     multistep_variant: opts.multistep_variant,
                     batch: b,
+                    t_start,
                     ..Config::default()
                 };
                 *scratch = vec![0.0f32; config.checked_scratch_len(len)?];
@@ -423,6 +462,13 @@ impl Pipeline {
         let x0 = vec![0.0f32; len];
         let expected_nfe = opts.expected_nfe();
         self.model.prepare(eval_b)?;
+        // A flow model's time is N t (the core's model time for the flow schedule already); a
+        // diffusers run's t_model and the VP schedules' are in the 1000-scale.
+        let t_scale = if info.schedule.is_flow() && opts.scheduler.is_none() {
+            1.0
+        } else {
+            t_scale
+        };
         Ok(Run {
             sampler,
             info,

@@ -92,6 +92,12 @@ pub enum ScheduleInfo {
         /// Number of training steps `N`.
         n: usize,
     },
+    /// Flow matching (`schedule = flow`): `x_t = (1 - t) x_0 + t eps`, the network's time
+    /// input `N t` (diffusers' `sigma * num_train_timesteps`).
+    Flow {
+        /// `num_train_timesteps` `N`.
+        n: usize,
+    },
 }
 
 impl ScheduleInfo {
@@ -117,7 +123,19 @@ impl ScheduleInfo {
                 n,
             },
             ScheduleInfo::Cosine { n } => Betas::Cosine { n },
+            // No betas: diffusers' defaults, read only for the DPM-Solver schedulers'
+            // `final_sigmas_type = sigma_min` (as diffusers does on flow sigmas).
+            ScheduleInfo::Flow { n } => Betas::Linear {
+                start: 1e-4,
+                end: 0.02,
+                n,
+            },
         }
+    }
+
+    /// Whether this is the flow-matching schedule.
+    pub fn is_flow(&self) -> bool {
+        matches!(self, ScheduleInfo::Flow { .. })
     }
 
     /// Number of training steps `N`.
@@ -136,6 +154,7 @@ impl ScheduleInfo {
                 ..
             } => (BetaSchedule::ScaledLinear, beta_start, beta_end),
             ScheduleInfo::Cosine { .. } => (BetaSchedule::SquaredcosCapV2, 1e-4, 0.02),
+            ScheduleInfo::Flow { .. } => (BetaSchedule::Linear, 1e-4, 0.02),
         };
         TrainConfig {
             num_train_timesteps: self.num_train_timesteps(),
@@ -151,7 +170,8 @@ impl ScheduleInfo {
         match *self {
             ScheduleInfo::Linear { n, .. }
             | ScheduleInfo::ScaledLinear { n, .. }
-            | ScheduleInfo::Cosine { n } => n,
+            | ScheduleInfo::Cosine { n }
+            | ScheduleInfo::Flow { n } => n,
         }
     }
 }
@@ -266,20 +286,23 @@ impl ModelInfo {
 
         let prediction = match get("prediction_type") {
             None => {
-                missing.push("prediction_type (epsilon | sample | v_prediction)".into());
+                missing.push(
+                    "prediction_type (epsilon | sample | v_prediction | flow_prediction)".into(),
+                );
                 Prediction::Noise
             }
             Some(p) => parse_prediction(p)?,
         };
-        if let Some(s) = get("schedule") {
-            if s != "discrete" {
-                return Err(invalid(
+        let flow =
+            match get("schedule") {
+                None | Some("discrete") => false,
+                Some("flow") | Some("flow_matching") | Some("rectified_flow") => true,
+                Some(s) => return Err(invalid(
                     "schedule",
                     s,
-                    "only discrete-time (DDPM) schedules are supported",
-                ));
-            }
-        }
+                    "only discrete-time (DDPM) and flow-matching (flow) schedules are supported",
+                )),
+            };
         if let Some(s) = get("time_input") {
             if s != "discrete" {
                 return Err(invalid(
@@ -321,6 +344,8 @@ impl ModelInfo {
             Ok(v)
         };
         let schedule = match get("beta_schedule") {
+            // A flow-matching model (`schedule = flow`) has no betas.
+            _ if flow => ScheduleInfo::Flow { n },
             None => {
                 missing.push("beta_schedule (linear | scaled_linear | squaredcos_cap_v2)".into());
                 ScheduleInfo::Cosine { n }
@@ -583,11 +608,12 @@ pub fn parse_prediction(p: &str) -> Result<Prediction> {
         "epsilon" | "eps" | "noise" => Prediction::Noise,
         "sample" | "x0" | "x_0" | "x_start" | "data" => Prediction::Data,
         "v_prediction" | "v" => Prediction::V,
+        "flow_prediction" | "flow" | "velocity" => Prediction::Flow,
         _ => {
             return Err(invalid(
                 "prediction_type",
                 p,
-                "expected epsilon, sample or v_prediction",
+                "expected epsilon, sample, v_prediction or flow_prediction",
             ))
         }
     })

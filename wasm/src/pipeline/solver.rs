@@ -83,23 +83,44 @@ impl<'a> DiffusersRun<'a> {
         (timestep + 1) as f32 / self.n_train as f32
     }
 
-    /// The pending evaluation with diffusers' integer timestep.
-    pub fn ask(&self) -> Option<(Pending<'_>, i64)> {
+    /// Solver time and `(alpha, sigma)` of step `i`: on flow sigmas (flow-matching models)
+    /// `t = sigma`, `alpha = 1 - sigma`; otherwise from `alphas_cumprod` at the timestep.
+    fn point(&self, i: usize) -> Option<(f32, f32, f32)> {
+        if self.scheduler.is_flow() {
+            let (a, s) = self.scheduler.alpha_sigma_at(i);
+            return Some((s, a, s));
+        }
+        match self.scheduler.timesteps().get(i) {
+            Some(&ts) => {
+                let (a, s) = self.scheduler.alpha_sigma(ts)?;
+                Some((self.t_of(ts), a, s))
+            }
+            None => Some((0.0, 1.0, 0.0)),
+        }
+    }
+
+    /// The pending evaluation with diffusers' timestep (a float: FlowMatchEuler's are not
+    /// integers).
+    pub fn ask(&self) -> Option<(Pending<'_>, f64)> {
         let r = self.scheduler.ask()?;
-        let (alpha, sigma) = self.scheduler.alpha_sigma(r.timestep)?;
+        let (t, alpha, sigma) = self.point(r.step_index)?;
         let p = Pending {
             x: r.x,
-            t_model: r.timestep as f32 * 1000.0 / self.n_train as f32,
-            t: self.t_of(r.timestep),
+            t_model: r.time * 1000.0 / self.n_train as f32,
+            t,
             alpha,
             sigma,
         };
-        Some((p, r.timestep))
+        Some((p, r.time as f64))
     }
 
-    /// `[t of the first timestep, 0]`.
+    /// `[t of the first timestep, 0]` (flow sigmas: `[first sigma, final sigma]`).
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm bindings
     pub fn time_range(&self) -> (f32, f32) {
+        if self.scheduler.is_flow() {
+            let n = self.scheduler.times().len();
+            return (self.scheduler.sigma_at(0), self.scheduler.sigma_at(n));
+        }
         let first = self.scheduler.timesteps().first().copied().unwrap_or(0);
         (self.t_of(first), 0.0)
     }
@@ -107,7 +128,6 @@ impl<'a> DiffusersRun<'a> {
     /// at `scale`, combined as diffusers' pipelines do before `scheduler.step`).
     pub fn tell(&mut self, cond: &[f32], uncond: Option<(&[f32], f32)>) -> Result<StepReport<f32>> {
         let i = self.scheduler.step_index();
-        let from = self.scheduler.timesteps().get(i).copied();
         let mut guided = core::mem::take(&mut self.guided);
         let out = match uncond {
             Some((u, scale)) => {
@@ -132,18 +152,19 @@ impl<'a> DiffusersRun<'a> {
         };
         self.guided = guided;
         r?;
-        let to = self.scheduler.timesteps().get(i + 1).copied();
-        let t_of = |ts: Option<i64>| ts.map_or(0.0, |ts| self.t_of(ts));
-        let lambda = |ts: Option<i64>| match ts.and_then(|ts| self.scheduler.alpha_sigma(ts)) {
-            Some((a, s)) => (a / s).ln(),
-            None => f32::INFINITY,
+        let (t_from, a0, s0) = self.point(i).unwrap_or((0.0, 1.0, 0.0));
+        let (t_to, a1, s1) = if self.scheduler.is_flow() {
+            let s = self.scheduler.sigma_at(i + 1);
+            (s, 1.0 - s, s)
+        } else {
+            self.point(i + 1).unwrap_or((0.0, 1.0, 0.0))
         };
         Ok(StepReport {
             step: i + 1,
             kind: StepKind::Solver,
-            t_from: t_of(from),
-            t_to: t_of(to),
-            h: lambda(to) - lambda(from),
+            t_from,
+            t_to,
+            h: (a1 / s1).ln() - (a0 / s0).ln(),
             order: self.scheduler.last_order(),
             accepted: true,
             error: None,
