@@ -854,11 +854,15 @@ impl<'a, T: Real> Sampler<'a, T> {
                     Loc::Slot(j) => &self.scratch[j * n..(j + 1) * n],
                 };
                 // In the schedule's range (with room for rounding): an extreme spacing can map
-                // a grid point far outside it, where the network's time input overflows.
+                // a grid point far outside it, where the network's time input overflows. The
+                // one infinite lambda allowed is pure noise (alpha = 0: the flow schedule at
+                // t = 1, which DPM-Solver++ starts from exactly).
+                let pure_noise =
+                    !p.log_alpha.is_finite() && p.log_alpha < T::ZERO && p.sigma == T::ONE;
                 let ok = p.t > T::ZERO
                     && p.t <= T::c(2.0) * self.sched.t_max()
                     && p.sigma.is_finite()
-                    && p.lambda.is_finite();
+                    && (p.lambda.is_finite() || pure_noise);
                 (buf, ok)
             }
         };
