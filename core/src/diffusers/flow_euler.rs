@@ -172,61 +172,13 @@ impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
         })
     }
 
-    /// The next evaluation, or `None` when sampling is done: run the network at `x` with the
-    /// float timestep `time` (`timestep` is its integer part).
-    pub fn ask(&self) -> Option<Request<'_, T>> {
-        (self.step < self.table.len()).then(|| Request {
-            x: &*self.x,
-            timestep: self.table.timesteps()[self.step],
-            time: self.table.times()[self.step],
-            step_index: self.step,
-        })
-    }
-
-    /// The current sample (the result once [`ask`](Self::ask) returns `None`).
-    pub fn x(&self) -> &[T] {
-        self.x
-    }
-
-    /// The timesteps truncated to integers (diffusers' are floats: [`times`](Self::times)).
-    pub fn timesteps(&self) -> &[i64] {
-        self.table.timesteps()
-    }
-
-    /// `scheduler.timesteps` (float32).
-    pub fn times(&self) -> &[f32] {
-        self.table.times()
-    }
-
-    /// The whole `sigmas` array of diffusers, the final sigma included (float32).
-    pub fn sigmas_with_final(&self) -> impl Iterator<Item = f32> + '_ {
-        (0..=self.table.len()).map(|i| self.table.sigma(i))
-    }
-
-    /// diffusers' `sigmas[i]` (`i` = number of steps: the final sigma).
-    pub fn sigma_at(&self, i: usize) -> f32 {
-        self.table.sigma(i)
-    }
-
-    /// Whether the sigmas are flow sigmas (`alpha_t = 1 - sigma`).
-    pub fn is_flow(&self) -> bool {
-        self.table.is_flow()
-    }
-
-    /// `(alpha_t, sigma_t) = (1 - sigma, sigma)` of step `i`.
-    pub fn alpha_sigma_at(&self, i: usize) -> (f32, f32) {
-        let s = self.table.sigma(i);
-        (1.0 - s, s)
-    }
+    // ask (run the network at `x` with the float timestep `time`; `timestep` is its integer
+    // part), x, timesteps, times, sigmas, alpha_sigma_at ((1 - s, s): flow sigmas), step_index.
+    scheduler_front!(no_train);
 
     /// `alphas_cumprod`: none (no betas).
     pub fn alphas_cumprod(&self) -> &[f32] {
         &[]
-    }
-
-    /// Steps taken so far (one model evaluation each).
-    pub fn step_index(&self) -> usize {
-        self.step
     }
 
     /// Whether `tell` needs noise (`stochastic_sampling`).
@@ -308,7 +260,7 @@ impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
             }
         }
         self.step += 1;
-        Ok(())
+        self.check_step()
     }
 }
 

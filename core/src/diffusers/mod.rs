@@ -39,9 +39,19 @@
 //! timesteps and sigmas live inline in a `MAX_STEPS`-sized array (const generic). Nothing
 //! allocates. See `core/DIFFUSERS.md` for how a `scheduler_config.json` maps onto these types.
 
-/// `ask` and the accessors the four schedulers share (fields `step`, `table`, `train`, `x`).
+/// `ask`, the accessors and the finiteness check every scheduler shares (fields `step`,
+/// `table`, `x`); with no argument also `alphas_cumprod` (field `train`), which
+/// `FlowMatchEulerDiscreteScheduler` (no betas) leaves out.
 macro_rules! scheduler_front {
     () => {
+        scheduler_front!(no_train);
+
+        /// `alphas_cumprod` (float32, as diffusers holds it).
+        pub fn alphas_cumprod(&self) -> &[f32] {
+            self.train.alphas_cumprod()
+        }
+    };
+    (no_train) => {
         /// The next evaluation, or `None` when sampling is done.
         pub fn ask(&self) -> Option<Request<'_, T>> {
             (self.step < self.table.len()).then(|| Request {
@@ -88,11 +98,6 @@ macro_rules! scheduler_front {
         pub fn alpha_sigma_at(&self, i: usize) -> (f32, f32) {
             let a = self.table.asl(i);
             (a.alpha, a.sigma)
-        }
-
-        /// `alphas_cumprod` (float32, as diffusers holds it).
-        pub fn alphas_cumprod(&self) -> &[f32] {
-            self.train.alphas_cumprod()
         }
 
         /// Steps taken so far (one model evaluation each).
