@@ -312,7 +312,8 @@ pub fn scheduler_plan<T: Real, const MAX_STEPS: usize>(
     let mut info = PlanInfo::default();
     let mut ops = [Op::new(Buf::X); MAX_OPS + 1];
     while let Some(req) = s.ask() {
-        let (index, t_model) = (req.step_index, T::c(req.timestep as f64));
+        // The network's time: the integer timestep, or FlowMatchEuler's float one.
+        let (index, t_model) = (req.step_index, T::c(req.time as f64));
         s.tell_noise(&zero, &zero)?;
         let log = s.last_ops();
         if log.nonlinear {

@@ -5,13 +5,15 @@
 //! own `f32` result closely. Cases the plan path refuses (adaptive, dynamic thresholding) are
 //! listed with the reason, and must be refused with exactly those reasons.
 //!
-//! `DPM_SOLVER_REFERENCE_FIXTURES` / `DPM_SOLVER_DIFFUSERS_FIXTURES` select other files.
+//! `DPM_SOLVER_REFERENCE_FIXTURES` / `DPM_SOLVER_DIFFUSERS_FIXTURES` / `DPM_SOLVER_FLOW_FIXTURES`
+//! select other files.
 
 use dpm_solver::plan::{sampler_plan, scheduler_plan, Buf, Op, PlanInfo, FIXED_BUFFERS};
 use dpm_solver_tests::diffusers::{
     load_diffusers, oracle_output, run_diffusers_case, run_diffusers_case_with, scheduler_config,
     DiffusersCase, MAX_STEPS,
 };
+use dpm_solver_tests::flow::{flow_output, load_flow, FlowCase};
 use dpm_solver_tests::{
     fixture_path, load, max_abs_diff, parse_guidance, prediction, reference_config,
     run_reference_case, Case, CaseGuidance, Oracle, ScheduleSpec,
@@ -401,4 +403,120 @@ fn plan_sde_noise_term() {
         }
     }
     assert_eq!(checked, 4);
+}
+
+/// Runs a flow-matching case (diffusers' flow schedulers) through its plan, the oracle
+/// evaluated at the fixture's `sigmas[i]` for step `i`; `Ok(Err(reason))`: refused.
+fn run_flow_plan(case: &FlowCase) -> Result<Result<Vec<Vec<f64>>, String>, String> {
+    let g = &case.model.gmm;
+    let dim = g.means.first().map_or(0, |m| m.len());
+    let (mut trained, mut disable) = (Vec::new(), Vec::new());
+    let (mut cfg, _) = scheduler_config(
+        &case.scheduler,
+        &case.config,
+        &mut trained,
+        &mut disable,
+        case.x_t.len(),
+    )?;
+    if let Some(mu) = case.set_timesteps.get("mu") {
+        cfg.set_mu(if mu.is_null() {
+            None
+        } else {
+            Some(mu.as_f64().ok_or("mu is not a number")?)
+        });
+    }
+    let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+    let mut steps = Vec::new();
+    let info = match scheduler_plan::<f32, MAX_STEPS>(
+        &cfg,
+        case.num_inference_steps,
+        &mut table,
+        None,
+        |s| {
+            steps.push(OwnedStep {
+                input: s.input,
+                t_model: s.t_model,
+                ops: s.ops.to_vec(),
+            })
+        },
+    ) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if info.noise {
+        return Ok(Err("stochastic sampling reads noise".into()));
+    }
+    // The network's time input is the scheduler's float timestep.
+    let times: Vec<f32> = steps.iter().map(|s| s.t_model).collect();
+    let want: Vec<f32> = case.expected.timesteps.iter().map(|&t| t as f32).collect();
+    if times != want {
+        return Err(format!("plan times {times:?} != {want:?}"));
+    }
+    let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
+    let mut bufs = Buffers::new(&info, &x_t);
+    for (i, step) in steps.iter().enumerate() {
+        let sigma = case.expected.sigmas[i];
+        let mut out = Vec::with_capacity(bufs.n);
+        for row in bufs.data[step.input.index()].chunks(dim) {
+            let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+            out.extend(
+                flow_output(g, &g.prediction, &row, sigma)?
+                    .into_iter()
+                    .map(|v| v as f32),
+            );
+        }
+        bufs.data[Buf::Output.index()] = out;
+        bufs.apply(&step.ops);
+    }
+    Ok(Ok(bufs.data[Buf::X.index()]
+        .chunks(dim)
+        .map(|c| c.iter().map(|&v| v as f64).collect())
+        .collect()))
+}
+
+#[test]
+fn plan_flow_parity() {
+    let path = fixture_path("DPM_SOLVER_FLOW_FIXTURES", "diffusers_flow_public.json");
+    let fx = load_flow(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (mut passed, mut supported, mut worst) = (0, 0, 0f64);
+    let (mut failures, mut refused) = (Vec::new(), Vec::new());
+    for case in &fx.cases {
+        let scale = case
+            .expected
+            .x_0
+            .iter()
+            .flatten()
+            .fold(0f64, |m, v| m.max(v.abs()));
+        let tol = 1e-4 * (1.0 + scale);
+        match run_flow_plan(case) {
+            Err(e) => failures.push(format!("{}: {e}", case.name)),
+            Ok(Err(reason)) if reason.contains("noise") => {
+                refused.push(format!("{}: {reason}", case.name))
+            }
+            Ok(Err(reason)) => failures.push(format!("{}: refused: {reason}", case.name)),
+            Ok(Ok(x)) => {
+                supported += 1;
+                let e = max_abs_diff(&x, &case.expected.x_0);
+                if e.is_finite() && e <= tol {
+                    passed += 1;
+                    worst = worst.max(e / tol);
+                } else {
+                    failures.push(format!("{}: {e:.3e} > tol {tol:.3e}", case.name));
+                }
+            }
+        }
+    }
+    for r in &refused {
+        println!("refused: {r}");
+    }
+    for f in &failures {
+        println!("FAIL {f}");
+    }
+    println!(
+        "plan flow parity: {passed}/{supported} supported cases passed ({} refused, {} total; worst {worst:.3} of tol)",
+        refused.len(),
+        fx.cases.len()
+    );
+    assert!(failures.is_empty(), "{} plan failures", failures.len());
+    assert!(supported > 0);
 }
