@@ -1,5 +1,5 @@
 // The demo's "WebGPU" runtime: the UNet on onnxruntime-web's WebGPU execution provider and the
-// solver step as the package's WGSL plan executor (dpm-solver/webgpu.js), latents kept on the
+// solver step as the package's WGSL plan executor (dpm-solver/webgpu), latents kept on the
 // GPU; only the finished images are read back (no per-step preview on this path). Offered only
 // where the browser has a WebGPU adapter and onnxruntime-web is served in ./ort/ (make demo
 // copies it there). Used for the demo model only (the runtime choice is hidden for others).

@@ -22,6 +22,7 @@ const out = {
     './worker': { types: './worker.d.ts', default: './worker.js' },
     './worker-script': './worker-script.js',
     './webgpu': { types: './webgpu.d.ts', default: './webgpu.js' },
+    './webgpu.js': { types: './webgpu.d.ts', default: './webgpu.js' },
     './dpm_solver_bg.wasm': './dpm_solver_bg.wasm',
     './sampler/dpm_solver_sampler_bg.wasm': './sampler/dpm_solver_sampler_bg.wasm',
     './dpm_solver.js': { types: './dpm_solver.d.ts', default: './dpm_solver.js' },

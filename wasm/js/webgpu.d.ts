@@ -1,4 +1,4 @@
-// Types of dpm-solver/webgpu.js: the plan executor (WGSL) and its onnxruntime-web loop.
+// Types of dpm-solver/webgpu: the plan executor (WGSL) and its onnxruntime-web loop.
 import type { SamplerPlan } from './dpm_solver.js';
 
 /** The WGSL source of the plan interpreter. */
