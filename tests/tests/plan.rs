@@ -177,17 +177,52 @@ fn plan_conformance() {
             }
         }
     }
-    for r in &refused {
+    report(
+        "plan conformance",
+        (passed, supported, fx.cases.len()),
+        &refused,
+        &failures,
+        &format!("{worst:.3} of tol vs reference, {worst_vs_sampler:.3} of tol vs the sampler"),
+    );
+}
+
+/// Plans a diffusers scheduler ahead of time: its info, its steps and the `alphas_cumprod`
+/// table it filled, or `Err(reason)` if refused.
+fn plan_steps(
+    cfg: &dpm_solver::diffusers::SchedulerConfig<'_>,
+    num_inference_steps: usize,
+) -> Result<(PlanInfo, Vec<OwnedStep>, Vec<f32>), String> {
+    let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
+    let mut steps = Vec::new();
+    let info = scheduler_plan::<f32, MAX_STEPS>(cfg, num_inference_steps, &mut table, None, |s| {
+        steps.push(OwnedStep {
+            input: s.input,
+            t_model: s.t_model,
+            ops: s.ops.to_vec(),
+        })
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((info, steps, table))
+}
+
+/// Prints the refused and failed cases and the summary line; fails on any failure.
+fn report(
+    title: &str,
+    tally: (usize, usize, usize),
+    refused: &[String],
+    failures: &[String],
+    worst: &str,
+) {
+    let (passed, supported, total) = tally;
+    for r in refused {
         println!("refused {r}");
     }
-    for f in &failures {
+    for f in failures {
         println!("FAILED {f}");
     }
     println!(
-        "plan conformance: {passed}/{supported} supported cases passed ({} refused, {} total; \
-         worst {worst:.3} of tol vs reference, {worst_vs_sampler:.3} of tol vs the sampler)",
-        refused.len(),
-        fx.cases.len()
+        "{title}: {passed}/{supported} supported cases passed ({} refused, {total} total; worst {worst})",
+        refused.len()
     );
     assert!(failures.is_empty(), "{} plan failures", failures.len());
     assert!(supported > 0);
@@ -206,23 +241,9 @@ fn run_diffusers_plan(case: &DiffusersCase) -> Result<Result<Vec<Vec<f64>>, Stri
         &mut disable,
         batch,
     )?;
-    let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
-    let mut steps = Vec::new();
-    let info = match scheduler_plan::<f32, MAX_STEPS>(
-        &cfg,
-        case.num_inference_steps,
-        &mut table,
-        None,
-        |s| {
-            steps.push(OwnedStep {
-                input: s.input,
-                t_model: s.t_model,
-                ops: s.ops.to_vec(),
-            })
-        },
-    ) {
-        Ok(i) => i,
-        Err(e) => return Ok(Err(e.to_string())),
+    let (info, steps, table) = match plan_steps(&cfg, case.num_inference_steps) {
+        Ok(p) => p,
+        Err(reason) => return Ok(Err(reason)),
     };
     let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
     let mut bufs = Buffers::new(&info, &x_t);
@@ -299,20 +320,13 @@ fn plan_diffusers_parity() {
             }
         }
     }
-    for r in &refused {
-        println!("refused {r}");
-    }
-    for f in &failures {
-        println!("FAILED {f}");
-    }
-    println!(
-        "plan diffusers parity: {passed}/{supported} supported cases passed ({} refused, {} \
-         total; worst {worst:.3} of tol vs the scheduler's f32 run)",
-        refused.len(),
-        fx.cases.len()
+    report(
+        "plan diffusers parity",
+        (passed, supported, fx.cases.len()),
+        &refused,
+        &failures,
+        &format!("{worst:.3} of tol vs the scheduler's f32 run"),
     );
-    assert!(failures.is_empty(), "{} plan failures", failures.len());
-    assert!(supported > 0);
 }
 
 /// The SDE variants' noise term: with the same standard normals (the plan's `Noise` buffer at
@@ -425,23 +439,9 @@ fn run_flow_plan(case: &FlowCase) -> Result<Result<Vec<Vec<f64>>, String>, Strin
             Some(mu.as_f64().ok_or("mu is not a number")?)
         });
     }
-    let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
-    let mut steps = Vec::new();
-    let info = match scheduler_plan::<f32, MAX_STEPS>(
-        &cfg,
-        case.num_inference_steps,
-        &mut table,
-        None,
-        |s| {
-            steps.push(OwnedStep {
-                input: s.input,
-                t_model: s.t_model,
-                ops: s.ops.to_vec(),
-            })
-        },
-    ) {
-        Ok(i) => i,
-        Err(e) => return Ok(Err(e.to_string())),
+    let (info, steps, _) = match plan_steps(&cfg, case.num_inference_steps) {
+        Ok(p) => p,
+        Err(reason) => return Ok(Err(reason)),
     };
     if info.noise {
         return Ok(Err("stochastic sampling reads noise".into()));
@@ -506,17 +506,11 @@ fn plan_flow_parity() {
             }
         }
     }
-    for r in &refused {
-        println!("refused: {r}");
-    }
-    for f in &failures {
-        println!("FAIL {f}");
-    }
-    println!(
-        "plan flow parity: {passed}/{supported} supported cases passed ({} refused, {} total; worst {worst:.3} of tol)",
-        refused.len(),
-        fx.cases.len()
+    report(
+        "plan flow parity",
+        (passed, supported, fx.cases.len()),
+        &refused,
+        &failures,
+        &format!("{worst:.3} of tol vs diffusers"),
     );
-    assert!(failures.is_empty(), "{} plan failures", failures.len());
-    assert!(supported > 0);
 }
