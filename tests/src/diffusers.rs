@@ -55,9 +55,7 @@ pub struct DiffusersExpected {
 
 /// Reads a diffusers fixture file.
 pub fn load_diffusers(path: &Path) -> Result<DiffusersFixtures, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
+    crate::read_json(path)
 }
 
 /// The result of one run.

@@ -68,9 +68,7 @@ pub struct FlowExpected {
 
 /// Reads a flow fixture file.
 pub fn load_flow(path: &Path) -> Result<FlowFixtures, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
+    crate::read_json(path)
 }
 
 /// `E[x_0 | x_s]` of the mixture under the path `x_s = alpha x_0 + sigma eps`, computed

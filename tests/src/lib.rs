@@ -85,6 +85,11 @@ pub struct Gmm {
 
 /// Reads a fixture file.
 pub fn load(path: &Path) -> Result<Fixtures, String> {
+    read_json(path)
+}
+
+/// Reads and parses a JSON file, the path in the error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
@@ -311,6 +316,29 @@ impl<'g> Oracle<'g> {
         }
     }
 
+    /// What a guided network is evaluated to for one row: the output, and the second buffer
+    /// guidance needs (the unconditional output for classifier-free guidance, the classifier
+    /// gradient for classifier guidance).
+    pub fn guided(
+        &self,
+        guidance: CaseGuidance,
+        x: &[f64],
+        alpha: f64,
+        sigma: f64,
+    ) -> (Vec<f64>, Option<Vec<f64>>) {
+        match guidance {
+            CaseGuidance::None => (self.output(x, alpha, sigma, None), None),
+            CaseGuidance::ClassifierFree { class, .. } => (
+                self.output(x, alpha, sigma, Some(class)),
+                Some(self.output(x, alpha, sigma, None)),
+            ),
+            CaseGuidance::Classifier { class, .. } => (
+                self.output(x, alpha, sigma, None),
+                Some(self.class_grad(x, alpha, sigma, class)),
+            ),
+        }
+    }
+
     /// `grad_x log p_t(class c | x)` = score of component `c` minus the mixture's score.
     pub fn class_grad(&self, x: &[f64], alpha: f64, sigma: f64, c: usize) -> Vec<f64> {
         let sc = self.score(x, alpha, sigma, Some(c));
@@ -479,17 +507,7 @@ pub fn run_case<T: Real>(
                 .iter()
                 .map(|v| v.to_f64())
                 .collect();
-            let (o, s) = match guidance {
-                CaseGuidance::None => (oracle.output(&row, alpha, sigma, None), None),
-                CaseGuidance::ClassifierFree { class, .. } => (
-                    oracle.output(&row, alpha, sigma, Some(class)),
-                    Some(oracle.output(&row, alpha, sigma, None)),
-                ),
-                CaseGuidance::Classifier { class, .. } => (
-                    oracle.output(&row, alpha, sigma, None),
-                    Some(oracle.class_grad(&row, alpha, sigma, class)),
-                ),
-            };
+            let (o, s) = oracle.guided(guidance, &row, alpha, sigma);
             for i in 0..dim {
                 out[bi * dim + i] = T::c(o[i]);
                 if let Some(s) = &s {

@@ -16,7 +16,7 @@ use dpm_solver_tests::diffusers::{
 use dpm_solver_tests::flow::{flow_output, load_flow, FlowCase};
 use dpm_solver_tests::{
     fixture_path, load, max_abs_diff, parse_guidance, prediction, reference_config,
-    run_reference_case, Case, CaseGuidance, Oracle, ScheduleSpec,
+    run_reference_case, Case, Oracle, ScheduleSpec,
 };
 
 /// An owned copy of one evaluation of a plan.
@@ -104,17 +104,7 @@ fn run_reference_plan(case: &Case) -> Result<Result<Vec<Vec<f64>>, String>, Stri
                 .iter()
                 .map(|&v| v as f64)
                 .collect();
-            let (o, g) = match guidance {
-                CaseGuidance::None => (oracle.output(&row, alpha, sigma, None), None),
-                CaseGuidance::ClassifierFree { class, .. } => (
-                    oracle.output(&row, alpha, sigma, Some(class)),
-                    Some(oracle.output(&row, alpha, sigma, None)),
-                ),
-                CaseGuidance::Classifier { class, .. } => (
-                    oracle.output(&row, alpha, sigma, None),
-                    Some(oracle.class_grad(&row, alpha, sigma, class)),
-                ),
-            };
+            let (o, g) = oracle.guided(guidance, &row, alpha, sigma);
             for (d, v) in bufs.data[Buf::Output.index()][rows.clone()]
                 .iter_mut()
                 .zip(o)
