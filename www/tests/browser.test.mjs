@@ -265,3 +265,44 @@ test('draw() paints into a canvas, a 2d context and an OffscreenCanvas', { timeo
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('the flow-matching demo model: ?demo=flow, its presets, and the model choice', { timeout: 600_000 }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + '?demo=flow');
+  await page.waitForFunction(() => window.demo.ready || window.demo.errors.length, null, { timeout: TIMEOUT });
+  assert.deepEqual(await page.evaluate(() => window.demo.errors), []);
+  const m = await page.evaluate(() => window.demo.metadata);
+  assert.deepEqual([m.prediction, m.schedule.type, m.numClasses], ['flow', 'flow', 10]);
+  assert.equal(await page.inputValue('#demoModel'), 'flow');
+  assert.match(await page.textContent('#title'), /rectified flow/);
+  assert.equal(await page.isHidden('#resetModel'), true);
+  // FlowMatchEuler is offered for the flow model (and not for the DDPM one, below).
+  assert.equal(await page.$eval('#solver option[value="euler_flow"]', (o) => o.disabled), false);
+
+  await page.selectOption('#class', '7');
+  await page.fill('#steps', '10');
+  await page.fill('#batch', '8');
+  await page.fill('#guidance', '2');
+  for (const solver of ['euler_flow', 'pp2m', 'unipc']) {
+    await page.selectOption('#solver', solver);
+    const g = await generate(page, { seed: 1 });
+    assert.deepEqual([g.runs[0].solver, g.runs[0].nfe], [solver, 10]);
+    const st = await canvasStats(page, 'canvasA');
+    // Digits: a dark background with some bright strokes (noise would be ~50 % bright).
+    assert.ok(st.std > 30 && st.bright > 0.03 && st.bright < 0.35, `${solver}: not digits: ${JSON.stringify(st)}`);
+  }
+
+  // Back to the DDPM demo model through the model choice: its presets only.
+  await page.selectOption('#demoModel', 'default');
+  await page.waitForFunction(() => window.demo.ready && window.demo.modelName === 'default', null, { timeout: TIMEOUT });
+  assert.equal(await page.evaluate(() => window.demo.metadata.prediction), 'noise');
+  assert.equal(await page.$eval('#solver option[value="euler_flow"]', (o) => o.disabled), true);
+  assert.notEqual(await page.inputValue('#solver'), 'euler_flow');
+  await page.fill('#steps', '5');
+  assert.equal((await generate(page, { seed: 1 })).runs[0].nfe, 5);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

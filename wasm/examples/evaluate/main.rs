@@ -17,7 +17,14 @@
 //!   real training digits is reported as the floor;
 //! - the fraction of samples the classifier assigns to the requested class.
 //!
-//! The solvers are the demo's presets (`www/solvers.json`). Options: `--help`.
+//! The solvers are the demo's presets (`www/solvers.json`) that apply to the model's schedule
+//! (DDPM or flow matching), or those `--rows` names. Options: `--help`.
+//!
+//! The flow-matching demo model (`www/models/flow.onnx`) is evaluated with
+//! ```sh
+//! cargo run --release -p dpm-solver-wasm --example evaluate -- --flow
+//! ```
+//! (`--flow` is shorthand for its model, rows, reference and report paths; see `--help`).
 //!
 //! Modules: [`presets`] (the solver rows), [`report`] (the Markdown tables), [`plot`] (the SVG
 //! figure); the Frechet distance is the library's `pipeline::metrics`.
@@ -50,6 +57,8 @@ const FULL_SAMPLES: usize = 80;
 const FULL_BATCH: usize = 20;
 /// NFE of the converged references (full run).
 const FULL_REF_NFE: usize = 200;
+/// Samples of `--flow` (fewer: the flow run comes on top of the main one).
+pub const FLOW_SAMPLES: usize = 40;
 /// Samples of `--quick` (one batch).
 const QUICK_SAMPLES: usize = 4;
 /// NFE of the references in `--quick`.
@@ -65,6 +74,13 @@ pub struct Args {
     pub ref_nfe: usize,
     pub nfes: Vec<usize>,
     pub model: String,
+    /// Preset keys of the grid and adaptive rows (empty: every preset for the model).
+    pub rows: Vec<String>,
+    /// Preset of the converged reference, and of its check.
+    pub reference: String,
+    pub reference_check: String,
+    /// Spacing of the two references.
+    pub reference_spacing: String,
     pub classifier: String,
     pub data: String,
     pub md: String,
@@ -87,6 +103,16 @@ usage: cargo run --release -p dpm-solver-wasm --example evaluate -- [options]
   --ref-nfe N        NFE of the converged reference (default 200)
   --nfe A,B,...      the NFE grid (default 5,6,8,10,12,15,20,50)
   --model PATH       the UNet (default www/models/unet.onnx)
+  --rows K,K,...     the presets (www/solvers.json keys) to evaluate (default: all that
+                     apply to the model's schedule)
+  --reference K      the converged reference's preset (default dpm3)
+  --reference-check K  the preset whose distance to the reference at --ref-nfe is reported
+                     as the reference's own error (default pp3m)
+  --reference-spacing NAME  the references' spacing (default: --spacing)
+  --flow             the flow-matching demo model: --model www/models/flow.onnx --samples 40
+                     --nfe 4,5,6,8,10,12,15,20 --rows euler_flow,pp2m,pp2m_diffusers,unipc,pp3m
+                     --reference pp3m --reference-check pp2m --reference-spacing time_uniform
+                     --md wasm/QUALITY-flow.md --plot wasm/quality-flow.svg (later options win)
   --classifier PATH  the classifier (default www/models/classifier.onnx)
   --data DIR         the training digits (default train/data; `bash train/fetch_data.sh`)
   --md PATH          the report (default wasm/QUALITY.md)
@@ -98,6 +124,7 @@ fn parse_args() -> std::result::Result<Option<Args>, Box<dyn std::error::Error>>
     use lexopt::prelude::*;
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let quick = raw.iter().any(|a| a == "--quick");
+    let flow = raw.iter().any(|a| a == "--flow");
     let mut a = Args {
         quick,
         samples: if quick { QUICK_SAMPLES } else { FULL_SAMPLES },
@@ -111,16 +138,35 @@ fn parse_args() -> std::result::Result<Option<Args>, Box<dyn std::error::Error>>
             vec![5, 6, 8, 10, 12, 15, 20, 50]
         },
         model: "www/models/unet.onnx".into(),
+        rows: Vec::new(),
+        reference: REFERENCE.into(),
+        reference_check: REFERENCE_CHECK.into(),
+        reference_spacing: String::new(),
         classifier: "www/models/classifier.onnx".into(),
         data: "train/data".into(),
         md: "wasm/QUALITY.md".into(),
         plot: "wasm/quality.svg".into(),
         command: String::new(),
     };
+    if flow {
+        a.model = "www/models/flow.onnx".into();
+        if !quick {
+            a.samples = FLOW_SAMPLES;
+            a.nfes = vec![4, 5, 6, 8, 10, 12, 15, 20];
+        }
+        a.rows = ["euler_flow", "pp2m", "pp2m_diffusers", "unipc", "pp3m"]
+            .map(String::from)
+            .to_vec();
+        a.reference = "pp3m".into();
+        a.reference_check = "pp2m".into();
+        a.reference_spacing = "time_uniform".into();
+        a.md = "wasm/QUALITY-flow.md".into();
+        a.plot = "wasm/quality-flow.svg".into();
+    }
     let mut p = lexopt::Parser::from_args(raw.iter());
     while let Some(arg) = p.next()? {
         match arg {
-            Long("quick") => {}
+            Long("quick") | Long("flow") => {}
             Long("samples") => a.samples = p.value()?.parse()?,
             Long("batch") => a.batch = p.value()?.parse()?,
             Long("guidance") => a.guidance = p.value()?.parse()?,
@@ -135,6 +181,17 @@ fn parse_args() -> std::result::Result<Option<Args>, Box<dyn std::error::Error>>
                     .collect::<std::result::Result<_, _>>()?
             }
             Long("model") => a.model = p.value()?.string()?,
+            Long("rows") => {
+                a.rows = p
+                    .value()?
+                    .string()?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect()
+            }
+            Long("reference") => a.reference = p.value()?.string()?,
+            Long("reference-check") => a.reference_check = p.value()?.string()?,
+            Long("reference-spacing") => a.reference_spacing = p.value()?.string()?,
             Long("classifier") => a.classifier = p.value()?.string()?,
             Long("data") => a.data = p.value()?.string()?,
             Long("md") => a.md = p.value()?.string()?,
@@ -142,6 +199,9 @@ fn parse_args() -> std::result::Result<Option<Args>, Box<dyn std::error::Error>>
             Short('h') | Long("help") => return Ok(None),
             _ => return Err(format!("{} (see --help)", arg.unexpected()).into()),
         }
+    }
+    if a.reference_spacing.is_empty() {
+        a.reference_spacing = a.spacing.clone();
     }
     #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
     if a.batch == 0 || a.samples == 0 || a.samples % a.batch != 0 {
@@ -216,20 +276,34 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         print!("{HELP}");
         return Ok(());
     };
-    let solvers = presets::load()?;
+    let all = presets::load()?;
     let preset = |key: &str| {
-        solvers
-            .iter()
+        all.iter()
             .find(|s| s.key == key)
             .ok_or_else(|| format!("www/solvers.json has no preset \"{key}\""))
     };
-    let (reference_solver, check_solver, ddim) =
-        (preset(REFERENCE)?, preset(REFERENCE_CHECK)?, preset(DDIM)?);
+    let (reference_solver, check_solver) =
+        (preset(&args.reference)?, preset(&args.reference_check)?);
     let spacing = parse_spacing(&args.spacing)?;
+    let reference_spacing = parse_spacing(&args.reference_spacing)?;
     let t_start = Instant::now();
     let mut pipe = Pipeline::from_bytes(
         &std::fs::read(&args.model).map_err(|e| format!("{}: {e}", args.model))?,
     )?;
+    // The rows: those named, or every preset for the model's schedule, in the file's order.
+    let flow = pipe.info().schedule.is_flow();
+    let solvers: Vec<Solver> = if args.rows.is_empty() {
+        all.iter().filter(|s| s.applies_to(flow)).cloned().collect()
+    } else {
+        args.rows
+            .iter()
+            .map(|k| preset(k).cloned())
+            .collect::<std::result::Result<_, _>>()?
+    };
+    if let Some(s) = solvers.iter().find(|s| !s.applies_to(flow)) {
+        return Err(format!("preset {} does not apply to {}", s.key, args.model).into());
+    }
+    let ddim = solvers.iter().find(|s| s.key == DDIM);
     let mut clf = Classifier::from_bytes(
         &std::fs::read(&args.classifier).map_err(|e| format!("{}: {e}", args.classifier))?,
     )?;
@@ -264,7 +338,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
             configs.push(Config::new(s, Some(n)));
         }
     }
-    if !args.nfes.contains(&DDIM_TARGET_NFE) {
+    if let Some(ddim) = ddim.filter(|_| !args.nfes.contains(&DDIM_TARGET_NFE)) {
         configs.push(Config::new(ddim, Some(DDIM_TARGET_NFE)));
     }
     for s in solvers.iter().filter(|s| s.row == Row::Adaptive) {
@@ -287,6 +361,10 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         };
         s.options(nfe.unwrap_or(10), &b)
     };
+    let ref_opts_for = |s: &Solver, labels: &[usize]| GenerateOptions {
+        spacing: reference_spacing,
+        ..opts_for(s, Some(args.ref_nfe), labels)
+    };
     let n_batches = args.samples / args.batch;
     let mut evals = 0usize; // network images evaluated
     let t_loop = Instant::now();
@@ -303,10 +381,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
             let dt = t.elapsed().as_secs_f64();
             Ok((g, dt))
         };
-        let (reference, dt) = timed(
-            &mut pipe,
-            &opts_for(reference_solver, Some(args.ref_nfe), &labels),
-        )?;
+        let (reference, dt) = timed(&mut pipe, &ref_opts_for(reference_solver, &labels))?;
         t_eval += dt;
         evals += reference.network_images;
         score(
@@ -317,10 +392,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
             &mut clf,
             dt,
         )?;
-        let (check, dt) = timed(
-            &mut pipe,
-            &opts_for(check_solver, Some(args.ref_nfe), &labels),
-        )?;
+        let (check, dt) = timed(&mut pipe, &ref_opts_for(check_solver, &labels))?;
         t_eval += dt;
         evals += check.network_images;
         score(
@@ -356,6 +428,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let md = report::markdown(
         &args,
         &solvers,
+        (reference_solver, check_solver),
         &info,
         &configs,
         &ref_acc,

@@ -290,11 +290,16 @@ pub fn svg(
             );
         }
     }
-    entry(
-        &mut s,
-        &|s: &mut String, x, y| line(s, (x, y), (x + 20.0, y), COLORS[0], 1.5, "8 5"),
-        &format!("DDIM at {DDIM_TARGET_NFE} NFE"),
-    );
+    if configs
+        .iter()
+        .any(|c| c.solver.key == DDIM && c.nfe == Some(DDIM_TARGET_NFE))
+    {
+        entry(
+            &mut s,
+            &|s: &mut String, x, y| line(s, (x, y), (x + 20.0, y), COLORS[0], 1.5, "8 5"),
+            &format!("DDIM at {DDIM_TARGET_NFE} NFE"),
+        );
+    }
     entry(
         &mut s,
         &|s: &mut String, x, y| line(s, (x, y), (x + 20.0, y), "#777", 1.5, "1 3"),

@@ -33,9 +33,22 @@ pub struct Solver {
     /// A diffusers scheduler instead of the DPM-Solver options: it runs on diffusers' own
     /// timesteps (linspace), not `--spacing`.
     pub scheduler: Option<SchedulerConfig<'static>>,
+    /// `schedules` in the preset file: the model schedules it applies to (`discrete` DDPM
+    /// models, `flow` matching models); both when absent.
+    pub discrete: bool,
+    pub flow: bool,
 }
 
 impl Solver {
+    /// Whether the preset applies to a model with a flow-matching (`true`) or DDPM schedule.
+    pub fn applies_to(&self, flow: bool) -> bool {
+        if flow {
+            self.flow
+        } else {
+            self.discrete
+        }
+    }
+
     /// Whether the solver draws noise each step (its distance to the ODE solution is no error).
     pub fn stochastic(&self) -> bool {
         self.scheduler.as_ref().is_some_and(|c| c.is_sde())
@@ -85,7 +98,23 @@ fn parse(p: &Value) -> Result<Solver, String> {
         method: Method::Multistep,
         order: 2,
         scheduler: None,
+        discrete: true,
+        flow: true,
     };
+    if let Some(list) = p.get("schedules") {
+        let list = list
+            .as_array()
+            .ok_or_else(|| format!("{}: schedules must be a list", s.key))?;
+        s.discrete = false;
+        s.flow = false;
+        for v in list {
+            match v.as_str() {
+                Some("discrete") => s.discrete = true,
+                Some("flow") => s.flow = true,
+                _ => return Err(format!("{}: schedules: {v} is not discrete or flow", s.key)),
+            }
+        }
+    }
     if let Some(d) = p.get("diffusers") {
         let class = text(d, "scheduler")?;
         let class = SchedulerClass::from_name(&class)

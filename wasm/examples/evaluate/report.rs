@@ -34,6 +34,7 @@ fn fmt_cell(c: &Config, f: &dyn Fn(&Config) -> f64, digits: usize) -> String {
 pub fn markdown(
     args: &Args,
     solvers: &[Solver],
+    (reference, check): (&Solver, &Solver),
     info: &ModelInfo,
     configs: &[Config],
     ref_acc: &Acc,
@@ -48,13 +49,21 @@ pub fn markdown(
     let trained = info
         .training_steps
         .map_or("unknown".to_string(), |t| t.to_string());
-    let _ = writeln!(s, "# Sample quality against NFE on the demo model\n");
+    let kind = if info.schedule.is_flow() {
+        "the flow-matching demo model"
+    } else {
+        "the demo model"
+    };
+    let _ = writeln!(s, "# Sample quality against NFE on {kind}\n");
     if args.quick {
         let _ = writeln!(
             s,
             "**Quick (smoke) run: too few samples for conclusions.** The full run is one command, \
-             `cargo run --release -p dpm-solver-wasm --example evaluate` ({FULL_SAMPLES} samples, NFE 5-50, references at \
-             {FULL_REF_NFE} NFE; ~25 minutes on this 2-core machine), and rewrites this file and the plot.\n"
+             `cargo run --release -p dpm-solver-wasm --example evaluate{}` ({} samples, NFE {}, references at \
+             {FULL_REF_NFE} NFE), and rewrites this file and the plot.\n",
+            if info.schedule.is_flow() { " -- --flow" } else { "" },
+            if info.schedule.is_flow() { crate::FLOW_SAMPLES } else { FULL_SAMPLES },
+            if info.schedule.is_flow() { "4-20" } else { "5-50" },
         );
     }
     let _ = writeln!(
@@ -82,9 +91,9 @@ pub fn markdown(
     let _ = writeln!(
         s,
         "- **RMSE**: pixel RMSE (values in [-1, 1], before clipping) to the converged ODE solution of the same noise: \
-         singlestep DPM-Solver-3 at {} NFE. Its distance to DPM-Solver++(3M) at {} NFE is **{:.2e}** \
+         {} at {} NFE, {} spacing. Its distance to {} at {} NFE is **{:.2e}** \
          (the reference's own error is about this size or smaller).",
-        args.ref_nfe, args.ref_nfe, ref_check.rmse()
+        reference.name, args.ref_nfe, args.reference_spacing, check.name, args.ref_nfe, ref_check.rmse()
     );
     let _ = writeln!(
         s,
@@ -93,15 +102,33 @@ pub fn markdown(
          is biased upwards: {} real training digits score **{:.3}** (the floor); the converged reference scores {:.3}.",
         args.samples, args.samples, fid_floor, ref_fid
     );
-    let _ = writeln!(
-        s,
-        "- **diffusers rows**: the schedulers of `dpm_solver::diffusers` with diffusers' defaults (`timestep_spacing` linspace, \
-         `final_sigmas_type` zero, `lower_order_final`) on the model's schedule, so they run on diffusers' integer timesteps \
-         rather than the {} spacing above; DPM-Solver++(2M) appears both ways. The 2M SDE row draws fresh noise every step \
-         (image `k`'s from its own seeded stream): it converges to another sample of the same class, so its RMSE to the ODE \
-         solution is no error and is left out (\"-\"); compare it by FID and accuracy.",
-        args.spacing
-    );
+    if info.schedule.is_flow() {
+        let _ = writeln!(
+            s,
+            "- **Rows**: the model predicts the velocity `v = eps - x_0` on the path `x_s = (1 - s) x_0 + s eps`. \
+             Euler is diffusers' `FlowMatchEulerDiscreteScheduler` (the default scheduler of flow-matching models: \
+             Euler steps on `v` over sigmas `linspace(1, 1/N)`, shift 1); the other diffusers rows are \
+             `DPMSolverMultistepScheduler` and `UniPCMultistepScheduler` with `use_flow_sigmas` (shift 1, diffusers' \
+             defaults otherwise). The DPM-Solver++ rows without \"diffusers\" are this library's core on the flow \
+             schedule (`alpha = 1 - t`, `sigma = t`) at {} spacing ({}).",
+            args.spacing,
+            if matches!(args.spacing.as_str(), "logSNR" | "karras") {
+                "which starts at t = 1 - 1/N, where lambda is finite"
+            } else {
+                "from t = 1, pure noise"
+            }
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "- **diffusers rows**: the schedulers of `dpm_solver::diffusers` with diffusers' defaults (`timestep_spacing` linspace, \
+             `final_sigmas_type` zero, `lower_order_final`) on the model's schedule, so they run on diffusers' integer timesteps \
+             rather than the {} spacing above; DPM-Solver++(2M) appears both ways. The 2M SDE row draws fresh noise every step \
+             (image `k`'s from its own seeded stream): it converges to another sample of the same class, so its RMSE to the ODE \
+             solution is no error and is left out (\"-\"); compare it by FID and accuracy.",
+            args.spacing
+        );
+    }
     let _ = writeln!(
         s,
         "- **Accuracy**: fraction of samples the classifier (`www/models/classifier.onnx`) assigns to the requested class \
@@ -157,15 +184,12 @@ pub fn markdown(
         let _ = writeln!(s, "{}\n", extra.join("; "));
     }
 
-    let _ = writeln!(
-        s,
-        "## Headline: the NFE at which DPM-Solver matches DDIM at {DDIM_TARGET_NFE} NFE\n"
-    );
-    match ddim100 {
-        None => {
-            let _ = writeln!(s, "(DDIM at {DDIM_TARGET_NFE} NFE was not run.)\n");
-        }
-        Some(d) => {
+    if let Some(d) = ddim100 {
+        let _ = writeln!(
+            s,
+            "## Headline: the NFE at which DPM-Solver matches DDIM at {DDIM_TARGET_NFE} NFE\n"
+        );
+        {
             let _ = writeln!(
                 s,
                 "DDIM at {DDIM_TARGET_NFE} NFE: RMSE {:.4}, FID {:.3}. Smallest NFE of the grid at which each solver is at least as good \
@@ -228,6 +252,15 @@ pub fn markdown(
             let _ = writeln!(s);
         }
     }
-    let _ = writeln!(s, "Plot: `{}` (RMSE and FID against NFE, log-log; dashed: DDIM at {DDIM_TARGET_NFE} NFE; dotted: the reference's own error (RMSE) and the FID floor).", args.plot);
+    let _ = writeln!(
+        s,
+        "Plot: `{}` (RMSE and FID against NFE, log-log; {}dotted: the reference's own error (RMSE) and the FID floor).",
+        args.plot,
+        if ddim100.is_some() {
+            format!("dashed: DDIM at {DDIM_TARGET_NFE} NFE; ")
+        } else {
+            String::new()
+        }
+    );
     s
 }
