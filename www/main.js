@@ -26,6 +26,9 @@ const HEADERS = {
   },
 };
 const isDemo = (name) => Object.hasOwn(DEMO_MODELS, name);
+// Workers of the pool: one per core, at most 4 (`?workers=N` overrides, for benchmarks).
+const WORKERS = Math.max(1, Math.min(64, Number(new URLSearchParams(location.search).get('workers')) ||
+  Math.min(navigator.hardwareConcurrency || 1, 4)));
 const canvases = { A: $('canvasA'), B: $('canvasB') };
 const captions = { A: $('captionA'), B: $('captionB') };
 
@@ -121,7 +124,9 @@ async function loadModel(src) {
       }
     }
     const { bytes, load } = modelFrom(files);
-    next = createWorker({ model: bytes, load });
+    // A pool of workers (one per core, at most 4): a batch is split image by image, the images
+    // are the same as with one worker.
+    next = createWorker({ model: bytes, load, workers: WORKERS });
     const metadata = await next.ready;
     if (id !== loading) { next.terminate(); return; }
     if (current) current.abort();

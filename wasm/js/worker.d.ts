@@ -11,6 +11,13 @@ export interface WorkerOptions {
   wasm?: string | URL;
   /** A Worker started from "dpm-solver/worker-script" yourself (otherwise one is created). */
   worker?: Worker;
+  /**
+   * Workers in a pool (default 1, at most 64; not with `worker`): a batch is split image by
+   * image across them (each shard with its own `firstImage`), so all cores work on one
+   * generation and the images are the same for any number of workers. Adaptive runs go to one
+   * worker whole. A good value: `Math.min(navigator.hardwareConcurrency, 4)`.
+   */
+  workers?: number;
   onLoadProgress?: (p: LoadProgress) => void;
 }
 
@@ -41,7 +48,10 @@ export interface WorkerGenerateOptions {
 }
 
 export interface DpmWorker {
+  /** The (first) worker. */
   worker: Worker;
+  /** Every worker of a pool (`workers` > 1). */
+  workers?: Worker[];
   /** The model's metadata once the module and the model are loaded (rejects with an Error whose `stage` is "wasm" or "model"). */
   ready: Promise<ModelMetadata>;
   generate(options?: Omit<GenerateOptions, 'signal' | 'noise'> & { noise?: Float32Array },

@@ -4,6 +4,9 @@
 //   const meta = await w.ready;
 //   const gen = await w.generate({ class: 7, steps: 10 }, { onProgress, onPreview, signal });
 // The worker runs Model.generateAsync, so `signal` stops a run before its next evaluation.
+// `createWorker({ model, workers: n })` starts a pool of n workers (one tract instance each,
+// no SharedArrayBuffer needed) that splits a batch image by image (`firstImage`), so every
+// core works on one generation and the images are the same for any n.
 // Bundlers (Vite with `worker: { format: 'es' }`, webpack 5) bundle worker-script.js from the
 // `new Worker(new URL(...), { type: 'module' })` below.
 
@@ -26,11 +29,143 @@ function toError(m) {
  * `options.load` for what the file does not say (Model's load options: `metadata`,
  * `schedulerConfig`, `externalData`; MODEL.md). `options.onLoadProgress({ loaded, total })` reports the model download;
  * `options.worker` is a Worker you created from "dpm-solver/worker-script" yourself.
+ * `options.workers` (default 1) starts a pool of that many workers instead (see `pool`).
  */
 export function createWorker(options = {}) {
   if (!options || options.model == null) {
     throw new TypeError('dpm-solver/worker: createWorker({ model }) needs the model URL');
   }
+  const n = options.workers ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new TypeError(`dpm-solver/worker: workers must be an integer in 1..=64, got ${n}`);
+  }
+  if (n > 1 && options.worker) {
+    throw new TypeError('dpm-solver/worker: pass either worker (your own) or workers > 1 (a pool the package starts), not both');
+  }
+  return n === 1 ? single(options) : pool(options, n);
+}
+
+/** Whole-batch RGBA grid from per-shard strips (one row of tiles each, no gap), as gridRgba lays it out. */
+function composeGrid(strips, shards, meta, layout, batch) {
+  const scale = Math.max(1, layout.scale ?? 1), gap = layout.gap ?? 0;
+  const cw = meta.width * scale, ch = meta.height * scale;
+  let cols = layout.columns || 0;
+  if (!cols) { cols = 1; while (cols * cols < batch) cols++; }
+  cols = Math.min(cols, batch);
+  const rows = Math.ceil(batch / cols);
+  const width = cols * cw + (cols + 1) * gap, height = rows * ch + (rows + 1) * gap;
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 3; i < data.length; i += 4) data[i] = 255; // gridRgba's opaque black background
+  shards.forEach(({ start, len }, j) => {
+    const strip = strips[j];
+    if (!strip) return;
+    for (let k = 0; k < len; k++) {
+      const cell = start + k, ox = gap + (cell % cols) * (cw + gap), oy = gap + Math.floor(cell / cols) * (ch + gap);
+      for (let y = 0; y < ch; y++) {
+        const src = (y * strip.width + k * cw) * 4;
+        data.set(strip.data.subarray(src, src + cw * 4), ((oy + y) * width + ox) * 4);
+      }
+    }
+  });
+  return { data, width, height };
+}
+
+/**
+ * A pool of `n` workers behind the same API. A batch of B images is split into min(n, B)
+ * contiguous shards; shard [a, b) runs as its own generation with `firstImage: a` (its own
+ * noise streams: image i's noise does not depend on the split) and the classes / noise of its
+ * images. The network sees each image alone (PLAN_BATCH 1), so the images equal those of one
+ * worker bit for bit. Progress reports the slowest shard; previews are composed into one grid;
+ * an abort or an error in one shard stops all. An adaptive run (its step sizes depend on the
+ * whole batch) goes to one worker whole.
+ */
+function pool(options, n) {
+  const members = Array.from({ length: n }, (_, i) => single({
+    ...options,
+    workers: 1,
+    // Each worker gets its own copy of the model's bytes (single() copies before transferring).
+    model: options.model,
+    onLoadProgress: i === 0 ? options.onLoadProgress : undefined,
+  }));
+  const ready = Promise.all(members.map((m) => m.ready)).then((metas) => metas[0]);
+  ready.catch(() => {});
+  let next = 0; // round robin for the runs that are not split
+
+  async function generate(genOptions = {}, { onProgress, onPreview, preview, signal } = {}) {
+    if (signal && signal.aborted) throw abortError(0, signal.reason);
+    const meta = await ready;
+    const batch = genOptions.batch ?? 1;
+    const k = Math.min(n, Number.isInteger(batch) && batch > 0 ? batch : 1);
+    if (k === 1 || genOptions.method === 'adaptive') {
+      return members[next++ % n].generate(genOptions, { onProgress, onPreview, preview, signal });
+    }
+    const len = meta.channels * meta.height * meta.width;
+    const first = genOptions.firstImage ?? 0;
+    const shards = [];
+    for (let j = 0, start = 0; j < k; j++) {
+      const size = Math.floor(batch / k) + (j < batch % k ? 1 : 0);
+      shards.push({ start, len: size });
+      start += size;
+    }
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    signal && signal.addEventListener('abort', onAbort, { once: true });
+    const last = shards.map(() => null); // each shard's latest progress
+    const strips = shards.map(() => null);
+    let reported = -1;
+    const layout = preview || {};
+    const report = () => {
+      if (last.some((p) => !p)) return;
+      const slow = last.reduce((a, b) => (b.nfe < a.nfe ? b : a));
+      if (slow.nfe <= reported) return;
+      reported = slow.nfe;
+      onProgress && onProgress(slow);
+      if (onPreview && strips.every(Boolean)) onPreview(composeGrid(strips, shards, meta, layout, batch));
+    };
+    try {
+      const gens = await Promise.all(shards.map(({ start, len: size }, j) => {
+        const o = { ...genOptions, batch: size, firstImage: first + start };
+        if (Array.isArray(genOptions.class)) o.class = genOptions.class.slice(start, start + size);
+        if (genOptions.noise) o.noise = genOptions.noise.slice(start * len, (start + size) * len);
+        return members[j].generate(o, {
+          signal: ac.signal,
+          preview: onPreview ? { ...(layout.scale ? { scale: layout.scale } : {}), columns: size, gap: 0 } : undefined,
+          onProgress: (p) => { last[j] = p; report(); },
+          onPreview: onPreview ? (img) => { strips[j] = img; } : undefined,
+        }).catch((e) => { ac.abort(e); throw e; });
+      }));
+      const images = new Float32Array(batch * len);
+      gens.forEach((g, j) => images.set(g.images, shards[j].start * len));
+      const whole = {
+        ...gens[0],
+        images,
+        batch,
+        labels: gens.flatMap((g) => g.labels),
+        networkImages: gens.reduce((a, g) => a + g.networkImages, 0),
+      };
+      if (onPreview) onPreview(composeGrid(strips, shards, meta, layout, batch));
+      return whole;
+    } catch (e) {
+      // The first shard's failure (an abort reaches every shard; report it once, as one worker would).
+      if (signal && signal.aborted) throw abortError(Math.max(0, reported), signal.reason);
+      throw e;
+    } finally {
+      signal && signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  return {
+    worker: members[0].worker,
+    /** Every worker of the pool. */
+    workers: members.map((m) => m.worker),
+    ready,
+    generate,
+    terminate() { for (const m of members) m.terminate(); },
+  };
+}
+
+/** One worker (createWorker with `workers` 1). */
+function single(options) {
   const base = typeof location !== 'undefined' ? location.href : undefined;
   const bytes = options.model instanceof ArrayBuffer ? new Uint8Array(options.model)
     : ArrayBuffer.isView(options.model) ? new Uint8Array(options.model.buffer, options.model.byteOffset, options.model.byteLength)

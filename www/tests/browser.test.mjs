@@ -306,3 +306,61 @@ test('the flow-matching demo model: ?demo=flow, its presets, and the model choic
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('worker pool: the same images for 1, 2 and 3 workers; one abort stops every shard', { timeout: 600_000 }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base);
+  await page.waitForFunction(() => window.demo.ready, null, { timeout: TIMEOUT });
+  const r = await page.evaluate(async () => {
+    const { createWorker } = await import('./pkg/worker.js');
+    const model = new Uint8Array(await (await fetch('./models/unet.onnx')).arrayBuffer());
+    const runs = [
+      { batch: 5, class: [0, 1, 2, 3, 4], guidance: 2, steps: 4, seed: 3 },
+      { batch: 4, class: 7, steps: 3, seed: 9, scheduler: 'DPMSolverMultistepScheduler', schedulerConfig: { algorithm_type: 'sde-dpmsolver++' } },
+      { batch: 3, steps: 3, seed: 1, firstImage: 5, scheduler: 'UniPCMultistepScheduler', schedulerConfig: {} },
+    ];
+    const hash = (a) => { let h = 0; const u = new Uint32Array(a.buffer, a.byteOffset, a.length); for (const v of u) h = (Math.imul(h, 31) + v) >>> 0; return h; };
+    const out = {};
+    for (const workers of [1, 2, 3]) {
+      const w = createWorker({ model, workers });
+      await w.ready;
+      out[workers] = [];
+      for (const o of runs) {
+        let preview = null; const steps = [];
+        const g = await w.generate(o, { preview: { columns: 3, gap: 1, scale: 2 }, onPreview: (p) => { preview = p; }, onProgress: (p) => steps.push(p.nfe) });
+        out[workers].push({ images: hash(g.images), n: g.images.length, labels: g.labels, nfe: g.nfe, batch: g.batch,
+          preview: [preview.width, preview.height, hash(new Uint32Array(preview.data.buffer))], steps });
+      }
+      // Abort after the first evaluation: every shard stops, the promise rejects with AbortError.
+      const ac = new AbortController();
+      const t0 = performance.now();
+      const p = w.generate({ batch: 6, steps: 50, class: 1, guidance: 2 }, { signal: ac.signal, onProgress: () => ac.abort() });
+      const err = await p.then(() => null, (e) => e);
+      out[workers].push({ abort: err?.name, ms: performance.now() - t0 });
+      // The pool still works after an abort.
+      const again = await w.generate(runs[0]);
+      out[workers].push({ again: hash(again.images) === out[workers][0].images });
+      w.terminate();
+    }
+    // The image i of a 5-image batch equals the single image generated with firstImage i.
+    const w = createWorker({ model });
+    const whole = await w.generate({ batch: 5, class: 2, steps: 3, seed: 4 });
+    const third = await w.generate({ batch: 1, class: 2, steps: 3, seed: 4, firstImage: 2 });
+    const L = third.images.length;
+    const same = whole.images.slice(2 * L, 3 * L).every((v, i) => v === third.images[i]);
+    w.terminate();
+    return { out, same };
+  });
+  for (const k of ['2', '3']) {
+    for (let i = 0; i < 3; i++) assert.deepEqual(r.out[k][i], r.out['1'][i], `${k} workers, run ${i}: not the images/preview of one worker`);
+    assert.equal(r.out[k][3].abort, 'AbortError');
+    assert.deepEqual(r.out[k][4], { again: true });
+  }
+  assert.equal(r.out['1'][3].abort, 'AbortError');
+  assert.ok(r.same, 'firstImage 2 does not reproduce image 2 of the batch');
+  console.log(`pool abort after one evaluation (ms): ${[1, 2, 3].map((k) => r.out[k][3].ms.toFixed(0)).join(', ')}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

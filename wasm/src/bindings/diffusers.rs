@@ -259,12 +259,10 @@ impl DiffusersSampler {
             PredictionType::VPrediction => Prediction::V,
             PredictionType::FlowPrediction => Prediction::Flow,
         };
-        let run =
-            DiffusersRun::new(&cfg, steps, table, x, scratch, seed as u64, batch).map_err(|e| {
-                match e {
-                    PipelineError::Solver(e) => Error::Solver(e),
-                    e => Error::Pipeline(e.to_string()),
-                }
+        let run = DiffusersRun::new(&cfg, steps, table, x, scratch, seed as u64, 0, batch)
+            .map_err(|e| match e {
+                PipelineError::Solver(e) => Error::Solver(e),
+                e => Error::Pipeline(e.to_string()),
             })?;
         Ok(DiffusersSampler {
             run,

@@ -20,8 +20,14 @@ use wasm_bindgen::JsCast;
 const TS_MODEL: &'static str = r#"
 /** Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1, unconditional, seed 0). */
 export interface GenerateOptions {
-  /** Image i starts from gaussianNoise(seed, imageLength, i). */
+  /** Image i starts from gaussianNoise(seed, imageLength, firstImage + i). */
   seed?: number;
+  /**
+   * Index of this batch's first image in a larger batch (default 0, at most 2^31): image i uses
+   * noise stream firstImage + i (starting noise, and an SDE scheduler's step noise), so a batch
+   * generated in parts (createWorker's `workers` pool) gives the same images as the whole.
+   */
+  firstImage?: number;
   batch?: number;
   /** One class for all images, one per image, or null/undefined for unconditional. */
   class?: number | number[] | null;
@@ -113,6 +119,7 @@ impl From<PipelineError> for Error {
 /// The `generate` options besides [`DPM_KEYS`].
 pub(super) const GENERATE_KEYS: &[&str] = &[
     "seed",
+    "firstImage",
     "batch",
     "class",
     "guidance",
@@ -152,6 +159,9 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
             ));
         }
         g.seed = s as u64;
+    }
+    if let Some(f) = o.uint("firstImage", 1 << 31)? {
+        g.first_image = f;
     }
     if let Some(b) = o.uint("batch", 4096)? {
         g.batch = b;

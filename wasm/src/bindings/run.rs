@@ -73,12 +73,7 @@ impl Model {
         let mut opts_bufs = Leaked::default();
         let opts = generate_options(&o, &mut opts_bufs)?;
         let noise = match o.get("noise")? {
-            None => crate::pipeline::initial_noise(
-                opts.seed,
-                0,
-                opts.batch,
-                self.pipe.info().image_len(),
-            ),
+            None => self.pipe.seeded_noise(&opts),
             Some(v) => super::js::numbers(&v, "options.noise")?,
         };
         let bufs = Box::into_raw(Box::default());

@@ -32,9 +32,13 @@ pub enum Conditioning {
 /// 10 NFE, logSNR spacing, batch 1, unconditional, seed 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerateOptions {
-    /// Noise seed: image `i` starts from `NoiseRng::with_stream(seed, i)`, so an image does
-    /// not depend on the batch size it is drawn in.
+    /// Noise seed: image `i` starts from `NoiseRng::with_stream(seed, first_image + i)`, so an
+    /// image does not depend on the batch size it is drawn in.
     pub seed: u64,
+    /// Index of this batch's first image in a larger batch (default 0): image `i` draws its
+    /// starting noise (and an SDE's step noise) from stream `first_image + i`, so a batch
+    /// split into parts (the worker pool's shards) gives the same images as the whole.
+    pub first_image: usize,
     /// Images per call.
     pub batch: usize,
     /// Classes.
@@ -78,6 +82,7 @@ impl Default for GenerateOptions {
     fn default() -> Self {
         GenerateOptions {
             seed: 0,
+            first_image: 0,
             batch: 1,
             conditioning: Conditioning::Unconditional,
             guidance_scale: 1.0,
@@ -270,8 +275,8 @@ impl Pipeline {
         self.model.prepare(b)
     }
 
-    /// Draws `opts.batch` images from the seeded noise of [`initial_noise`]`(opts.seed, 0,
-    /// batch, ..)`. `progress` runs after every completed step; `ControlFlow::Break` stops
+    /// Draws `opts.batch` images from the seeded noise of [`initial_noise`]`(opts.seed,
+    /// opts.first_image, batch, ..)`. `progress` runs after every completed step; `ControlFlow::Break` stops
     /// the run with [`PipelineError::Cancelled`].
     pub fn generate(
         &mut self,
@@ -280,8 +285,19 @@ impl Pipeline {
     ) -> Result<Generation> {
         self.labels(opts)?;
         super::validate::batch_elements(opts.batch, self.info().image_len(), opts.is_guided())?;
-        let noise = initial_noise(opts.seed, 0, opts.batch, self.info().image_len());
+        let noise = self.seeded_noise(opts);
         self.generate_from_noise(noise, opts, progress)
+    }
+
+    /// The starting noise of [`generate`](Self::generate): image `i` from stream
+    /// `opts.first_image + i` of `opts.seed` (the one place that derives it).
+    pub fn seeded_noise(&self, opts: &GenerateOptions) -> Vec<f32> {
+        initial_noise(
+            opts.seed,
+            opts.first_image,
+            opts.batch,
+            self.info().image_len(),
+        )
     }
 
     /// As [`generate`](Self::generate) from caller-given `x_T` (`opts.batch` images; the
@@ -408,6 +424,7 @@ impl Pipeline {
                     x,
                     scratch,
                     sde_seed(opts.seed),
+                    opts.first_image,
                     b,
                 )?))
             }

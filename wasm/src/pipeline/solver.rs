@@ -41,7 +41,7 @@ pub(crate) enum Solver<'a> {
 
 impl<'a> DiffusersRun<'a> {
     /// The configured scheduler over `x` (`batch` images); the SDE variants draw image `i`'s
-    /// noise from `NoiseRng::with_stream(seed, i)`.
+    /// noise from `NoiseRng::with_stream(seed, first + i)`.
     pub fn new(
         config: &SchedulerConfig<'a>,
         steps: usize,
@@ -49,12 +49,13 @@ impl<'a> DiffusersRun<'a> {
         x: &'a mut [f32],
         scratch: &'a mut [f32],
         seed: u64,
+        first: usize,
         batch: usize,
     ) -> Result<Self> {
         let n = x.len();
         let rngs = if config.is_sde() {
             (0..batch.max(1))
-                .map(|i| NoiseRng::with_stream(seed, i as u64))
+                .map(|i| NoiseRng::with_stream(seed, (first + i) as u64))
                 .collect()
         } else {
             Vec::new()
