@@ -62,6 +62,8 @@ def main():
     p.add_argument("--ckpt", default=os.path.join(HERE, "checkpoints", "latest.pt"))
     p.add_argument("--out", default=os.path.join(HERE, "out", "unet.onnx"))
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--objective", choices=["eps", "flow"], default=None,
+                   help="the checkpoint's training objective (default: as it records, else eps)")
     p.add_argument("--raw", action="store_true", help="export the raw (non-EMA) weights instead")
     p.add_argument("--tol", type=float, default=1e-4)
     a = p.parse_args()
@@ -71,7 +73,7 @@ def main():
     net.load_state_dict(ck["model"] if a.raw else ck["ema"])
     net.eval()
     step = int(ck["step"])
-    flow = ck.get("objective", "eps") == "flow"
+    flow = (a.objective or ck.get("objective", "eps")) == "flow"
     out_name = "v" if flow else "eps"
     print(f"loaded {a.ckpt}: step {step}, {'raw' if a.raw else 'EMA'} weights, "
           f"{count_params(net):,} params, config {ck['config']}")

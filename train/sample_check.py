@@ -116,6 +116,8 @@ def main():
     p.add_argument("--sampler", default="dpmpp2m", choices=["ddim", "dpmpp2m"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clip", action="store_true", help="clip the x0 prediction to [-1, 1] (DDPM-style)")
+    p.add_argument("--objective", choices=["eps", "flow"], default=None,
+                   help="the checkpoint's training objective (default: as it records, else eps)")
     p.add_argument("--raw", action="store_true", help="use raw (non-EMA) weights")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--classifier", default=None, help="optional classifier ONNX to score the samples")
@@ -127,7 +129,7 @@ def main():
     net.load_state_dict(ck["model"] if a.raw else ck["ema"])
     net.eval()
     classes = [c for _ in range(a.rows) for c in range(10)]
-    if ck.get("objective", "eps") == "flow":
+    if (a.objective or ck.get("objective", "eps")) == "flow":
         a.sampler = "euler (flow)"
         x = sample_flow(net, classes, a.steps, a.guidance, a.seed)
     else:

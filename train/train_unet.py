@@ -184,7 +184,8 @@ def main():
             print(f"saved {latest} (step {step})", flush=True)
         if a.snapshot_every and step % a.snapshot_every == 0:
             snap = os.path.join(a.ckpt_dir, f"step_{step:06d}.pt")
-            atomic_save(dict(step=step, config=config, ema=ema.state_dict(), model=model.state_dict()), snap)
+            atomic_save(dict(step=step, config=config, ema=ema.state_dict(), model=model.state_dict(),
+                             objective=a.objective), snap)
     print("done", flush=True)
 
 
