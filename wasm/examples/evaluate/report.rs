@@ -91,9 +91,9 @@ pub fn markdown(
     let _ = writeln!(
         s,
         "- **RMSE**: pixel RMSE (values in [-1, 1], before clipping) to the converged ODE solution of the same noise: \
-         {} at {} NFE, {} spacing. Its distance to {} at {} NFE is **{:.2e}** \
+         {} at {} NFE, {} spacing. Its distance to {} at {} NFE ({} spacing) is **{:.2e}** \
          (the reference's own error is about this size or smaller).",
-        reference.name, args.ref_nfe, args.reference_spacing, check.name, args.ref_nfe, ref_check.rmse()
+        reference.name, args.ref_nfe, args.reference_spacing, check.name, args.ref_nfe, args.spacing, ref_check.rmse()
     );
     let _ = writeln!(
         s,
