@@ -61,8 +61,9 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= max as f64 => Ok(Some(x as usize)),
             Some(x) => opt_err(format!(
-                "{}.{key} must be an integer in 0..={max}, got {x}",
-                self.ctx
+                "{}.{key} must be an integer in 0..={max}, got {}",
+                self.ctx,
+                crate::decimal::f64_text(x)
             )),
         }
     }

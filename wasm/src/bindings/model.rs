@@ -146,12 +146,7 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
     }
     let pe = |e: PipelineError| Error::Option(e.to_string());
     if let Some(s) = o.num("seed")? {
-        if !(s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0) {
-            return opt_err(format!(
-                "options.seed must be a non-negative safe integer, got {s}"
-            ));
-        }
-        g.seed = s as u64;
+        g.seed = super::limits::safe_integer(s, "options.seed")?;
     }
     if let Some(b) = o.uint("batch", 4096)? {
         g.batch = b;

@@ -916,18 +916,9 @@ pub fn gaussian_noise(
 ) -> core::result::Result<Float32Array, Error> {
     let _guard = limits::enter()?;
     let length = limits::count(length, "gaussianNoise length", limits::MAX_NOISE_LENGTH)?;
-    let as_u64 = |v: f64, what: &str| -> Result<u64> {
-        if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
-            Ok(v as u64)
-        } else {
-            Err(Error::Option(format!(
-                "{what} must be a non-negative safe integer, got {v}"
-            )))
-        }
-    };
     let mut rng = dpm_solver::rng::NoiseRng::with_stream(
-        as_u64(seed, "seed")?,
-        as_u64(stream.unwrap_or(0.0), "stream")?,
+        limits::safe_integer(seed, "seed")?,
+        limits::safe_integer(stream.unwrap_or(0.0), "stream")?,
     );
     let mut out = vec![0.0f32; length];
     rng.fill_gaussian(&mut out);
