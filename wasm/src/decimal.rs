@@ -138,38 +138,41 @@ mod js {
     type Lexed = Result<(bool, String, i64), f64>;
 
     fn lex(text: &str) -> Option<Lexed> {
-        let b = text.as_bytes();
-        let (neg, rest) = match b.first() {
-            Some(b'-') => (true, &text[1..]),
-            Some(b'+') => (false, &text[1..]),
-            _ => (false, text),
+        // Over bytes, not `str` slices (whose panic path would bring char formatting along).
+        let sign_of = |b: &[u8]| match b.first() {
+            Some(b'-') => (true, 1),
+            Some(b'+') => (false, 1),
+            _ => (false, 0),
         };
+        let b = text.as_bytes();
+        let (neg, skip) = sign_of(b);
+        let rest = b.get(skip..)?;
         let sign = if neg { -1.0 } else { 1.0 };
         for (word, v) in [("inf", f64::INFINITY), ("infinity", f64::INFINITY), ("nan", f64::NAN)] {
-            if rest.eq_ignore_ascii_case(word) {
+            if rest.eq_ignore_ascii_case(word.as_bytes()) {
                 return Some(Err(sign * v));
             }
         }
-        let (mantissa, exponent) = match rest.find(['e', 'E']) {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        let (mantissa, exponent) = match rest.iter().position(|&c| c == b'e' || c == b'E') {
+            Some(i) => (rest.get(..i)?, Some(rest.get(i + 1..)?)),
             None => (rest, None),
         };
-        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-        let all_digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+        let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+            Some(i) => (mantissa.get(..i)?, mantissa.get(i + 1..)?),
+            None => (mantissa, &[][..]),
+        };
+        let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
         if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
             return None;
         }
         let mut exp: i64 = 0;
         if let Some(e) = exponent {
-            let (eneg, edigits) = match e.as_bytes().first() {
-                Some(b'-') => (true, &e[1..]),
-                Some(b'+') => (false, &e[1..]),
-                _ => (false, e),
-            };
+            let (eneg, eskip) = sign_of(e);
+            let edigits = e.get(eskip..)?;
             if edigits.is_empty() || !all_digits(edigits) {
                 return None;
             }
-            for c in edigits.bytes() {
+            for &c in edigits {
                 // Saturates: far beyond any f64 either way.
                 exp = (exp * 10 + (c - b'0') as i64).min(1 << 40);
             }
@@ -177,20 +180,18 @@ mod js {
                 exp = -exp;
             }
         }
-        let mut digits: String = int.chars().chain(frac.chars()).collect();
         exp -= frac.len() as i64;
-        let lead = digits.len() - digits.trim_start_matches('0').len();
-        digits.drain(..lead);
+        let mut digits: Vec<u8> = int.iter().chain(frac).copied().skip_while(|&c| c == b'0').collect();
         if digits.len() > 800 {
-            let sticky = digits[800..].bytes().any(|c| c != b'0');
+            let sticky = digits.iter().skip(800).any(|&c| c != b'0');
             exp += digits.len() as i64 - 800;
             digits.truncate(800);
             if sticky {
-                digits.push('1');
+                digits.push(b'1');
                 exp -= 1;
             }
         }
-        Some(Ok((neg, digits, exp)))
+        Some(Ok((neg, String::from_utf8(digits).ok()?, exp)))
     }
 
     /// `text` as the nearest `f64`, with its decimal (`None` for `inf`/`nan`).
