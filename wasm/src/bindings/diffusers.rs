@@ -214,8 +214,8 @@ impl DiffusersSampler {
                 None => None,
                 Some(g) => {
                     let go = Opts::new(&g, "guidance", &["type", "scale"])?;
-                    match go.choice("type", &["classifier-free", "none"])?.as_deref() {
-                        Some("classifier-free") => Some(go.num("scale")?.unwrap_or(1.0) as f32),
+                    match go.pick("type", &["classifier-free", "none"])? {
+                        Some(0) => Some(go.num("scale")?.unwrap_or(1.0) as f32),
                         Some(_) => None,
                         None => return opt_err(
                             "guidance.type is required ('classifier-free'; classifier guidance \

@@ -88,16 +88,19 @@ impl<'a> Opts<'a> {
         }
     }
 
-    /// A string from `choices`; the error lists them.
-    pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>> {
+    /// The index in `choices` of the string at `key` (callers map it through a table of the
+    /// same order); the error lists them.
+    pub fn pick(&self, key: &str, choices: &[&str]) -> Result<Option<usize>> {
         match self.string(key)? {
             None => Ok(None),
-            Some(s) if choices.contains(&s.as_str()) => Ok(Some(s)),
-            Some(s) => opt_err(format!(
-                "{}.{key} is '{s}', expected one of: {}",
-                self.ctx,
-                choices.join(", ")
-            )),
+            Some(s) => match choices.iter().position(|c| *c == s) {
+                Some(i) => Ok(Some(i)),
+                None => opt_err(format!(
+                    "{}.{key} is '{s}', expected one of: {}",
+                    self.ctx,
+                    choices.join(", ")
+                )),
+            },
         }
     }
 

@@ -194,11 +194,8 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
             let shift = match (k.num("flowShift")?, k.num("mu")?) {
                 (Some(s), _) => Some(TimeShift::Static(s as f32)),
                 (None, Some(mu)) => Some(
-                    match k
-                        .choice("timeShiftType", &["exponential", "linear"])?
-                        .as_deref()
-                    {
-                        Some("linear") => TimeShift::Linear { mu: mu as f32 },
+                    match k.pick("timeShiftType", &["exponential", "linear"])? {
+                        Some(1) => TimeShift::Linear { mu: mu as f32 },
                         _ => TimeShift::Exponential { mu: mu as f32 },
                     },
                 ),
