@@ -138,5 +138,10 @@ pub(crate) fn numbers(v: &JsValue, what: &str) -> Result<Vec<f32>> {
 
 /// Sets `obj[key] = value` on a fresh plain object (cannot fail for plain objects).
 pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+    set_value(obj, key, &value.into());
+}
+
+// The one copy of the call (`set` is generic over the value's type).
+fn set_value(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }

@@ -851,7 +851,8 @@ impl Sampler {
                 .filter(|k| !super::diffusers::KEYS.contains(&k.as_str()))
                 .collect::<Vec<_>>();
             Error::Option(format!(
-                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes                  its settings by diffusers' names in the scheduler config (allowed beside it: {})",
+                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes \
+                 its settings by diffusers' names in the scheduler config (allowed beside it: {})",
                 extra.join(", "),
                 super::diffusers::KEYS.join(", ")
             ))
