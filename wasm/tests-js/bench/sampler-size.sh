@@ -15,6 +15,8 @@ if [[ $# -ge 1 ]]; then
     src=$(mktemp -d)
     trap 'rm -rf "$src"' EXIT
     git archive "$1" | tar -x -C "$src"
+    # git archive dates the files at the commit: newer ones make cargo rebuild.
+    find "$src" -type f -exec touch {} +
 fi
 export RUSTFLAGS="${RUSTFLAGS--C target-feature=+simd128}"
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=${OPT:-z}
