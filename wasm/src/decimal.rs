@@ -148,7 +148,11 @@ mod js {
         let (neg, skip) = sign_of(b);
         let rest = b.get(skip..)?;
         let sign = if neg { -1.0 } else { 1.0 };
-        for (word, v) in [("inf", f64::INFINITY), ("infinity", f64::INFINITY), ("nan", f64::NAN)] {
+        for (word, v) in [
+            ("inf", f64::INFINITY),
+            ("infinity", f64::INFINITY),
+            ("nan", f64::NAN),
+        ] {
             if rest.eq_ignore_ascii_case(word.as_bytes()) {
                 return Some(Err(sign * v));
             }
@@ -181,7 +185,12 @@ mod js {
             }
         }
         exp -= frac.len() as i64;
-        let mut digits: Vec<u8> = int.iter().chain(frac).copied().skip_while(|&c| c == b'0').collect();
+        let mut digits: Vec<u8> = int
+            .iter()
+            .chain(frac)
+            .copied()
+            .skip_while(|&c| c == b'0')
+            .collect();
         if digits.len() > 800 {
             let sticky = digits.iter().skip(800).any(|&c| c != b'0');
             exp += digits.len() as i64 - 800;
@@ -217,22 +226,42 @@ mod js {
             return Some(y as f32);
         }
         // The f32s around `a` (2^128 standing for infinity above f32::MAX).
-        let lo = if (t as f64) < a { t } else { f32::from_bits(t.to_bits() - 1) };
-        let hi = if lo == f32::MAX { 2f64.powi(128) } else { f32::from_bits(lo.to_bits() + 1) as f64 };
+        let lo = if (t as f64) < a {
+            t
+        } else {
+            f32::from_bits(t.to_bits() - 1)
+        };
+        let hi = if lo == f32::MAX {
+            2f64.powi(128)
+        } else {
+            f32::from_bits(lo.to_bits() + 1) as f64
+        };
         let mid = (lo as f64 + hi) / 2.0;
         if a != mid {
             return Some(y as f32);
         }
         // mid = m 2^e exactly; the decimal is digits 10^exp.
         let bits = mid.to_bits();
-        let (m, e) = ((bits & ((1 << 52) - 1)) | (1 << 52), ((bits >> 52) as i64) - 1075);
+        let (m, e) = (
+            (bits & ((1 << 52) - 1)) | (1 << 52),
+            ((bits >> 52) as i64) - 1075,
+        );
         let big = |v: u64| BigInt::from(v);
         let pow = |base: u64, p: i64| big(base).pow(&big(p.max(0) as u64));
-        let d = BigInt::new(&JsValue::from_str(if digits.is_empty() { "0" } else { &digits })).ok()?;
+        let d = BigInt::new(&JsValue::from_str(if digits.is_empty() {
+            "0"
+        } else {
+            &digits
+        }))
+        .ok()?;
         let left = &(&d * &pow(10, exp)) * &pow(2, -e);
         let right = &(&big(m) * &pow(2, e)) * &pow(10, -exp);
         let r = if left > right {
-            if lo == f32::MAX { f32::INFINITY } else { hi as f32 }
+            if lo == f32::MAX {
+                f32::INFINITY
+            } else {
+                hi as f32
+            }
         } else if left < right {
             lo
         } else {

@@ -259,12 +259,12 @@ impl DiffusersSampler {
             PredictionType::FlowPrediction => Prediction::Flow,
         };
         let run =
-            DiffusersRun::new(&cfg, steps, table, x, scratch, seed, batch).map_err(|e| {
-                match e {
+            DiffusersRun::new(&cfg, steps, table, x, scratch, seed, batch).map_err(
+                |e| match e {
                     PipelineError::Solver(e) => Error::Solver(e),
                     e => Error::Pipeline(e.to_string()),
-                }
-            })?;
+                },
+            )?;
         Ok(DiffusersSampler {
             run,
             class,

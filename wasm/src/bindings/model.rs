@@ -193,12 +193,12 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
             )?;
             let shift = match (k.num("flowShift")?, k.num("mu")?) {
                 (Some(s), _) => Some(TimeShift::Static(s as f32)),
-                (None, Some(mu)) => Some(
-                    match k.pick("timeShiftType", &["exponential", "linear"])? {
+                (None, Some(mu)) => {
+                    Some(match k.pick("timeShiftType", &["exponential", "linear"])? {
                         Some(1) => TimeShift::Linear { mu: mu as f32 },
                         _ => TimeShift::Exponential { mu: mu as f32 },
-                    },
-                ),
+                    })
+                }
                 (None, None) => None,
             };
             match (shift, k.num("karras")?) {
