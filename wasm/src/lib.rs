@@ -4,6 +4,7 @@
 //!   read its metadata, generate a batch with the core's ask/tell sampler.
 //! - `bindings` (wasm-bindgen): thin newtypes over the core `Sampler` and the pipeline for JS.
 
+pub mod decimal;
 pub mod onnx_info;
 pub mod pipeline;
 

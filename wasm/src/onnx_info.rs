@@ -109,10 +109,18 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
         return Some("the file is empty (0 bytes): check the URL or the file");
     }
     let head = &bytes[..bytes.len().min(512)];
-    let text = String::from_utf8_lossy(head);
-    let t = text.trim_start_matches('\u{feff}').trim_start();
+    // Leading byte-order marks, then white space, skipped (as `trim_start_matches('\u{feff}')`
+    // then `trim_start()`); by characters and bytes rather than `str` slices and substring
+    // search, which would bring their panic messages and searcher into the wasm.
+    let t: String = String::from_utf8_lossy(head)
+        .chars()
+        .skip_while(|&c| c == '\u{feff}')
+        .skip_while(|c| c.is_whitespace())
+        .collect();
     let lower = t.to_ascii_lowercase();
-    if lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.contains("<head")
+    if lower.starts_with("<!doctype html")
+        || lower.starts_with("<html")
+        || lower.as_bytes().windows(5).any(|w| w == b"<head")
     {
         return Some(
             "got an HTML page (a server's 404 page or an app's index.html?): check the URL",

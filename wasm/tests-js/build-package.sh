@@ -49,7 +49,10 @@ if [[ "${BUNDLER:-0}" == 1 ]]; then build bundler; fi
 # The sampler-only build (no tract: `--no-default-features`) inside the web package, as
 # `dpm-solver/sampler`; then the JS entry modules (wasm/js: init guards, Node init, Model
 # loading and generateAsync, the worker wrapper), the licenses and the exports map.
+# Built for size: opt-level "z", fat LTO and one codegen unit (110 kB instead of 119 kB gzip,
+# wasm/BENCHMARKS.md "Package sizes"; the same float operations, so the same numbers).
 if [[ "${SAMPLER:-1}" == 1 ]]; then
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
     wasm-pack build wasm --release --mode no-install --target web --no-pack \
         --out-dir "$PWD/$OUT/web/sampler" --out-name dpm_solver_sampler -- --no-default-features
     rm -f "$OUT/web/sampler/.gitignore" "$OUT/web/sampler/package.json" "$OUT/web/sampler/README.md"

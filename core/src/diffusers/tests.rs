@@ -87,6 +87,22 @@ fn numpy_rounding_and_spacings() {
     assert_eq!(round_half_even(3.5), 4.0);
     assert_eq!(round_half_even(-0.5), -0.0);
     assert_eq!(round_half_even(1.4999999), 1.0);
+    assert_eq!(round_half_even(-1.5), -2.0);
+    assert_eq!(round_half_even(-2.5), -2.0);
+    assert_eq!(
+        round_half_even(2_251_799_813_685_248.5),
+        2_251_799_813_685_248.0
+    );
+    assert_eq!(
+        round_half_even(2_251_799_813_685_249.5),
+        2_251_799_813_685_250.0
+    );
+    assert_eq!(
+        round_half_even(9_007_199_254_740_993.0),
+        9_007_199_254_740_992.0
+    );
+    assert!(round_half_even(f64::NAN).is_nan());
+    assert_eq!(round_half_even(f64::INFINITY), f64::INFINITY);
     let c = DDIMConfig {
         timestep_spacing: TimestepSpacing::Leading,
         steps_offset: 1,

@@ -5,6 +5,7 @@
 
 use super::error::{opt_err, Error, Result};
 use super::js::{numbers, Opts};
+use super::limits;
 use super::sampler::Leaked;
 use crate::pipeline::solver::{DiffusersRun, Pending, MAX_DIFFUSERS_STEPS as MAX_STEPS};
 use crate::pipeline::PipelineError;
@@ -122,7 +123,10 @@ fn apply(
         } else if key == "disable_corrector" {
             let list = numbers(&v, &what)?;
             if let Some(bad) = list.iter().find(|i| !(**i >= 0.0 && i.fract() == 0.0)) {
-                return opt_err(format!("{what} holds {bad}: expected step indices"));
+                return opt_err(format!(
+                    "{what} holds {}: expected step indices",
+                    crate::decimal::f32_text(*bad)
+                ));
             }
             let idx: Vec<usize> = list.iter().map(|&i| i as usize).collect();
             ConfigValue::Indices(bufs.keep_indices(idx))
@@ -210,8 +214,8 @@ impl DiffusersSampler {
                 None => None,
                 Some(g) => {
                     let go = Opts::new(&g, "guidance", &["type", "scale"])?;
-                    match go.choice("type", &["classifier-free", "none"])?.as_deref() {
-                        Some("classifier-free") => Some(go.num("scale")?.unwrap_or(1.0) as f32),
+                    match go.pick("type", &["classifier-free", "none"])? {
+                        Some(0) => Some(go.num("scale")?.unwrap_or(1.0) as f32),
                         Some(_) => None,
                         None => return opt_err(
                             "guidance.type is required ('classifier-free'; classifier guidance \
@@ -220,12 +224,7 @@ impl DiffusersSampler {
                     }
                 }
             };
-        let seed = o.num("seed")?.unwrap_or(0.0);
-        if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-            return opt_err(format!(
-                "options.seed must be a non-negative safe integer, got {seed}"
-            ));
-        }
+        let seed = limits::safe_integer(o.num("seed")?.unwrap_or(0.0), "options.seed")?;
         if batch == 0 || !x_t.len().is_multiple_of(batch) {
             return opt_err(format!(
                 "options.batch = {batch} does not divide xT's length {}",
@@ -259,11 +258,12 @@ impl DiffusersSampler {
             PredictionType::VPrediction => Prediction::V,
             PredictionType::FlowPrediction => Prediction::Flow,
         };
-        let run = DiffusersRun::new(&cfg, steps, table, x, scratch, seed as u64, 0, batch)
-            .map_err(|e| match e {
+        let run = DiffusersRun::new(&cfg, steps, table, x, scratch, seed, 0, batch).map_err(
+            |e| match e {
                 PipelineError::Solver(e) => Error::Solver(e),
                 e => Error::Pipeline(e.to_string()),
-            })?;
+            },
+        )?;
         Ok(DiffusersSampler {
             run,
             class,

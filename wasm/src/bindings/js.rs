@@ -61,8 +61,9 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= max as f64 => Ok(Some(x as usize)),
             Some(x) => opt_err(format!(
-                "{}.{key} must be an integer in 0..={max}, got {x}",
-                self.ctx
+                "{}.{key} must be an integer in 0..={max}, got {}",
+                self.ctx,
+                crate::decimal::f64_text(x)
             )),
         }
     }
@@ -87,16 +88,19 @@ impl<'a> Opts<'a> {
         }
     }
 
-    /// A string from `choices`; the error lists them.
-    pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>> {
+    /// The index in `choices` of the string at `key` (callers map it through a table of the
+    /// same order); the error lists them.
+    pub fn pick(&self, key: &str, choices: &[&str]) -> Result<Option<usize>> {
         match self.string(key)? {
             None => Ok(None),
-            Some(s) if choices.contains(&s.as_str()) => Ok(Some(s)),
-            Some(s) => opt_err(format!(
-                "{}.{key} is '{s}', expected one of: {}",
-                self.ctx,
-                choices.join(", ")
-            )),
+            Some(s) => match choices.iter().position(|c| *c == s) {
+                Some(i) => Ok(Some(i)),
+                None => opt_err(format!(
+                    "{}.{key} is '{s}', expected one of: {}",
+                    self.ctx,
+                    choices.join(", ")
+                )),
+            },
         }
     }
 
@@ -134,5 +138,10 @@ pub(crate) fn numbers(v: &JsValue, what: &str) -> Result<Vec<f32>> {
 
 /// Sets `obj[key] = value` on a fresh plain object (cannot fail for plain objects).
 pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+    set_value(obj, key, &value.into());
+}
+
+// The one copy of the call (`set` is generic over the value's type).
+fn set_value(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }

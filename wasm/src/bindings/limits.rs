@@ -82,9 +82,24 @@ pub(crate) fn count(v: f64, what: &str, max: usize) -> Result<usize> {
         return opt_err(format!("{what} is required (an integer in 0..={max})"));
     }
     if !(v >= 0.0 && v.fract() == 0.0 && v <= max as f64) {
-        return opt_err(format!("{what} must be an integer in 0..={max}, got {v}"));
+        return opt_err(format!(
+            "{what} must be an integer in 0..={max}, got {}",
+            crate::decimal::f64_text(v)
+        ));
     }
     Ok(v as usize)
+}
+
+/// A seed-like integer: a JS number that is a non-negative safe integer (`0..=2^53 - 1`).
+pub(crate) fn safe_integer(v: f64, what: &str) -> Result<u64> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
+        Ok(v as u64)
+    } else {
+        opt_err(format!(
+            "{what} must be a non-negative safe integer, got {}",
+            crate::decimal::f64_text(v)
+        ))
+    }
 }
 
 /// A `Float32Array`, `Float64Array` or array of numbers argument as `f32`s, its length checked

@@ -54,10 +54,7 @@ fn prediction_name(p: Prediction) -> &'static str {
     }
 }
 
-/// An `f32` as the shortest decimal that rounds to it (1e-4, not 9.99999974e-5).
-fn short(v: f32) -> f64 {
-    v.to_string().parse().unwrap_or(v as f64)
-}
+use crate::decimal::f32_shortest as short;
 
 fn schedule_js(s: &ScheduleInfo) -> Object {
     let betas = Object::new();

@@ -153,12 +153,7 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
     }
     let pe = |e: PipelineError| Error::Option(e.to_string());
     if let Some(s) = o.num("seed")? {
-        if !(s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0) {
-            return opt_err(format!(
-                "options.seed must be a non-negative safe integer, got {s}"
-            ));
-        }
-        g.seed = s as u64;
+        g.seed = super::limits::safe_integer(s, "options.seed")?;
     }
     if let Some(f) = o.uint("firstImage", 1 << 31)? {
         g.first_image = f;
@@ -208,15 +203,12 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
             )?;
             let shift = match (k.num("flowShift")?, k.num("mu")?) {
                 (Some(s), _) => Some(TimeShift::Static(s as f32)),
-                (None, Some(mu)) => Some(
-                    match k
-                        .choice("timeShiftType", &["exponential", "linear"])?
-                        .as_deref()
-                    {
-                        Some("linear") => TimeShift::Linear { mu: mu as f32 },
+                (None, Some(mu)) => {
+                    Some(match k.pick("timeShiftType", &["exponential", "linear"])? {
+                        Some(1) => TimeShift::Linear { mu: mu as f32 },
                         _ => TimeShift::Exponential { mu: mu as f32 },
-                    },
-                ),
+                    })
+                }
                 (None, None) => None,
             };
             match (shift, k.num("karras")?) {

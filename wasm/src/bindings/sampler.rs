@@ -252,12 +252,9 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
         ],
     )?;
     const MAX_N: usize = 1 << 20;
-    match o
-        .choice("type", &["discrete", "linear", "flow"])?
-        .as_deref()
-    {
-        Some("flow") => Ok(NoiseSchedule::flow(o.uint("n", 1 << 24)?.unwrap_or(1000))?),
-        Some("linear") => {
+    match o.pick("type", &["discrete", "linear", "flow"])? {
+        Some(2) => Ok(NoiseSchedule::flow(o.uint("n", 1 << 24)?.unwrap_or(1000))?),
+        Some(1) => {
             let b0 = o.num("beta0")?.or(o.num("beta_0")?).unwrap_or(0.1) as f32;
             let b1 = o.num("beta1")?.or(o.num("beta_1")?).unwrap_or(20.0) as f32;
             Ok(NoiseSchedule::linear_vp(b0, b1)?)
@@ -284,12 +281,9 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
             }
             let bo = Opts::new(&b, "schedule.betas", &["kind", "start", "end", "n"])?;
             let n = bo.uint("n", MAX_N)?.unwrap_or(1000);
-            let betas = match bo
-                .choice("kind", &["linear", "scaled_linear", "cosine"])?
-                .as_deref()
-            {
-                Some("cosine") => Betas::Cosine { n },
-                Some("scaled_linear") => Betas::ScaledLinear {
+            let betas = match bo.pick("kind", &["linear", "scaled_linear", "cosine"])? {
+                Some(2) => Betas::Cosine { n },
+                Some(1) => Betas::ScaledLinear {
                     start: bo.num("start")?.unwrap_or(0.00085) as f32,
                     end: bo.num("end")?.unwrap_or(0.012) as f32,
                     n,
@@ -312,23 +306,20 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
 /// Parses the options object into the core's configuration (`batch` given separately).
 fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
     let mut c = Config::<f32>::default();
-    if let Some(a) = o.choice("algorithm", &["dpmsolver", "dpmsolver++"])? {
-        c.algorithm = if a == "dpmsolver" {
-            Algorithm::DpmSolver
-        } else {
-            Algorithm::DpmSolverPp
-        };
+    // Each name list and the table after it are in the same order.
+    if let Some(i) = o.pick("algorithm", &["dpmsolver", "dpmsolver++"])? {
+        c.algorithm = [Algorithm::DpmSolver, Algorithm::DpmSolverPp][i];
     }
-    if let Some(m) = o.choice(
+    if let Some(i) = o.pick(
         "method",
         &["singlestep", "multistep", "singlestep_fixed", "adaptive"],
     )? {
-        c.method = match m.as_str() {
-            "singlestep" => Method::Singlestep,
-            "singlestep_fixed" => Method::SinglestepFixed,
-            "adaptive" => Method::Adaptive,
-            _ => Method::Multistep,
-        };
+        c.method = [
+            Method::Singlestep,
+            Method::Multistep,
+            Method::SinglestepFixed,
+            Method::Adaptive,
+        ][i];
     }
     if let Some(k) = o.uint("order", 3)? {
         c.order = k;
@@ -366,11 +357,8 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
                 }
             } else if let Some(mu) = k.num("mu")? {
                 let mu = mu as f32;
-                let ts = match k
-                    .choice("timeShiftType", &["exponential", "linear"])?
-                    .as_deref()
-                {
-                    Some("linear") => TimeShift::Linear { mu },
+                let ts = match k.pick("timeShiftType", &["exponential", "linear"])? {
+                    Some(1) => TimeShift::Linear { mu },
                     _ => TimeShift::Exponential { mu },
                 };
                 Spacing::FlowShift {
@@ -396,14 +384,10 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
     if let Some(b) = o.boolean("denoiseToZero")? {
         c.denoise_to_zero = b;
     }
-    if let Some(s) = o.choice("solverType", &["dpmsolver", "taylor"])? {
-        c.solver_type = if s == "taylor" {
-            SolverType::Taylor
-        } else {
-            SolverType::DpmSolver
-        };
+    if let Some(i) = o.pick("solverType", &["dpmsolver", "taylor"])? {
+        c.solver_type = [SolverType::DpmSolver, SolverType::Taylor][i];
     }
-    if let Some(p) = o.choice(
+    if let Some(i) = o.pick(
         "prediction",
         &[
             "noise",
@@ -418,17 +402,15 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
             "flow_prediction",
         ],
     )? {
-        c.prediction = parse_prediction(&p);
+        use Prediction::*;
+        c.prediction = [Noise, Noise, Data, Data, Data, V, V, Score, Flow, Flow][i];
     }
     if let Some(g) = o.get("guidance")? {
         let go = Opts::new(&g, "guidance", &["type", "scale"])?;
         let scale = go.num("scale")?.unwrap_or(1.0) as f32;
-        c.guidance = match go
-            .choice("type", &["classifier-free", "classifier", "none"])?
-            .as_deref()
-        {
-            Some("classifier-free") => Guidance::ClassifierFree { scale },
-            Some("classifier") => Guidance::Classifier { scale },
+        c.guidance = match go.pick("type", &["classifier-free", "classifier", "none"])? {
+            Some(0) => Guidance::ClassifierFree { scale },
+            Some(1) => Guidance::Classifier { scale },
             Some(_) => Guidance::None,
             None => {
                 return opt_err("guidance.type is required ('classifier-free' or 'classifier')")
@@ -444,12 +426,8 @@ fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
     if let Some(v) = multistep_variant_opt(o)? {
         c.multistep_variant = v;
     }
-    if let Some(d) = o.choice("direction", &["sample", "invert"])? {
-        c.direction = if d == "invert" {
-            Direction::Invert
-        } else {
-            Direction::Sample
-        };
+    if let Some(i) = o.pick("direction", &["sample", "invert"])? {
+        c.direction = [Direction::Sample, Direction::Invert][i];
     }
     Ok(c)
 }
@@ -504,25 +482,8 @@ pub(crate) fn adaptive_opt(o: &Opts, path: &str) -> Result<Option<AdaptiveOption
 
 /// `multistepVariant: "reference" | "full_order"`.
 pub(crate) fn multistep_variant_opt(o: &Opts) -> Result<Option<MultistepVariant>> {
-    Ok(o.choice("multistepVariant", &["reference", "full_order"])?
-        .map(|v| {
-            if v == "full_order" {
-                MultistepVariant::FullOrder
-            } else {
-                MultistepVariant::Reference
-            }
-        }))
-}
-
-/// The core's prediction for one of the accepted names (already validated).
-pub(crate) fn parse_prediction(p: &str) -> Prediction {
-    match p {
-        "x_start" | "sample" | "data" => Prediction::Data,
-        "v" | "v_prediction" => Prediction::V,
-        "score" => Prediction::Score,
-        "flow" | "flow_prediction" => Prediction::Flow,
-        _ => Prediction::Noise,
-    }
+    Ok(o.pick("multistepVariant", &["reference", "full_order"])?
+        .map(|i| [MultistepVariant::Reference, MultistepVariant::FullOrder][i]))
 }
 
 /// A step report as a plain JS object.
@@ -890,7 +851,8 @@ impl Sampler {
                 .filter(|k| !super::diffusers::KEYS.contains(&k.as_str()))
                 .collect::<Vec<_>>();
             Error::Option(format!(
-                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes                  its settings by diffusers' names in the scheduler config (allowed beside it: {})",
+                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes \
+                 its settings by diffusers' names in the scheduler config (allowed beside it: {})",
                 extra.join(", "),
                 super::diffusers::KEYS.join(", ")
             ))
@@ -916,18 +878,9 @@ pub fn gaussian_noise(
 ) -> core::result::Result<Float32Array, Error> {
     let _guard = limits::enter()?;
     let length = limits::count(length, "gaussianNoise length", limits::MAX_NOISE_LENGTH)?;
-    let as_u64 = |v: f64, what: &str| -> Result<u64> {
-        if v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_991.0 {
-            Ok(v as u64)
-        } else {
-            Err(Error::Option(format!(
-                "{what} must be a non-negative safe integer, got {v}"
-            )))
-        }
-    };
     let mut rng = dpm_solver::rng::NoiseRng::with_stream(
-        as_u64(seed, "seed")?,
-        as_u64(stream.unwrap_or(0.0), "stream")?,
+        limits::safe_integer(seed, "seed")?,
+        limits::safe_integer(stream.unwrap_or(0.0), "stream")?,
     );
     let mut out = vec![0.0f32; length];
     rng.fill_gaussian(&mut out);

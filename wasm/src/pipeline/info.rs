@@ -270,9 +270,13 @@ impl ModelInfo {
     /// [`OUTPUT_NAMES`]) unless `input_names` / `output_names` name them, the image shape from
     /// the image input's dimensions (metadata that contradicts them is an error). Every fact
     /// still missing is named in one [`PipelineError::MissingMetadata`].
+    ///
+    /// Inlined into each caller: where the graph is `None` (`from_metadata`, the sampler-only
+    /// build's `readOnnxInfo`) the graph checks fold away (8 kB of wasm).
+    #[inline(always)]
     pub fn from_facts(entries: &[(String, String)], graph: Option<&GraphSummary>) -> Result<Self> {
         let mut metadata = entries.to_vec();
-        metadata.sort();
+        sort_entries(&mut metadata);
         metadata.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let get = |k: &str| {
             entries
@@ -337,9 +341,14 @@ impl ModelInfo {
                 ));
                 return Ok(0.5);
             };
-            let v: f32 = parse(v, k)?;
+            let v = crate::decimal::parse_f32(v.trim())
+                .ok_or_else(|| invalid(k, v, "not a number of the expected kind"))?;
             if !(v > 0.0 && v < 1.0) {
-                return Err(invalid(k, &v.to_string(), "a beta must lie in (0, 1)"));
+                return Err(invalid(
+                    k,
+                    &crate::decimal::f32_text(v),
+                    "a beta must lie in (0, 1)",
+                ));
             }
             Ok(v)
         };
@@ -522,8 +531,8 @@ impl ModelInfo {
                 if parts.len() != 2 {
                     return Err(bad());
                 }
-                let lo: f32 = parts[0].parse().map_err(|_| bad())?;
-                let hi: f32 = parts[1].parse().map_err(|_| bad())?;
+                let lo = crate::decimal::parse_f32(parts[0]).ok_or_else(bad)?;
+                let hi = crate::decimal::parse_f32(parts[1]).ok_or_else(bad)?;
                 if !(lo < hi && lo.is_finite() && hi.is_finite()) {
                     return Err(bad());
                 }
@@ -692,8 +701,62 @@ fn invalid(key: &str, value: &str, reason: &str) -> PipelineError {
     }
 }
 
+/// Sorts metadata entries by key, then value. A heapsort: `slice::sort` would add 10 kB to the
+/// sampler-only wasm (wasm/BENCHMARKS.md); equal entries are identical, so the order among
+/// them (stability) cannot show.
+fn sort_entries(v: &mut [(String, String)]) {
+    fn sift(v: &mut [(String, String)], mut i: usize, n: usize) {
+        loop {
+            let mut c = 2 * i + 1;
+            if c >= n {
+                return;
+            }
+            if c + 1 < n && v[c] < v[c + 1] {
+                c += 1;
+            }
+            if v[i] >= v[c] {
+                return;
+            }
+            v.swap(i, c);
+            i = c;
+        }
+    }
+    let n = v.len();
+    for i in (0..n / 2).rev() {
+        sift(v, i, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
+}
+
 fn parse<V: core::str::FromStr>(s: &str, key: &str) -> Result<V> {
     s.trim()
         .parse()
         .map_err(|_| invalid(key, s, "not a number of the expected kind"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_entries;
+
+    #[test]
+    fn heapsort_matches_slice_sort() {
+        // Pseudo-random keys and values with repeats, lengths 0..40.
+        let mut state = 12345u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (state >> 16) % 7
+        };
+        for len in 0..40 {
+            let v: Vec<(String, String)> = (0..len)
+                .map(|_| (format!("k{}", next()), format!("v{}", next())))
+                .collect();
+            let (mut a, mut b) = (v.clone(), v);
+            sort_entries(&mut a);
+            b.sort();
+            assert_eq!(a, b, "length {len}");
+        }
+    }
 }

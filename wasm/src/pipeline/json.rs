@@ -160,9 +160,9 @@ impl Parser<'_> {
                     self.i += 1;
                 }
                 let t = core::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-                t.parse::<f64>()
+                crate::decimal::parse_f64(t)
                     .map(Json::Number)
-                    .map_err(|_| self.err(&format!("bad number \"{t}\"")))
+                    .ok_or_else(|| self.err(&format!("bad number \"{t}\"")))
             }
             _ => Err(self.err("expected a value")),
         }
@@ -255,7 +255,8 @@ impl SchedulerJson {
                     Ok(v as usize)
                 } else {
                     Err(PipelineError::InvalidInput(format!(
-                        "scheduler config 'disable_corrector' holds {v}: expected step indices"
+                        "scheduler config 'disable_corrector' holds {}: expected step indices",
+                        crate::decimal::f32_text(v)
                     )))
                 }
             })
@@ -370,11 +371,15 @@ impl SchedulerJson {
             let v = match self.json.get(key) {
                 None | Some(Json::Null) => default.to_string(),
                 Some(Json::Str(s)) => s.clone(),
-                Some(Json::Number(x)) => format!("{x}"),
+                Some(Json::Number(x)) => crate::decimal::f64_text(*x),
                 Some(other) => {
                     return Err(PipelineError::InvalidMetadata {
                         key: key.into(),
-                        value: format!("{other:?}"),
+                        value: match other {
+                            Json::Bool(b) => b.to_string(),
+                            Json::Array(_) => "a list".into(),
+                            _ => "an object".into(),
+                        },
                         reason: "expected a string or a number".into(),
                     })
                 }
