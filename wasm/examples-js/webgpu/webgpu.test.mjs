@@ -60,6 +60,21 @@ test('the plan executor reproduces the ask/tell Sampler (stand-in network, nine 
   assert.equal(rows.length, 9);
 });
 
+test('the step plan executor (adaptive error norm on the GPU) reproduces the ask/tell Sampler (stand-in network)', { timeout: 300_000 }, async () => {
+  const rows = await page.evaluate(async () => (await import('./executor-check.js')).checkStepExecutor());
+  for (const r of rows) {
+    console.log(`step executor ${r.name}: ${r.nfe} NFE, (accepted, rejected) ${r.trials} vs the Sampler's ${r.cpuTrials}, ` +
+      `max |gpu - sampler| = ${r.maxDiff.toExponential(2)} (max |x| ${r.scale.toFixed(2)}), max relative |E_gpu - E_cpu| = ${r.maxNormDiff.toExponential(2)}`);
+    assert.equal(r.nfe, r.cpuNfe, r.name);
+    assert.deepEqual(r.trials, r.cpuTrials, `${r.name}: the same accepted and rejected steps`);
+    assert.equal(r.norms, r.cpuNorms, r.name);
+    assert.ok(r.maxDiff <= 1e-5 * (1 + r.scale), `${r.name}: ${r.maxDiff}`);
+    assert.ok(r.maxNormDiff <= 1e-4, `${r.name}: E differs by ${r.maxNormDiff} (relative)`);
+  }
+  assert.equal(rows.length, 4);
+  assert.ok(rows.some((r) => r.trials[1] > 0), 'a configuration rejects steps');
+});
+
 const log = (kind, r) => console.log(`webgpu ${kind}: ${r.nfe} NFE, max |gpu - cpu(tract)| = ${r.maxDiff.toExponential(2)}` +
   (r.planVsRoundTrip === null ? '' : `, |plan - WebGPU model with CPU sampler| = ${r.planVsRoundTrip.toExponential(2)}, |that - tract| = ${r.roundTripVsCpu.toExponential(2)}`) +
   `; our CPU time ${r.cpuMsPerStepMedian.toFixed(3)} ms/step (median; mean ${r.cpuMsPerStep.toFixed(3)}); bytes per step up ${r.bytesUpPerStep} ` +

@@ -563,6 +563,14 @@ impl Sampler {
         }
     }
 
+    /// The DPM-Solver sampler, or `None` for a diffusers scheduler (`StepPlan` plans it).
+    pub(crate) fn dpm(&self) -> Option<&dpm_solver::Sampler<'static, f32>> {
+        match &self.inner {
+            Inner::Dpm(s) => Some(s),
+            Inner::Diffusers(_) => None,
+        }
+    }
+
     /// The pending request of either solver.
     fn pending(&self) -> Option<Ask<'_>> {
         match &self.inner {
