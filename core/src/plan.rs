@@ -451,7 +451,7 @@ impl<'a, T: Real> StepPlanner<'a, T> {
         use crate::Guidance;
         if self.sampler.awaits_error() {
             return Err(Error::InvalidConfig(
-                "the last evaluation completed an adaptive trial: call tell_error first",
+                "the last evaluation completed an adaptive trial: its error norm must be told first",
             ));
         }
         let Some(req) = self.sampler.ask() else {

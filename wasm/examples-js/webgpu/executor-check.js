@@ -77,8 +77,8 @@ export async function checkExecutor(batch = 2, len = 300) {
 
 /** The adaptive method (planned step by step, error norm on the GPU) and one fixed method. */
 export const STEP_CONFIGS = [
-  { name: 'DPM-Solver-12 adaptive', o: { algorithm: 'dpmsolver++', method: 'adaptive', order: 2, schedule: SCHEDULE } },
-  { name: 'DPM-Solver-23 adaptive CFG, h_init 2 (rejections)', o: { algorithm: 'dpmsolver++', method: 'adaptive', order: 3, schedule: SCHEDULE, guidance: { type: 'classifier-free', scale: 2 }, adaptive: { hInit: 2 } } },
+  { name: 'DPM-Solver++-12 adaptive', o: { algorithm: 'dpmsolver++', method: 'adaptive', order: 2, schedule: SCHEDULE } },
+  { name: 'DPM-Solver++-23 adaptive CFG, h_init 2 (rejections)', o: { algorithm: 'dpmsolver++', method: 'adaptive', order: 3, schedule: SCHEDULE, guidance: { type: 'classifier-free', scale: 2 }, adaptive: { hInit: 2 } } },
   { name: 'DPM-Solver-23 adaptive (DPM-Solver), rtol 0.01, reuse_rejected_eval', o: { algorithm: 'dpmsolver', method: 'adaptive', order: 3, schedule: SCHEDULE, adaptive: { rtol: 0.01, hInit: 1, reuseRejectedEval: true } } },
   { name: 'DPM-Solver++(2M) step by step', o: { algorithm: 'dpmsolver++', method: 'multistep', order: 2, steps: 8, schedule: SCHEDULE } },
 ];
