@@ -447,6 +447,8 @@ impl<'a, T: Real> StepPlanner<'a, T> {
 
     /// The next evaluation, or `None` when the run is finished. Refused while a trial waits
     /// for its error norm.
+    // Not `Iterator::next`: the step borrows the planner, and the norm must come in between.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<PlanStep<'_, T>>> {
         use crate::Guidance;
         if self.sampler.awaits_error() {

@@ -5,7 +5,9 @@
 use super::error::Error;
 use super::js::set;
 use super::sampler::{report_js, Leaked, Sampler};
-use dpm_solver::plan::{ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE};
+use dpm_solver::plan::{
+    ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE,
+};
 use js_sys::{Float32Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
 
@@ -220,9 +222,10 @@ impl StepPlan {
         } else {
             1.0
         };
-        if !(batch >= 1.0 && batch <= 65536.0 && batch.fract() == 0.0) {
+        // At most 65535 samples: the GPU norm runs one workgroup per sample.
+        if !((1.0..=65535.0).contains(&batch) && batch.fract() == 0.0) {
             return Err(Error::Option(format!(
-                "batch must be an integer from 1 to 65536, got {batch}"
+                "batch must be an integer from 1 to 65535, got {batch}"
             )));
         }
         let batch = batch as usize;
@@ -291,9 +294,7 @@ impl StepPlan {
         set(
             &o,
             "norm",
-            s.norm
-                .as_ref()
-                .map_or(JsValue::NULL, |n| norm_js(n).into()),
+            s.norm.as_ref().map_or(JsValue::NULL, |n| norm_js(n).into()),
         );
         Ok(o.into())
     }
