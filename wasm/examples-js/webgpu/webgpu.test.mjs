@@ -4,11 +4,11 @@
 // package's CPU paths from the same x_T, for DPM-Solver++(2M), UniPC, DDIM (clip_sample on:
 // the clamp op) and the adaptive DPM-Solver++-12 (planned step by step, its error norm reduced
 // on the GPU), unguided and with classifier-free guidance as one batch: within 1e-5 of the CPU
-// paths on identical network outputs (1e-4 for the diffusers schedulers: SAME_OUTPUTS_TOL),
-// and within 1e-3 of tract in the demo's pixel space (the
-// rest is the network runtimes' gap; see the comment above LATENT_TOL). Before that, the
-// executors alone against the ask/tell Sampler (stand-in network): nine fixed plans, four step
-// plans. Prints the measured CPU time per step and bytes moved per step.
+// paths on identical network outputs (1e-4 for the diffusers schedulers and CFG:
+// SAME_OUTPUTS_TOL), and within 1e-3 of tract in the demo's pixel space (the rest is the network
+// runtimes' gap; see the comment above the network test). Before that, the executors alone
+// against the ask/tell Sampler (stand-in network): nine fixed plans, four step plans. Prints the
+// measured CPU time per step and bytes moved per step.
 // SwiftShader's speed means nothing: no timing is asserted.
 import test from 'node:test';
 import assert from 'node:assert/strict';
