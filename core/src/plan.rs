@@ -608,6 +608,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "adaptive")]
     fn step_planner_adaptive_protocol() {
         let sched = crate::NoiseSchedule::<f64>::linear_vp(0.1, 20.0).unwrap();
         let config = crate::Config {
@@ -649,6 +650,45 @@ mod tests {
         assert!(
             !p.tell_error(f64::NAN).unwrap().report.accepted,
             "NaN rejects"
+        );
+
+        // Any error value an executor hands back ends in a result or an error, never a panic.
+        let config = crate::Config {
+            adaptive: crate::AdaptiveOptions {
+                max_nfe: 60,
+                ..Default::default()
+            },
+            ..config
+        };
+        let mut storage = [0.0; PLANNER_STORAGE];
+        let mut p = StepPlanner::new(sched, config, &mut storage).unwrap();
+        let es = [
+            f64::INFINITY,
+            -1.0,
+            0.0,
+            1e300,
+            f64::NAN,
+            0.5,
+            f64::MIN_POSITIVE,
+        ];
+        let mut k = 0;
+        let end = loop {
+            match p.next() {
+                Ok(Some(s)) if s.norm.is_some() => {
+                    k += 1;
+                    if let Err(e) = p.tell_error(es[k % es.len()]) {
+                        break Err(e);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        assert!(
+            k > 0 && p.nfe() <= 60,
+            "{end:?} after {} evaluations",
+            p.nfe()
         );
     }
 }
