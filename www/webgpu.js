@@ -3,8 +3,8 @@
 // GPU; only the finished images are read back (no per-step preview on this path). Offered only
 // where the browser has a WebGPU adapter and onnxruntime-web is served in ./ort/ (make demo
 // copies it there). Used for the demo model only (the runtime choice is hidden for others).
-import init, { Sampler, gaussianNoise, gridRgba } from './pkg/dpm_solver.js';
-import { sampleWithOrt } from './pkg/webgpu.js';
+import init, { Sampler, StepPlan, gaussianNoise, gridRgba } from './pkg/dpm_solver.js';
+import { sampleStepsWithOrt, sampleWithOrt } from './pkg/webgpu.js';
 import { samplerOptions } from './solvers.js';
 
 const ORT = new URL('./ort/ort.webgpu.min.mjs', import.meta.url);
@@ -45,20 +45,31 @@ export async function runWebGpu(f, solver, meta) {
   const per = meta.channels * meta.height * meta.width;
   const xT = new Float32Array(f.batch * per);
   for (let i = 0; i < f.batch; i++) xT.set(gaussianNoise(f.seed, per, i), i * per);
-  const sampler = new Sampler(opts, xT);
+  // The adaptive presets are planned step by step (their error norm is reduced on the GPU).
+  const adaptive = opts.method === 'adaptive';
   let plan;
-  try {
-    plan = sampler.plan(); // throws for adaptive: no plan ahead of time
-  } finally {
-    sampler.free();
+  if (adaptive) {
+    plan = new StepPlan(opts);
+  } else {
+    const sampler = new Sampler(opts, xT);
+    try {
+      plan = sampler.plan();
+    } finally {
+      sampler.free();
+    }
   }
   const nc = meta.numClasses;
   const classes = Array.from({ length: f.batch }, (_, i) =>
     f.cls === 'uncond' ? meta.nullClass : f.cls === 'mixed' ? i % nc : Number(f.cls));
-  const r = await sampleWithOrt({
-    ort, session, plan, xT, shape: [meta.channels, meta.height, meta.width],
-    numTrainTimesteps: meta.numTrainTimesteps, classes, nullClass: meta.nullClass,
-  });
+  let r;
+  try {
+    r = await (adaptive ? sampleStepsWithOrt : sampleWithOrt)({
+      ort, session, plan, xT, shape: [meta.channels, meta.height, meta.width],
+      numTrainTimesteps: meta.numTrainTimesteps, classes, nullClass: meta.nullClass,
+    });
+  } finally {
+    if (adaptive) plan.free();
+  }
   const g = gridRgba(r.x, { height: meta.height, width: meta.width, channels: meta.channels, batch: f.batch,
     columns: Math.ceil(Math.sqrt(f.batch)), gap: 1, valueRange: meta.valueRange });
   return { nfe: r.nfe, image: { data: g.data, width: g.width, height: g.height }, checksum: r.x.reduce((s, v) => s + v, 0) };

@@ -51,8 +51,8 @@
 //!   [`Prediction::Flow`], [`Spacing::FlowShift`]); refused by [`Sampler::new`] without it.
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
-//!   executors outside this crate (a WebGPU compute shader); off by default so firmware keeps
-//!   the recording out of flash.
+//!   executors outside this crate (a WebGPU compute shader), and the adaptive method step by
+//!   step with its error norm; off by default so firmware keeps the recording out of flash.
 //! - `checked` (default): after every step the sampler checks that it did not itself make a
 //!   value non-finite (a configuration whose coefficients overflow) and reports it as
 //!   [`Error::Diverged`] instead of returning a NaN sample. A firmware may leave it out

@@ -5,11 +5,11 @@
 //!
 //! The weights are not derived a second time here: [`Sampler`](crate::Sampler) and the
 //! diffusers schedulers record the coefficients of the very updates they apply (the
-//! [`Update`](crate::Update) of each step, the prediction-type conversion, the guidance
+//! [`Update`] of each step, the prediction-type conversion, the guidance
 //! combination, the diffusers `combine` terms) into an [`OpLog`] as they run. A plan is made by
 //! driving the real state machine over one-element dummy buffers ([`sampler_plan`],
-//! [`scheduler_plan`]); the tests crate applies the plans with plain loops and checks them
-//! against the reference and diffusers fixtures.
+//! [`scheduler_plan`], [`StepPlanner`]); the tests crate applies the plans with plain loops and
+//! checks them against the reference and diffusers fixtures.
 //!
 //! # Buffers
 //!
@@ -29,22 +29,37 @@
 //!
 //! After the last step the result is in `X`.
 //!
+//! # The adaptive method: planned step by step
+//!
+//! DPM-Solver-12/23 picks its next step from the error norm of the step just tried, so it has
+//! no plan ahead of time ([`sampler_plan`] refuses it); [`StepPlanner`] plans it one
+//! evaluation at a time. Each trial is the singlestep operations of its order (the model
+//! values into `Slot(0..order)`, the intermediate points into `Slot(order - 1)`); the
+//! evaluation that completes a trial also carries an [`ErrorNorm`], which the executor
+//! computes after the step's operations:
+//!
+//! `E = max_b sqrt(mean_i (d_i / delta_i)^2)` over each sample `b` (`n / batch` elements),
+//! with `d = x_hi - x_lo = sum_k w_k (Slot(k) - Slot(0))` (the difference form the CPU uses:
+//! no cancellation of two nearly equal solutions), `x_lo` = [`ErrorNorm::lower`] and
+//! `delta = max(atol, rtol max(|x_lo|, |x_prev|))`, `x_prev` = `Slot(order)` (`x_T` before the
+//! first accepted step). That is [`StepController::error`](crate::StepController::error)
+//! term for term; [`ErrorNorm::square`] and [`ErrorNorm::reduce`] are its two halves for an
+//! executor to mirror. The executor reads back the one scalar `E` (4 bytes) and hands it to
+//! [`StepPlanner::tell_error`], which accepts (`E <= 1`) or rejects and sizes the next step
+//! with the CPU sampler's own arithmetic, and returns the decision's operations (accepted:
+//! `Slot(order) = x_lo`, then `X = x_hi`; rejected: none, or the reused evaluation's
+//! intermediate point with `reuse_rejected_eval`). The first evaluation's operations start
+//! with `Slot(order) = X` (`x_prev = x_T`).
+//!
 //! # What has no plan
 //!
-//! - Dynamic thresholding needs a per-sample quantile of `|x_0|` (a sort or selection per
-//!   step): refused here with [`Error::InvalidConfig`]. An
-//!   executor that wants it must run the quantile itself; DDIM's `clip_sample` (a plain clamp)
-//!   is supported through [`Op::clamp`].
-//! - The adaptive method picks its next step from the error norm of the step just tried, so no
-//!   plan exists ahead of time. Step by step it maps as follows: each trial is the singlestep
-//!   ops of its order (`Slot` intermediates, then the lower- and higher-order solutions), then
-//!   one reduction `E = max_b sqrt(mean_i ((x_hi - x_lo) / max(atol, rtol max(|x_hi|,
-//!   |x_prev|)))^2)` over each sample `b` (see [`StepController`](crate::StepController)),
-//!   read back as one scalar per trial to accept or reject and to size the next step. That
-//!   reduction is not provided here; [`sampler_plan`] refuses the method.
+//! Dynamic thresholding needs a per-sample quantile of `|x_0|` (a sort or selection per
+//! step): refused here with [`Error::InvalidConfig`]. An executor that wants it must run the
+//! quantile itself; DDIM's `clip_sample` (a plain clamp) is supported through [`Op::clamp`].
 
-use crate::error::{Error, Result};
+use crate::error::{Buffer, Error, Result};
 use crate::math::Real;
+use crate::{AdaptiveOptions, StepReport, Update};
 
 /// Most terms an operation has (UniPC-3's corrector: base, 4 history terms; singlestep with
 /// noise: base, 3 history terms, noise; CFG conversion: source, two outputs).
@@ -152,12 +167,104 @@ impl<T: Real> Op<T> {
     }
 }
 
+/// The error norm of an adaptive trial, computed by the executor after the operations of the
+/// evaluation that completes the trial (see the module docs for the formula).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ErrorNorm<T> {
+    /// The lower-order solution `x_lo`, elementwise (its `dst`, `Slot(order)`, is where an
+    /// accepted trial stores it; the norm only reads the sum).
+    pub lower: Op<T>,
+    /// `x_hi - x_lo = sum_k w_k (src_k - base)`: `(src_k, w_k)`.
+    diff: [(Buf, T); 2],
+    diff_len: u8,
+    /// The model value at the trial's start (`Slot(0)`).
+    pub base: Buf,
+    /// `x_prev` (`Slot(order)`).
+    pub prev: Buf,
+    /// Absolute tolerance.
+    pub atol: T,
+    /// Relative tolerance.
+    pub rtol: T,
+    /// Samples in the buffers: the root mean square is taken per sample (`n / batch`
+    /// elements), `E` is the largest.
+    pub batch: usize,
+}
+
+impl<T: Real> ErrorNorm<T> {
+    /// The norm of a trial of `order` (2 or 3) between `lower` and `higher`, whose model values
+    /// are in slots `0..order` and `x_prev` in slot `order`.
+    pub(crate) fn new(
+        lower: &Update<T>,
+        higher: &Update<T>,
+        order: usize,
+        opts: &AdaptiveOptions<T>,
+        batch: usize,
+    ) -> Self {
+        let models = if order == 2 { 2 } else { 3 };
+        let mut op = Op::new(Buf::slot(order)).term(Buf::X, lower.cx);
+        let mut diff = [(Buf::slot(1), T::ZERO); 2];
+        for j in 0..models {
+            op = op.term(Buf::slot(j), lower.cm[j]);
+            if j >= 1 {
+                diff[j - 1] = (Buf::slot(j), higher.cm[j] - lower.cm[j]);
+            }
+        }
+        ErrorNorm {
+            lower: op,
+            diff,
+            diff_len: (models - 1) as u8,
+            base: Buf::slot(0),
+            prev: Buf::slot(order),
+            atol: opts.atol,
+            rtol: opts.rtol,
+            batch,
+        }
+    }
+
+    /// The `(src_k, w_k)` of `x_hi - x_lo = sum_k w_k (src_k - base)`.
+    pub fn diff_terms(&self) -> &[(Buf, T)] {
+        &self.diff[..self.diff_len as usize]
+    }
+
+    /// One element's `(d / delta)^2` from the buffers' values at it (the CPU's arithmetic).
+    #[inline]
+    pub fn square(&self, mut value: impl FnMut(Buf) -> T) -> T {
+        let lo = self.lower.eval(&mut value);
+        let base = value(self.base);
+        let mut d = T::ZERO;
+        for &(b, w) in self.diff_terms() {
+            d += w * (value(b) - base);
+        }
+        let (alo, axp) = (lo.abs(), value(self.prev).abs());
+        let big = if alo > axp { alo } else { axp };
+        let rel = self.rtol * big;
+        let delta = if rel > self.atol { rel } else { self.atol };
+        let e = d / delta;
+        e * e
+    }
+
+    /// `E` from each sample's sum of [`square`](Self::square) over its `dim` elements: the
+    /// largest `sqrt(sum / dim)`, NaN-propagating (a NaN must reject, never accept).
+    pub fn reduce(&self, sums: impl IntoIterator<Item = T>, dim: usize) -> T {
+        let mut worst = T::ZERO;
+        for sum in sums {
+            let norm = (sum / T::from_usize(dim)).sqrt();
+            if !(norm <= worst) {
+                worst = norm;
+            }
+        }
+        worst
+    }
+}
+
 /// The operations of one evaluation, as a sampler recorded them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OpLog<T> {
     ops: [Op<T>; MAX_OPS],
     len: usize,
-    /// A step did something no [`Op`] describes (dynamic thresholding).
+    norm: Option<ErrorNorm<T>>,
+    /// A step did something no [`Op`] describes (dynamic thresholding, or an adaptive trial
+    /// decided on the data outside a [`StepPlanner`]).
     pub nonlinear: bool,
 }
 
@@ -166,6 +273,7 @@ impl<T: Real> Default for OpLog<T> {
         OpLog {
             ops: [Op::new(Buf::X); MAX_OPS],
             len: 0,
+            norm: None,
             nonlinear: false,
         }
     }
@@ -175,7 +283,18 @@ impl<T: Real> OpLog<T> {
     /// Forgets the previous evaluation's operations.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.norm = None;
         self.nonlinear = false;
+    }
+
+    /// The error norm to compute after the operations (the evaluation completed an adaptive
+    /// trial under a [`StepPlanner`]).
+    pub fn norm(&self) -> Option<&ErrorNorm<T>> {
+        self.norm.as_ref()
+    }
+
+    pub(crate) fn set_norm(&mut self, norm: ErrorNorm<T>) {
+        self.norm = Some(norm);
     }
 
     /// Appends an operation (past [`MAX_OPS`] operations or [`MAX_TERMS`] terms the log is
@@ -240,52 +359,164 @@ impl PlanInfo {
 const NONLINEAR: Error =
     Error::InvalidConfig("dynamic thresholding has no plan (it needs a per-sample quantile)");
 
+/// Floats of storage a [`StepPlanner`] runs its sampler over (one element per buffer).
+pub const PLANNER_STORAGE: usize = 9;
+
+/// One evaluation of a step-by-step plan.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanStep<'s, T> {
+    /// The network input and time and the operations to apply to its output.
+    pub step: Step<'s, T>,
+    /// This evaluation completes an adaptive trial: after `step.ops`, compute this norm and
+    /// hand it to [`StepPlanner::tell_error`].
+    pub norm: Option<ErrorNorm<T>>,
+}
+
+/// The decision on an adaptive trial.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'s, T> {
+    /// Operations to apply now (an accepted trial: `x_prev`, then `x`).
+    pub ops: &'s [Op<T>],
+    /// The step's report, as [`Sampler::tell`](crate::Sampler::tell) gives it.
+    pub report: StepReport<T>,
+}
+
+/// A [`Sampler`](crate::Sampler) run planned one evaluation at a time, for any method
+/// including the adaptive one (see the module docs): [`next`](Self::next) gives each
+/// evaluation's plan, and after one that carries an [`ErrorNorm`],
+/// [`tell_error`](Self::tell_error) takes the executor's `E`.
+pub struct StepPlanner<'a, T: Real> {
+    sampler: crate::Sampler<'a, T>,
+    batch: usize,
+    buffers: usize,
+}
+
+impl<'a, T: Real> StepPlanner<'a, T> {
+    /// Validates `config` as [`Sampler::new`](crate::Sampler::new) does; refuses dynamic
+    /// thresholding. `storage` holds [`PLANNER_STORAGE`] floats (the operations do not depend
+    /// on the data: the planner's sampler runs on one element per buffer).
+    pub fn new(
+        schedule: crate::NoiseSchedule<'a, T>,
+        config: crate::Config<'a, T>,
+        storage: &'a mut [T],
+    ) -> Result<Self> {
+        if config.thresholding.is_some() {
+            return Err(NONLINEAR);
+        }
+        if storage.len() < PLANNER_STORAGE {
+            return Err(Error::LengthMismatch {
+                buffer: Buffer::Scratch,
+                expected: PLANNER_STORAGE,
+                found: storage.len(),
+            });
+        }
+        if config.batch == 0 {
+            return Err(Error::InvalidConfig(
+                "batch must be >= 1 and divide x.len()",
+            ));
+        }
+        let batch = config.batch;
+        let config = crate::Config { batch: 1, ..config };
+        for v in storage.iter_mut() {
+            *v = T::ZERO;
+        }
+        let (x, scratch) = storage.split_at_mut(1);
+        let mut sampler = crate::Sampler::new(schedule, config, x, scratch)?;
+        sampler.defer_error();
+        Ok(StepPlanner {
+            sampler,
+            batch,
+            buffers: FIXED_BUFFERS + config.slots(),
+        })
+    }
+
+    /// Buffers the plan may name (`FIXED_BUFFERS` plus the method's slots).
+    pub fn buffers(&self) -> usize {
+        self.buffers
+    }
+
+    /// Evaluations planned so far.
+    pub fn nfe(&self) -> usize {
+        self.sampler.nfe()
+    }
+
+    /// Whether the run is finished (the result is in `X`).
+    pub fn is_done(&self) -> bool {
+        self.sampler.is_done()
+    }
+
+    /// The next evaluation, or `None` when the run is finished. Refused while a trial waits
+    /// for its error norm.
+    // Not `Iterator::next`: the step borrows the planner, and the norm must come in between.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<PlanStep<'_, T>>> {
+        use crate::Guidance;
+        if self.sampler.awaits_error() {
+            return Err(Error::InvalidConfig(
+                "the last evaluation completed an adaptive trial: its error norm must be told first",
+            ));
+        }
+        let Some(req) = self.sampler.ask() else {
+            return Ok(None);
+        };
+        let (index, t_model) = (req.index, req.t_model);
+        let input = self.sampler.pending_buffer().unwrap_or(Buf::X);
+        let zero = [T::ZERO; 1];
+        match self.sampler.config().guidance {
+            Guidance::None => self.sampler.tell(&zero)?,
+            Guidance::ClassifierFree { .. } => self.sampler.tell_cfg(&zero, &zero)?,
+            Guidance::Classifier { .. } => self.sampler.tell_classifier(&zero, &zero)?,
+        };
+        let log = self.sampler.last_ops();
+        if log.nonlinear {
+            return Err(NONLINEAR);
+        }
+        let batch = self.batch;
+        Ok(Some(PlanStep {
+            step: Step {
+                index,
+                input,
+                t_model,
+                ops: log.ops(),
+            },
+            norm: log.norm().map(|n| ErrorNorm { batch, ..*n }),
+        }))
+    }
+
+    /// The executor's error norm `E` of the trial the last evaluation completed: the
+    /// decision (accept when `E <= 1`; a NaN rejects) and the next step size follow with the
+    /// CPU sampler's arithmetic. Errors as `tell` does ([`Error::StepLimit`] past `max_nfe`).
+    pub fn tell_error(&mut self, e: T) -> Result<Decision<'_, T>> {
+        let report = self.sampler.tell_error(e)?;
+        Ok(Decision {
+            ops: self.sampler.last_ops().ops(),
+            report,
+        })
+    }
+}
+
 /// The plan of a [`Sampler`](crate::Sampler) run: calls `emit` once per evaluation, in order.
-/// Refuses the adaptive method and dynamic thresholding (see the module docs); `config` is
-/// validated as [`Sampler::new`](crate::Sampler::new) does.
+/// Refuses the adaptive method (plan it with [`StepPlanner`]) and dynamic thresholding (see the
+/// module docs); `config` is validated as [`Sampler::new`](crate::Sampler::new) does.
 pub fn sampler_plan<T: Real>(
     schedule: crate::NoiseSchedule<'_, T>,
     config: crate::Config<'_, T>,
     mut emit: impl FnMut(&Step<'_, T>),
 ) -> Result<PlanInfo> {
-    use crate::{Guidance, Method, Sampler};
-    if config.method == Method::Adaptive {
+    if config.method == crate::Method::Adaptive {
         return Err(Error::InvalidConfig(
-            "the adaptive method has no plan ahead of time (its steps depend on the error norm)",
+            "the adaptive method has no plan ahead of time (its steps depend on the error norm): plan it step by step",
         ));
     }
-    if config.thresholding.is_some() {
-        return Err(NONLINEAR);
-    }
-    // The operations do not depend on the data: one element per sample is enough.
-    let config = crate::Config { batch: 1, ..config };
-    let mut x = [T::ZERO; 1];
-    let mut scratch = [T::ZERO; 8];
-    let zero = [T::ZERO; 1];
-    let mut sampler = Sampler::new(schedule, config, &mut x, &mut scratch)?;
+    let mut storage = [T::ZERO; PLANNER_STORAGE];
+    let mut planner = StepPlanner::new(schedule, config, &mut storage)?;
     let mut info = PlanInfo::default();
-    while let Some(req) = sampler.ask() {
-        let (index, t_model) = (req.index, req.t_model);
-        let input = sampler.pending_buffer().unwrap_or(Buf::X);
-        match config.guidance {
-            Guidance::None => sampler.tell(&zero)?,
-            Guidance::ClassifierFree { .. } => sampler.tell_cfg(&zero, &zero)?,
-            Guidance::Classifier { .. } => sampler.tell_classifier(&zero, &zero)?,
-        };
-        let log = sampler.last_ops();
-        if log.nonlinear {
-            return Err(NONLINEAR);
-        }
-        for op in log.ops() {
+    while let Some(s) = planner.next()? {
+        for op in s.step.ops {
             info.see(op);
         }
         info.nfe += 1;
-        emit(&Step {
-            index,
-            input,
-            t_model,
-            ops: log.ops(),
-        });
+        emit(&s.step);
     }
     Ok(info)
 }
@@ -374,5 +605,90 @@ mod tests {
         let mut log = OpLog::default();
         log.push(op);
         assert!(log.nonlinear);
+    }
+
+    #[test]
+    #[cfg(feature = "adaptive")]
+    fn step_planner_adaptive_protocol() {
+        let sched = crate::NoiseSchedule::<f64>::linear_vp(0.1, 20.0).unwrap();
+        let config = crate::Config {
+            method: crate::Method::Adaptive,
+            order: 3,
+            batch: 2,
+            ..Default::default()
+        };
+        let mut storage = [0.0; PLANNER_STORAGE];
+        let mut p = StepPlanner::new(sched, config, &mut storage).unwrap();
+        assert_eq!(p.buffers(), FIXED_BUFFERS + 4);
+        assert!(p.tell_error(0.5).is_err(), "no trial waits");
+        // First evaluation: x_prev = x_T, then the model value at s into Slot(0).
+        let s = p.next().unwrap().unwrap();
+        assert_eq!(s.step.ops[0], Op::new(Buf::Slot(3)).term(Buf::X, 1.0));
+        assert_eq!(s.step.ops[1].dst, Buf::Slot(0));
+        assert!(s.norm.is_none());
+        assert!(p.next().unwrap().unwrap().norm.is_none());
+        let s = p.next().unwrap().unwrap();
+        let norm = s.norm.expect("the third evaluation completes the trial");
+        assert_eq!(
+            (norm.batch, norm.base, norm.prev),
+            (2, Buf::Slot(0), Buf::Slot(3))
+        );
+        assert_eq!(norm.diff_terms().len(), 2);
+        assert!(p.next().is_err(), "the norm comes first");
+        // Rejected: nothing to apply; accepted: x_prev, then x.
+        let d = p.tell_error(2.0).unwrap();
+        assert!(!d.report.accepted && d.ops.is_empty());
+        for _ in 0..3 {
+            p.next().unwrap().unwrap();
+        }
+        let d = p.tell_error(0.5).unwrap();
+        assert!(d.report.accepted);
+        assert_eq!((d.ops[0].dst, d.ops[1].dst), (Buf::Slot(3), Buf::X));
+        for _ in 0..3 {
+            p.next().unwrap().unwrap();
+        }
+        assert!(
+            !p.tell_error(f64::NAN).unwrap().report.accepted,
+            "NaN rejects"
+        );
+
+        // Any error value an executor hands back ends in a result or an error, never a panic.
+        let config = crate::Config {
+            adaptive: crate::AdaptiveOptions {
+                max_nfe: 60,
+                ..Default::default()
+            },
+            ..config
+        };
+        let mut storage = [0.0; PLANNER_STORAGE];
+        let mut p = StepPlanner::new(sched, config, &mut storage).unwrap();
+        let es = [
+            f64::INFINITY,
+            -1.0,
+            0.0,
+            1e300,
+            f64::NAN,
+            0.5,
+            f64::MIN_POSITIVE,
+        ];
+        let mut k = 0;
+        let end = loop {
+            match p.next() {
+                Ok(Some(s)) if s.norm.is_some() => {
+                    k += 1;
+                    if let Err(e) = p.tell_error(es[k % es.len()]) {
+                        break Err(e);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        assert!(
+            k > 0 && p.nfe() <= 60,
+            "{end:?} after {} evaluations",
+            p.nfe()
+        );
     }
 }

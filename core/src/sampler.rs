@@ -294,6 +294,10 @@ enum Phase {
     Adaptive { stage: usize },
     /// The `denoise_to_zero` evaluation.
     Denoise,
+    /// An adaptive trial's two solutions are planned; waiting for its error norm from the
+    /// executor ([`crate::plan::StepPlanner`] only).
+    #[cfg(feature = "plan")]
+    AwaitError,
     /// Finished.
     Done,
 }
@@ -331,6 +335,10 @@ pub struct Sampler<'a, T: Real = f32> {
     /// The operations of the last evaluation, as coefficients (see [`crate::plan`]).
     #[cfg(feature = "plan")]
     log: crate::plan::OpLog<T>,
+    /// Adaptive trials stop at [`Phase::AwaitError`] for an error norm computed elsewhere
+    /// (set by [`crate::plan::StepPlanner`]).
+    #[cfg(feature = "plan")]
+    defer_error: bool,
 }
 
 impl<'a, T: Real> Sampler<'a, T> {
@@ -475,6 +483,8 @@ impl<'a, T: Real> Sampler<'a, T> {
             reports: 0,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
+            #[cfg(feature = "plan")]
+            defer_error: false,
         };
         sampler.start();
         // The first evaluation's time comes from the grid (an extreme Karras `rho` can make it
@@ -612,6 +622,38 @@ impl<'a, T: Real> Sampler<'a, T> {
         &self.log
     }
 
+    /// From now on an adaptive trial stops after its last evaluation, with the error norm
+    /// described in [`last_ops`](Self::last_ops), until [`tell_error`](Self::tell_error).
+    #[cfg(feature = "plan")]
+    pub(crate) fn defer_error(&mut self) {
+        self.defer_error = true;
+    }
+
+    /// Whether the sampler waits for [`tell_error`](Self::tell_error).
+    #[cfg(feature = "plan")]
+    pub(crate) fn awaits_error(&self) -> bool {
+        matches!(self.phase, Phase::AwaitError)
+    }
+
+    /// The error norm of the pending adaptive trial, computed by the executor from the
+    /// [`ErrorNorm`](crate::plan::ErrorNorm) of the last evaluation: accepts or rejects the
+    /// trial and sizes the next one exactly as [`tell`](Self::tell) does with its own norm.
+    /// The operations of the decision (an accepted trial's `x_prev` and `x`) are then in
+    /// [`last_ops`](Self::last_ops).
+    #[cfg(feature = "plan")]
+    pub(crate) fn tell_error(&mut self, e: T) -> Result<StepReport<T>> {
+        if !self.awaits_error() {
+            return Err(Error::InvalidConfig(
+                "no adaptive trial waits for an error norm",
+            ));
+        }
+        self.log.clear();
+        let report = self.adaptive_decide(e)?;
+        #[cfg(feature = "checked")]
+        self.check_pending()?;
+        Ok(report)
+    }
+
     // ----- state machine -----
 
     fn point(&self, t: T) -> Point<T> {
@@ -692,6 +734,13 @@ impl<'a, T: Real> Sampler<'a, T> {
                 let xp = self.cfg.order;
                 let n = self.n;
                 self.scratch[xp * n..(xp + 1) * n].copy_from_slice(self.x);
+                // Kept in the log until the first evaluation's operations (see
+                // `record_conversion`).
+                #[cfg(feature = "plan")]
+                self.log.push(
+                    crate::plan::Op::new(crate::plan::Buf::slot(xp))
+                        .term(crate::plan::Buf::X, T::ONE),
+                );
                 if (s.t - self.t_end).abs() > self.cfg.adaptive.t_err {
                     self.plan_adaptive(false);
                 } else {
@@ -730,6 +779,8 @@ impl<'a, T: Real> Sampler<'a, T> {
             Phase::Multistep { midpoint: true, .. } => Loc::Slot(self.cfg.order),
             Phase::Singlestep { stage: 0, .. } | Phase::Adaptive { stage: 0 } => Loc::X,
             Phase::Singlestep { .. } | Phase::Adaptive { .. } => xe,
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => return None,
             Phase::Done => return None,
         };
         Some((loc, self.eval))
@@ -747,6 +798,8 @@ impl<'a, T: Real> Sampler<'a, T> {
                 _ => k - 1,
             },
             Phase::Denoise | Phase::Done => 0,
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => 0,
         }
     }
 
@@ -902,8 +955,11 @@ impl<'a, T: Real> Sampler<'a, T> {
                     None,
                 )))
             }
-            // A compiled-out method's phase is never entered (see `start`).
+            // A compiled-out method's phase is never entered (see `start`); `AwaitError` has
+            // no pending evaluation, so `receive` never gets here in it.
             Phase::Singlestep { .. } | Phase::Adaptive { .. } | Phase::Done => Err(Error::Finished),
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => Err(Error::Finished),
         }
     }
 
@@ -964,7 +1020,11 @@ impl<'a, T: Real> Sampler<'a, T> {
         sigma: T,
     ) {
         use crate::plan::{Buf, Op};
-        self.log.clear();
+        // The first evaluation's log starts with what `start` recorded (the adaptive
+        // method's `x_prev = x_T`).
+        if self.stats.nfe > 0 {
+            self.log.clear();
+        }
         let src = match loc {
             Loc::X => Buf::X,
             Loc::Slot(e) => Buf::slot(e),
@@ -1249,7 +1309,7 @@ impl<'a, T: Real> Sampler<'a, T> {
     }
 
     fn advance_adaptive(&mut self, stage: usize) -> Result<Option<StepReport<T>>> {
-        let (alg, ty, order) = (self.cfg.algorithm, self.cfg.solver_type, self.cfg.order);
+        let (alg, order) = (self.cfg.algorithm, self.cfg.order);
         let p = self.plan;
         if stage == 0 {
             self.adaptive_intermediate();
@@ -1261,13 +1321,35 @@ impl<'a, T: Real> Sampler<'a, T> {
             self.set_phase(Phase::Adaptive { stage: 2 }, p.s2);
             return Ok(None);
         }
-        // Both solutions are available: estimate the error, accept or reject (a reduction and a
-        // decision: no plan op).
+        // Both solutions are available: estimate the error, then accept or reject.
+        #[cfg(feature = "plan")]
+        if self.defer_error {
+            // The executor computes the norm (see `crate::plan::ErrorNorm`) and hands it to
+            // `tell_error`, which takes the decision below.
+            let (lower, higher) = self.adaptive_pair();
+            self.log.set_norm(crate::plan::ErrorNorm::new(
+                &lower,
+                &higher,
+                order,
+                &self.cfg.adaptive,
+                self.cfg.batch,
+            ));
+            self.phase = Phase::AwaitError;
+            return Ok(None);
+        }
+        // Here the decision is taken on the data (no plan op describes it).
         #[cfg(feature = "plan")]
         {
             self.log.nonlinear = true;
         }
-        let (lower, higher) = if order == 2 {
+        let e = self.adaptive_error();
+        self.adaptive_decide(e).map(Some)
+    }
+
+    /// The lower- and higher-order updates of the planned trial.
+    fn adaptive_pair(&self) -> (Update<T>, Update<T>) {
+        let (alg, ty, p) = (self.cfg.algorithm, self.cfg.solver_type, self.plan);
+        if self.cfg.order == 2 {
             (
                 Update::first_order(alg, &p.s, &p.t),
                 Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1),
@@ -1277,45 +1359,64 @@ impl<'a, T: Real> Sampler<'a, T> {
                 Update::singlestep_second(alg, ty, &p.s, &p.t, p.r1),
                 Update::singlestep_third(alg, ty, &p.s, &p.t, p.r1, p.r2),
             )
-        };
+        }
+    }
+
+    fn controller(&self) -> StepController<T> {
         let opts = self.cfg.adaptive;
-        let ctl = StepController {
+        StepController {
             atol: opts.atol,
             rtol: opts.rtol,
             theta: opts.theta,
-            order,
-        };
-        let n = self.n;
+            order: self.cfg.order,
+        }
+    }
+
+    /// The error norm `E` of the planned trial, from the buffers.
+    fn adaptive_error(&self) -> T {
+        let (lower, higher) = self.adaptive_pair();
+        let (n, order) = (self.n, self.cfg.order);
         // Slots: m_s = 0, (m_s1 = 1), last model = order - 1, x_prev = order.
-        let (models, rest) = self.scratch.split_at_mut(order * n);
-        let x_prev = &mut rest[..n];
-        let m = |j: usize| &models[j * n..(j + 1) * n];
-        let zeros: &[T] = &[];
-        let ms: [&[T]; 3] = if order == 2 {
-            [m(0), m(1), zeros]
-        } else {
-            [m(0), m(1), m(2)]
-        };
-        let e = if order == 2 {
-            // m2 unused: pass m1 again so the fused loop stays in bounds.
-            ctl.error(
-                &lower,
-                &higher,
-                self.x,
-                x_prev,
-                [ms[0], ms[1], ms[1]],
-                self.cfg.batch,
-            )
-        } else {
-            ctl.error(&lower, &higher, self.x, x_prev, ms, self.cfg.batch)
-        };
+        let m = |j: usize| &self.scratch[j * n..(j + 1) * n];
+        let x_prev = m(order);
+        // Order 2 leaves m2 unused: m1 again keeps the fused loop in bounds.
+        let m2 = if order == 2 { m(1) } else { m(2) };
+        self.controller().error(
+            &lower,
+            &higher,
+            self.x,
+            x_prev,
+            [m(0), m(1), m2],
+            self.cfg.batch,
+        )
+    }
+
+    /// Accepts (`x_prev` and `x` become the lower- and higher-order solutions) or rejects the
+    /// planned trial on its error `e`, sizes the next step and plans it (or finishes).
+    fn adaptive_decide(&mut self, e: T) -> Result<StepReport<T>> {
+        let order = self.cfg.order;
+        let p = self.plan;
+        let (lower, higher) = self.adaptive_pair();
+        let ctl = self.controller();
+        let opts = self.cfg.adaptive;
         let accepted = ctl.accept(e);
         if accepted {
-            let m2 = if order == 2 { ms[1] } else { ms[2] };
+            let n = self.n;
+            #[cfg(feature = "plan")]
+            {
+                let ms: &[usize] = if order == 2 { &[0, 1] } else { &[0, 1, 2] };
+                self.record_update(crate::plan::Buf::slot(order), &lower, ms);
+                self.record_update(crate::plan::Buf::X, &higher, ms);
+            }
+            let (models, rest) = self.scratch.split_at_mut(order * n);
+            let x_prev = &mut rest[..n];
+            let m = |j: usize| &models[j * n..(j + 1) * n];
+            let (m0, m1) = (m(0), m(1));
+            let m2 = if order == 2 { m1 } else { m(2) };
             for i in 0..n {
                 let x = self.x[i];
-                x_prev[i] = lower.at(x, ms[0][i], ms[1][i], m2[i]);
-                self.x[i] = higher.at(x, ms[0][i], ms[1][i], m2[i]);
+                x_prev[i] = lower.at(x, m0[i], m1[i], m2[i]);
+                self.x[i] = higher.at(x, m0[i], m1[i], m2[i]);
             }
             self.ad.s = p.t;
         }
@@ -1342,7 +1443,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         } else {
             self.finish();
         }
-        Ok(Some(r))
+        Ok(r)
     }
 }
 

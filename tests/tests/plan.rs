@@ -2,13 +2,19 @@
 //! conformance and diffusers parity case is planned ahead of time, the plan is applied with
 //! plain `f32` loops (as the WGSL executor applies it) with the exact oracle as the network, and
 //! the result must match the fixture's `x_0` at the `f32` tolerance and the ask/tell sampler's
-//! own `f32` result closely. Cases the plan path refuses (adaptive, dynamic thresholding) are
-//! listed with the reason, and must be refused with exactly those reasons.
+//! own `f32` result closely. The adaptive cases are planned step by step (`StepPlanner`): the
+//! error norm of each trial is computed by a plain loop from its `ErrorNorm` and handed back,
+//! and the run must take the reference's number of evaluations and the ask/tell sampler's
+//! accepted and rejected steps. Cases the plan path refuses (dynamic thresholding) are listed
+//! with the reason, and must be refused with exactly that reason.
 //!
 //! `DPM_SOLVER_REFERENCE_FIXTURES` / `DPM_SOLVER_DIFFUSERS_FIXTURES` / `DPM_SOLVER_FLOW_FIXTURES`
 //! select other files.
 
-use dpm_solver::plan::{sampler_plan, scheduler_plan, Buf, Op, PlanInfo, FIXED_BUFFERS};
+use dpm_solver::plan::{
+    sampler_plan, scheduler_plan, Buf, ErrorNorm, Op, PlanInfo, StepPlanner, FIXED_BUFFERS,
+    PLANNER_STORAGE,
+};
 use dpm_solver_tests::diffusers::{
     load_diffusers, oracle_output, run_diffusers_case, run_diffusers_case_with, scheduler_config,
     DiffusersCase, MAX_STEPS,
@@ -34,10 +40,26 @@ struct Buffers {
 
 impl Buffers {
     fn new(info: &PlanInfo, x_t: &[f32]) -> Self {
+        Self::with_count(FIXED_BUFFERS + info.slots, x_t)
+    }
+
+    fn with_count(count: usize, x_t: &[f32]) -> Self {
         let n = x_t.len();
-        let mut data = vec![vec![0.0f32; n]; FIXED_BUFFERS + info.slots];
+        let mut data = vec![vec![0.0f32; n]; count];
         data[Buf::X.index()].copy_from_slice(x_t);
         Buffers { n, data }
+    }
+
+    /// The error norm `E` by a plain loop: each sample's sum of squares in element order, then
+    /// the largest root mean square (as a GPU reduction does, up to the summation order).
+    fn norm(&self, norm: &ErrorNorm<f32>) -> f32 {
+        let dim = self.n / norm.batch;
+        let sums = (0..norm.batch).map(|b| {
+            (b * dim..(b + 1) * dim)
+                .map(|i| norm.square(|buf| self.data[buf.index()][i]))
+                .fold(0.0f32, |s, v| s + v)
+        });
+        norm.reduce(sums, dim)
     }
 
     /// `dst = sum w src` elementwise, in order, as the WGSL kernel does.
@@ -54,53 +76,39 @@ impl Buffers {
 
 /// Whether a refusal is one the plan module documents (and only those cases may be refused).
 fn expected_refusal(solver: &serde_json::Value) -> Option<&'static str> {
-    if solver.get("method").and_then(|m| m.as_str()) == Some("adaptive") {
-        Some("adaptive")
-    } else if solver.get("thresholding").is_some_and(|t| !t.is_null()) {
+    if solver.get("thresholding").is_some_and(|t| !t.is_null()) {
         Some("thresholding")
     } else {
         None
     }
 }
 
-/// Runs a reference case through its plan; `Ok(None)`: refused (with the reason).
-fn run_reference_plan(case: &Case) -> Result<Result<Vec<Vec<f64>>, String>, String> {
+/// A reference case's plan applied with plain loops: the result and, for the adaptive method,
+/// the accepted and rejected steps.
+struct PlanRun {
+    x: Vec<Vec<f64>>,
+    trials: Option<(usize, usize)>,
+}
+
+/// Runs a reference case through its plan; `Ok(Err(reason))`: refused.
+fn run_reference_plan(case: &Case) -> Result<Result<PlanRun, String>, String> {
     let guidance = parse_guidance(&case.guidance)?;
     let pred = prediction(&case.model.prediction)?;
     let config = reference_config::<f32>(&case.solver, guidance, pred, case.x_t.len())?;
     let mut spec = ScheduleSpec::<f32>::parse(&case.schedule)?;
     let sched = spec.build()?;
-    let mut steps = Vec::new();
-    let info = match sampler_plan(sched, config, |s| {
-        steps.push(OwnedStep {
-            input: s.input,
-            t_model: s.t_model,
-            ops: s.ops.to_vec(),
-        })
-    }) {
-        Ok(i) => i,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    if let Some(nfe) = case.expected["nfe"].as_u64() {
-        if nfe as usize != info.nfe {
-            return Err(format!(
-                "plan has {} evaluations, reference {nfe}",
-                info.nfe
-            ));
-        }
-    }
     let oracle = Oracle::new(&case.model)?;
     let dim = oracle.dim();
     let mut spec64 = ScheduleSpec::<f64>::parse(&case.schedule)?;
     let truth = spec64.build()?;
     let x_t: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
-    let mut bufs = Buffers::new(&info, &x_t);
-    for step in &steps {
-        let t = truth.time_from_model_time(step.t_model as f64);
+    // The network: the exact oracle at the time the model input encodes, into Output (Guide).
+    let network = |bufs: &mut Buffers, input: Buf, t_model: f32| {
+        let t = truth.time_from_model_time(t_model as f64);
         let (alpha, sigma) = (truth.alpha(t), truth.sigma(t));
         for b in 0..case.x_t.len() {
             let rows = b * dim..(b + 1) * dim;
-            let row: Vec<f64> = bufs.data[step.input.index()][rows.clone()]
+            let row: Vec<f64> = bufs.data[input.index()][rows.clone()]
                 .iter()
                 .map(|&v| v as f64)
                 .collect();
@@ -117,12 +125,118 @@ fn run_reference_plan(case: &Case) -> Result<Result<Vec<Vec<f64>>, String>, Stri
                 }
             }
         }
+    };
+    let result = |bufs: &Buffers| -> Vec<Vec<f64>> {
+        bufs.data[Buf::X.index()]
+            .chunks(dim)
+            .map(|c| c.iter().map(|&v| v as f64).collect())
+            .collect()
+    };
+    let check_nfe = |nfe: usize| -> Result<(), String> {
+        match case.expected["nfe"].as_u64() {
+            Some(want) if want as usize != nfe => {
+                Err(format!("plan has {nfe} evaluations, reference {want}"))
+            }
+            _ => Ok(()),
+        }
+    };
+    if config.method == dpm_solver::Method::Adaptive {
+        // Step by step: the norm of each trial by a plain loop, the decision from the core.
+        let mut storage = [0f32; PLANNER_STORAGE];
+        let mut planner = match StepPlanner::new(sched, config, &mut storage) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let mut bufs = Buffers::with_count(planner.buffers(), &x_t);
+        let (mut accepted, mut rejected) = (0, 0);
+        loop {
+            let (input, t_model, ops, norm) = match planner.next() {
+                Ok(Some(s)) => (s.step.input, s.step.t_model, s.step.ops.to_vec(), s.norm),
+                Ok(None) => break,
+                Err(e) => return Ok(Err(e.to_string())),
+            };
+            network(&mut bufs, input, t_model);
+            bufs.apply(&ops);
+            if let Some(norm) = norm {
+                let e = bufs.norm(&norm);
+                let d = planner.tell_error(e).map_err(|e| e.to_string())?;
+                if d.report.accepted {
+                    accepted += 1;
+                } else {
+                    rejected += 1;
+                }
+                let ops = d.ops.to_vec();
+                bufs.apply(&ops);
+            }
+        }
+        check_nfe(planner.nfe())?;
+        return Ok(Ok(PlanRun {
+            x: result(&bufs),
+            trials: Some((accepted, rejected)),
+        }));
+    }
+    let mut steps = Vec::new();
+    let info = match sampler_plan(sched, config, |s| {
+        steps.push(OwnedStep {
+            input: s.input,
+            t_model: s.t_model,
+            ops: s.ops.to_vec(),
+        })
+    }) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    check_nfe(info.nfe)?;
+    let mut bufs = Buffers::new(&info, &x_t);
+    for step in &steps {
+        network(&mut bufs, step.input, step.t_model);
         bufs.apply(&step.ops);
     }
-    Ok(Ok(bufs.data[Buf::X.index()]
-        .chunks(dim)
-        .map(|c| c.iter().map(|&v| v as f64).collect())
-        .collect()))
+    Ok(Ok(PlanRun {
+        x: result(&bufs),
+        trials: None,
+    }))
+}
+
+/// The ask/tell `f32` sampler's accepted and rejected steps on a reference case.
+fn sampler_trials(case: &Case) -> Result<(usize, usize), String> {
+    let guidance = parse_guidance(&case.guidance)?;
+    let pred = prediction(&case.model.prediction)?;
+    let config = reference_config::<f32>(&case.solver, guidance, pred, case.x_t.len())?;
+    let mut spec = ScheduleSpec::<f32>::parse(&case.schedule)?;
+    let sched = spec.build()?;
+    let oracle = Oracle::new(&case.model)?;
+    let dim = oracle.dim();
+    let mut spec64 = ScheduleSpec::<f64>::parse(&case.schedule)?;
+    let truth = spec64.build()?;
+    let mut x: Vec<f32> = case.x_t.iter().flatten().map(|&v| v as f32).collect();
+    let n = x.len();
+    let mut scratch = vec![0f32; config.scratch_len(n)];
+    let mut s =
+        dpm_solver::Sampler::new(sched, config, &mut x, &mut scratch).map_err(|e| e.to_string())?;
+    let (mut out, mut guide) = (vec![0f32; n], vec![0f32; n]);
+    while let Some(req) = s.ask() {
+        let t = truth.time_from_model_time(req.t_model as f64);
+        let (alpha, sigma) = (truth.alpha(t), truth.sigma(t));
+        for (b, row) in req.x.chunks(dim).enumerate() {
+            let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+            let (o, g) = oracle.guided(guidance, &row, alpha, sigma);
+            for (i, v) in o.into_iter().enumerate() {
+                out[b * dim + i] = v as f32;
+            }
+            for (i, v) in g.into_iter().flatten().enumerate() {
+                guide[b * dim + i] = v as f32;
+            }
+        }
+        match config.guidance {
+            dpm_solver::Guidance::None => s.tell(&out),
+            dpm_solver::Guidance::ClassifierFree { .. } => s.tell_cfg(&out, &guide),
+            dpm_solver::Guidance::Classifier { .. } => s.tell_classifier(&out, &guide),
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    let st = s.stats();
+    Ok((st.n_accept, st.n_reject))
 }
 
 #[test]
@@ -130,6 +244,7 @@ fn plan_conformance() {
     let path = fixture_path("DPM_SOLVER_REFERENCE_FIXTURES", "reference_public.json");
     let fx = load(&path).unwrap_or_else(|e| panic!("{e}"));
     let (mut passed, mut supported, mut worst, mut worst_vs_sampler) = (0, 0, 0f64, 0f64);
+    let (mut adaptive, mut adaptive_passed) = (0, 0);
     let (mut failures, mut refused) = (Vec::new(), Vec::new());
     for case in &fx.cases {
         let tol = case.expected["tol_f32"].as_f64().unwrap_or(1e-3);
@@ -144,8 +259,25 @@ fn plan_conformance() {
                     failures.push(format!("{}: refused unexpectedly: {reason}", case.name));
                 }
             }
-            Ok(Ok(x)) => {
+            Ok(Ok(PlanRun { x, trials })) => {
                 supported += 1;
+                if let Some(got) = trials {
+                    adaptive += 1;
+                    match sampler_trials(case) {
+                        Ok(want) if want == got => {}
+                        Ok(want) => {
+                            failures.push(format!(
+                                "{}: plan (accepted, rejected) {got:?}, sampler {want:?}",
+                                case.name
+                            ));
+                            continue;
+                        }
+                        Err(e) => {
+                            failures.push(format!("{}: sampler: {e}", case.name));
+                            continue;
+                        }
+                    }
+                }
                 let err = max_abs_diff(&x, &want);
                 let sampler = run_reference_case::<f32>(case).map(|r| r.x);
                 let vs = sampler
@@ -161,12 +293,16 @@ fn plan_conformance() {
                     ));
                 } else {
                     passed += 1;
+                    adaptive_passed += usize::from(trials.is_some());
                     worst = worst.max(err / tol);
                     worst_vs_sampler = worst_vs_sampler.max(vs / tol);
                 }
             }
         }
     }
+    println!(
+        "plan conformance, adaptive (step by step, norm by plain loop): {adaptive_passed}/{adaptive} passed"
+    );
     report(
         "plan conformance",
         (passed, supported, fx.cases.len()),
@@ -174,6 +310,7 @@ fn plan_conformance() {
         &failures,
         &format!("{worst:.3} of tol vs reference, {worst_vs_sampler:.3} of tol vs the sampler"),
     );
+    assert!(adaptive > 0, "no adaptive case ran");
 }
 
 /// Plans a diffusers scheduler ahead of time: its info, its steps and the `alphas_cumprod`

@@ -21,6 +21,13 @@ export class Sampler extends glue.Sampler {
   }
 }
 
+export class StepPlan extends glue.StepPlan {
+  constructor(options) {
+    g.ensure();
+    super(options);
+  }
+}
+
 export class Model extends glue.Model {
   /**
    * From the ONNX file's bytes (Uint8Array, ArrayBuffer or another typed-array view), with what

@@ -18,6 +18,13 @@ export class Sampler extends glue.Sampler {
   }
 }
 
+export class StepPlan extends glue.StepPlan {
+  constructor(options) {
+    g.ensure();
+    super(options);
+  }
+}
+
 export const gaussianNoise = g.fn(glue.gaussianNoise);
 export const gridRgba = g.fn(glue.gridRgba);
 export const draw = g.fn(glue.draw);

@@ -1,8 +1,10 @@
 // Types of dpm-solver/webgpu: the plan executor (WGSL) and its onnxruntime-web loop.
-import type { SamplerPlan } from './dpm_solver.js';
+import type { SamplerPlan, StepPlan, PlanOps, PlanNorm, StepReport } from './dpm_solver.js';
 
 /** The WGSL source of the plan interpreter. */
 export const PLAN_WGSL: string;
+/** The WGSL source of the adaptive error norm (per-sample sums, then the largest RMS). */
+export const NORM_WGSL: string;
 
 /** A plan's buffers, program and per-evaluation bind groups on one GPUDevice. */
 export class PlanExecutor {
@@ -71,3 +73,43 @@ export interface SampleWithOrtResult {
 
 /** Runs a plan with an onnxruntime-web WebGPU session, latents kept on the GPU. */
 export function sampleWithOrt(options: SampleWithOrtOptions): Promise<SampleWithOrtResult>;
+
+/** A step-by-step plan (`new StepPlan(options)`) on one GPUDevice: the adaptive method's path. */
+export class StepPlanExecutor {
+  constructor(device: GPUDevice, plan: StepPlan, n: number);
+  readonly device: GPUDevice;
+  readonly plan: StepPlan;
+  readonly n: number;
+  readonly batch: number;
+  readonly numBuffers: number;
+  /** `numBuffers` buffers of `n` floats: 0 is x, 1 the output, 2 the unconditional output. */
+  readonly arena: GPUBuffer;
+  bytesUp: number;
+  bytesDown: number;
+  offset(index: number): number;
+  writeX(xT: Float32Array): void;
+  /** Copies buffer `input` into `dst`, `copies` times back to back. */
+  encodeInput(encoder: GPUCommandEncoder, input: number, dst: GPUBuffer, dstOffset?: number, copies?: number): void;
+  /** Copies the network output (`2n` floats as [cond, uncond] when guided) into buffers 1 (and 2). */
+  encodeOutput(encoder: GPUCommandEncoder, output: GPUBuffer, outputOffset?: number, guided?: boolean): void;
+  /** Uploads the operations and submits `encoder` (default: a new one) with their dispatch. */
+  applyOps(ops: PlanOps, encoder?: GPUCommandEncoder): void;
+  /** The adaptive error norm E on the GPU: two dispatches and a 4-byte read. */
+  norm(norm: PlanNorm): Promise<number>;
+  read(index?: number): Promise<Float32Array>;
+  destroy(): void;
+}
+
+export interface SampleStepsWithOrtOptions extends Omit<SampleWithOrtOptions, 'plan' | 'noise' | 'onStep'> {
+  /** `new StepPlan(options)`; with classifier-free guidance the network runs [cond, uncond] as one batch. */
+  plan: StepPlan;
+  onStep?: (ev: { index: number; input: number; tModel: number }, exec: StepPlanExecutor) => void | Promise<void>;
+}
+
+export interface SampleStepsWithOrtResult extends SampleWithOrtResult {
+  /** The adaptive trials' reports (accepted and rejected). */
+  reports: StepReport[];
+}
+
+/** Runs a step-by-step plan (the adaptive method) with an onnxruntime-web WebGPU session. */
+export function sampleStepsWithOrt(options: SampleStepsWithOrtOptions): Promise<SampleStepsWithOrtResult>;

@@ -8,7 +8,9 @@
 // plus the CPU time per step spent in webgpu.js and the bytes it moves per step.
 //
 //   cd wasm/examples-js/webgpu && npm ci && node bench.mjs [--steps 10] [--batch 4] [--repeats 3]
-//      [--solver dpm++2m|unipc|ddim] [--guidance 2] [--swiftshader] [--headed]
+//      [--solver dpm++2m|unipc|ddim|adaptive|adaptive3] [--guidance 2] [--swiftshader] [--headed]
+// (adaptive: DPM-Solver++-12/23 planned step by step, `--steps` ignored; times per evaluation
+// use the evaluations the run took)
 // Needs target/pkg/web (bash wasm/tests-js/build-package.sh). Chromium from $CHROMIUM
 // (default /usr/bin/chromium) with --enable-unsafe-webgpu; --swiftshader forces the CPU Vulkan
 // adapter (correctness only: its timings mean nothing). Prints one JSON object.
@@ -56,12 +58,13 @@ try {
       planStats = p;
     }
     const out = {};
+    const nfe = planStats.nfe;
     for (const [k, v] of Object.entries(runs)) {
-      out[k] = { msPerImage: med(v) / batch, msPerStep: med(v) / steps, runsMs: v.map((x) => Math.round(x)) };
+      out[k] = { msPerImage: med(v) / batch, msPerStep: med(v) / nfe, runsMs: v.map((x) => Math.round(x)) };
     }
     return {
       adapter: { vendor: info.vendor, architecture: info.architecture, description: info.description },
-      solver: kind, steps, batch, guidance, repeats, times: out,
+      solver: kind, steps, nfe, batch, guidance, repeats, times: out,
       planOurCpuMsPerStep: { median: planStats.cpuMsPerStepMedian, mean: planStats.cpuMsPerStep },
       planBytesPerStep: { up: planStats.bytesUpPerStep, down: planStats.bytesDownPerStep },
       planBytesOnce: { up: planStats.bytesUpOnce, down: planStats.bytesDownOnce },

@@ -1,8 +1,13 @@
 //! `Sampler.plan()`: a run's `dpm_solver::plan` as flat typed arrays, the form a GPU executor
-//! uploads once (the package's `webgpu.js` applies it with a WGSL compute shader).
+//! uploads once (the package's `webgpu.js` applies it with a WGSL compute shader); `StepPlan`:
+//! the same one evaluation at a time, with the adaptive method's error norm.
 
+use super::error::Error;
 use super::js::set;
-use dpm_solver::plan::{PlanInfo, Step, FIXED_BUFFERS};
+use super::sampler::{report_js, Leaked, Sampler};
+use dpm_solver::plan::{
+    ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE,
+};
 use js_sys::{Float32Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
 
@@ -35,6 +40,54 @@ export interface SamplerPlan {
   opTerms: Uint32Array;
   termBuf: Uint32Array;
   termWeight: Float32Array;
+}
+
+/**
+ * Elementwise operations in `SamplerPlan`'s format: operation `j` writes buffer `opDst[j]` with
+ * `sum_t termWeight[t] * buffer[termBuf[t]]` over `t` in `opTerms[j] .. opTerms[j+1]-1`,
+ * clamped to `[-opClamp[j], opClamp[j]]` when `opClamp[j] > 0`.
+ */
+export interface PlanOps {
+  opDst: Uint32Array;
+  opClamp: Float32Array;
+  opTerms: Uint32Array;
+  termBuf: Uint32Array;
+  termWeight: Float32Array;
+}
+
+/**
+ * The adaptive error norm `E` (computed after the evaluation's operations): per element,
+ * `x_lo = sum lowerWeight[k] * buffer[lowerBuf[k]]`,
+ * `d = sum diffWeight[k] * (buffer[diffBuf[k]] - buffer[base])`,
+ * `delta = max(atol, rtol * max(|x_lo|, |buffer[prev]|))`; per sample (`n / batch` elements)
+ * `sqrt(mean((d / delta)^2))`; `E` the largest (NaN if any is NaN).
+ */
+export interface PlanNorm {
+  lowerBuf: Uint32Array;
+  lowerWeight: Float32Array;
+  diffBuf: Uint32Array;
+  diffWeight: Float32Array;
+  base: number;
+  prev: number;
+  atol: number;
+  rtol: number;
+  batch: number;
+}
+
+/** One evaluation of a `StepPlan`: run the network on `input` at `tModel`, apply `ops`, then
+ * (when `norm` is set) compute `E` and call `tellError(E)`. */
+export interface PlanEval {
+  index: number;
+  input: number;
+  tModel: number;
+  ops: PlanOps;
+  norm: PlanNorm | null;
+}
+
+/** The decision on an adaptive trial: operations to apply now, and the step's report. */
+export interface PlanDecision {
+  ops: PlanOps;
+  report: StepReport;
 }
 "#;
 
@@ -89,5 +142,171 @@ impl PlanArrays {
         set(&o, "termBuf", Uint32Array::from(&self.term_buf[..]));
         set(&o, "termWeight", Float32Array::from(&self.term_weight[..]));
         o.into()
+    }
+}
+
+/// Operations as `PlanOps` arrays.
+fn ops_js(ops: &[Op<f32>]) -> Object {
+    let mut a = PlanArrays::default();
+    for op in ops {
+        a.op_dst.push(op.dst.index() as u32);
+        a.op_clamp.push(op.clamp.unwrap_or(0.0));
+        a.op_terms.push(a.term_buf.len() as u32);
+        for &(b, w) in op.terms() {
+            a.term_buf.push(b.index() as u32);
+            a.term_weight.push(w);
+        }
+    }
+    a.op_terms.push(a.term_buf.len() as u32);
+    let o = Object::new();
+    set(&o, "opDst", Uint32Array::from(&a.op_dst[..]));
+    set(&o, "opClamp", Float32Array::from(&a.op_clamp[..]));
+    set(&o, "opTerms", Uint32Array::from(&a.op_terms[..]));
+    set(&o, "termBuf", Uint32Array::from(&a.term_buf[..]));
+    set(&o, "termWeight", Float32Array::from(&a.term_weight[..]));
+    o
+}
+
+/// An error norm as a `PlanNorm` object.
+fn norm_js(n: &ErrorNorm<f32>) -> Object {
+    let o = Object::new();
+    let (lb, lw): (Vec<u32>, Vec<f32>) = n
+        .lower
+        .terms()
+        .iter()
+        .map(|&(b, w)| (b.index() as u32, w))
+        .unzip();
+    let (db, dw): (Vec<u32>, Vec<f32>) = n
+        .diff_terms()
+        .iter()
+        .map(|&(b, w)| (b.index() as u32, w))
+        .unzip();
+    set(&o, "lowerBuf", Uint32Array::from(&lb[..]));
+    set(&o, "lowerWeight", Float32Array::from(&lw[..]));
+    set(&o, "diffBuf", Uint32Array::from(&db[..]));
+    set(&o, "diffWeight", Float32Array::from(&dw[..]));
+    set(&o, "base", n.base.index() as f64);
+    set(&o, "prev", n.prev.index() as f64);
+    set(&o, "atol", n.atol as f64);
+    set(&o, "rtol", n.rtol as f64);
+    set(&o, "batch", n.batch as f64);
+    o
+}
+
+/// A DPM-Solver run planned one evaluation at a time (`dpm_solver::plan::StepPlanner`): any
+/// method, including the adaptive one, whose trials end with an error norm the executor
+/// computes and hands back with `tellError`. `new StepPlan(options)` takes `Sampler`'s
+/// DPM-Solver options (diffusers schedulers have a plan ahead of time: `Sampler.plan()`).
+#[wasm_bindgen]
+pub struct StepPlan {
+    // Declared first: dropped before the storage and the sampler whose buffers it borrows.
+    planner: StepPlanner<'static, f32>,
+    _storage: Leaked,
+    _sampler: Box<Sampler>,
+    batch: usize,
+    guide: bool,
+}
+
+#[wasm_bindgen]
+impl StepPlan {
+    /// Validates `options` as `new Sampler` does; throws for dynamic thresholding (no plan).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SamplerOptions")] options: JsValue,
+    ) -> core::result::Result<StepPlan, Error> {
+        let batch = if options.is_object() {
+            js_sys::Reflect::get(&options, &JsValue::from_str("batch"))
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1.0)
+        } else {
+            1.0
+        };
+        // At most 65535 samples: the GPU norm runs one workgroup per sample.
+        if !((1.0..=65535.0).contains(&batch) && batch.fract() == 0.0) {
+            return Err(Error::Option(format!(
+                "batch must be an integer from 1 to 65535, got {batch}"
+            )));
+        }
+        let batch = batch as usize;
+        // The planner's own sampler state runs on one element per sample: the options are
+        // validated by `Sampler` against that.
+        let sampler = Box::new(Sampler::new(
+            options,
+            Float32Array::new_with_length(batch as u32).into(),
+        )?);
+        let s = sampler.dpm().ok_or_else(|| {
+            Error::Option(
+                "a diffusers scheduler has its plan ahead of time: use Sampler.plan()".into(),
+            )
+        })?;
+        let (schedule, config) = (*s.schedule(), *s.config());
+        let guide = !matches!(config.guidance, dpm_solver::Guidance::None);
+        let mut storage = Leaked::default();
+        let buf = storage.keep(vec![0.0; PLANNER_STORAGE]);
+        let planner = StepPlanner::new(schedule, config, buf)?;
+        Ok(StepPlan {
+            planner,
+            _storage: storage,
+            _sampler: sampler,
+            batch,
+            guide,
+        })
+    }
+
+    /// Buffers the plan may name (`x`, output, guide, noise, then the solver's slots).
+    #[wasm_bindgen(getter, js_name = numBuffers)]
+    pub fn num_buffers(&self) -> usize {
+        self.planner.buffers()
+    }
+
+    /// Samples in `x` (the norm is per sample).
+    #[wasm_bindgen(getter)]
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Whether the operations read buffer 2 (guidance: the unconditional output, or the
+    /// classifier gradient).
+    #[wasm_bindgen(getter)]
+    pub fn guide(&self) -> bool {
+        self.guide
+    }
+
+    /// Evaluations planned so far.
+    #[wasm_bindgen(getter)]
+    pub fn nfe(&self) -> usize {
+        self.planner.nfe()
+    }
+
+    /// The next evaluation, or `null` when the run is finished (the result is buffer 0).
+    /// Throws while a trial waits for `tellError`.
+    #[wasm_bindgen(unchecked_return_type = "PlanEval | null")]
+    pub fn next(&mut self) -> core::result::Result<JsValue, Error> {
+        let Some(s) = self.planner.next()? else {
+            return Ok(JsValue::NULL);
+        };
+        let o = Object::new();
+        set(&o, "index", s.step.index as f64);
+        set(&o, "input", s.step.input.index() as f64);
+        set(&o, "tModel", s.step.t_model as f64);
+        set(&o, "ops", ops_js(s.step.ops));
+        set(
+            &o,
+            "norm",
+            s.norm.as_ref().map_or(JsValue::NULL, |n| norm_js(n).into()),
+        );
+        Ok(o.into())
+    }
+
+    /// The error norm `E` the executor computed for the trial the last evaluation completed:
+    /// accepts (`E <= 1`) or rejects it and sizes the next step as the CPU `Sampler` does.
+    #[wasm_bindgen(js_name = tellError, unchecked_return_type = "PlanDecision")]
+    pub fn tell_error(&mut self, e: f32) -> core::result::Result<JsValue, Error> {
+        let d = self.planner.tell_error(e)?;
+        let o = Object::new();
+        set(&o, "ops", ops_js(d.ops));
+        set(&o, "report", report_js(&d.report));
+        Ok(o.into())
     }
 }

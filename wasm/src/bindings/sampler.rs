@@ -524,6 +524,14 @@ impl Sampler {
         }
     }
 
+    /// The DPM-Solver sampler, or `None` for a diffusers scheduler (`StepPlan` plans it).
+    pub(crate) fn dpm(&self) -> Option<&dpm_solver::Sampler<'static, f32>> {
+        match &self.inner {
+            Inner::Dpm(s) => Some(s),
+            Inner::Diffusers(_) => None,
+        }
+    }
+
     /// The pending request of either solver.
     fn pending(&self) -> Option<Ask<'_>> {
         match &self.inner {
@@ -586,12 +594,17 @@ impl Sampler {
     /// The whole run as coefficients for another executor (the package's `webgpu.js`): every
     /// evaluation's input buffer, model time and the elementwise operations
     /// `dst = sum w src` to apply to its output (see `dpm_solver::plan` for the buffers).
-    /// Independent of the sampler's progress. Throws for the adaptive method and dynamic
-    /// thresholding, which have no plan ahead of time.
+    /// Independent of the sampler's progress. Throws for the adaptive method (plan it with
+    /// `StepPlan`) and dynamic thresholding, which have no plan ahead of time.
     #[wasm_bindgen(unchecked_return_type = "SamplerPlan")]
     pub fn plan(&self) -> core::result::Result<JsValue, Error> {
         let mut p = super::plan::PlanArrays::default();
         let info = match &self.inner {
+            Inner::Dpm(s) if s.config().method == dpm_solver::Method::Adaptive => {
+                return Err(Error::Option(
+                    "the adaptive method has no plan ahead of time (its steps depend on the error norm): plan it step by step with new StepPlan(options)".into(),
+                ));
+            }
             Inner::Dpm(s) => {
                 dpm_solver::plan::sampler_plan(*s.schedule(), *s.config(), |st| p.push(st))?
             }
