@@ -225,7 +225,8 @@ impl StepPlan {
         // At most 65535 samples: the GPU norm runs one workgroup per sample.
         if !((1.0..=65535.0).contains(&batch) && batch.fract() == 0.0) {
             return Err(Error::Option(format!(
-                "batch must be an integer from 1 to 65535, got {batch}"
+                "batch must be an integer from 1 to 65535, got {}",
+                crate::decimal::f64_text(batch)
             )));
         }
         let batch = batch as usize;
