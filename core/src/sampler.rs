@@ -622,6 +622,12 @@ impl<'a, T: Real> Sampler<'a, T> {
         &self.log
     }
 
+    /// The log of the last `tell` ([`crate::plan::StepPlanner`] completes its norm).
+    #[cfg(feature = "plan")]
+    pub(crate) fn log_mut(&mut self) -> &mut crate::plan::OpLog<T> {
+        &mut self.log
+    }
+
     /// From now on an adaptive trial stops after its last evaluation, with the error norm
     /// described in [`last_ops`](Self::last_ops), until [`tell_error`](Self::tell_error).
     #[cfg(feature = "plan")]
