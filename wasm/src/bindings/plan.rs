@@ -228,7 +228,11 @@ impl StepPlan {
             1.0
         };
         // At most 65535 samples: the GPU norm runs one workgroup per sample.
-        if !((1.0..=65535.0).contains(&batch) && batch.fract() == 0.0) {
+        // Two comparisons, not `RangeInclusive::contains`, which opt-level "z" keeps as a
+        // function of its own (wasm/BENCHMARKS.md, "Package sizes").
+        #[allow(clippy::manual_range_contains)]
+        let in_range = batch >= 1.0 && batch <= 65535.0;
+        if !(in_range && batch.fract() == 0.0) {
             return Err(Error::Option(format!(
                 "batch must be an integer from 1 to 65535, got {}",
                 crate::decimal::f64_text(batch)
