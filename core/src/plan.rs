@@ -297,6 +297,13 @@ impl<T: Real> OpLog<T> {
         self.norm = Some(norm);
     }
 
+    /// Sets the samples of the recorded norm (a [`StepPlanner`]'s sampler runs on one).
+    fn set_norm_batch(&mut self, batch: usize) {
+        if let Some(n) = &mut self.norm {
+            n.batch = batch;
+        }
+    }
+
     /// Appends an operation (past [`MAX_OPS`] operations or [`MAX_TERMS`] terms the log is
     /// marked non-linear, so no plan is made: never the case for the methods in this crate).
     pub fn push(&mut self, op: Op<T>) {
@@ -369,7 +376,7 @@ pub struct PlanStep<'s, T> {
     pub step: Step<'s, T>,
     /// This evaluation completes an adaptive trial: after `step.ops`, compute this norm and
     /// hand it to [`StepPlanner::tell_error`].
-    pub norm: Option<ErrorNorm<T>>,
+    pub norm: Option<&'s ErrorNorm<T>>,
 }
 
 /// The decision on an adaptive trial.
@@ -467,11 +474,11 @@ impl<'a, T: Real> StepPlanner<'a, T> {
             Guidance::ClassifierFree { .. } => self.sampler.tell_cfg(&zero, &zero)?,
             Guidance::Classifier { .. } => self.sampler.tell_classifier(&zero, &zero)?,
         };
-        let log = self.sampler.last_ops();
+        let log = self.sampler.log_mut();
         if log.nonlinear {
             return Err(NONLINEAR);
         }
-        let batch = self.batch;
+        log.set_norm_batch(self.batch);
         Ok(Some(PlanStep {
             step: Step {
                 index,
@@ -479,7 +486,7 @@ impl<'a, T: Real> StepPlanner<'a, T> {
                 t_model,
                 ops: log.ops(),
             },
-            norm: log.norm().map(|n| ErrorNorm { batch, ..*n }),
+            norm: log.norm(),
         }))
     }
 

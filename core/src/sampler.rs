@@ -622,6 +622,12 @@ impl<'a, T: Real> Sampler<'a, T> {
         &self.log
     }
 
+    /// The log of the last `tell` ([`crate::plan::StepPlanner`] completes its norm).
+    #[cfg(feature = "plan")]
+    pub(crate) fn log_mut(&mut self) -> &mut crate::plan::OpLog<T> {
+        &mut self.log
+    }
+
     /// From now on an adaptive trial stops after its last evaluation, with the error norm
     /// described in [`last_ops`](Self::last_ops), until [`tell_error`](Self::tell_error).
     #[cfg(feature = "plan")]
@@ -1413,10 +1419,12 @@ impl<'a, T: Real> Sampler<'a, T> {
             let m = |j: usize| &models[j * n..(j + 1) * n];
             let (m0, m1) = (m(0), m(1));
             let m2 = if order == 2 { m1 } else { m(2) };
-            for i in 0..n {
-                let x = self.x[i];
-                x_prev[i] = lower.at(x, m0[i], m1[i], m2[i]);
-                self.x[i] = higher.at(x, m0[i], m1[i], m2[i]);
+            // Zipped, not indexed: every slice has `n` elements, no bounds checks.
+            let ms = m0.iter().zip(m1).zip(m2);
+            for ((x, xp), ((&a, &b), &c)) in self.x.iter_mut().zip(x_prev).zip(ms) {
+                let v = *x;
+                *xp = lower.at(v, a, b, c);
+                *x = higher.at(v, a, b, c);
             }
             self.ad.s = p.t;
         }

@@ -151,7 +151,12 @@ fn run_reference_plan(case: &Case) -> Result<Result<PlanRun, String>, String> {
         let (mut accepted, mut rejected) = (0, 0);
         loop {
             let (input, t_model, ops, norm) = match planner.next() {
-                Ok(Some(s)) => (s.step.input, s.step.t_model, s.step.ops.to_vec(), s.norm),
+                Ok(Some(s)) => (
+                    s.step.input,
+                    s.step.t_model,
+                    s.step.ops.to_vec(),
+                    s.norm.copied(),
+                ),
                 Ok(None) => break,
                 Err(e) => return Ok(Err(e.to_string())),
             };

@@ -6,7 +6,7 @@ use super::error::Error;
 use super::js::set;
 use super::sampler::{report_js, Leaked, Sampler};
 use dpm_solver::plan::{
-    ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE,
+    Buf, ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE,
 };
 use js_sys::{Float32Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
@@ -97,6 +97,12 @@ pub(crate) struct PlanArrays {
     inputs: Vec<u32>,
     t_model: Vec<f32>,
     step_ops: Vec<u32>,
+    ops: OpArrays,
+}
+
+/// Operations being flattened (`PlanOps`).
+#[derive(Default)]
+struct OpArrays {
     op_dst: Vec<u32>,
     op_clamp: Vec<f32>,
     op_terms: Vec<u32>,
@@ -104,13 +110,10 @@ pub(crate) struct PlanArrays {
     term_weight: Vec<f32>,
 }
 
-impl PlanArrays {
-    /// Appends one evaluation.
-    pub fn push(&mut self, s: &Step<'_, f32>) {
-        self.inputs.push(s.input.index() as u32);
-        self.t_model.push(s.t_model);
-        self.step_ops.push(self.op_dst.len() as u32);
-        for op in s.ops {
+impl OpArrays {
+    /// Appends operations.
+    fn push(&mut self, ops: &[Op<f32>]) {
+        for op in ops {
             self.op_dst.push(op.dst.index() as u32);
             self.op_clamp.push(op.clamp.unwrap_or(0.0));
             self.op_terms.push(self.term_buf.len() as u32);
@@ -121,10 +124,29 @@ impl PlanArrays {
         }
     }
 
+    /// Closes the term offsets and sets the `PlanOps` fields on `o`.
+    fn set_on(mut self, o: &Object) {
+        self.op_terms.push(self.term_buf.len() as u32);
+        set(o, "opDst", Uint32Array::from(&self.op_dst[..]));
+        set(o, "opClamp", Float32Array::from(&self.op_clamp[..]));
+        set(o, "opTerms", Uint32Array::from(&self.op_terms[..]));
+        set(o, "termBuf", Uint32Array::from(&self.term_buf[..]));
+        set(o, "termWeight", Float32Array::from(&self.term_weight[..]));
+    }
+}
+
+impl PlanArrays {
+    /// Appends one evaluation.
+    pub fn push(&mut self, s: &Step<'_, f32>) {
+        self.inputs.push(s.input.index() as u32);
+        self.t_model.push(s.t_model);
+        self.step_ops.push(self.ops.op_dst.len() as u32);
+        self.ops.push(s.ops);
+    }
+
     /// The `SamplerPlan` object.
     pub fn into_js(mut self, info: &PlanInfo, batch: usize, scheduler: bool) -> JsValue {
-        self.step_ops.push(self.op_dst.len() as u32);
-        self.op_terms.push(self.term_buf.len() as u32);
+        self.step_ops.push(self.ops.op_dst.len() as u32);
         let o = Object::new();
         set(&o, "nfe", info.nfe as f64);
         set(&o, "numBuffers", (FIXED_BUFFERS + info.slots) as f64);
@@ -136,55 +158,38 @@ impl PlanArrays {
         set(&o, "inputs", Uint32Array::from(&self.inputs[..]));
         set(&o, "tModel", Float32Array::from(&self.t_model[..]));
         set(&o, "stepOps", Uint32Array::from(&self.step_ops[..]));
-        set(&o, "opDst", Uint32Array::from(&self.op_dst[..]));
-        set(&o, "opClamp", Float32Array::from(&self.op_clamp[..]));
-        set(&o, "opTerms", Uint32Array::from(&self.op_terms[..]));
-        set(&o, "termBuf", Uint32Array::from(&self.term_buf[..]));
-        set(&o, "termWeight", Float32Array::from(&self.term_weight[..]));
+        self.ops.set_on(&o);
         o.into()
     }
 }
 
-/// Operations as `PlanOps` arrays.
+/// Operations as a `PlanOps` object.
 fn ops_js(ops: &[Op<f32>]) -> Object {
-    let mut a = PlanArrays::default();
-    for op in ops {
-        a.op_dst.push(op.dst.index() as u32);
-        a.op_clamp.push(op.clamp.unwrap_or(0.0));
-        a.op_terms.push(a.term_buf.len() as u32);
-        for &(b, w) in op.terms() {
-            a.term_buf.push(b.index() as u32);
-            a.term_weight.push(w);
-        }
-    }
-    a.op_terms.push(a.term_buf.len() as u32);
+    let mut a = OpArrays::default();
+    a.push(ops);
     let o = Object::new();
-    set(&o, "opDst", Uint32Array::from(&a.op_dst[..]));
-    set(&o, "opClamp", Float32Array::from(&a.op_clamp[..]));
-    set(&o, "opTerms", Uint32Array::from(&a.op_terms[..]));
-    set(&o, "termBuf", Uint32Array::from(&a.term_buf[..]));
-    set(&o, "termWeight", Float32Array::from(&a.term_weight[..]));
+    a.set_on(&o);
     o
+}
+
+/// Terms as the `Uint32Array` of their buffers and the `Float32Array` of their weights, set
+/// on `o` as `buf_key` and `weight_key`.
+fn set_terms(o: &Object, terms: &[(Buf, f32)], buf_key: &str, weight_key: &str) {
+    let mut bufs = Vec::new();
+    let mut weights = Vec::new();
+    for &(b, w) in terms {
+        bufs.push(b.index() as u32);
+        weights.push(w);
+    }
+    set(o, buf_key, Uint32Array::from(&bufs[..]));
+    set(o, weight_key, Float32Array::from(&weights[..]));
 }
 
 /// An error norm as a `PlanNorm` object.
 fn norm_js(n: &ErrorNorm<f32>) -> Object {
     let o = Object::new();
-    let (lb, lw): (Vec<u32>, Vec<f32>) = n
-        .lower
-        .terms()
-        .iter()
-        .map(|&(b, w)| (b.index() as u32, w))
-        .unzip();
-    let (db, dw): (Vec<u32>, Vec<f32>) = n
-        .diff_terms()
-        .iter()
-        .map(|&(b, w)| (b.index() as u32, w))
-        .unzip();
-    set(&o, "lowerBuf", Uint32Array::from(&lb[..]));
-    set(&o, "lowerWeight", Float32Array::from(&lw[..]));
-    set(&o, "diffBuf", Uint32Array::from(&db[..]));
-    set(&o, "diffWeight", Float32Array::from(&dw[..]));
+    set_terms(&o, n.lower.terms(), "lowerBuf", "lowerWeight");
+    set_terms(&o, n.diff_terms(), "diffBuf", "diffWeight");
     set(&o, "base", n.base.index() as f64);
     set(&o, "prev", n.prev.index() as f64);
     set(&o, "atol", n.atol as f64);
@@ -223,9 +228,14 @@ impl StepPlan {
             1.0
         };
         // At most 65535 samples: the GPU norm runs one workgroup per sample.
-        if !((1.0..=65535.0).contains(&batch) && batch.fract() == 0.0) {
+        // Two comparisons, not `RangeInclusive::contains`, which opt-level "z" keeps as a
+        // function of its own (wasm/BENCHMARKS.md, "Package sizes").
+        #[allow(clippy::manual_range_contains)]
+        let in_range = batch >= 1.0 && batch <= 65535.0;
+        if !(in_range && batch.fract() == 0.0) {
             return Err(Error::Option(format!(
-                "batch must be an integer from 1 to 65535, got {batch}"
+                "batch must be an integer from 1 to 65535, got {}",
+                crate::decimal::f64_text(batch)
             )));
         }
         let batch = batch as usize;
@@ -233,7 +243,7 @@ impl StepPlan {
         // validated by `Sampler` against that.
         let sampler = Box::new(Sampler::new(
             options,
-            Float32Array::new_with_length(batch as u32).into(),
+            Float32Array::from(&vec![0.0; batch][..]).into(),
         )?);
         let s = sampler.dpm().ok_or_else(|| {
             Error::Option(
@@ -294,7 +304,7 @@ impl StepPlan {
         set(
             &o,
             "norm",
-            s.norm.as_ref().map_or(JsValue::NULL, |n| norm_js(n).into()),
+            s.norm.map_or(JsValue::NULL, |n| norm_js(n).into()),
         );
         Ok(o.into())
     }
