@@ -81,11 +81,16 @@ pub fn markdown(
     if args.samples < 1000 {
         let _ = writeln!(
             s,
-            "{} samples, not 1,000: every sample costs ~{} UNet image evaluations here (all solvers and NFEs, the DDIM-{DDIM_TARGET_NFE} \
-             run, the adaptive runs and two references, doubled by guidance), and the run has to fit in ~30 minutes on 2 busy cores. \
+            "{} samples, not 1,000: every sample costs ~{} UNet image evaluations here (all solvers and NFEs, {}two \
+             references, doubled by guidance), and the run has to fit in ~30 minutes on 2 busy cores. \
              RMSE and accuracy are stable at this size; the FID is not (see its floor).\n",
             args.samples,
-            evals / args.samples.max(1)
+            evals / args.samples.max(1),
+            if configs.iter().any(|c| c.nfe.is_none() || c.nfe == Some(DDIM_TARGET_NFE)) {
+                format!("the DDIM-{DDIM_TARGET_NFE} run, the adaptive runs and ")
+            } else {
+                String::new()
+            }
         );
     }
     let _ = writeln!(
