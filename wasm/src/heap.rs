@@ -132,7 +132,7 @@ impl<G: FnMut(usize) -> Option<usize>> Heap<G> {
                 next = *(next as *const usize);
             }
             let (mut start, mut len) = (p, pages);
-            if next != 0 && p + pages * PAGE == next {
+            if next != 0 && p.wrapping_add(pages * PAGE) == next {
                 len += *(next as *const usize).add(1);
                 next = *(next as *const usize);
             }
