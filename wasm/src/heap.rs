@@ -1,6 +1,6 @@
 //! The sampler-only build's memory allocator (`dpm-solver/sampler`, no tract): std's dlmalloc
-//! is 7 kB of that module (3.4 kB gzip, wasm/BENCHMARKS.md "Package sizes"), for a program
-//! that allocates a few buffers per sampler and short-lived strings. The full build keeps
+//! is 7 kB of that module, this one under 1 kB (3.4 kB less gzip, wasm/BENCHMARKS.md "Package
+//! sizes"), for a program that allocates a few buffers per sampler and short-lived strings. The full build keeps
 //! dlmalloc (tract allocates much more, and more varied).
 //!
 //! Small blocks (up to 32 KiB) come in power-of-two sizes, each size with a free list, carved
