@@ -27,17 +27,48 @@ pub fn quantile<T: Real>(values: &mut [T], p: T) -> T {
     let rank = p * T::from_usize(n - 1);
     let lo = rank.floor().to_usize().min(n - 1);
     let weight = rank - T::from_usize(lo);
-    let (_, &mut below, above) = values.select_nth_unstable_by(lo, |a, b| a.total_cmp(b));
-    let above = above.iter().copied().fold(None, |m: Option<T>, v| match m {
-        Some(m) if m <= v => Some(m),
-        _ => Some(v),
-    });
+    // A max-heap, then the n - 1 - lo largest values popped to the end: `values[0]` is the
+    // lo-th smallest and the values after `lo` the rest (`select_nth_unstable` would do, but
+    // its introselect is 3 kB of wasm for one call; few pops for a ratio near 1).
+    for i in (0..n / 2).rev() {
+        sift_down(values, i, n);
+    }
+    for end in (lo + 1..n).rev() {
+        values.swap(0, end);
+        sift_down(values, 0, end);
+    }
+    let below = values[0];
+    let above = values[lo + 1..]
+        .iter()
+        .copied()
+        .fold(None, |m: Option<T>, v| match m {
+            Some(m) if m <= v => Some(m),
+            _ => Some(v),
+        });
     let above = above.unwrap_or(below);
     // torch.lerp: start + w (end - start) for w < 1/2, end - (end - start)(1 - w) otherwise.
     if weight < T::c(0.5) {
         below + weight * (above - below)
     } else {
         above - (above - below) * (T::ONE - weight)
+    }
+}
+
+/// Restores the max-heap order (by `total_cmp`) of `v[..n]` below `i`.
+fn sift_down<T: Real>(v: &mut [T], mut i: usize, n: usize) {
+    loop {
+        let mut c = 2 * i + 1;
+        if c >= n {
+            return;
+        }
+        if c + 1 < n && v[c].total_cmp(&v[c + 1]).is_lt() {
+            c += 1;
+        }
+        if v[i].total_cmp(&v[c]).is_ge() {
+            return;
+        }
+        v.swap(i, c);
+        i = c;
     }
 }
 
@@ -72,6 +103,37 @@ mod tests {
             let mut v = base;
             let got = quantile(&mut v, q);
             assert!((got - want).abs() < 1e-12, "q={q}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn quantile_matches_select_nth() {
+        // Pseudo-random values with repeats, every length 1..60 and several ratios: the heap
+        // selection gives the value `select_nth_unstable` gives.
+        let mut state = 987654321u32;
+        for n in 1..60usize {
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+                    (state >> 27) as f32 * 0.25
+                })
+                .collect();
+            for p in [0.0f32, 0.1, 0.5, 0.9, 0.995, 1.0] {
+                let rank = p * (n - 1) as f32;
+                let lo = (rank.floor() as usize).min(n - 1);
+                let w = rank - lo as f32;
+                let mut r = v.clone();
+                let (_, &mut below, rest) = r.select_nth_unstable_by(lo, |a, b| a.total_cmp(b));
+                let above = rest.iter().copied().reduce(f32::min).unwrap_or(below);
+                let want = if w < 0.5 {
+                    below + w * (above - below)
+                } else {
+                    above - (above - below) * (1.0 - w)
+                };
+                let mut h = v.clone();
+                let got = quantile(&mut h, p);
+                assert_eq!(got.to_bits(), want.to_bits(), "n={n} p={p}");
+            }
         }
     }
 

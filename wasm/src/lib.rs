@@ -5,6 +5,9 @@
 //! - `bindings` (wasm-bindgen): thin newtypes over the core `Sampler` and the pipeline for JS.
 
 pub mod decimal;
+// The sampler-only build's allocator (unused by the full build, which keeps std's).
+#[cfg_attr(feature = "pipeline", allow(dead_code))]
+mod heap;
 pub mod onnx_info;
 pub mod pipeline;
 

@@ -3,7 +3,7 @@
 // ArrayBuffer / Response / URL (with progress) and the errors for what is not ONNX,
 // generateAsync (same result as generate, cancellable between evaluations, a pre-aborted signal
 // runs nothing), GenerationRun, readOnnxInfo, and the sampler-only build "dpm-solver/sampler"
-// (no tract, same Sampler results).
+// (no tract, same Sampler results; its own allocator under varied sizes, without leaks).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -218,4 +218,48 @@ test('dpm-solver/sampler: no Model, the same Sampler results as the full build',
     });
     assert.deepEqual(xs[1], xs[0]);
   }
+});
+
+test('dpm-solver/sampler: its own allocator under Samplers of varied sizes, freed out of order: the full build\'s results, and a repeated round grows no memory', async () => {
+  await dpm.default();
+  const wasm = await sam.default();
+  const mem = () => wasm.memory.buffer.byteLength;
+  const net = (x, t) => x.map((v, i) => 0.3 * v + 0.01 * Math.sin(i + t / 100));
+  // Lengths from a few floats (small blocks) to 1.2 MB buffers (runs of pages).
+  const lengths = [1, 7, 64, 1000, 3000, 9000, 40000, 100000, 300000];
+  const options = [
+    { steps: 3, method: 'multistep', order: 2 },
+    { steps: 3, method: 'singlestep', order: 3, thresholding: { ratio: 0.9 } },
+    { scheduler: 'UniPCMultistepScheduler', steps: 3 },
+  ];
+  const round = (compare) => {
+    for (let i = 0; i < 27; i += 3) {
+      // Three Samplers alive at once, stepped in turn and freed in another order.
+      const made = [0, 1, 2].map((j) => {
+        const n = lengths[(i + 4 * j) % lengths.length];
+        const opts = options[(i / 3 + j) % options.length];
+        return { opts, n, s: new sam.Sampler(opts, sam.gaussianNoise(i + j, n)) };
+      });
+      for (const { s } of made) {
+        let r;
+        while ((r = s.ask())) s.tell(net(r.x, r.tModel));
+      }
+      for (const k of [1, 2, 0]) {
+        const { opts, n, s } = made[k];
+        if (compare) {
+          const d = new dpm.Sampler(opts, dpm.gaussianNoise(i + k, n));
+          let r;
+          while ((r = d.ask())) d.tell(net(r.x, r.tModel));
+          assert.deepEqual(s.x, d.x, `${JSON.stringify(opts)}, ${n} values`);
+          d.free();
+        }
+        s.free();
+      }
+    }
+  };
+  round(true);
+  const before = mem();
+  round(false);
+  round(false);
+  assert.equal(mem(), before, 'wasm memory grew on a repeated round');
 });

@@ -300,10 +300,10 @@ impl DiffusersSampler {
     }
 
     fn advance(&mut self, cond: &[f32], uncond: Option<(&[f32], f32)>) -> Result<StepReport<f32>> {
-        self.run.tell(cond, uncond).map_err(|e| match e {
+        Ok(self.run.tell(cond, uncond).map_err(|e| match e {
             PipelineError::Solver(e) => Error::Solver(e),
             e => Error::Pipeline(e.to_string()),
-        })
+        })?)
     }
 
     pub fn tell(&mut self, output: &[f32]) -> Result<StepReport<f32>> {

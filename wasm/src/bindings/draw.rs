@@ -174,9 +174,9 @@ pub fn draw(
         ctx.put_image_data(&image()?, x, y)
             .map_err(js_err("putImageData"))?;
     } else {
-        return opt_err(
-            "draw target must be an HTMLCanvasElement, OffscreenCanvas or a 2d context",
-        );
+        return Err(Error::Option(
+            "draw target must be an HTMLCanvasElement, OffscreenCanvas or a 2d context".into(),
+        ));
     }
     let out = Object::new();
     set(&out, "width", g.w as f64);

@@ -58,10 +58,24 @@ pub(crate) fn js_message(v: &JsValue) -> String {
     }
 }
 
-/// Shorthand for the bindings' results.
-pub type Result<T> = core::result::Result<T, Error>;
+/// Shorthand for the bindings' internal results. The error is boxed: one pointer to pass on
+/// at each `?` instead of the whole `Error` (a copy per call site that made up kilobytes of
+/// the sampler-only wasm); the exported functions return `Error` itself.
+pub type Result<T> = core::result::Result<T, Box<Error>>;
 
-/// Shorthand for an option error.
-pub(crate) fn opt_err<T>(msg: impl Into<String>) -> Result<T> {
-    Err(Error::Option(msg.into()))
+impl From<dpm_solver::Error> for Box<Error> {
+    fn from(e: dpm_solver::Error) -> Self {
+        Box::new(Error::Solver(e))
+    }
+}
+
+impl From<Box<Error>> for Error {
+    fn from(e: Box<Error>) -> Self {
+        *e
+    }
+}
+
+/// Shorthand for an option error, as a [`Result`] or (in the exported functions) as `Error`.
+pub(crate) fn opt_err<T, E: From<Error>>(msg: impl Into<String>) -> core::result::Result<T, E> {
+    Err(Error::Option(msg.into()).into())
 }

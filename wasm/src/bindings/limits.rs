@@ -55,7 +55,7 @@ pub(crate) fn enter() -> Result<Guard> {
         POISON.with(|p| p.set(true));
     }
     if POISON.with(Cell::get) {
-        return Err(Error::Js(POISONED.into()));
+        return Err(Error::Js(POISONED.into()).into());
     }
     DEPTH.with(|d| d.set(depth + 1));
     Ok(Guard(()))

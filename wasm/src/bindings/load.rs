@@ -59,11 +59,14 @@ fn meta_value(v: &JsValue, key: &str) -> Result<String> {
     if v.as_f64().is_some() || Array::is_array(v) {
         if Array::is_array(v) {
             let a: &Array = v.unchecked_ref();
-            let mut parts = Vec::new();
+            let mut parts = String::new();
             for x in a.iter() {
-                parts.push(meta_value(&x, key)?);
+                if !parts.is_empty() {
+                    parts.push(',');
+                }
+                parts.push_str(&meta_value(&x, key)?);
             }
-            return Ok(parts.join(","));
+            return Ok(parts);
         }
         // Rust's shortest round-trip form, as JS writes it: 0.0001, 1000.
         return Ok(format!("{}", v.as_f64().unwrap_or(f64::NAN)));

@@ -116,6 +116,12 @@ impl From<PipelineError> for Error {
     }
 }
 
+impl From<PipelineError> for Box<Error> {
+    fn from(e: PipelineError) -> Self {
+        Box::new(e.into())
+    }
+}
+
 /// The `generate` options besides [`DPM_KEYS`].
 pub(super) const GENERATE_KEYS: &[&str] = &[
     "seed",
@@ -327,10 +333,10 @@ impl Model {
         let n = self.pipe.info().image_len();
         #[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87, the MSRV is 1.80
         if x.is_empty() || x.len() % n != 0 {
-            return opt_err(format!(
+            return Err(Error::Option(format!(
                 "x has {} elements, not a whole number of {n}-element images",
                 x.len()
-            ));
+            )));
         }
         let b = x.len() / n;
         let t: Vec<f32> = if let Some(v) = t.as_f64() {

@@ -2,7 +2,7 @@
 //! ([`crate::onnx_info`]), for callers that run the network with their own runtime; in the
 //! sampler-only build too.
 
-use super::error::{Error, Result};
+use super::error::Error;
 use super::js::set;
 use super::metadata::metadata_js;
 use crate::onnx_info::{self, Dim, TensorInfo};
@@ -64,7 +64,7 @@ fn tensor_js(t: &TensorInfo) -> Object {
 /// metadata `Model.metadata` would give) without loading it; throws on bytes that are not
 /// ONNX, saying what they look like.
 #[wasm_bindgen(js_name = readOnnxInfo, unchecked_return_type = "OnnxInfo")]
-pub fn read_onnx_info(bytes: &[u8]) -> Result<Object> {
+pub fn read_onnx_info(bytes: &[u8]) -> core::result::Result<Object, Error> {
     let info = onnx_info::read(bytes).map_err(|e| Error::Pipeline(e.to_string()))?;
     let o = Object::new();
     set(&o, "irVersion", info.ir_version as f64);

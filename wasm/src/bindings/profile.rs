@@ -39,7 +39,7 @@ pub fn profile_unet(
     batch: usize,
     repeats: usize,
     top: Option<usize>,
-) -> Result<JsValue> {
+) -> core::result::Result<JsValue, Error> {
     let mut net = DiffusionModel::from_bytes(onnx)?;
     net.prepare(batch)?;
     let profile = net.profile(batch, repeats, performance_clock()?)?;

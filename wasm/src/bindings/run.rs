@@ -4,7 +4,7 @@
 //! messages go out and an `AbortSignal` is seen while the run is on (the package's
 //! `generateAsync` is this loop). A newtype over [`crate::pipeline::Run`].
 
-use super::error::{Error, Result};
+use super::error::Error;
 use super::js::{set, Opts};
 use super::model::{generate_options, generation_js, progress_js, Model, DPM_KEYS, GENERATE_KEYS};
 use super::sampler::Leaked;
@@ -100,7 +100,7 @@ impl Model {
 impl GenerationRun {
     /// Makes the next network evaluation on `model` (the one that began the run).
     #[wasm_bindgen(unchecked_return_type = "GenerationStep")]
-    pub fn step(&mut self, model: &mut Model) -> Result<Object> {
+    pub fn step(&mut self, model: &mut Model) -> core::result::Result<Object, Error> {
         let _guard = super::limits::enter()?;
         if model.id != self.model_id {
             return Err(Error::Option("this run belongs to another Model".into()));
@@ -144,7 +144,7 @@ impl GenerationRun {
     /// The result (`Generation`, as `Model.generate` returns) once `step` reported `done`;
     /// the run is over after this.
     #[wasm_bindgen(unchecked_return_type = "Generation")]
-    pub fn finish(&mut self) -> Result<Object> {
+    pub fn finish(&mut self) -> core::result::Result<Object, Error> {
         let _guard = super::limits::enter()?;
         match &self.run {
             None => return Err(Error::Option("the run is finished".into())),

@@ -858,15 +858,22 @@ impl Sampler {
         mut bufs: Leaked,
     ) -> core::result::Result<Sampler, Error> {
         let o = Opts::new(options, "options", super::diffusers::KEYS).map_err(|_| {
-            let extra = js_sys::Object::keys(options.unchecked_ref::<Object>())
-                .iter()
-                .filter_map(|k| k.as_string())
-                .filter(|k| !super::diffusers::KEYS.contains(&k.as_str()))
-                .collect::<Vec<_>>();
+            // The keys joined as text directly (a `Vec<String>`'s `join` is another copy of
+            // the code that joins the `&str` lists).
+            let mut extra = String::new();
+            for k in js_sys::Object::keys(options.unchecked_ref::<Object>()).iter() {
+                let k = k.as_string().unwrap_or_default();
+                if !super::diffusers::KEYS.contains(&k.as_str()) {
+                    if !extra.is_empty() {
+                        extra.push_str(", ");
+                    }
+                    extra.push_str(&k);
+                }
+            }
             Error::Option(format!(
-                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes \
-                 its settings by diffusers' names in the scheduler config (allowed beside it: {})",
-                extra.join(", "),
+                "option(s) {extra} do not apply with options.scheduler: a diffusers scheduler \
+                 takes its settings by diffusers' names in the scheduler config (allowed beside \
+                 it: {})",
                 super::diffusers::KEYS.join(", ")
             ))
         })?;
