@@ -208,7 +208,7 @@ function argsCase(i) {
     case 5: call(() => tiny.run(ANY(), ANY(), ANY()), what); break;
     case 6: call(() => tiny.prepare(ANY()), what); break;
     default: {
-      const run = tiny.begin({ steps: 1, class: 0 });
+      const run = tiny.begin({ steps: 4, class: 0 });
       call(() => run.step(pick([undefined, null, {}, 3, run])), what);
       run.free();
     }

@@ -175,8 +175,9 @@ test('new Model / readOnnxInfo: a missing or wrong bytes argument is a clear Err
 });
 
 test('models that made tract 0.23.9 panic (a trap in wasm) are a clear Error', async () => {
-  // fuzz/tract-panics: one mutated model per panic site (vendor/PATCHES.md), with the
-  // evaluation the fuzz harness ran on it when it loads.
+  // fuzz/tract-panics: the mutated models of every panic site (vendor/PATCHES.md), with the
+  // evaluation the fuzz harness ran on it when it loads. Never a trap; an Error, except for
+  // the one class that is a valid model once tract stops indexing past the declared outputs.
   const dir = path.join(ROOT, 'fuzz/tract-panics');
   const names = (await readdir(dir)).filter((f) => f.endsWith('.onnx')).sort();
   assert.ok(names.length >= 10, `${names.length} models`);
@@ -193,11 +194,18 @@ test('models that made tract 0.23.9 panic (a trap in wasm) are a clear Error', a
     }
     const evalPath = path.join(dir, name.replace(/\.onnx$/, '.json'));
     const { x, t, classes } = JSON.parse(await readFile(evalPath, 'utf8'));
-    throwsMsg(() => model.run(Float32Array.from(x), Float32Array.from(t), classes.length ? classes : undefined), /dpm-solver/);
-    errors++;
+    const run = () => model.run(Float32Array.from(x), Float32Array.from(t), classes.length ? classes : undefined);
+    if (name.includes('expansion-outputs')) {
+      // A node declaring fewer outputs than its op makes: the declared ones are used, which is
+      // a valid model (the panic compared the undeclared ones too).
+      assert.ok(run().every(Number.isFinite), name);
+    } else {
+      throwsMsg(run, /network evaluation failed/);
+      errors++;
+    }
     model.free();
   }
-  assert.equal(errors, names.length);
+  assert.equal(errors, names.filter((n) => !n.includes('expansion-outputs')).length);
   // The module is still healthy.
   const tiny = new dpm.Model(tinyBytes);
   assert.ok(tiny.generate({ batch: 1, steps: 2, class: 0 }).images.every(Number.isFinite));

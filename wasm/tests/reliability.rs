@@ -186,7 +186,8 @@ fn unchecked_tract_panics_on_the_malformed_files() {
 /// `fuzz/tract-panics/`: one mutated model per place tract-onnx 0.23.9 panicked on a malformed
 /// model (`vendor/PATCHES.md`; in wasm each was a trap), with the evaluation the fuzz harness
 /// ran on it when it loads. With the patched tract every one is a clear error, from loading or
-/// from the evaluation, and none is a caught panic.
+/// from the evaluation, and none is a caught panic; except `expansion-outputs`, which is a
+/// valid model once tract compares only the outputs the node declares.
 #[test]
 fn models_that_made_tract_panic_are_errors() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/tract-panics");
@@ -210,6 +211,12 @@ fn models_that_made_tract_panic_are_errors() {
                 let t: Vec<f32> = list("t").map(|f| f as f32).collect();
                 let classes: Vec<i64> = list("classes").map(|f| f as i64).collect();
                 match model.eval(&x, &t, &classes) {
+                    // A node declaring fewer outputs than its op makes: the declared ones are
+                    // used, a valid model (the panic compared the undeclared ones too).
+                    Ok(out) if name.contains("expansion-outputs") => {
+                        assert!(out.iter().all(|v| v.is_finite()), "{name}");
+                        continue;
+                    }
                     Ok(_) => panic!("{name}: loaded and evaluated without an error"),
                     Err(e) => e.to_string(),
                 }

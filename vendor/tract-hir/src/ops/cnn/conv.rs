@@ -105,7 +105,11 @@ impl Conv {
             _ => None,
         };
         let lens = [self.dilations.as_ref().map(|d| d.len()), self.strides.as_ref().map(|s| s.len()), pads];
-        if lens.iter().flatten().any(|&l| l < spatial_rank) {
+        let zero = |v: &Option<TVec<usize>>| v.as_ref().is_some_and(|v| v.contains(&0));
+        if lens.iter().flatten().any(|&l| l < spatial_rank)
+            || zero(&self.dilations)
+            || zero(&self.strides)
+        {
             bail!(
                 "Conv with {} spatial axes has dilations {:?}, strides {:?}, padding {:?}",
                 spatial_rank,
