@@ -123,7 +123,11 @@ fn main() {
         for path in &paths {
             if let Some((site, msg, bt)) = one(run, &std::fs::read(path).expect("read an input")) {
                 failed += 1;
-                println!("{}: panicked at {}: {msg}\n{bt}", path.display(), short(&site));
+                println!(
+                    "{}: panicked at {}: {msg}\n{bt}",
+                    path.display(),
+                    short(&site)
+                );
             }
         }
         println!(
@@ -164,9 +168,7 @@ fn main() {
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::write(format!("{dir}/sweep-{i}"), &buf);
             eprintln!("sweep-{i}: panicked at {}: {msg}\n{bt}", short(&site));
-            let e = sites
-                .entry(short(&site).to_string())
-                .or_insert((0, msg, i));
+            let e = sites.entry(short(&site).to_string()).or_insert((0, msg, i));
             e.0 += 1;
         }
     }

@@ -141,7 +141,9 @@ pub(crate) fn bytes(v: &JsValue, what: &str) -> Result<Vec<u8>> {
         let get = |k: &str| js_sys::Reflect::get(v, &JsValue::from_str(k)).unwrap_or_default();
         let offset = get("byteOffset").as_f64().unwrap_or(0.0) as u32;
         let len = get("byteLength").as_f64().unwrap_or(0.0) as u32;
-        return Ok(Uint8Array::new_with_byte_offset_and_length(&get("buffer"), offset, len).to_vec());
+        return Ok(
+            Uint8Array::new_with_byte_offset_and_length(&get("buffer"), offset, len).to_vec(),
+        );
     }
     let got = if v.is_undefined() {
         "undefined".to_string()
