@@ -128,6 +128,11 @@ impl Conv {
             self.dilations.as_ref().unwrap_or(&ones),
             self.strides.as_ref().unwrap_or(&ones),
         );
+        // dpm-solver patch: a kernel larger than the padded input gives a negative output
+        // dimension, which tract-core's shape fact asserts against when the op is wired.
+        if let Some(d) = computed.iter().find(|d| d.convoluted.to_i64().is_ok_and(|v| v < 0)) {
+            bail!("Conv output dimension {} is negative (kernel {:?})", d.convoluted, kshape);
+        }
         let channels_out = *self.kernel_fmt.o(kshape);
         result[ishape.c_axis()] = channels_out.into();
         for (ix, d) in computed.iter().enumerate() {
