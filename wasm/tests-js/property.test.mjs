@@ -184,6 +184,37 @@ function modelCase(i) {
   }
 }
 
+// Arguments of any type (undefined, null, numbers, strings, objects, arrays) to the exported
+// constructors and functions, in the raw wasm-bindgen glue: a clear Error, never its TypeError.
+const tinyBytes = new Uint8Array(await readFile(path.join(ROOT, 'fuzz/seeds/tiny_unet.onnx')));
+const ANY = () => pick([undefined, null, 0, 1, -1, NaN, 'x', '', true, {}, [], [1, 2, 3], Symbol('s'), () => 1,
+  10n, new Uint8Array(3), new ArrayBuffer(4), Float32Array.of(1, 2), value(), object()]);
+function argsCase(i) {
+  const what = `argument case ${i}`;
+  switch (int(0, 7)) {
+    case 0: {
+      const r = call(() => new dpm.Model(R() < 0.1 ? tinyBytes.slice().buffer : ANY(), R() < 0.5 ? undefined : ANY()), what);
+      if (r.ok) r.value.free();
+      break;
+    }
+    case 1: call(() => dpm.readOnnxInfo(ANY()), what); break;
+    case 2: {
+      const r = call(() => new dpm.Sampler(ANY(), ANY()), what);
+      if (r.ok) r.value.free();
+      break;
+    }
+    case 3: call(() => dpm.gaussianNoise(ANY(), ANY(), ANY()), what); break;
+    case 4: call(() => dpm.gridRgba(ANY(), ANY()), what); break;
+    case 5: call(() => tiny.run(ANY(), ANY(), ANY()), what); break;
+    case 6: call(() => tiny.prepare(ANY()), what); break;
+    default: {
+      const run = tiny.begin({ steps: 4, class: 0 });
+      call(() => run.step(pick([undefined, null, {}, 3, run])), what);
+      run.free();
+    }
+  }
+}
+
 function helperCase(i) {
   const what = `helper case ${i}`;
   switch (int(0, 2)) {
@@ -209,7 +240,8 @@ test(`${N} random cases: a clear error or a finite result, and the module still 
     const k = R();
     if (k < 0.6) samplerCase(i);
     else if (k < 0.8) modelCase(i);
-    else helperCase(i);
+    else if (k < 0.9) helperCase(i);
+    else argsCase(i);
     assert.equal(dpm.instancePoisoned(), false, `case ${i} poisoned the instance`);
     if (i % 100 === 99) {
       // A plain run still works.

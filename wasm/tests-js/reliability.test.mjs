@@ -3,7 +3,7 @@
 // the module) keeps working afterwards.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { load, ROOT } from './load.mjs';
 
@@ -144,6 +144,71 @@ test('malformed ONNX is an Error, never a trap', async () => {
   assert.equal(tiny.imageLength, 16);
   const g = tiny.generate({ batch: 3, steps: 4, class: 2 });
   assert.ok(g.images.every(Number.isFinite));
+  tiny.free();
+});
+
+test('new Model / readOnnxInfo: a missing or wrong bytes argument is a clear Error', () => {
+  for (const bad of [undefined, null, 3, 'model.onnx', {}, true, Symbol('x')]) {
+    throwsMsg(() => new dpm.Model(bad), /new Model\(bytes\) must be a Uint8Array or ArrayBuffer/);
+    throwsMsg(() => dpm.readOnnxInfo(bad), /readOnnxInfo\(bytes\) must be a Uint8Array or ArrayBuffer/);
+  }
+  throwsMsg(() => new dpm.Model(), /got undefined/);
+  throwsMsg(() => dpm.readOnnxInfo(), /got undefined/);
+  // The same bytes as an ArrayBuffer, a view into a larger buffer, or an array of numbers.
+  const padded = new Uint8Array(tinyBytes.length + 7);
+  padded.set(tinyBytes, 3);
+  for (const b of [tinyBytes.slice().buffer, new DataView(padded.buffer, 3, tinyBytes.length), Array.from(tinyBytes)]) {
+    const m = new dpm.Model(b);
+    assert.equal(m.imageLength, 16);
+    m.free();
+    assert.equal(dpm.readOnnxInfo(b).outputs.length, 1);
+  }
+  // A GenerationRun stepped without its model: wasm-bindgen's own class check, an Error.
+  const m = new dpm.Model(tinyBytes);
+  const run = m.begin({ steps: 2, class: 1 });
+  throwsMsg(() => run.step(undefined), /expected instance of Model/);
+  let st;
+  while (!(st = run.step(m)).done);
+  assert.ok(run.finish().images.every(Number.isFinite));
+  run.free();
+  m.free();
+});
+
+test('models that made tract 0.23.9 panic (a trap in wasm) are a clear Error', async () => {
+  // fuzz/tract-panics: the mutated models of every panic site (vendor/PATCHES.md), with the
+  // evaluation the fuzz harness ran on it when it loads. Never a trap; an Error, except for
+  // the one class that is a valid model once tract stops indexing past the declared outputs.
+  const dir = path.join(ROOT, 'fuzz/tract-panics');
+  const names = (await readdir(dir)).filter((f) => f.endsWith('.onnx')).sort();
+  assert.ok(names.length >= 10, `${names.length} models`);
+  let errors = 0;
+  for (const name of names) {
+    const bytes = new Uint8Array(await readFile(path.join(dir, name)));
+    let model;
+    try {
+      model = new dpm.Model(bytes);
+    } catch (e) {
+      throwsMsg(() => { throw e; }, /./);
+      errors++;
+      continue;
+    }
+    const evalPath = path.join(dir, name.replace(/\.onnx$/, '.json'));
+    const { x, t, classes } = JSON.parse(await readFile(evalPath, 'utf8'));
+    const run = () => model.run(Float32Array.from(x), Float32Array.from(t), classes.length ? classes : undefined);
+    if (name.includes('expansion-outputs')) {
+      // A node declaring fewer outputs than its op makes: the declared ones are used, which is
+      // a valid model (the panic compared the undeclared ones too).
+      assert.ok(run().every(Number.isFinite), name);
+    } else {
+      throwsMsg(run, /network evaluation failed/);
+      errors++;
+    }
+    model.free();
+  }
+  assert.equal(errors, names.filter((n) => !n.includes('expansion-outputs')).length);
+  // The module is still healthy.
+  const tiny = new dpm.Model(tinyBytes);
+  assert.ok(tiny.generate({ batch: 1, steps: 2, class: 0 }).images.every(Number.isFinite));
   tiny.free();
 });
 

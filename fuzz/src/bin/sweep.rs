@@ -6,8 +6,65 @@
 //!
 //!   cargo run --release --bin sweep -- <sampler|diffusers|onnx_load|options> <runs> [seed] [max_seconds]
 //!   cargo run --release --bin sweep -- <target> replay <dir>    (each file once: the kept inputs)
+//!   cargo run --release --bin sweep -- onnx_load export <dir> <out>   (each input's ONNX file,
+//!       `<out>/<name>.onnx`, and the evaluation run on it, `<out>/<name>.json`: for the wasm tests)
+//!
+//! A panic's site (the first panic of the input: for a tract panic, where in tract it panicked)
+//! is printed with each crash and tallied at the end; `SWEEP_BACKTRACE=1` prints the backtrace
+//! of each first panic too (for the sites inside `core`/`alloc`).
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::panic;
+
+thread_local! {
+    /// The first panic of the current input: site, message, backtrace (when asked for).
+    static FIRST: RefCell<Option<(String, String, String)>> = const { RefCell::new(None) };
+}
+
+/// Records the first panic of an input (the ones after it are the harness's assertion about it).
+fn hook(info: &panic::PanicHookInfo<'_>) {
+    FIRST.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.is_none() {
+            let site = info
+                .location()
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let bt = if std::env::var_os("SWEEP_BACKTRACE").is_some() {
+                std::backtrace::Backtrace::force_capture().to_string()
+            } else {
+                String::new()
+            };
+            *f = Some((site, msg, bt));
+        }
+    });
+}
+
+/// Runs one input; `Some((site, message, backtrace))` if it panicked.
+fn one(run: fn(&[u8]), data: &[u8]) -> Option<(String, String, String)> {
+    FIRST.with(|f| *f.borrow_mut() = None);
+    let r = panic::catch_unwind(|| run(data));
+    let first = FIRST.with(|f| f.borrow_mut().take());
+    r.is_err().then(|| first.unwrap_or_default())
+}
+
+/// Shortens a site to its crate-relative path (`tract-core-0.23.9/src/...:line:col`).
+fn short(site: &str) -> &str {
+    match site.find("/registry/src/") {
+        Some(i) => {
+            let rest = &site[i + "/registry/src/".len()..];
+            rest.find('/').map_or(rest, |j| &rest[j + 1..])
+        }
+        None => site,
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -27,18 +84,61 @@ fn main() {
         "options" => dpm_solver_fuzz::options::run,
         other => panic!("unknown target {other}"),
     };
-    if args.get(2).map(String::as_str) == Some("replay") {
-        let dir = args.get(3).expect("replay needs a directory");
-        let mut n = 0;
-        for e in std::fs::read_dir(dir).expect("read the replay directory") {
+    #[cfg(feature = "pipeline")]
+    if target == "onnx_load" && args.get(2).map(String::as_str) == Some("export") {
+        let (dir, out) = (&args[3], &args[4]);
+        std::fs::create_dir_all(out).expect("create the output directory");
+        for e in std::fs::read_dir(dir).expect("read the input directory") {
             let path = e.expect("a directory entry").path();
-            run(&std::fs::read(&path).expect("read an input"));
-            n += 1;
+            let name = path.file_name().expect("a file name").to_string_lossy();
+            let data = std::fs::read(&path).expect("read an input");
+            let Some((bytes, eval)) = dpm_solver_fuzz::onnx::case(&data) else {
+                println!("{name}: no model");
+                continue;
+            };
+            std::fs::write(format!("{out}/{name}.onnx"), bytes).expect("write the model");
+            if let Some((x, t, classes)) = eval {
+                let list = |v: Vec<String>| v.join(",");
+                let json = format!(
+                    "{{\"x\":[{}],\"t\":[{}],\"classes\":[{}]}}\n",
+                    list(x.iter().map(f32::to_string).collect()),
+                    list(t.iter().map(f32::to_string).collect()),
+                    list(classes.iter().map(i64::to_string).collect())
+                );
+                std::fs::write(format!("{out}/{name}.json"), json).expect("write the evaluation");
+            }
+            println!("{name}: exported");
         }
-        println!("{target}: {n} kept inputs replayed, no panic");
         return;
     }
-    panic::set_hook(Box::new(|_| {}));
+    panic::set_hook(Box::new(hook));
+    if args.get(2).map(String::as_str) == Some("replay") {
+        let dir = args.get(3).expect("replay needs a directory");
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .expect("read the replay directory")
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        paths.sort();
+        let mut failed = 0;
+        for path in &paths {
+            if let Some((site, msg, bt)) = one(run, &std::fs::read(path).expect("read an input")) {
+                failed += 1;
+                println!(
+                    "{}: panicked at {}: {msg}\n{bt}",
+                    path.display(),
+                    short(&site)
+                );
+            }
+        }
+        println!(
+            "{target}: {} kept inputs replayed, {failed} panics",
+            paths.len()
+        );
+        if failed > 0 {
+            std::process::exit(1);
+        }
+        return;
+    }
     let mut next = || {
         // xorshift64*
         state ^= state >> 12;
@@ -48,6 +148,7 @@ fn main() {
     };
     let t0 = std::time::Instant::now();
     let mut crashes = 0u64;
+    let mut sites: BTreeMap<String, (u64, String, u64)> = BTreeMap::new();
     let mut buf = Vec::with_capacity(4096);
     let mut done = 0u64;
     for i in 0..runs {
@@ -61,29 +162,24 @@ fn main() {
             buf.extend_from_slice(&next().to_le_bytes());
         }
         buf.truncate(len);
-        if panic::catch_unwind(|| run(&buf)).is_err() {
+        if let Some((site, msg, bt)) = one(run, &buf) {
             crashes += 1;
             let dir = format!("{}/artifacts/{target}", env!("CARGO_MANIFEST_DIR"));
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::write(format!("{dir}/sweep-{i}"), &buf);
+            eprintln!("sweep-{i}: panicked at {}: {msg}\n{bt}", short(&site));
+            let e = sites.entry(short(&site).to_string()).or_insert((0, msg, i));
+            e.0 += 1;
         }
+    }
+    for (site, (n, msg, first)) in &sites {
+        println!("  {n} x {site} (first sweep-{first}): {msg}");
     }
     // Messages of panics after this point (thread-local destructors at exit) are shown.
     drop(panic::take_hook());
-    #[cfg(feature = "pipeline")]
-    let caught = dpm_solver_fuzz::onnx::TRACT_PANICS.load(std::sync::atomic::Ordering::Relaxed);
-    #[cfg(not(feature = "pipeline"))]
-    let caught = 0u64;
     println!(
-        "{target}: {done} runs in {:.0} s, {crashes} panics{}",
-        t0.elapsed().as_secs_f64(),
-        if caught > 0 {
-            format!(
-                " ({caught} tract panics on malformed operators caught natively: traps in wasm)"
-            )
-        } else {
-            String::new()
-        }
+        "{target}: {done} runs in {:.0} s, {crashes} panics",
+        t0.elapsed().as_secs_f64()
     );
     if crashes > 0 {
         std::process::exit(1);

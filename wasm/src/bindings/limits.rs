@@ -11,7 +11,7 @@
 
 use std::cell::Cell;
 
-use js_sys::{Array, Float32Array, Float64Array};
+use js_sys::{Array, ArrayBuffer, Float32Array, Float64Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::error::{opt_err, Error, Result};
@@ -75,6 +75,13 @@ pub(crate) fn callback<T>(f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// A number argument taken as a `JsValue` (not `f64`, which wasm-bindgen converts with
+/// JavaScript's `ToNumber`: a `TypeError` for a Symbol or a BigInt); anything but a number is
+/// NaN, which the checks below refuse.
+pub(crate) fn number(v: &JsValue) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
 /// An integer argument in `0..=max` (a JS number: `undefined`/NaN, fractions and values out
 /// of range are errors naming `what`).
 pub(crate) fn count(v: f64, what: &str, max: usize) -> Result<usize> {
@@ -131,6 +138,38 @@ pub(crate) fn length(v: &JsValue, what: &str, max: usize) -> Result<usize> {
         ));
     }
     Ok(len)
+}
+
+/// A file's bytes argument (`Uint8Array`, `ArrayBuffer`, another typed-array view of its
+/// bytes, or an array of numbers read as `Uint8Array.from` would), copied into wasm memory;
+/// anything else, `undefined` and `null` included, is an error naming `what` (wasm-bindgen's
+/// own `&[u8]` conversion would throw a bare `TypeError` from its glue).
+pub(crate) fn bytes(v: &JsValue, what: &str) -> Result<Vec<u8>> {
+    if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    if v.is_instance_of::<ArrayBuffer>() || Array::is_array(v) {
+        return Ok(Uint8Array::new(v).to_vec());
+    }
+    if ArrayBuffer::is_view(v) {
+        // Any view (DataView, Int8Array, ...): its bytes, read through the view's own getters.
+        let get = |k: &str| js_sys::Reflect::get(v, &JsValue::from_str(k)).unwrap_or_default();
+        let offset = get("byteOffset").as_f64().unwrap_or(0.0) as u32;
+        let len = get("byteLength").as_f64().unwrap_or(0.0) as u32;
+        return Ok(
+            Uint8Array::new_with_byte_offset_and_length(&get("buffer"), offset, len).to_vec(),
+        );
+    }
+    let got = if v.is_undefined() {
+        "undefined".to_string()
+    } else if v.is_null() {
+        "null".to_string()
+    } else {
+        v.js_typeof().as_string().unwrap_or_default()
+    };
+    opt_err(format!(
+        "{what} must be a Uint8Array or ArrayBuffer with the ONNX file's bytes, got {got}"
+    ))
 }
 
 /// Bytes of `elements` `f32`s, refused above [`MAX_SAMPLER_BYTES`] in total with `what` named.

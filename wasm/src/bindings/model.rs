@@ -259,12 +259,14 @@ impl Model {
     /// a fact missing (one message naming them all) or an interface that does not fit.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        bytes: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | number[]")]
+        bytes: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ModelLoadOptions")] options: Option<
             JsValue,
         >,
     ) -> core::result::Result<Model, Error> {
         let _guard = super::limits::enter()?;
+        let bytes = &super::limits::bytes(&bytes, "new Model(bytes)")?[..];
         // Bytes that are clearly something else (an HTML 404 page, JSON, empty) say so.
         if let Some(what) = crate::onnx_info::sniff(bytes) {
             return Err(PipelineError::Onnx(what.into()).into());
@@ -303,7 +305,11 @@ impl Model {
     /// Sets the images per plan run (an integer >= 1). Results agree up to float rounding (tract
     /// sums in another order at another batch; bounded by wasm/tests/models.rs), not bit for bit.
     #[wasm_bindgen(setter, js_name = planBatch)]
-    pub fn set_plan_batch(&mut self, n: f64) -> core::result::Result<(), Error> {
+    pub fn set_plan_batch(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "number")] n: JsValue,
+    ) -> core::result::Result<(), Error> {
+        let n = super::limits::number(&n);
         if !(n >= 1.0 && n.fract() == 0.0 && n <= 4096.0) {
             return Err(Error::Option(format!(
                 "planBatch must be an integer in 1..=4096, got {n}"
@@ -372,9 +378,12 @@ impl Model {
     }
 
     /// Builds the optimised network for a batch size now (otherwise the first call does).
-    pub fn prepare(&mut self, batch: f64) -> core::result::Result<(), Error> {
+    pub fn prepare(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "number")] batch: JsValue,
+    ) -> core::result::Result<(), Error> {
         let _guard = super::limits::enter()?;
-        let batch = super::limits::count(batch, "prepare batch", 4096)?;
+        let batch = super::limits::count(super::limits::number(&batch), "prepare batch", 4096)?;
         Ok(self.pipe.model_mut().prepare(batch)?)
     }
 

@@ -64,8 +64,11 @@ fn tensor_js(t: &TensorInfo) -> Object {
 /// metadata `Model.metadata` would give) without loading it; throws on bytes that are not
 /// ONNX, saying what they look like.
 #[wasm_bindgen(js_name = readOnnxInfo, unchecked_return_type = "OnnxInfo")]
-pub fn read_onnx_info(bytes: &[u8]) -> core::result::Result<Object, Error> {
-    let info = onnx_info::read(bytes).map_err(|e| Error::Pipeline(e.to_string()))?;
+pub fn read_onnx_info(
+    #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | number[]")] bytes: JsValue,
+) -> core::result::Result<Object, Error> {
+    let bytes = super::limits::bytes(&bytes, "readOnnxInfo(bytes)")?;
+    let info = onnx_info::read(&bytes).map_err(|e| Error::Pipeline(e.to_string()))?;
     let o = Object::new();
     set(&o, "irVersion", info.ir_version as f64);
     set(&o, "producer", info.producer.as_str());

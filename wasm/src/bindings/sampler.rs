@@ -892,11 +892,14 @@ impl Sampler {
 /// seed gives the same noise on every platform). `stream` selects an independent sequence.
 #[wasm_bindgen(js_name = gaussianNoise)]
 pub fn gaussian_noise(
-    seed: f64,
-    length: f64,
-    stream: Option<f64>,
+    #[wasm_bindgen(unchecked_param_type = "number")] seed: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "number")] length: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "number")] stream: Option<JsValue>,
 ) -> core::result::Result<Float32Array, Error> {
     let _guard = limits::enter()?;
+    let (seed, length) = (limits::number(&seed), limits::number(&length));
+    let stream = stream.filter(|s| !s.is_undefined() && !s.is_null());
+    let stream = stream.map(|s| limits::number(&s));
     let length = limits::count(length, "gaussianNoise length", limits::MAX_NOISE_LENGTH)?;
     let mut rng = dpm_solver::rng::NoiseRng::with_stream(
         limits::safe_integer(seed, "seed")?,

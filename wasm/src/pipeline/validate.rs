@@ -11,6 +11,11 @@
 //!   a type tract can read raw (tract has `unimplemented!` for the others);
 //! - subgraphs nest at most [`MAX_GRAPH_DEPTH`] deep.
 //!
+//! What tract assumes of shapes and values it infers (an `axes` input's values against the
+//! rank, `Conv` attribute lengths against the spatial rank, `Gather` indices computed at run
+//! time) cannot be seen on the protobuf: those panics are fixed inside the vendored tract
+//! crates instead (`vendor/PATCHES.md`).
+//!
 //! Also here: the limits on sizes a model's metadata can ask for (image shape, classes), so
 //! that nothing is allocated from an unchecked product.
 
