@@ -207,6 +207,38 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         let c = self.config;
         let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
         let s_now = self.table.asl(i);
+        // Everything that can fail comes before the first change of state, so a call that
+        // returns an error leaves the scheduler as it was (a retry cannot see a half-made step,
+        // whose predictor order would exceed the corrector's history).
+        let corrector = if use_corrector {
+            let s0 = self.table.asl(i - 1);
+            Some(UniStep::new(
+                &c,
+                &self.table,
+                s_now,
+                s0,
+                i - 1,
+                self.this_order,
+                true,
+            )?)
+        } else {
+            None
+        };
+        let this_order = if c.lower_order_final {
+            c.solver_order.min(len - i)
+        } else {
+            c.solver_order
+        };
+        let this_order = this_order.min(self.lower_order_nums + 1).max(1);
+        let predictor = UniStep::new(
+            &c,
+            &self.table,
+            self.table.asl(i + 1),
+            s_now,
+            i,
+            this_order,
+            false,
+        )?;
         let slot = self.ring.advance();
         #[cfg(feature = "plan")]
         let names = super::kernel::Names::of(self.x, self.scratch);
@@ -242,12 +274,10 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         }
         let hist: &[T] = hist;
         let mut none = Noise::None;
-        if use_corrector {
+        if let Some(st) = corrector {
             // UniC from the last sample at sigma[i-1] to sigma[i]: history entry 0 is this
             // output (model_t), entries 1.. the outputs before it (m0 at sigma[i-1], ...).
             let order = self.this_order;
-            let s0 = self.table.asl(i - 1);
-            let st = UniStep::new(&c, &self.table, s_now, s0, i - 1, order, true)?;
             let m0 = &hist[self.ring.range(1)];
             let mt = &hist[self.ring.range(0)];
             let f = tc::<T>(st.f);
@@ -267,12 +297,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 .push(names.combine(Some(&*last), tc(st.cx), terms, T::ZERO, false));
             combine(self.x, Some(&*last), tc(st.cx), terms, T::ZERO, &mut none);
         }
-        let this_order = if c.lower_order_final {
-            c.solver_order.min(len - i)
-        } else {
-            c.solver_order
-        };
-        self.this_order = this_order.min(self.lower_order_nums + 1).max(1);
+        self.this_order = this_order;
         last.copy_from_slice(self.x);
         #[cfg(feature = "plan")]
         {
@@ -283,8 +308,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
 
         // UniP from sigma[i] to sigma[i+1]; history entry 0 is this step's output.
         let order = self.this_order;
-        let t = self.table.asl(i + 1);
-        let st = UniStep::new(&c, &self.table, t, s_now, i, order, false)?;
+        let st = predictor;
         let m0 = &hist[self.ring.range(0)];
         let f = tc::<T>(st.f);
         let mut terms: [(T, &[T]); UNIPC_MAX_ORDER + 1] = [(T::ZERO, m0); UNIPC_MAX_ORDER + 1];
