@@ -111,11 +111,64 @@ function checkPlan(plan) {
 }
 
 /**
+ * The sample's buffers on the GPU, shared by both executors: one arena of `numBuffers`
+ * buffers of `n` floats (buffer `i` at `i * n` floats), its upload, copies and read-back, and
+ * the byte counts.
+ */
+class Arena {
+  constructor(device, n, numBuffers, label) {
+    this.device = device;
+    this.n = n;
+    const G = globalThis.GPUBufferUsage;
+    this.arena = device.createBuffer({ label, size: numBuffers * n * F32, usage: G.STORAGE | G.COPY_SRC | G.COPY_DST });
+    const groups = Math.ceil(n / 64);
+    this.dispatch = groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)];
+    /** Bytes moved CPU to GPU and GPU to CPU so far. */
+    this.bytesUp = 0;
+    this.bytesDown = 0;
+  }
+
+  /** Byte offset of buffer `index` in {@link arena}. */
+  offset(index) {
+    return index * this.n * F32;
+  }
+
+  /** Uploads the start `x_T` (the one upload of a run's sample). */
+  writeX(xT) {
+    if (!(xT instanceof Float32Array) || xT.length !== this.n) throw new Error(`xT must be a Float32Array of ${this.n} elements`);
+    this.device.queue.writeBuffer(this.arena, 0, xT.buffer, xT.byteOffset, xT.byteLength);
+    this.bytesUp += xT.byteLength;
+  }
+
+  /** Encodes the copy of buffer `index` into `dst`, `copies` times back to back. */
+  copyOut(encoder, index, dst, dstOffset, copies) {
+    for (let c = 0; c < copies; c++) {
+      encoder.copyBufferToBuffer(this.arena, this.offset(index), dst, dstOffset + c * this.n * F32, this.n * F32);
+    }
+  }
+
+  /** Reads buffer `index` (default: `x`, the result) back to the CPU. */
+  async read(index = 0) {
+    const size = this.n * F32;
+    const staging = this.device.createBuffer({ size, usage: globalThis.GPUBufferUsage.MAP_READ | globalThis.GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.arena, this.offset(index), staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(globalThis.GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    this.bytesDown += size;
+    return out;
+  }
+}
+
+/**
  * The GPU side of a plan: an arena of `plan.numBuffers` buffers of `n` floats (the sample `x`
  * is buffer 0, the network output buffer 1, the unconditional output buffer 2, the solver's
  * slots from 4), the program uploaded once, and one bind group per evaluation.
  */
-export class PlanExecutor {
+export class PlanExecutor extends Arena {
   /**
    * @param {GPUDevice} device the device the model runtime uses (onnxruntime-web:
    *   `await ort.env.webgpu.device` after creating the session)
@@ -130,17 +183,11 @@ export class PlanExecutor {
     if (plan.noise && !(options.noise instanceof Float32Array && options.noise.length === plan.nfe * n)) {
       throw new Error(`this plan (an SDE scheduler) needs options.noise: ${plan.nfe} x ${n} standard normals`);
     }
-    this.device = device;
+    super(device, n, plan.numBuffers, 'dpm-solver plan buffers');
     this.plan = plan;
-    this.n = n;
     this.nfe = plan.nfe;
     this.guided = !!plan.guide;
     const G = globalThis.GPUBufferUsage;
-    this.arena = device.createBuffer({
-      label: 'dpm-solver plan buffers',
-      size: plan.numBuffers * n * F32,
-      usage: G.STORAGE | G.COPY_SRC | G.COPY_DST,
-    });
     // Program: 4 words per op (dst, first term word, term count, clamp bits), then 2 per term.
     const nOps = plan.opDst.length;
     const nTerms = plan.termBuf.length;
@@ -187,29 +234,14 @@ export class PlanExecutor {
         ],
       }));
     }
-    const groups = Math.ceil(n / 64);
-    this.dispatch = groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)];
-    /** Bytes this executor moved between CPU and GPU (uploads at creation and `writeX`, reads). */
+    // The uploads at creation (`writeX` and reads add to the counts).
     this.bytesUp = prog.byteLength + uni.byteLength + (plan.noise ? options.noise.byteLength : 4);
-    this.bytesDown = 0;
   }
 
   #upload(data, usage, label) {
     const buf = this.device.createBuffer({ label, size: Math.max(data.byteLength, 16), usage: usage | globalThis.GPUBufferUsage.COPY_DST });
     this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
     return buf;
-  }
-
-  /** Byte offset of buffer `index` in {@link arena}. */
-  offset(index) {
-    return index * this.n * F32;
-  }
-
-  /** Uploads the start `x_T` (the one upload of a run). */
-  writeX(xT) {
-    if (!(xT instanceof Float32Array) || xT.length !== this.n) throw new Error(`xT must be a Float32Array of ${this.n} elements`);
-    this.device.queue.writeBuffer(this.arena, 0, xT.buffer, xT.byteOffset, xT.byteLength);
-    this.bytesUp += xT.byteLength;
   }
 
   /** Starts from `x_T` already on the GPU (`n` floats at `offset` of `buffer`). */
@@ -222,10 +254,7 @@ export class PlanExecutor {
    * back to back (2 for classifier-free guidance as one batch `[x, x]`).
    */
   encodeInput(encoder, k, dst, dstOffset = 0, copies = this.guided ? 2 : 1) {
-    const src = this.offset(this.plan.inputs[k]);
-    for (let c = 0; c < copies; c++) {
-      encoder.copyBufferToBuffer(this.arena, src, dst, dstOffset + c * this.n * F32, this.n * F32);
-    }
+    this.copyOut(encoder, this.plan.inputs[k], dst, dstOffset, copies);
   }
 
   /**
@@ -242,21 +271,6 @@ export class PlanExecutor {
     pass.setBindGroup(0, this.groups[k]);
     pass.dispatchWorkgroups(this.dispatch[0], this.dispatch[1]);
     pass.end();
-  }
-
-  /** Reads buffer `index` (default: `x`, the result) back to the CPU. */
-  async read(index = 0) {
-    const size = this.n * F32;
-    const staging = this.device.createBuffer({ size, usage: globalThis.GPUBufferUsage.MAP_READ | globalThis.GPUBufferUsage.COPY_DST });
-    const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.arena, this.offset(index), staging, 0, size);
-    this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(globalThis.GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    staging.destroy();
-    this.bytesDown += size;
-    return out;
   }
 
   /** Frees the GPU buffers. */
@@ -409,7 +423,7 @@ function opsProgram(ops, numBuffers) {
  * sampling. WGSL lets an implementation assume no NaN: a NaN latent may not reject as it does
  * on the CPU.
  */
-export class StepPlanExecutor {
+export class StepPlanExecutor extends Arena {
   /**
    * @param {GPUDevice} device
    * @param {import('./dpm_solver.js').StepPlan} plan `new StepPlan(options)`
@@ -422,13 +436,11 @@ export class StepPlanExecutor {
     }
     const batch = plan.batch;
     if (n % batch !== 0 || batch > MAX_BATCH) throw new Error(`n = ${n} is not ${batch} samples`);
-    this.device = device;
+    super(device, n, plan.numBuffers, 'dpm-solver step plan buffers');
     this.plan = plan;
-    this.n = n;
     this.batch = batch;
     this.numBuffers = plan.numBuffers;
     const G = globalThis.GPUBufferUsage;
-    this.arena = device.createBuffer({ label: 'dpm-solver step plan buffers', size: this.numBuffers * n * F32, usage: G.STORAGE | G.COPY_SRC | G.COPY_DST });
     // The largest evaluation: MAX_OPS (4) operations of MAX_TERMS (6) terms, with margin.
     this.prog = device.createBuffer({ label: 'dpm-solver step program', size: 4 * 256, usage: G.STORAGE | G.COPY_DST });
     this.uniform = device.createBuffer({ label: 'dpm-solver step', size: 16, usage: G.UNIFORM | G.COPY_DST });
@@ -470,30 +482,11 @@ export class StepPlanExecutor {
         { binding: 3, resource: { buffer: this.result } },
       ],
     });
-    const groups = Math.ceil(n / 64);
-    this.dispatch = groups <= 65535 ? [groups, 1] : [65535, Math.ceil(groups / 65535)];
-    /** Bytes moved CPU to GPU and GPU to CPU so far (programs, norm parameters, x_T; norms, reads). */
-    this.bytesUp = 0;
-    this.bytesDown = 0;
-  }
-
-  /** Byte offset of buffer `index` in {@link arena}. */
-  offset(index) {
-    return index * this.n * F32;
-  }
-
-  /** Uploads the start `x_T`. */
-  writeX(xT) {
-    if (!(xT instanceof Float32Array) || xT.length !== this.n) throw new Error(`xT must be a Float32Array of ${this.n} elements`);
-    this.device.queue.writeBuffer(this.arena, 0, xT.buffer, xT.byteOffset, xT.byteLength);
-    this.bytesUp += xT.byteLength;
   }
 
   /** Encodes the copy of buffer `input` (a `PlanEval`'s) into `dst`, `copies` times back to back. */
   encodeInput(encoder, input, dst, dstOffset = 0, copies = 1) {
-    for (let c = 0; c < copies; c++) {
-      encoder.copyBufferToBuffer(this.arena, this.offset(input), dst, dstOffset + c * this.n * F32, this.n * F32);
-    }
+    this.copyOut(encoder, input, dst, dstOffset, copies);
   }
 
   /** Encodes the copy of the network output (`n` floats, `2n` as [cond, uncond] when `guided`) into buffers 1 (and 2). */
@@ -560,21 +553,6 @@ export class StepPlanExecutor {
     this.staging.unmap();
     this.bytesDown += 4;
     return e;
-  }
-
-  /** Reads buffer `index` (default: `x`, the result) back to the CPU. */
-  async read(index = 0) {
-    const size = this.n * F32;
-    const staging = this.device.createBuffer({ size, usage: globalThis.GPUBufferUsage.MAP_READ | globalThis.GPUBufferUsage.COPY_DST });
-    const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.arena, this.offset(index), staging, 0, size);
-    this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(globalThis.GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    staging.destroy();
-    this.bytesDown += size;
-    return out;
   }
 
   /** Frees the GPU buffers. */
