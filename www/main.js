@@ -62,7 +62,7 @@ function syncPresets(m) {
   for (const box of el.chartSolvers.querySelectorAll('input')) {
     const fits = presetFits(box.value, m);
     box.disabled = !fits;
-    box.parentElement.hidden = !fits;
+    box.parentElement.style.display = fits ? '' : 'none'; // not `hidden`: the label's CSS display wins
     if (!fits) box.checked = false;
   }
 }

@@ -281,6 +281,7 @@ test('the flow-matching demo model: ?demo=flow, its presets, and the model choic
   assert.equal(await page.isHidden('#resetModel'), true);
   // FlowMatchEuler is offered for the flow model (and not for the DDPM one, below).
   assert.equal(await page.$eval('#solver option[value="euler_flow"]', (o) => o.disabled), false);
+  assert.equal(await page.isVisible('#chartSolvers input[value="euler_flow"]'), true);
 
   await page.selectOption('#class', '7');
   await page.fill('#steps', '10');
@@ -300,6 +301,7 @@ test('the flow-matching demo model: ?demo=flow, its presets, and the model choic
   await page.waitForFunction(() => window.demo.ready && window.demo.modelName === 'default', null, { timeout: TIMEOUT });
   assert.equal(await page.evaluate(() => window.demo.metadata.prediction), 'noise');
   assert.equal(await page.$eval('#solver option[value="euler_flow"]', (o) => o.disabled), true);
+  assert.equal(await page.isVisible('#chartSolvers input[value="euler_flow"]'), false, 'the flow-only preset is offered in the chart');
   assert.notEqual(await page.inputValue('#solver'), 'euler_flow');
   await page.fill('#steps', '5');
   assert.equal((await generate(page, { seed: 1 })).runs[0].nfe, 5);
