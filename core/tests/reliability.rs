@@ -30,6 +30,7 @@ fn run(sampler: &mut Sampler<'_, f32>) -> Result<()> {
 }
 
 /// `Ok` only with a finite result.
+#[cfg(feature = "checked")]
 fn finite_or_error(result: Result<()>, x: &[f32], what: &str) {
     if result.is_ok() {
         assert!(

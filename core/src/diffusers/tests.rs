@@ -245,6 +245,7 @@ impl Mixture {
         }
     }
 
+    #[cfg(feature = "rng")]
     fn mean(&self) -> [f64; 2] {
         let mut m = [0.0; 2];
         for k in 0..2 {
@@ -256,6 +257,7 @@ impl Mixture {
     }
 
     /// `sum_k w_k (diag(var_k) + mu_k mu_k^T) - mu mu^T`.
+    #[cfg(feature = "rng")]
     fn cov(&self) -> [[f64; 2]; 2] {
         let m = self.mean();
         let mut c = [[0.0; 2]; 2];
