@@ -188,26 +188,8 @@ export class PlanExecutor extends Arena {
     this.nfe = plan.nfe;
     this.guided = !!plan.guide;
     const G = globalThis.GPUBufferUsage;
-    // Program: 4 words per op (dst, first term word, term count, clamp bits), then 2 per term.
-    const nOps = plan.opDst.length;
-    const nTerms = plan.termBuf.length;
-    const prog = new Uint32Array(Math.max(4 * nOps + 2 * nTerms, 4));
-    const f = new Float32Array(1);
-    const bits = new Uint32Array(f.buffer);
-    for (let j = 0; j < nOps; j++) {
-      prog[4 * j] = plan.opDst[j];
-      prog[4 * j + 1] = 4 * nOps + 2 * plan.opTerms[j];
-      prog[4 * j + 2] = plan.opTerms[j + 1] - plan.opTerms[j];
-      f[0] = plan.opClamp[j];
-      prog[4 * j + 3] = bits[0];
-    }
-    for (let t = 0; t < nTerms; t++) {
-      const b = plan.termBuf[t];
-      if (b >= plan.numBuffers) throw new Error(`plan term reads buffer ${b} of ${plan.numBuffers}`);
-      prog[4 * nOps + 2 * t] = b;
-      f[0] = plan.termWeight[t];
-      prog[4 * nOps + 2 * t + 1] = bits[0];
-    }
+    // The whole run's operations as one program (each evaluation's bind group selects its range).
+    const { prog } = opsProgram(plan, plan.numBuffers);
     this.prog = this.#upload(prog, G.STORAGE, 'dpm-solver plan program');
     this.noise = this.#upload(plan.noise ? options.noise : new Float32Array(1), G.STORAGE, 'dpm-solver plan noise');
     const uni = new Uint32Array((UNIFORM_STRIDE / 4) * Math.max(plan.nfe, 1));
@@ -391,7 +373,10 @@ export async function sampleWithOrt(o) {
   };
 }
 
-/** Words of a `PlanOps` program in PLAN_WGSL's format (4 per op, then 2 per term). */
+/**
+ * Words of a program in PLAN_WGSL's format: 4 per op (dst, first term word, term count, clamp
+ * bits), then 2 per term (buffer, weight bits). `ops`: a `PlanOps` or a whole `SamplerPlan`.
+ */
 function opsProgram(ops, numBuffers) {
   const nOps = ops.opDst.length;
   const nTerms = ops.termBuf.length;
@@ -405,9 +390,12 @@ function opsProgram(ops, numBuffers) {
     f[0] = ops.opClamp[j];
     prog[4 * j + 3] = bits[0];
   }
+  for (let j = 0; j < nOps; j++) {
+    if (ops.opDst[j] >= numBuffers) throw new Error(`plan op writes buffer ${ops.opDst[j]} of ${numBuffers}`);
+  }
   for (let t = 0; t < nTerms; t++) {
     const b = ops.termBuf[t];
-    if (b >= numBuffers || ops.opDst.some((d) => d >= numBuffers)) throw new Error(`plan op names buffer ${b} of ${numBuffers}`);
+    if (b >= numBuffers) throw new Error(`plan term reads buffer ${b} of ${numBuffers}`);
     prog[4 * nOps + 2 * t] = b;
     f[0] = ops.termWeight[t];
     prog[4 * nOps + 2 * t + 1] = bits[0];
