@@ -1,4 +1,4 @@
-//! Scalar maths: the one place where the DPM-Solver sampler calls `libm`.
+//! Scalar maths: the one module of the core library that calls `libm`.
 //!
 //! Everything numerical in the solver goes through [`Real`], implemented for `f32` (the default,
 //! for wasm and microcontrollers) and `f64` (reference precision). The transcendental functions
@@ -13,9 +13,11 @@
 //! | [`logaddexp`] | < 2 ulp |
 //! | [`linspace_at`] | torch's `linspace`, element by element, to the ulp |
 //!
-//! The diffusers layer ([`crate::diffusers`]) calls `libm`'s `f32` and `f64` functions by name
-//! instead: to match diffusers it must round where torch rounds (a `float32` `sqrt`, then an
-//! `f64` product), which a function generic over [`Real`] cannot say.
+//! The diffusers layer ([`crate::diffusers`]) and the noise generator call `libm`'s `f32` and
+//! `f64` functions by their C names instead, through `cmath` below (the same functions, so
+//! the results are the same bits): to match diffusers they must round where torch rounds (a
+//! `float32` `sqrt`, then an `f64` product), which a function generic over [`Real`] cannot say.
+//! Only unit tests name `libm` elsewhere, as an independent reference.
 
 use core::cmp::Ordering;
 use core::fmt::{Debug, Display};
@@ -243,6 +245,17 @@ impl_real!(
     0x0010_0000_0000_0000u64,
     0x8000_0000_0000_0000u64
 );
+
+/// `libm`'s functions by their C names (`sqrtf` is `f32`, `sqrt` is `f64`), for code that must
+/// compute at one precision whatever `T` is: the diffusers layer, which rounds where torch and
+/// numpy round, and the noise generator. Re-exports, so they are exactly the functions [`Real`]
+/// calls for `f32` and `f64`.
+#[allow(unused_imports)] // which ones are used depends on the features
+pub(crate) mod cmath {
+    pub(crate) use libm::{
+        ceil, cos, erfc, exp, expf, expm1f, fabs, floor, log, logf, pow, sincosf, sqrt, sqrtf,
+    };
+}
 
 /// `log(e^a + e^b)` without overflow.
 #[inline]

@@ -74,12 +74,24 @@ fn sift_down<T: Real>(v: &mut [T], mut i: usize, n: usize) {
 
 /// Thresholds one sample's `x_0` in place; `work` needs `x0.len()` elements.
 pub fn dynamic_threshold<T: Real>(x0: &mut [T], params: &Thresholding<T>, work: &mut [T]) {
+    let s = abs_quantile(x0, params.ratio, work).max(params.max_val);
+    clamp_scale(x0, s);
+}
+
+/// `quantile(|x0|, p)` of one sample, computed in `work` (up to `x0.len()` elements of it are
+/// used; `x0` is left as is). The first half of both dynamic thresholdings: this module's and
+/// diffusers' ([`crate::diffusers::threshold_sample`]), which bound the result differently.
+pub(crate) fn abs_quantile<T: Real>(x0: &[T], p: T, work: &mut [T]) -> T {
     let len = x0.len().min(work.len());
     let work = &mut work[..len];
     for (w, &v) in work.iter_mut().zip(x0.iter()) {
         *w = v.abs();
     }
-    let s = quantile(work, params.ratio).max(params.max_val);
+    quantile(work, p)
+}
+
+/// `x0 <- clamp(x0, -s, s) / s`: the second half of both dynamic thresholdings.
+pub(crate) fn clamp_scale<T: Real>(x0: &mut [T], s: T) {
     for v in x0.iter_mut() {
         *v = v.max(-s).min(s) / s;
     }

@@ -10,7 +10,7 @@ use super::timesteps::StepTable;
 use super::train::{TrainConfig, TrainSchedule};
 use super::{check_buffers, check_output, PredictionType, Request, TimestepSpacing};
 use crate::error::{Error, Result};
-use crate::math::Real;
+use crate::math::{cmath, Real};
 
 /// `DDIMScheduler`'s configuration, by diffusers' names (defaults: diffusers').
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -164,8 +164,11 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             ac.first().copied().unwrap_or(1.0)
         };
         // diffusers: alpha_prod_t ** 0.5, beta_prod_t = 1 - alpha_prod_t (float32 scalars).
-        let (sa, sb) = (libm::sqrtf(a_t) as f64, libm::sqrtf(1.0 - a_t) as f64);
-        let (sp, bp) = (libm::sqrtf(a_prev) as f64, libm::sqrtf(1.0 - a_prev) as f64);
+        let (sa, sb) = (cmath::sqrtf(a_t) as f64, cmath::sqrtf(1.0 - a_t) as f64);
+        let (sp, bp) = (
+            cmath::sqrtf(a_prev) as f64,
+            cmath::sqrtf(1.0 - a_prev) as f64,
+        );
         let (sa, sb, sp, bp) = (T::c(sa), T::c(sb), T::c(sp), T::c(bp));
         let x0_of = |xv: T, o: T| match c.prediction_type {
             PredictionType::Epsilon => (xv - sb * o) / sa,

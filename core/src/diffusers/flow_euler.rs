@@ -14,7 +14,7 @@ use super::timesteps::{np_linspace, StepTable};
 use super::train::TrainConfig;
 use super::{check_buffers, check_output, Request};
 use crate::error::{Error, Result};
-use crate::math::Real;
+use crate::math::{cmath, Real};
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
 
@@ -296,11 +296,11 @@ fn sigmas<const M: usize>(c: &FlowMatchEulerDiscreteConfig<'_>, n: usize) -> Res
     let rho = 7.0f64;
     let converted = |i: usize| -> f64 {
         if c.use_karras_sigmas {
-            let (lo, hi) = (libm::pow(end, 1.0 / rho), libm::pow(first, 1.0 / rho));
+            let (lo, hi) = (cmath::pow(end, 1.0 / rho), cmath::pow(first, 1.0 / rho));
             let ramp = np_linspace(0.0, 1.0, n, i);
-            libm::pow(hi + ramp * (lo - hi), rho)
+            cmath::pow(hi + ramp * (lo - hi), rho)
         } else if c.use_exponential_sigmas {
-            libm::exp(np_linspace(libm::log(first), libm::log(end), n, i))
+            cmath::exp(np_linspace(cmath::log(first), cmath::log(end), n, i))
         } else {
             sigma(i)
         }

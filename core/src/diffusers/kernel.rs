@@ -3,7 +3,7 @@
 //! `x <- c_x base + sum_j c_j m_j + c_n noise` each update reduces to.
 
 use crate::error::{check_len, Buffer, Result};
-use crate::math::Real;
+use crate::math::{cmath, Real};
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
 
@@ -20,7 +20,7 @@ impl Asl {
     /// From a diffusers sigma `sqrt((1 - a) / a)` (`0` gives `alpha 1, sigma 0, lambda inf`):
     /// `alpha = 1 / (sigma**2 + 1) ** 0.5`, `sigma_t = sigma * alpha`.
     pub fn of(s: f32) -> Self {
-        let alpha = 1.0 / libm::sqrtf(s * s + 1.0);
+        let alpha = 1.0 / cmath::sqrtf(s * s + 1.0);
         let sigma = s * alpha;
         Asl {
             alpha,
@@ -44,13 +44,13 @@ impl Asl {
 /// float32 `exp` (libm; diffusers' 0-dimensional `torch.exp`).
 #[inline]
 pub(crate) fn ex(x: f32) -> f32 {
-    libm::expf(x)
+    cmath::expf(x)
 }
 
 /// float32 `expm1` (libm; `torch.expm1`).
 #[inline]
 pub(crate) fn exm1(x: f32) -> f32 {
-    libm::expm1f(x)
+    cmath::expm1f(x)
 }
 
 /// float32 `log` (libm; `torch.log`). Where a configuration is ill-conditioned in float32
@@ -59,7 +59,7 @@ pub(crate) fn exm1(x: f32) -> f32 {
 /// a correctly rounded `log` does not.
 #[inline]
 pub(crate) fn ln(x: f32) -> f32 {
-    libm::logf(x)
+    cmath::logf(x)
 }
 
 /// An `f32` coefficient (diffusers computes every step scalar in float32) in `T`.

@@ -7,7 +7,7 @@
 //! default `sample_max_value = 1` it is plain clipping to `[-1, 1]`.
 
 use crate::math::Real;
-use crate::threshold::quantile;
+use crate::threshold::{abs_quantile, clamp_scale};
 
 /// Thresholds each of the `batch` rows of `x0` in place; `work` needs `x0.len() / batch`
 /// elements (a shorter `work` or a `batch` that does not divide the length leaves `x0` as is).
@@ -25,16 +25,10 @@ pub fn threshold_sample<T: Real>(
     if dim == 0 || work.len() < dim {
         return;
     }
-    let work = &mut work[..dim];
     for row in x0.chunks_exact_mut(dim) {
-        for (w, &v) in work.iter_mut().zip(row.iter()) {
-            *w = v.abs();
-        }
-        let q = quantile(work, ratio);
+        let q = abs_quantile(row, ratio, work);
         // torch.clamp(s, min=1, max=sample_max_value): the upper bound wins if below 1.
         let s = q.max(T::ONE).min(sample_max_value);
-        for v in row.iter_mut() {
-            *v = v.max(-s).min(s) / s;
-        }
+        clamp_scale(row, s);
     }
 }

@@ -5,14 +5,15 @@
 use super::train::TrainSchedule;
 use super::{FinalSigmasType, TimestepSpacing};
 use crate::error::{Error, Result};
+use crate::math::cmath;
 
 /// `np.round`: round half to even.
 pub fn round_half_even(v: f64) -> f64 {
-    let f = libm::floor(v);
+    let f = cmath::floor(v);
     let d = v - f;
     // `f` is an integer here (d = 0.5 is finite), so it is odd iff `f / 2` is not one; exact
     // for every f64 (above 2^53 all are even), and without libm's `fmod` (2 kB of wasm).
-    let up = d > 0.5 || (d == 0.5 && libm::floor(f * 0.5) != f * 0.5);
+    let up = d > 0.5 || (d == 0.5 && cmath::floor(f * 0.5) != f * 0.5);
     if up {
         f + 1.0
     } else {
@@ -241,7 +242,7 @@ impl<const M: usize> StepTable<M> {
     /// `np.round(np.arange(start, 0, -ratio)) - 1` (numpy fills `start + i * delta` with
     /// `delta = (start - ratio) - start`, the second element computed directly).
     fn trailing(&mut self, start: f64, ratio: f64) -> Result<()> {
-        let count = libm::ceil(start / ratio);
+        let count = cmath::ceil(start / ratio);
         if !(count >= 0.0) || count > M as f64 {
             return Err(Error::InvalidConfig(
                 "more inference steps than the MAX_STEPS capacity",
@@ -285,12 +286,12 @@ impl<const M: usize> StepTable<M> {
         let sigma_min = train.sigma(0) as f64;
         let sigma_max = train.sigma(last) as f64;
         let rho = 7.0f64;
-        let min_inv = libm::pow(sigma_min, 1.0 / rho);
-        let max_inv = libm::pow(sigma_max, 1.0 / rho);
+        let min_inv = cmath::pow(sigma_min, 1.0 / rho);
+        let max_inv = cmath::pow(sigma_max, 1.0 / rho);
         self.len = 0;
         for i in 0..n {
             let ramp = np_linspace0(1.0, n, i);
-            let s = libm::pow(max_inv + ramp * (min_inv - max_inv), rho);
+            let s = cmath::pow(max_inv + ramp * (min_inv - max_inv), rho);
             let t = sigma_to_t(s, train);
             let t = if round { round_half_even(t) } else { t };
             self.push(t as i64)?;
@@ -317,8 +318,8 @@ impl<const M: usize> StepTable<M> {
 /// `log(sigma)`, linearly interpolated.
 fn sigma_to_t(sigma: f64, train: &TrainSchedule<'_>) -> f64 {
     let n = train.len();
-    let log_sigma = libm::log(if sigma > 1e-10 { sigma } else { 1e-10 });
-    let log_sigma_at = |i: usize| libm::logf(train.sigma(i as i64)) as f64;
+    let log_sigma = cmath::log(if sigma > 1e-10 { sigma } else { 1e-10 });
+    let log_sigma_at = |i: usize| cmath::logf(train.sigma(i as i64)) as f64;
     // argmax(cumsum(dists >= 0)): the last index with log_sigmas[i] <= log_sigma, else 0.
     let mut low = 0usize;
     for i in 0..n {

@@ -3,7 +3,7 @@
 //! accumulated in float64 as torch's CPU `cumprod` does).
 
 use crate::error::{Buffer, Error, Result};
-use crate::math::linspace_at;
+use crate::math::{cmath, linspace_at};
 
 /// diffusers' `beta_schedule` (with `trained_betas` as its own variant).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -88,7 +88,7 @@ impl<'a> TrainSchedule<'a> {
                 }
                 let scaled = config.beta_schedule == BetaSchedule::ScaledLinear;
                 let (a, b) = if scaled {
-                    (libm::sqrt(s) as f32, libm::sqrt(e) as f32)
+                    (cmath::sqrt(s) as f32, cmath::sqrt(e) as f32)
                 } else {
                     (s as f32, e as f32)
                 };
@@ -99,7 +99,7 @@ impl<'a> TrainSchedule<'a> {
             }
             BetaSchedule::SquaredcosCapV2 => {
                 let f = |t: f64| {
-                    let c = libm::cos((t + 0.008) / 1.008 * core::f64::consts::PI / 2.0);
+                    let c = cmath::cos((t + 0.008) / 1.008 * core::f64::consts::PI / 2.0);
                     c * c
                 };
                 for (i, o) in out.iter_mut().enumerate() {
@@ -166,7 +166,7 @@ impl<'a> TrainSchedule<'a> {
     /// on this schedule sees timestep `t`); `None` outside `0..N`.
     pub fn alpha_sigma(&self, t: i64) -> Option<(f64, f64)> {
         let a = *self.alphas_cumprod.get(usize::try_from(t).ok()?)? as f64;
-        Some((libm::sqrt(a), libm::sqrt(1.0 - a)))
+        Some((cmath::sqrt(a), cmath::sqrt(1.0 - a)))
     }
 
     /// diffusers' training sigma `((1 - alphas_cumprod[i]) / alphas_cumprod[i]) ** 0.5` (float32),
@@ -179,13 +179,13 @@ impl<'a> TrainSchedule<'a> {
             (t as u64).min(n as u64 - 1) as usize
         };
         let a = self.alphas_cumprod[i];
-        libm::sqrtf((1.0 - a) / a)
+        cmath::sqrtf((1.0 - a) / a)
     }
 
     /// `lambda_t = log(sqrt(a)) - log(sqrt(1 - a))` in float32, as diffusers' `self.lambda_t`.
     pub(crate) fn lambda(&self, i: usize) -> f32 {
         let a = self.alphas_cumprod[i];
-        libm::logf(libm::sqrtf(a)) - libm::logf(libm::sqrtf(1.0 - a))
+        cmath::logf(cmath::sqrtf(a)) - cmath::logf(cmath::sqrtf(1.0 - a))
     }
 }
 
@@ -196,7 +196,7 @@ fn rescale_zero_terminal_snr(betas: &mut [f32]) -> Result<()> {
     let mut acc = 1.0f64;
     for b in betas.iter_mut() {
         acc *= (1.0f32 - *b) as f64;
-        *b = libm::sqrtf(acc as f32);
+        *b = cmath::sqrtf(acc as f32);
     }
     let s0 = betas[0];
     let st = betas[n - 1];
