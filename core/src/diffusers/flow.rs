@@ -4,11 +4,11 @@
 //! the sigmas then stored in float32. The step updates then use `alpha_t = 1 - sigma`,
 //! `sigma_t = sigma` (`_sigma_to_alpha_sigma_t` on flow sigmas).
 
-use super::config::{ConfigValue, KeyUse, SchedulerConfig};
 use super::timesteps::{np_linspace, StepTable};
 use super::train::TrainSchedule;
-use super::{FinalSigmasType, FlowMatchEulerDiscreteConfig, PredictionType};
+use super::{FinalSigmasType, PredictionType};
 use crate::error::{Error, Result};
+use crate::math::cmath;
 
 /// diffusers' `time_shift_type` of dynamic shifting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -117,7 +117,7 @@ fn static_shift(shift: f64, s: f64) -> f64 {
 pub(crate) fn time_shift(kind: TimeShiftType, mu: f64, t: f64) -> f64 {
     match kind {
         TimeShiftType::Exponential => {
-            let e = libm::exp(mu);
+            let e = cmath::exp(mu);
             e / (e + (1.0 / t - 1.0))
         }
         TimeShiftType::Linear => mu / (mu + (1.0 / t - 1.0)),
@@ -158,7 +158,7 @@ pub(crate) fn dpm_flow_sigmas<const M: usize>(
     }
     let nt = train.len();
     let shift = match opts.mu {
-        Some(mu) => libm::exp(mu),
+        Some(mu) => cmath::exp(mu),
         None => opts.flow_shift,
     };
     table.clear();
@@ -203,7 +203,7 @@ pub(crate) fn unipc_flow_sigmas<const M: usize>(
     let mut last = 0.0;
     for i in 0..n {
         let mut s = sigma(i);
-        if i == 0 && libm::fabs(s - 1.0) < 1e-6 {
+        if i == 0 && cmath::fabs(s - 1.0) < 1e-6 {
             s -= 1e-6;
         }
         push(table, s, n_train)?;
@@ -216,115 +216,10 @@ pub(crate) fn unipc_flow_sigmas<const M: usize>(
     Ok(())
 }
 
-/// Applies the flow-matching keys (`use_flow_sigmas`, `flow_shift`, `use_dynamic_shifting`,
-/// `time_shift_type`, `shift_terminal`, and FlowMatchEuler's own) to the classes that take
-/// them; `None` for any other key. `null` restores the default.
-pub(crate) fn set_flow_key<'b>(
-    cfg: &mut SchedulerConfig<'b>,
-    key: &str,
-    value: ConfigValue<'_, 'b>,
-) -> Option<Result<KeyUse>> {
-    use super::config::{number, pick};
-    let null = value == ConfigValue::Null;
-    let shift_type = |v| -> Result<TimeShiftType> {
-        pick(
-            v,
-            &[
-                ("exponential", TimeShiftType::Exponential),
-                ("linear", TimeShiftType::Linear),
-            ],
-            "expected \"exponential\" or \"linear\"",
-        )
-    };
-    let opt_number = |v| -> Result<Option<f64>> {
-        match v {
-            ConfigValue::Null => Ok(None),
-            v => number(v).map(Some),
-        }
-    };
-    let applied = |r: Result<()>| Some(r.map(|()| KeyUse::Applied));
-    if let SchedulerConfig::FlowMatchEulerDiscrete(c) = cfg {
-        let d = FlowMatchEulerDiscreteConfig::default();
-        let r = match key {
-            "shift" => number_or(value, d.shift).map(|v| c.shift = v),
-            "use_dynamic_shifting" => bool_or(value, false).map(|v| c.use_dynamic_shifting = v),
-            "time_shift_type" => match value {
-                ConfigValue::Null => {
-                    c.time_shift_type = TimeShiftType::Exponential;
-                    Ok(())
-                }
-                v => shift_type(v).map(|t| c.time_shift_type = t),
-            },
-            "shift_terminal" => opt_number(value).map(|v| c.shift_terminal = v),
-            "invert_sigmas" => bool_or(value, false).map(|v| c.invert_sigmas = v),
-            "use_karras_sigmas" => bool_or(value, false).map(|v| c.use_karras_sigmas = v),
-            "use_exponential_sigmas" => bool_or(value, false).map(|v| c.use_exponential_sigmas = v),
-            "stochastic_sampling" => bool_or(value, false).map(|v| c.stochastic_sampling = v),
-            "base_shift" => number_or(value, d.base_shift).map(|v| c.base_shift = v),
-            "max_shift" => number_or(value, d.max_shift).map(|v| c.max_shift = v),
-            "base_image_seq_len" => {
-                number_or(value, d.base_image_seq_len).map(|v| c.base_image_seq_len = v)
-            }
-            "max_image_seq_len" => {
-                number_or(value, d.max_image_seq_len).map(|v| c.max_image_seq_len = v)
-            }
-            "use_beta_sigmas" => {
-                if null || value == ConfigValue::Bool(false) {
-                    Ok(())
-                } else {
-                    Err(Error::InvalidConfig(
-                        "use_beta_sigmas (scipy's beta quantiles) is not implemented here",
-                    ))
-                }
-            }
-            _ => return None,
-        };
-        return applied(r);
-    }
-    let unipc = matches!(cfg, SchedulerConfig::UniPCMultistep(_));
-    let d = FlowOptions::default();
-    let flow = match cfg {
-        SchedulerConfig::DPMSolverMultistep(c) => &mut c.flow,
-        SchedulerConfig::DPMSolverSinglestep(c) => &mut c.flow,
-        SchedulerConfig::UniPCMultistep(c) => &mut c.flow,
-        _ => return None,
-    };
-    let r = match key {
-        "use_flow_sigmas" => bool_or(value, false).map(|v| flow.use_flow_sigmas = v),
-        "flow_shift" => number_or(value, d.flow_shift).map(|v| flow.flow_shift = v),
-        "use_dynamic_shifting" => bool_or(value, false).map(|v| flow.use_dynamic_shifting = v),
-        "time_shift_type" => match value {
-            ConfigValue::Null => {
-                flow.time_shift_type = TimeShiftType::Exponential;
-                Ok(())
-            }
-            v => shift_type(v).map(|t| flow.time_shift_type = t),
-        },
-        "shift_terminal" if unipc => opt_number(value).map(|v| flow.shift_terminal = v),
-        _ => return None,
-    };
-    applied(r)
-}
-
-fn number_or(v: ConfigValue<'_, '_>, default: f64) -> Result<f64> {
-    match v {
-        ConfigValue::Null => Ok(default),
-        v => super::config::number(v),
-    }
-}
-
-fn bool_or(v: ConfigValue<'_, '_>, default: bool) -> Result<bool> {
-    match v {
-        ConfigValue::Null => Ok(default),
-        v => super::config::boolean(v),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::{ConfigValue as V, Scheduler, SchedulerClass, SchedulerConfig};
-    use super::*;
+    use super::super::{ConfigValue as V, KeyUse, Scheduler, SchedulerClass, SchedulerConfig};
     use crate::diffusers::FlowMatchEulerDiscreteScheduler;
     use std::vec;
 

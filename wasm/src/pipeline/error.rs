@@ -37,6 +37,13 @@ pub enum PipelineError {
     },
 }
 
+/// How to pass a missing fact, for the one error that names them all.
+const HOW: &str =
+    "store them in the file's metadata_props (train/stamp_metadata.py), pass \
+them as load options (JavaScript: new Model(bytes, { metadata: { key: value } }); native \
+example: --meta key=value), or pass the diffusers scheduler_config.json for the schedule and \
+prediction type (JavaScript: schedulerConfig; native: --scheduler-config); see MODEL.md";
+
 impl fmt::Display for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -46,7 +53,7 @@ impl fmt::Display for PipelineError {
                     f,
                     "the model does not say {}: {}",
                     keys.join(", "),
-                    super::info::HOW
+                    HOW
                 )
             }
             PipelineError::InvalidMetadata { key, value, reason } => {

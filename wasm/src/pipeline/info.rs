@@ -227,13 +227,6 @@ pub const CLASS_NAMES: &[&str] = &["class", "class_labels", "y", "label", "label
 /// Conventional names of the prediction output (when the graph has several outputs).
 pub const OUTPUT_NAMES: &[&str] = &["eps", "out_sample", "noise_pred", "out", "output", "sample"];
 
-/// How to pass a missing fact, for the one error that names them all.
-pub(crate) const HOW: &str =
-    "store them in the file's metadata_props (train/stamp_metadata.py), pass \
-them as load options (JavaScript: new Model(bytes, { metadata: { key: value } }); native \
-example: --meta key=value), or pass the diffusers scheduler_config.json for the schedule and \
-prediction type (JavaScript: schedulerConfig; native: --scheduler-config); see MODEL.md";
-
 /// The metadata keys the pipeline reads (MODEL.md); used to warn about misspelt options.
 pub const KEYS: &[&str] = &[
     "prediction_type",
