@@ -38,8 +38,7 @@ pub enum PipelineError {
 }
 
 /// How to pass a missing fact, for the one error that names them all.
-const HOW: &str =
-    "store them in the file's metadata_props (train/stamp_metadata.py), pass \
+const HOW: &str = "store them in the file's metadata_props (train/stamp_metadata.py), pass \
 them as load options (JavaScript: new Model(bytes, { metadata: { key: value } }); native \
 example: --meta key=value), or pass the diffusers scheduler_config.json for the schedule and \
 prediction type (JavaScript: schedulerConfig; native: --scheduler-config); see MODEL.md";
@@ -49,12 +48,7 @@ impl fmt::Display for PipelineError {
         match self {
             PipelineError::Onnx(msg) => write!(f, "cannot load the ONNX model: {msg}"),
             PipelineError::MissingMetadata(keys) => {
-                write!(
-                    f,
-                    "the model does not say {}: {}",
-                    keys.join(", "),
-                    HOW
-                )
+                write!(f, "the model does not say {}: {}", keys.join(", "), HOW)
             }
             PipelineError::InvalidMetadata { key, value, reason } => {
                 write!(
