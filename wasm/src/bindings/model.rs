@@ -11,6 +11,7 @@ use crate::pipeline::{
     parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
     Generation, Pipeline, PipelineError, Progress, Spacing,
 };
+use core::sync::atomic::{AtomicU32, Ordering};
 use dpm_solver::TimeShift;
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
@@ -104,6 +105,13 @@ pub struct Model {
     pub(super) pipe: Pipeline,
     /// Tells this model's runs (`Model.begin`) from other models'.
     pub(super) id: u32,
+}
+
+static NEXT_MODEL_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A fresh id for a `Model` (runs remember which model they belong to).
+fn next_model_id() -> u32 {
+    NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 impl From<PipelineError> for Error {
@@ -274,7 +282,7 @@ impl Model {
         let opts = super::load::load_options(&options.unwrap_or(JsValue::UNDEFINED))?;
         Ok(Model {
             pipe: Pipeline::new(crate::pipeline::DiffusionModel::load(bytes, &opts)?),
-            id: super::run::next_model_id(),
+            id: next_model_id(),
         })
     }
 

@@ -9,7 +9,6 @@ use super::js::{set, Opts};
 use super::model::{generate_options, generation_js, progress_js, Model, DPM_KEYS, GENERATE_KEYS};
 use super::sampler::Leaked;
 use crate::pipeline::{Run, RunBuffers, Step};
-use core::sync::atomic::{AtomicU32, Ordering};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
@@ -27,13 +26,6 @@ export interface GenerationStep {
   progress: GenerateProgress | null;
 }
 "#;
-
-static NEXT_MODEL_ID: AtomicU32 = AtomicU32::new(1);
-
-/// A fresh id for a `Model` (runs remember which model they belong to).
-pub(super) fn next_model_id() -> u32 {
-    NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed)
-}
 
 /// A generation in progress on a `Model` (from `model.begin(options)`).
 #[wasm_bindgen]
