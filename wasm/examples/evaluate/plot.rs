@@ -4,9 +4,11 @@
 
 use std::fmt::Write as _;
 
+use crate::cli::Args;
 use crate::presets::{Row, Solver};
 use crate::report::{ode_rmse, Metric};
-use crate::{Args, Config, DDIM, DDIM_TARGET_NFE};
+use crate::score::Cell;
+use crate::{DDIM, DDIM_TARGET_NFE};
 
 /// One colour per preset, in the preset file's order (the demo's chart uses the same idea).
 const COLORS: [&str; 12] = [
@@ -100,7 +102,7 @@ fn cross(s: &mut String, (x, y): (f64, f64), r: f64, color: &str) {
 pub fn svg(
     args: &Args,
     solvers: &[Solver],
-    configs: &[Config],
+    cells: &[Cell],
     fid_floor: f64,
     ref_err: f64,
 ) -> String {
@@ -115,7 +117,7 @@ pub fn svg(
     };
     let panels: [(&str, Metric, f64); 2] = [
         ("RMSE to the converged ODE solution", &ode_rmse, ref_err),
-        ("FID (classifier features)", &|c: &Config| c.fid, fid_floor),
+        ("FID (classifier features)", &|c: &Cell| c.fid, fid_floor),
     ];
     let xmax_nfe = args
         .nfes
@@ -125,7 +127,7 @@ pub fn svg(
         .unwrap_or(50)
         .max(DDIM_TARGET_NFE) as f64;
     for (pi, (title, f, floor)) in panels.iter().enumerate() {
-        let mut vals: Vec<f64> = configs.iter().map(f).collect();
+        let mut vals: Vec<f64> = cells.iter().map(f).collect();
         vals.push(*floor);
         let (ymin, ymax) = nice_range(&vals);
         let ax = Axes {
@@ -200,7 +202,7 @@ pub fn svg(
             let (x0, y) = ax.px(ax.xmin, *floor);
             line(&mut s, (x0, y), (ax.x0 + ax.w, y), "#777", 1.5, "1 3");
         }
-        if let Some(d) = configs
+        if let Some(d) = cells
             .iter()
             .find(|c| c.solver.key == DDIM && c.nfe == Some(DDIM_TARGET_NFE))
         {
@@ -228,7 +230,7 @@ pub fn svg(
                 .nfes
                 .iter()
                 .filter_map(|&n| {
-                    configs
+                    cells
                         .iter()
                         .find(|c| c.solver.key == sv.key && c.nfe == Some(n))
                 })
@@ -251,7 +253,7 @@ pub fn svg(
                 );
             }
         }
-        for c in configs.iter().filter(|c| c.nfe.is_none()) {
+        for c in cells.iter().filter(|c| c.nfe.is_none()) {
             let v = f(c);
             if v.is_finite() && v > 0.0 {
                 cross(
@@ -290,7 +292,7 @@ pub fn svg(
             );
         }
     }
-    if configs
+    if cells
         .iter()
         .any(|c| c.solver.key == DDIM && c.nfe == Some(DDIM_TARGET_NFE))
     {

@@ -142,3 +142,67 @@ fn parse(p: &Value) -> Result<Solver, String> {
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_of_the_file_parses() {
+        let all = load().unwrap();
+        assert!(all.len() >= 10, "{} presets", all.len());
+        for (i, s) in all.iter().enumerate() {
+            assert!(
+                all[..i].iter().all(|p| p.key != s.key),
+                "key {} twice",
+                s.key
+            );
+            assert!(s.discrete || s.flow, "{} applies to no schedule", s.key);
+        }
+        // The evaluation's defaults name presets of the file.
+        for key in [
+            "ddim",
+            "dpm3",
+            "pp3m",
+            "pp2m",
+            "euler_flow",
+            "pp2m_diffusers",
+            "unipc",
+        ] {
+            assert!(all.iter().any(|s| s.key == key), "no preset {key}");
+        }
+        let get = |k: &str| all.iter().find(|s| s.key == k).unwrap();
+        assert!(get("euler_flow").applies_to(true) && !get("euler_flow").applies_to(false));
+        assert!(get("pp2m_sde").stochastic() && !get("unipc").stochastic());
+        assert_eq!(get("adaptive23").row, Row::Adaptive);
+        let o = get("dpm3").options(7, &GenerateOptions::default());
+        assert_eq!((o.method, o.order, o.steps), (Method::Singlestep, 3, 7));
+    }
+
+    #[test]
+    fn malformed_presets_are_errors() {
+        for (text, want) in [
+            (r#"{"key": "a", "label": "A"}"#, "lacks \"evaluate\""),
+            (
+                r#"{"key": "a", "label": "A", "evaluate": "once"}"#,
+                "not grid or adaptive",
+            ),
+            (
+                r#"{"key": "a", "label": "A", "evaluate": "grid", "schedules": ["vp"], "options": {}}"#,
+                "not discrete or flow",
+            ),
+            (
+                r#"{"key": "a", "label": "A", "evaluate": "grid", "diffusers": {"scheduler": "Nope"}}"#,
+                "unknown scheduler",
+            ),
+            (
+                r#"{"key": "a", "label": "A", "evaluate": "grid", "options": {"algorithm": "dpmsolver++", "method": "multistep"}}"#,
+                "options.order",
+            ),
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let e = parse(&v).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+}

@@ -5,14 +5,16 @@ use std::fmt::Write as _;
 
 use dpm_solver_wasm::pipeline::ModelInfo;
 
+use crate::cli::{Args, FLOW_SAMPLES, FULL_REF_NFE, FULL_SAMPLES};
 use crate::presets::{Row, Solver};
-use crate::{Acc, Args, Config, DDIM, DDIM_TARGET_NFE, EVAL_SEED, FULL_REF_NFE, FULL_SAMPLES};
+use crate::score::{Acc, Cell};
+use crate::{DDIM, DDIM_TARGET_NFE, EVAL_SEED};
 
 /// One figure of a configuration.
-pub type Metric<'a> = &'a dyn Fn(&Config) -> f64;
+pub type Metric<'a> = &'a dyn Fn(&Cell) -> f64;
 
 /// RMSE to the converged ODE solution; not an error measure for a stochastic sampler (NaN).
-pub fn ode_rmse(c: &Config) -> f64 {
+pub fn ode_rmse(c: &Cell) -> f64 {
     if c.solver.stochastic() {
         f64::NAN
     } else {
@@ -20,7 +22,7 @@ pub fn ode_rmse(c: &Config) -> f64 {
     }
 }
 
-fn fmt_cell(c: &Config, f: &dyn Fn(&Config) -> f64, digits: usize) -> String {
+fn fmt_cell(c: &Cell, f: &dyn Fn(&Cell) -> f64, digits: usize) -> String {
     let v = f(c);
     if v.is_finite() {
         format!("{v:.digits$}")
@@ -36,7 +38,7 @@ pub fn markdown(
     solvers: &[Solver],
     (reference, check): (&Solver, &Solver),
     info: &ModelInfo,
-    configs: &[Config],
+    cells: &[Cell],
     ref_acc: &Acc,
     ref_check: &Acc,
     ref_fid: f64,
@@ -62,7 +64,7 @@ pub fn markdown(
              `cargo run --release -p dpm-solver-wasm --example evaluate{}` ({} samples, NFE {}, references at \
              {FULL_REF_NFE} NFE), and rewrites this file and the plot.\n",
             if info.schedule.is_flow() { " -- --flow" } else { "" },
-            if info.schedule.is_flow() { crate::FLOW_SAMPLES } else { FULL_SAMPLES },
+            if info.schedule.is_flow() { FLOW_SAMPLES } else { FULL_SAMPLES },
             if info.schedule.is_flow() { "4-20" } else { "5-50" },
         );
     }
@@ -86,7 +88,7 @@ pub fn markdown(
              RMSE and accuracy are stable at this size; the FID is not (see its floor).\n",
             args.samples,
             evals / args.samples.max(1),
-            if configs.iter().any(|c| c.nfe.is_none() || c.nfe == Some(DDIM_TARGET_NFE)) {
+            if cells.iter().any(|c| c.nfe.is_none() || c.nfe == Some(DDIM_TARGET_NFE)) {
                 format!("the DDIM-{DDIM_TARGET_NFE} run, the adaptive runs and ")
             } else {
                 String::new()
@@ -141,14 +143,14 @@ pub fn markdown(
         ref_acc.accuracy()
     );
 
-    let fixed: Vec<&Config> = configs.iter().filter(|c| c.nfe.is_some()).collect();
+    let fixed: Vec<&Cell> = cells.iter().filter(|c| c.nfe.is_some()).collect();
     let ddim100 = fixed
         .iter()
         .find(|c| c.solver.key == DDIM && c.nfe == Some(DDIM_TARGET_NFE));
     let metrics: [(&str, Metric, usize); 3] = [
         ("RMSE to the converged solution", &ode_rmse, 4),
-        ("FID (classifier features)", &|c: &Config| c.fid, 3),
-        ("Class accuracy", &|c: &Config| c.acc.accuracy(), 3),
+        ("FID (classifier features)", &|c: &Cell| c.fid, 3),
+        ("Class accuracy", &|c: &Cell| c.acc.accuracy(), 3),
     ];
     for (title, f, digits) in metrics {
         let _ = writeln!(s, "## {title}\n");
@@ -178,7 +180,7 @@ pub fn markdown(
                 fmt_cell(c, f, digits)
             ));
         }
-        for c in configs.iter().filter(|c| c.nfe.is_none()) {
+        for c in cells.iter().filter(|c| c.nfe.is_none()) {
             extra.push(format!(
                 "{} at {:.1} NFE (mean): {}",
                 c.solver.name,
@@ -210,7 +212,7 @@ pub fn markdown(
             {
                 // The first grid NFE at which the solver is as good, and the crossing
                 // interpolated log-log between it and the grid point before.
-                let find = |f: &dyn Fn(&Config) -> f64, target: f64| -> String {
+                let find = |f: &dyn Fn(&Cell) -> f64, target: f64| -> String {
                     let mut nfes = args.nfes.clone();
                     nfes.sort_unstable();
                     let vals: Vec<f64> = nfes
@@ -244,14 +246,14 @@ pub fn markdown(
                 let rmse = if sv.stochastic() {
                     "n/a (SDE)".to_string()
                 } else {
-                    find(&|c: &Config| c.acc.rmse(), d.acc.rmse())
+                    find(&|c: &Cell| c.acc.rmse(), d.acc.rmse())
                 };
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} |",
                     sv.name,
                     rmse,
-                    find(&|c: &Config| c.fid, d.fid)
+                    find(&|c: &Cell| c.fid, d.fid)
                 );
             }
             let _ = writeln!(s);
