@@ -13,11 +13,12 @@
 //! | [`logaddexp`] | < 2 ulp |
 //! | [`linspace_at`] | torch's `linspace`, element by element, to the ulp |
 //!
-//! The diffusers layer ([`crate::diffusers`]) and the noise generator call `libm`'s `f32` and
-//! `f64` functions by their C names instead, through `cmath` below (the same functions, so
-//! the results are the same bits): to match diffusers they must round where torch rounds (a
-//! `float32` `sqrt`, then an `f64` product), which a function generic over [`Real`] cannot say.
-//! Only unit tests name `libm` elsewhere, as an independent reference.
+//! The diffusers layer ([`crate::diffusers`]) and the noise generator (`rng`) compute at one
+//! precision whatever `T` is, so they call `libm`'s `f32` and `f64` functions by their C names,
+//! through `cmath` below (re-exports: the same functions, the same bits). The diffusers layer
+//! must round where torch rounds (a `float32` `sqrt`, then an `f64` product), which a function
+//! generic over [`Real`] cannot say.
+//! Elsewhere only the unit tests and `examples/noise_stats.rs` name `libm`, as a reference.
 
 use core::cmp::Ordering;
 use core::fmt::{Debug, Display};
