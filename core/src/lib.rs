@@ -73,6 +73,7 @@ pub mod diffusers;
 pub mod error;
 pub mod flow;
 pub mod guidance;
+pub mod history;
 pub mod math;
 pub mod model;
 #[cfg(feature = "plan")]
