@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::math::Real;
 use crate::update::Update;
 
-impl<T: Real> Sampler<'_, T> {
+impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// Slot of the last accepted trial's lower-order solution, `x_prev` (after the model
     /// slots).
     pub(super) fn x_prev_slot(&self) -> usize {
@@ -115,14 +115,15 @@ impl<T: Real> Sampler<'_, T> {
     fn adaptive_error(&self) -> T {
         let (lower, higher) = self.adaptive_pair();
         let (n, order) = (self.n, self.cfg.order);
-        let m = |j: usize| &self.scratch[j * n..(j + 1) * n];
+        let scratch = self.scratch.as_ref();
+        let m = |j: usize| &scratch[j * n..(j + 1) * n];
         let x_prev = m(self.x_prev_slot());
         // Order 2 leaves m2 unused: m1 again keeps the fused loop in bounds.
         let m2 = if order == 2 { m(1) } else { m(2) };
         self.controller().error(
             &lower,
             &higher,
-            self.x,
+            self.x.as_ref(),
             x_prev,
             [m(0), m(1), m2],
             self.cfg.batch,
@@ -147,14 +148,15 @@ impl<T: Real> Sampler<'_, T> {
                 self.record_update(crate::plan::Buf::X, &higher, ms);
             }
             // The model slots lie before `x_prev`'s.
-            let (models, rest) = self.scratch.split_at_mut(self.x_prev_slot() * n);
+            let x_prev_slot = self.x_prev_slot();
+            let (models, rest) = self.scratch.as_mut().split_at_mut(x_prev_slot * n);
             let x_prev = &mut rest[..n];
             let m = |j: usize| &models[j * n..(j + 1) * n];
             let (m0, m1) = (m(0), m(1));
             let m2 = if order == 2 { m1 } else { m(2) };
             // Zipped, not indexed: every slice has `n` elements, no bounds checks.
             let ms = m0.iter().zip(m1).zip(m2);
-            for ((x, xp), ((&a, &b), &c)) in self.x.iter_mut().zip(x_prev).zip(ms) {
+            for ((x, xp), ((&a, &b), &c)) in self.x.as_mut().iter_mut().zip(x_prev).zip(ms) {
                 let v = *x;
                 *xp = lower.at(v, a, b, c);
                 *x = higher.at(v, a, b, c);

@@ -2,8 +2,10 @@
 //!
 //! [`Sampler::ask`] says where the model must be evaluated (which `x`, which time);
 //! [`Sampler::tell`] (or [`tell_cfg`](Sampler::tell_cfg), [`tell_classifier`](Sampler::tell_classifier))
-//! hands back the output and advances. The caller owns `x` (integrated in place) and a scratch
-//! buffer of [`Config::scratch_len`] elements; nothing is allocated.
+//! hands back the output and advances. `x` (integrated in place) and a scratch buffer of
+//! [`Config::scratch_len`] elements are the caller's, lent as `&mut [T]` ([`Sampler::new`]) or
+//! handed over as owned buffers ([`Sampler::with_buffers`], e.g. `Vec<T>`); the sampler itself
+//! never allocates.
 //!
 //! | method | scratch (elements, `n = x.len()`) |
 //! |---|---|
@@ -152,12 +154,18 @@ struct AdaptiveState<T> {
     h: T,
 }
 
-/// The DPM-Solver sampler over caller-owned buffers. See the [crate docs](crate) for a loop.
-pub struct Sampler<'a, T: Real = f32> {
+/// The DPM-Solver sampler. See the [crate docs](crate) for a loop.
+///
+/// `B` is the storage of `x` and the scratch buffer, in the manner of heapless' owned and view
+/// forms of one type: borrowed `&mut [T]` slices by default ([`Sampler::new`]: no_std, no
+/// allocation, what a firmware uses), or any owner of a slice such as `Vec<T>`
+/// ([`Sampler::with_buffers`]; [`OwnedSampler`] with the feature `alloc`), which the sampler
+/// keeps and [`into_buffers`](Sampler::into_buffers) hands back.
+pub struct Sampler<'a, T: Real = f32, B = &'a mut [T]> {
     cfg: Config<'a, T>,
     sched: NoiseSchedule<'a, T>,
-    x: &'a mut [T],
-    scratch: &'a mut [T],
+    x: B,
+    scratch: B,
     n: usize,
     dim: usize,
     t_start: T,
@@ -182,6 +190,11 @@ pub struct Sampler<'a, T: Real = f32> {
     #[cfg(feature = "plan")]
     defer_error: bool,
 }
+
+/// A sampler that owns its `x` and scratch as `Vec<T>` (feature `alloc`).
+#[cfg(feature = "alloc")]
+pub type OwnedSampler<'a, T = f32> = Sampler<'a, T, alloc::vec::Vec<T>>;
+
 impl<'a, T: Real> Sampler<'a, T> {
     /// Validates `config` against `schedule` and the buffers and sets up the first evaluation.
     /// `x` holds the start (noise at `t_start`); it is integrated in place.
@@ -191,8 +204,21 @@ impl<'a, T: Real> Sampler<'a, T> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
+        Self::with_buffers(schedule, config, x, scratch)
+    }
+}
+
+impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
+    /// [`new`](Sampler::new) over buffers of any storage `B` (owned `Vec<T>`, boxed slices,
+    /// arrays...), which the sampler keeps until [`into_buffers`](Self::into_buffers).
+    pub fn with_buffers(
+        schedule: NoiseSchedule<'a, T>,
+        config: Config<'a, T>,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
         let cfg = config;
-        let n = x.len();
+        let n = x.as_ref().len();
         if n == 0 {
             return Err(Error::InvalidConfig("x is empty"));
         }
@@ -201,7 +227,7 @@ impl<'a, T: Real> Sampler<'a, T> {
                 "batch must be >= 1 and divide x.len()",
             ));
         }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        if let Some(i) = x.as_ref().iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 buffer: Buffer::X,
                 index: i,
@@ -209,11 +235,11 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
         validate(&cfg)?;
         let need = cfg.scratch_len(n);
-        if scratch.len() < need {
+        if scratch.as_ref().len() < need {
             return Err(Error::LengthMismatch {
                 buffer: Buffer::Scratch,
                 expected: need,
-                found: scratch.len(),
+                found: scratch.as_ref().len(),
             });
         }
         let invert = cfg.direction == Direction::Invert;
@@ -343,8 +369,8 @@ impl<'a, T: Real> Sampler<'a, T> {
     pub fn ask(&self) -> Option<Request<'_, T>> {
         let (loc, p) = self.pending()?;
         let x: &[T] = match loc {
-            Loc::X => self.x,
-            Loc::Slot(j) => &self.scratch[j * self.n..(j + 1) * self.n],
+            Loc::X => self.x.as_ref(),
+            Loc::Slot(j) => &self.scratch.as_ref()[j * self.n..(j + 1) * self.n],
         };
         Some(Request {
             x,
@@ -415,7 +441,13 @@ impl<'a, T: Real> Sampler<'a, T> {
 
     /// The sample: the start before the run, the result after it.
     pub fn x(&self) -> &[T] {
-        self.x
+        self.x.as_ref()
+    }
+
+    /// Ends the sampler and hands back its buffers `(x, scratch)`; `x` holds the sample
+    /// (the result once [`is_done`](Self::is_done)).
+    pub fn into_buffers(self) -> (B, B) {
+        (self.x, self.scratch)
     }
 
     /// Counts so far.
@@ -527,7 +559,7 @@ impl<'a, T: Real> Sampler<'a, T> {
                 };
                 let xp = self.cfg.order;
                 let n = self.n;
-                self.scratch[xp * n..(xp + 1) * n].copy_from_slice(self.x);
+                self.scratch.as_mut()[xp * n..(xp + 1) * n].copy_from_slice(self.x.as_ref());
                 // Kept in the log until the first evaluation's operations (see
                 // `record_conversion`).
                 #[cfg(feature = "plan")]
@@ -625,7 +657,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         #[cfg(feature = "plan")]
         self.record_conversion(loc, dst, output, a, b, target, alpha, p.sigma);
         {
-            let (x, scratch) = (&*self.x, &mut *self.scratch);
+            let (x, scratch) = (self.x.as_ref(), self.scratch.as_mut());
             match loc {
                 Loc::X => convert_into(
                     &mut scratch[dst * n..(dst + 1) * n],
@@ -659,7 +691,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
         if let (Target::Data, Some(th)) = (target, self.cfg.thresholding) {
             let slots = self.cfg.slots();
-            let (buf, work) = self.scratch.split_at_mut(slots * n);
+            let (buf, work) = self.scratch.as_mut().split_at_mut(slots * n);
             let work = &mut work[..self.dim];
             for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(self.dim) {
                 dynamic_threshold(sample, &th, work);
@@ -671,7 +703,7 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
         self.stats.nfe += 1;
         #[cfg(feature = "checked")]
-        if !all_finite(&self.scratch[dst * n..(dst + 1) * n]) {
+        if !all_finite(&self.scratch.as_ref()[dst * n..(dst + 1) * n]) {
             return Err(self.diverged("the model output's conversion overflowed"));
         }
         let report = self.advance()?;
@@ -696,11 +728,11 @@ impl<'a, T: Real> Sampler<'a, T> {
     fn check_pending(&mut self) -> Result<()> {
         let n = self.n;
         let (buf, time_ok) = match self.pending() {
-            None => (&*self.x, true),
+            None => (self.x.as_ref(), true),
             Some((loc, p)) => {
                 let buf: &[T] = match loc {
-                    Loc::X => self.x,
-                    Loc::Slot(j) => &self.scratch[j * n..(j + 1) * n],
+                    Loc::X => self.x.as_ref(),
+                    Loc::Slot(j) => &self.scratch.as_ref()[j * n..(j + 1) * n],
                 };
                 // In the schedule's range (with room for rounding): an extreme spacing can map
                 // a grid point far outside it, where the network's time input overflows. The
@@ -733,7 +765,7 @@ impl<'a, T: Real> Sampler<'a, T> {
             Phase::Adaptive { stage } if cfg!(feature = "adaptive") => self.advance_adaptive(stage),
             Phase::Denoise => {
                 let n = self.n;
-                self.x.copy_from_slice(&self.scratch[..n]);
+                self.x.as_mut().copy_from_slice(&self.scratch.as_ref()[..n]);
                 #[cfg(feature = "plan")]
                 {
                     use crate::plan::{Buf, Op};
@@ -794,13 +826,13 @@ impl<'a, T: Real> Sampler<'a, T> {
         #[cfg(feature = "plan")]
         self.record_update(crate::plan::Buf::X, u, ms);
         let n = self.n;
-        let s = &*self.scratch;
+        let (x, s) = (self.x.as_mut(), self.scratch.as_ref());
         let slot = |j: usize| &s[j * n..(j + 1) * n];
         match *ms {
-            [a] => u.apply_in_place(self.x, &[slot(a)]),
-            [a, b] => u.apply_in_place(self.x, &[slot(a), slot(b)]),
-            [a, b, c, ..] => u.apply_in_place(self.x, &[slot(a), slot(b), slot(c)]),
-            [] => u.apply_in_place(self.x, &[]),
+            [a] => u.apply_in_place(x, &[slot(a)]),
+            [a, b] => u.apply_in_place(x, &[slot(a), slot(b)]),
+            [a, b, c, ..] => u.apply_in_place(x, &[slot(a), slot(b), slot(c)]),
+            [] => u.apply_in_place(x, &[]),
         }
     }
 
@@ -809,7 +841,8 @@ impl<'a, T: Real> Sampler<'a, T> {
         #[cfg(feature = "plan")]
         self.record_update(crate::plan::Buf::slot(dst), u, ms);
         let n = self.n;
-        let (before, rest) = self.scratch.split_at_mut(dst * n);
+        let x = self.x.as_ref();
+        let (before, rest) = self.scratch.as_mut().split_at_mut(dst * n);
         let (d, after) = rest.split_at_mut(n);
         let slot = |j: usize| -> &[T] {
             if j < dst {
@@ -819,10 +852,60 @@ impl<'a, T: Real> Sampler<'a, T> {
             }
         };
         match *ms {
-            [a] => u.apply_into(d, self.x, &[slot(a)]),
-            [a, b] => u.apply_into(d, self.x, &[slot(a), slot(b)]),
-            [a, b, c, ..] => u.apply_into(d, self.x, &[slot(a), slot(b), slot(c)]),
-            [] => u.apply_into(d, self.x, &[]),
+            [a] => u.apply_into(d, x, &[slot(a)]),
+            [a, b] => u.apply_into(d, x, &[slot(a), slot(b)]),
+            [a, b, c, ..] => u.apply_into(d, x, &[slot(a), slot(b), slot(c)]),
+            [] => u.apply_into(d, x, &[]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, Method, Sampler};
+    use crate::schedule::NoiseSchedule;
+
+    fn model(x: &[f32], t: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = 0.4 * v + (3.0 * t).sin();
+        }
+    }
+
+    #[test]
+    fn owned_buffers_give_the_borrowed_result_bit_for_bit() {
+        let sched = NoiseSchedule::linear_vp(0.1, 20.0).unwrap();
+        for method in [Method::Multistep, Method::Singlestep, Method::Adaptive] {
+            let cfg = Config {
+                method,
+                order: 3,
+                steps: 9,
+                ..Config::default()
+            };
+            if super::validate(&cfg).is_err() {
+                continue; // a method left out by the crate features
+            }
+            let start = [0.3f32, -1.2, 0.8, 0.1];
+            let mut x = start;
+            let mut scratch = [0.0f32; 16];
+            let mut out = [0.0f32; 4];
+            let mut borrowed = Sampler::new(sched, cfg, &mut x, &mut scratch).unwrap();
+            let stats = borrowed.sample(&mut out, model).unwrap();
+
+            let mut owned =
+                Sampler::with_buffers(sched, cfg, start.to_vec(), vec![0.0; 16]).unwrap();
+            assert_eq!(owned.sample(&mut out, model).unwrap(), stats);
+            let (x_owned, _) = owned.into_buffers();
+            assert_eq!(x_owned, x, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn owned_buffers_are_checked_like_borrowed_ones() {
+        let sched = NoiseSchedule::linear_vp(0.1, 20.0).unwrap();
+        let cfg = Config::<f32>::default();
+        let short = Sampler::with_buffers(sched, cfg, vec![0.0f32; 4], vec![0.0; 3]);
+        assert!(short.is_err());
+        let nan = Sampler::with_buffers(sched, cfg, vec![f32::NAN; 4], vec![0.0; 8]);
+        assert!(nan.is_err());
     }
 }

@@ -54,7 +54,7 @@ impl<T: Real> Past<T> {
     }
 }
 
-impl<T: Real> Sampler<'_, T> {
+impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// Slot of the [`MultistepVariant::FullOrder`] warm-up's midpoint sample.
     pub(super) fn midpoint_slot(&self) -> usize {
         self.cfg.order

@@ -9,7 +9,7 @@ use crate::math::Real;
 use crate::model::Target;
 use crate::update::Update;
 
-impl<T: Real> Sampler<'_, T> {
+impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// The buffer the pending request's `x` is, in the terms of [`crate::plan`].
     pub fn pending_buffer(&self) -> Option<crate::plan::Buf> {
         Some(match self.pending()?.0 {

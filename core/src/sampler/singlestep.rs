@@ -13,7 +13,7 @@ use crate::sampler::Method;
 use crate::spacing::{Grid, Spacing};
 use crate::update::Update;
 
-impl<T: Real> Sampler<'_, T> {
+impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// Slot of a step's intermediate sample and then of the model value there.
     pub(super) fn stage_slot(&self) -> usize {
         self.cfg.order.saturating_sub(1)
