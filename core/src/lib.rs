@@ -49,6 +49,8 @@
 //! - `adaptive` (default): [`Method::Adaptive`].
 //! - `flow` (default): flow matching in the core sampler ([`NoiseSchedule::Flow`],
 //!   [`Prediction::Flow`], [`Spacing::FlowShift`]); refused by [`Sampler::new`] without it.
+//! - `alloc`: [`OwnedSampler`], a [`Sampler`] that owns its buffers as `Vec`s (any owner of a
+//!   slice works through [`Sampler::with_buffers`] without it).
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
 //!   executors outside this crate (a WebGPU compute shader), and the adaptive method step by
@@ -68,11 +70,15 @@
 // Validation is written `!(x > 0)` on purpose: NaN fails every comparison and must be rejected.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod adaptive;
 pub mod diffusers;
 pub mod error;
 pub mod flow;
 pub mod guidance;
+pub mod history;
 pub mod math;
 pub mod model;
 #[cfg(feature = "plan")]
@@ -95,6 +101,8 @@ pub use flow::TimeShift;
 pub use guidance::Guidance;
 pub use math::Real;
 pub use model::{Prediction, Target};
+#[cfg(feature = "alloc")]
+pub use sampler::OwnedSampler;
 pub use sampler::{
     Config, Direction, Method, MultistepVariant, Request, Sampler, Stats, StepKind, StepReport,
 };

@@ -5,7 +5,7 @@
 //! `thresholding`, one sample row `x.len() / batch` (the quantile's work space).
 
 use super::flow::{dpm_flow_sigmas, FlowOptions};
-use super::kernel::{combine, convert, ex, tc, threshold_eps, Asl, Noise, Ring};
+use super::kernel::{combine, convert, ex, tc, threshold_eps, Asl, Noise};
 use super::threshold::threshold_sample;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{BetaSchedule, TrainConfig, TrainSchedule};
@@ -14,6 +14,7 @@ use super::{
     SolverType, TimestepSpacing,
 };
 use crate::error::{Error, Result};
+use crate::history::History;
 use crate::math::Real;
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
@@ -147,7 +148,7 @@ pub struct DPMSolverMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     table: StepTable<MAX_STEPS>,
     x: &'a mut [T],
     scratch: &'a mut [T],
-    ring: Ring,
+    ring: History,
     step: usize,
     lower_order_nums: usize,
     last_order: usize,
@@ -208,7 +209,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             return Err(Error::InvalidConfig("the spacing produced no timesteps"));
         }
         steps.check_range(train.len())?;
-        let ring = Ring::new(config.solver_order, x.len());
+        let ring = History::new(config.solver_order, x.len());
         Ok(DPMSolverMultistepScheduler {
             config: *config,
             train,
@@ -247,10 +248,11 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         // convert_model_output into the newest ring slot.
         let s0 = self.table.asl(i);
         let (alpha0, sigma0) = (tc::<T>(s0.alpha), tc::<T>(s0.sigma));
-        let slot = self.ring.advance();
+        self.ring.push();
+        let slot = self.ring.range(0);
         #[cfg(feature = "plan")]
         let names = super::kernel::Names::of(self.x, self.scratch);
-        let (hist, work) = self.scratch.split_at_mut(self.ring.len());
+        let (hist, work) = self.scratch.split_at_mut(self.ring.elements());
         let data = c.algorithm_type.predicts_data();
         {
             let dst = &mut hist[slot];

@@ -6,7 +6,7 @@
 
 use super::dpm_multistep::{check_threshold, first_order, third_coeffs};
 use super::flow::{dpm_flow_sigmas, FlowOptions};
-use super::kernel::{combine, convert, tc, threshold_eps, Noise, Ring};
+use super::kernel::{combine, convert, tc, threshold_eps, Noise};
 use super::threshold::threshold_sample;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{TrainConfig, TrainSchedule};
@@ -15,6 +15,7 @@ use super::{
     SolverType, TimestepSpacing,
 };
 use crate::error::{Error, Result};
+use crate::history::History;
 use crate::math::Real;
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
@@ -187,7 +188,7 @@ pub struct DPMSolverSinglestepScheduler<'a, T, const MAX_STEPS: usize> {
     table: StepTable<MAX_STEPS>,
     x: &'a mut [T],
     scratch: &'a mut [T],
-    ring: Ring,
+    ring: History,
     step: usize,
     lower_order_final: bool,
     /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
@@ -247,7 +248,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         let lower_order_final = config.lower_order_final
             || n % config.solver_order != 0
             || config.final_sigmas_type == FinalSigmasType::Zero;
-        let ring = Ring::new(config.solver_order, x.len());
+        let ring = History::new(config.solver_order, x.len());
         Ok(DPMSolverSinglestepScheduler {
             config: *config,
             train,
@@ -277,10 +278,11 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         noise.check(n)?;
         let c = &self.config;
         let s_now = self.table.asl(i);
-        let slot = self.ring.advance();
+        self.ring.push();
+        let slot = self.ring.range(0);
         #[cfg(feature = "plan")]
         let names = super::kernel::Names::of(self.x, self.scratch);
-        let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
+        let (hist, rest) = self.scratch.split_at_mut(self.ring.elements());
         let (start, work) = rest.split_at_mut(n);
         let data = c.algorithm_type.predicts_data();
         {
@@ -318,7 +320,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         }
         let zero_final = c.final_sigmas_type == FinalSigmasType::Zero;
         let mut order = order_at(c.solver_order, len, self.lower_order_final, zero_final, i);
-        order = order.min(self.ring.count()).min(i + 1).max(1);
+        order = order.min(self.ring.len()).min(i + 1).max(1);
         if order == 1 {
             start.copy_from_slice(self.x);
             #[cfg(feature = "plan")]

@@ -188,51 +188,6 @@ pub(crate) fn threshold_eps<T: Real>(
     }
 }
 
-/// A ring of `slots` model outputs of `n` elements each, at the front of the scratch buffer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ring {
-    slots: usize,
-    n: usize,
-    head: usize,
-    count: usize,
-}
-
-impl Ring {
-    pub fn new(slots: usize, n: usize) -> Self {
-        Ring {
-            slots: slots.max(1),
-            n,
-            head: 0,
-            count: 0,
-        }
-    }
-
-    /// Elements the ring occupies.
-    pub fn len(&self) -> usize {
-        self.slots * self.n
-    }
-
-    /// Entries written so far (at most `slots`).
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The range of the `k`-th newest entry (`k = 0`: the newest).
-    pub fn range(&self, k: usize) -> core::ops::Range<usize> {
-        let p = (self.head + self.slots - k % self.slots) % self.slots;
-        p * self.n..(p + 1) * self.n
-    }
-
-    /// Makes room for a new entry (dropping the oldest) and returns its range.
-    pub fn advance(&mut self) -> core::ops::Range<usize> {
-        if self.count > 0 {
-            self.head = (self.head + 1) % self.slots;
-        }
-        self.count = (self.count + 1).min(self.slots);
-        self.range(0)
-    }
-}
-
 /// Records the schedulers' buffer operations as [`crate::plan`] coefficients: slices are named
 /// by where they lie (`x`, or slot `offset / n` of the scratch buffer), so the terms recorded
 /// are the very `(coefficient, slice)` pairs handed to [`combine`] and [`convert`].

@@ -8,7 +8,7 @@
 
 use super::dpm_multistep::check_threshold;
 use super::flow::{unipc_flow_sigmas, FlowOptions};
-use super::kernel::{combine, convert, exm1, tc, Asl, Noise, Ring};
+use super::kernel::{combine, convert, exm1, tc, Asl, Noise};
 use super::threshold::threshold_sample;
 use super::timesteps::StepTable;
 use super::train::{TrainConfig, TrainSchedule};
@@ -17,6 +17,7 @@ use super::{
     UniPCSolverType,
 };
 use crate::error::{Error, Result};
+use crate::history::History;
 use crate::math::Real;
 
 /// The highest `solver_order` supported.
@@ -107,7 +108,7 @@ pub struct UniPCMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     table: StepTable<MAX_STEPS>,
     x: &'a mut [T],
     scratch: &'a mut [T],
-    ring: Ring,
+    ring: History,
     step: usize,
     lower_order_nums: usize,
     this_order: usize,
@@ -175,7 +176,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             ));
         }
         steps.check_range(train.len())?;
-        let ring = Ring::new(config.solver_order + 1, x.len());
+        let ring = History::new(config.solver_order + 1, x.len());
         Ok(UniPCMultistepScheduler {
             config: *config,
             train,
@@ -239,10 +240,11 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             this_order,
             false,
         )?;
-        let slot = self.ring.advance();
+        self.ring.push();
+        let slot = self.ring.range(0);
         #[cfg(feature = "plan")]
         let names = super::kernel::Names::of(self.x, self.scratch);
-        let (hist, rest) = self.scratch.split_at_mut(self.ring.len());
+        let (hist, rest) = self.scratch.split_at_mut(self.ring.elements());
         let (last, work) = rest.split_at_mut(n);
         {
             let dst = &mut hist[slot];

@@ -5,8 +5,8 @@
 
 use super::error::{opt_err, Error, Result};
 use super::js::{numbers, Opts};
+use super::leaked::Leaked;
 use super::limits;
-use super::sampler::Leaked;
 use crate::pipeline::solver::{DiffusersRun, Pending, MAX_DIFFUSERS_STEPS as MAX_STEPS};
 use crate::pipeline::PipelineError;
 use dpm_solver::diffusers::{ConfigValue, KeyUse, PredictionType, SchedulerClass, SchedulerConfig};

@@ -17,6 +17,7 @@ mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
+mod leaked;
 // Model's load options (pipeline only) and scheduler configs as text (also the Sampler's).
 pub mod limits;
 #[cfg_attr(not(feature = "pipeline"), allow(dead_code))]

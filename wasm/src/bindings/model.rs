@@ -5,8 +5,9 @@
 use super::diffusers::{reject_dpm_options, scheduler_config};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
+use super::leaked::Leaked;
 use super::metadata::metadata_js;
-use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt, Leaked};
+use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt};
 use crate::pipeline::{
     parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
     Generation, Pipeline, PipelineError, Progress, Spacing,

@@ -4,7 +4,8 @@
 
 use super::error::Error;
 use super::js::set;
-use super::sampler::{report_js, Leaked, Sampler};
+use super::leaked::Leaked;
+use super::sampler::{report_js, Sampler};
 use dpm_solver::plan::{
     Buf, ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE,
 };

@@ -6,8 +6,8 @@
 
 use super::error::Error;
 use super::js::{set, Opts};
+use super::leaked::Leaked;
 use super::model::{generate_options, generation_js, progress_js, Model, DPM_KEYS, GENERATE_KEYS};
-use super::sampler::Leaked;
 use crate::pipeline::{Run, RunBuffers, Step};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;

@@ -5,6 +5,7 @@
 use super::diffusers::{Ask, DiffusersSampler};
 use super::error::{opt_err, Error, Result};
 use super::js::{set, Opts};
+use super::leaked::Leaked;
 use super::limits;
 use crate::pipeline::solver::Pending;
 use dpm_solver::model::{convert, Target};
@@ -144,46 +145,6 @@ export interface SamplerStats {
   nReject: number;
 }
 "#;
-
-/// The buffers a sampler borrows, leaked for the sampler's lifetime and freed after it.
-#[derive(Default)]
-pub(crate) struct Leaked {
-    floats: Vec<*mut [f32]>,
-    indices: Vec<*mut [usize]>,
-}
-
-impl Leaked {
-    /// Moves `v` to the heap and hands out a `'static` borrow of it; freed when `self` drops.
-    pub(crate) fn keep(&mut self, v: Vec<f32>) -> &'static mut [f32] {
-        let p = Box::into_raw(v.into_boxed_slice());
-        self.floats.push(p);
-        // SAFETY: `p` comes from `Box::into_raw` and is freed only in `Drop`, which runs after
-        // the sampler holding this borrow is dropped (field order of `Sampler`).
-        unsafe { &mut *p }
-    }
-
-    /// As [`keep`](Self::keep), for a list of indices.
-    pub(crate) fn keep_indices(&mut self, v: Vec<usize>) -> &'static [usize] {
-        let p = Box::into_raw(v.into_boxed_slice());
-        self.indices.push(p);
-        // SAFETY: as in `keep`.
-        unsafe { &*p }
-    }
-}
-
-impl Drop for Leaked {
-    fn drop(&mut self) {
-        for p in self.floats.drain(..) {
-            // SAFETY: each pointer came from `Box::into_raw` and is freed exactly once; no
-            // borrow of it is alive (the sampler was dropped first, or never built).
-            unsafe { drop(Box::from_raw(p)) };
-        }
-        for p in self.indices.drain(..) {
-            // SAFETY: as above.
-            unsafe { drop(Box::from_raw(p)) };
-        }
-    }
-}
 
 /// The solver behind a `Sampler`: the reference DPM-Solver, or a diffusers scheduler.
 enum Inner {
@@ -580,6 +541,9 @@ impl Sampler {
         limits::check_bytes(&[n, need], "new Sampler")?;
         // Copied into wasm memory only now that the sizes are known to be acceptable.
         let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
+        // Borrowed (`Sampler::new`), not owned (`Sampler::with_buffers`): `StepPlan` and
+        // `plan()` run the core's planner, which borrows its buffers, and a second
+        // monomorphization of the sampler would add ~2 kB gzip to `dpm-solver/sampler`.
         let scratch = bufs.keep(vec![0.0; need]);
         let x = bufs.keep(x_t);
         let inner = dpm_solver::Sampler::new(sched, cfg, x, scratch)?;

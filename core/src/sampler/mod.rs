@@ -1,0 +1,911 @@
+//! The ask/tell sampler: every DPM-Solver method as a state machine that never calls the network.
+//!
+//! [`Sampler::ask`] says where the model must be evaluated (which `x`, which time);
+//! [`Sampler::tell`] (or [`tell_cfg`](Sampler::tell_cfg), [`tell_classifier`](Sampler::tell_classifier))
+//! hands back the output and advances. `x` (integrated in place) and a scratch buffer of
+//! [`Config::scratch_len`] elements are the caller's, lent as `&mut [T]` ([`Sampler::new`]) or
+//! handed over as owned buffers ([`Sampler::with_buffers`], e.g. `Vec<T>`); the sampler itself
+//! never allocates.
+//!
+//! | method | scratch (elements, `n = x.len()`) |
+//! |---|---|
+//! | `Multistep`, order `k` | `k n` (`+ n` with [`MultistepVariant::FullOrder`] and `k >= 2`) |
+//! | `Singlestep` / `SinglestepFixed`, order `k` | `k n` |
+//! | `Adaptive`, order 2 / 3 | `3 n` / `4 n` |
+//! | dynamic thresholding | `+ n / batch` |
+//!
+//! In bytes: that count times `size_of::<T>()` (4 for `f32`).
+//!
+//! This module holds what every method shares: setup, the request, the receive path (checks,
+//! conversion of the output into a scratch slot, thresholding) and the buffer updates. Each
+//! method's planning and updates are in its own file (`multistep`, `singlestep`, `adaptive`),
+//! the configuration and its validation in `config`, the conversion loops in `convert`, and
+//! the operation log of the step planner (feature `plan`) in `planner`.
+
+mod adaptive;
+mod config;
+mod convert;
+mod multistep;
+#[cfg(feature = "plan")]
+mod planner;
+mod singlestep;
+
+pub use config::{Config, Direction, Method, MultistepVariant, MAX_STEPS};
+
+use crate::error::{check_len, Buffer, Error, Result};
+use crate::guidance::Guidance;
+use crate::math::Real;
+use crate::model::{conversion, Target};
+use crate::schedule::{check_time, NoiseSchedule};
+use crate::spacing::{check_custom, Grid, Spacing};
+use crate::threshold::dynamic_threshold;
+use crate::update::{Algorithm, Point, Update};
+#[cfg(feature = "flow")]
+use config::check_pure_noise;
+use config::validate;
+#[cfg(feature = "checked")]
+use convert::all_finite;
+use convert::{check_finite, convert_in_place, convert_into, Output};
+use multistep::Past;
+
+/// Where the pending evaluation is.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'s, T> {
+    /// The point to evaluate the network at.
+    pub x: &'s [T],
+    /// The network's time input (`1000 (t - 1/N)` for discrete schedules, `t` otherwise).
+    pub t_model: T,
+    /// Solver time `t`.
+    pub t: T,
+    /// `alpha_t`.
+    pub alpha: T,
+    /// `sigma_t`.
+    pub sigma: T,
+    /// 0-based index of this evaluation.
+    pub index: usize,
+}
+
+/// What a completed step was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// A solver step (possibly rejected, for the adaptive method).
+    Solver,
+    /// The final `denoise_to_zero` evaluation.
+    DenoiseToZero,
+}
+
+/// Report of one completed (or rejected) step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport<T> {
+    /// 1-based count of reports so far.
+    pub step: usize,
+    /// Kind of step.
+    pub kind: StepKind,
+    /// Start time.
+    pub t_from: T,
+    /// End time (for a rejected step: the one that was tried).
+    pub t_to: T,
+    /// Step in `lambda`.
+    pub h: T,
+    /// Order of the update.
+    pub order: usize,
+    /// Accepted (always, except rejected adaptive steps).
+    pub accepted: bool,
+    /// The adaptive error estimate `E`.
+    pub error: Option<T>,
+    /// Evaluations so far.
+    pub nfe: usize,
+}
+
+/// Counts after (or during) a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Network evaluations (a classifier-free guided pair counts once, as in the paper).
+    pub nfe: usize,
+    /// Accepted steps.
+    pub n_accept: usize,
+    /// Rejected steps (adaptive only).
+    pub n_reject: usize,
+}
+
+/// Which buffer holds an evaluation point or a model value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    X,
+    Slot(usize),
+}
+
+/// Times of the current step.
+#[derive(Clone, Copy, Debug)]
+struct Plan<T> {
+    order: usize,
+    s: Point<T>,
+    t: Point<T>,
+    s1: Point<T>,
+    s2: Point<T>,
+    r1: T,
+    r2: T,
+    h: T,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Waiting for the model at grid point `i`; `midpoint`: at the warm-up's `s1`.
+    Multistep { i: usize, midpoint: bool },
+    /// Outer step `k` whose start is NFE-grid index `pos`; stage 0..order-1.
+    Singlestep { k: usize, pos: usize, stage: usize },
+    /// Adaptive trial, stage 0..order-1.
+    Adaptive { stage: usize },
+    /// The `denoise_to_zero` evaluation.
+    Denoise,
+    /// An adaptive trial's two solutions are planned; waiting for its error norm from the
+    /// executor ([`crate::plan::StepPlanner`] only).
+    #[cfg(feature = "plan")]
+    AwaitError,
+    /// Finished.
+    Done,
+}
+
+/// Adaptive solver state between trials.
+#[derive(Clone, Copy, Debug)]
+struct AdaptiveState<T> {
+    s: Point<T>,
+    lambda_end: T,
+    h: T,
+}
+
+/// The DPM-Solver sampler. See the [crate docs](crate) for a loop.
+///
+/// `B` is the storage of `x` and the scratch buffer, in the manner of heapless' owned and view
+/// forms of one type: borrowed `&mut [T]` slices by default ([`Sampler::new`]: no_std, no
+/// allocation, what a firmware uses), or any owner of a slice such as `Vec<T>`
+/// ([`Sampler::with_buffers`]; [`OwnedSampler`] with the feature `alloc`), which the sampler
+/// keeps and [`into_buffers`](Sampler::into_buffers) hands back.
+pub struct Sampler<'a, T: Real = f32, B = &'a mut [T]> {
+    cfg: Config<'a, T>,
+    sched: NoiseSchedule<'a, T>,
+    x: B,
+    scratch: B,
+    n: usize,
+    dim: usize,
+    t_start: T,
+    t_end: T,
+    grid: Grid<'a, T>,
+    /// Singlestep: number of outer steps and the order pattern.
+    outer: usize,
+    phase: Phase,
+    plan: Plan<T>,
+    ad: AdaptiveState<T>,
+    /// The point of the pending evaluation (computed once, when the phase is entered).
+    eval: Point<T>,
+    /// Multistep: the model values and `lambda`s of the last `order` grid points.
+    past: Past<T>,
+    stats: Stats,
+    reports: usize,
+    /// The operations of the last evaluation, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    log: crate::plan::OpLog<T>,
+    /// Adaptive trials stop at [`Phase::AwaitError`] for an error norm computed elsewhere
+    /// (set by [`crate::plan::StepPlanner`]).
+    #[cfg(feature = "plan")]
+    defer_error: bool,
+}
+
+/// A sampler that owns its `x` and scratch as `Vec<T>` (feature `alloc`).
+#[cfg(feature = "alloc")]
+pub type OwnedSampler<'a, T = f32> = Sampler<'a, T, alloc::vec::Vec<T>>;
+
+impl<'a, T: Real> Sampler<'a, T> {
+    /// Validates `config` against `schedule` and the buffers and sets up the first evaluation.
+    /// `x` holds the start (noise at `t_start`); it is integrated in place.
+    pub fn new(
+        schedule: NoiseSchedule<'a, T>,
+        config: Config<'a, T>,
+        x: &'a mut [T],
+        scratch: &'a mut [T],
+    ) -> Result<Self> {
+        Self::with_buffers(schedule, config, x, scratch)
+    }
+}
+
+impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
+    /// [`new`](Sampler::new) over buffers of any storage `B` (owned `Vec<T>`, boxed slices,
+    /// arrays...), which the sampler keeps until [`into_buffers`](Self::into_buffers).
+    pub fn with_buffers(
+        schedule: NoiseSchedule<'a, T>,
+        config: Config<'a, T>,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
+        let cfg = config;
+        let n = x.as_ref().len();
+        if n == 0 {
+            return Err(Error::InvalidConfig("x is empty"));
+        }
+        if cfg.batch == 0 || n % cfg.batch != 0 {
+            return Err(Error::InvalidConfig(
+                "batch must be >= 1 and divide x.len()",
+            ));
+        }
+        if let Some(i) = x.as_ref().iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                buffer: Buffer::X,
+                index: i,
+            });
+        }
+        validate(&cfg)?;
+        let need = cfg.scratch_len(n);
+        if scratch.as_ref().len() < need {
+            return Err(Error::LengthMismatch {
+                buffer: Buffer::Scratch,
+                expected: need,
+                found: scratch.as_ref().len(),
+            });
+        }
+        let invert = cfg.direction == Direction::Invert;
+        let (def_start, def_end) = if invert {
+            (schedule.default_t_end(), schedule.t_max())
+        } else {
+            (schedule.t_max(), schedule.default_t_end())
+        };
+        let t_start = cfg.t_start.unwrap_or(def_start);
+        let t_end = cfg.t_end.unwrap_or(def_end);
+        check_time(
+            &schedule,
+            t_start,
+            "t_start must be finite and in (0, T] (discrete: [1/N, T])",
+        )?;
+        check_time(
+            &schedule,
+            t_end,
+            "t_end must be finite and in (0, T] (discrete: [1/N, T])",
+        )?;
+        if !invert && !(t_end < t_start) {
+            return Err(Error::InvalidConfig(
+                "t_end must be smaller than t_start when sampling",
+            ));
+        }
+        if invert && !(t_start < t_end) {
+            return Err(Error::InvalidConfig(
+                "t_end must be larger than t_start when inverting",
+            ));
+        }
+
+        let steps = cfg.steps;
+        let order = cfg.order;
+        // Singlestep outer steps K: DPM-Solver-fast's split or steps / order.
+        let outer = match cfg.method {
+            Method::Singlestep => match order {
+                3 => steps / 3 + 1,
+                2 => steps / 2 + steps % 2,
+                _ => steps,
+            },
+            Method::SinglestepFixed => steps / order,
+            _ => 0,
+        };
+        let grid_n = match cfg.method {
+            Method::Multistep => steps,
+            Method::Singlestep if matches!(cfg.spacing, Spacing::LogSnr) => outer,
+            Method::Singlestep => steps,
+            Method::SinglestepFixed => outer,
+            Method::Adaptive => 1,
+        };
+        if let Spacing::Custom(times) = cfg.spacing {
+            if cfg.method == Method::Adaptive {
+                return Err(Error::InvalidConfig(
+                    "custom times do not apply to the adaptive method",
+                ));
+            }
+            check_custom(&schedule, times, grid_n + 1, !invert)?;
+        }
+        if let Spacing::Karras { rho } = cfg.spacing {
+            if !(rho > T::ZERO && rho.is_finite()) {
+                return Err(Error::InvalidConfig(
+                    "Karras rho must be positive and finite",
+                ));
+            }
+        }
+        #[cfg(feature = "flow")]
+        if let Spacing::FlowShift { shift } = cfg.spacing {
+            if !(shift > T::ZERO && shift.is_finite()) {
+                return Err(Error::InvalidConfig(
+                    "the flow shift must be positive and finite",
+                ));
+            }
+        }
+        #[cfg(feature = "flow")]
+        check_pure_noise(&schedule, &cfg, t_start, t_end)?;
+        let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
+        let p0 = Point::at(&schedule, t_start);
+        let mut sampler = Sampler {
+            cfg,
+            sched: schedule,
+            x,
+            scratch,
+            n,
+            dim: n / cfg.batch,
+            t_start,
+            t_end,
+            grid,
+            outer,
+            phase: Phase::Done,
+            plan: Plan {
+                order: 1,
+                s: p0,
+                t: p0,
+                s1: p0,
+                s2: p0,
+                r1: T::ZERO,
+                r2: T::ZERO,
+                h: T::ZERO,
+            },
+            ad: AdaptiveState {
+                s: p0,
+                lambda_end: T::ZERO,
+                h: T::ZERO,
+            },
+            eval: p0,
+            past: Past::new(cfg.order, n),
+            stats: Stats::default(),
+            reports: 0,
+            #[cfg(feature = "plan")]
+            log: crate::plan::OpLog::default(),
+            #[cfg(feature = "plan")]
+            defer_error: false,
+        };
+        sampler.start();
+        // The first evaluation's time comes from the grid (an extreme Karras `rho` can make it
+        // NaN even though `t_start` is fine).
+        #[cfg(feature = "checked")]
+        if sampler.check_pending().is_err() {
+            return Err(Error::InvalidConfig(
+                "the time grid of this spacing leaves the schedule's range",
+            ));
+        }
+        Ok(sampler)
+    }
+
+    /// The pending evaluation, or `None` when sampling is finished (the result is in `x`).
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        let (loc, p) = self.pending()?;
+        let x: &[T] = match loc {
+            Loc::X => self.x.as_ref(),
+            Loc::Slot(j) => &self.scratch.as_ref()[j * self.n..(j + 1) * self.n],
+        };
+        Some(Request {
+            x,
+            t_model: self.sched.model_time(p.t),
+            t: p.t,
+            alpha: p.alpha(),
+            sigma: p.sigma,
+            index: self.stats.nfe,
+        })
+    }
+
+    /// Hands back the network output for the pending request (unguided sampling). Returns the
+    /// report of the step this evaluation completed, if it completed one.
+    pub fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
+        match self.cfg.guidance {
+            Guidance::None => self.receive(Output::Plain(output)),
+            g => Err(Error::GuidanceMismatch {
+                configured: g.name(),
+                called: "tell",
+            }),
+        }
+    }
+
+    /// Hands back the conditional and unconditional outputs (classifier-free guidance).
+    pub fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
+        match self.cfg.guidance {
+            Guidance::ClassifierFree { scale } => self.receive(Output::Cfg {
+                cond,
+                uncond,
+                scale,
+            }),
+            g => Err(Error::GuidanceMismatch {
+                configured: g.name(),
+                called: "tell_cfg",
+            }),
+        }
+    }
+
+    /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
+    pub fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
+        match self.cfg.guidance {
+            Guidance::Classifier { scale } => self.receive(Output::Classifier {
+                out: output,
+                grad,
+                scale,
+            }),
+            g => Err(Error::GuidanceMismatch {
+                configured: g.name(),
+                called: "tell_classifier",
+            }),
+        }
+    }
+
+    /// Runs the whole loop with a model closure `model(x, t_model, out)` (unguided), using
+    /// `out` (`x.len()` elements) for the network output.
+    pub fn sample(
+        &mut self,
+        out: &mut [T],
+        mut model: impl FnMut(&[T], T, &mut [T]),
+    ) -> Result<Stats> {
+        check_len(Buffer::Output, self.n, out.len())?;
+        while let Some(req) = self.ask() {
+            model(req.x, req.t_model, out);
+            self.tell(out)?;
+        }
+        Ok(self.stats)
+    }
+
+    /// The sample: the start before the run, the result after it.
+    pub fn x(&self) -> &[T] {
+        self.x.as_ref()
+    }
+
+    /// Ends the sampler and hands back its buffers `(x, scratch)`; `x` holds the sample
+    /// (the result once [`is_done`](Self::is_done)).
+    pub fn into_buffers(self) -> (B, B) {
+        (self.x, self.scratch)
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Network evaluations so far.
+    pub fn nfe(&self) -> usize {
+        self.stats.nfe
+    }
+
+    /// Whether sampling is finished.
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    /// The start and end times in use (defaults resolved).
+    pub fn time_range(&self) -> (T, T) {
+        (self.t_start, self.t_end)
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &NoiseSchedule<'a, T> {
+        &self.sched
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config<'a, T> {
+        &self.cfg
+    }
+
+    // ----- state machine -----
+
+    fn point(&self, t: T) -> Point<T> {
+        Point::at(&self.sched, t)
+    }
+
+    /// The intermediate point at `lambda_s + r h` and the ratio it really has: `t` is rounded to
+    /// `T`, and the update must use the `lambda` of the time the model is evaluated at (exactly
+    /// `r` in exact arithmetic; in `f32` near `T` of a steep schedule it differs by ~1e-4).
+    fn intermediate_point(&self, s: &Point<T>, r: T, h: T) -> (Point<T>, T) {
+        let p = self.point(self.sched.inverse_lambda(s.lambda + r * h));
+        let r_eff = (p.lambda - s.lambda) / h;
+        if r_eff.is_finite() && r_eff > T::ZERO && r_eff < T::ONE {
+            (p, r_eff)
+        } else {
+            (p, r)
+        }
+    }
+
+    /// The plan of a step from `s` to `t` of `order` with intermediate ratios `r1`, `r2`
+    /// (ignored where the order does not use them).
+    fn make_plan(&self, order: usize, s: Point<T>, t: Point<T>, r1: T, r2: T) -> Plan<T> {
+        let h = t.lambda - s.lambda;
+        // From or to `alpha = 0` (flow schedule at t = 1) the step in lambda is infinite: the
+        // higher-order terms vanish in the limit and no intermediate point exists.
+        #[cfg(feature = "flow")]
+        let order = if h.is_finite() { order } else { 1 };
+        let (s1, r1) = if order >= 2 {
+            self.intermediate_point(&s, r1, h)
+        } else {
+            (s, r1)
+        };
+        let (s2, r2) = if order >= 3 {
+            self.intermediate_point(&s, r2, h)
+        } else {
+            (s1, r2)
+        };
+        Plan {
+            order,
+            s,
+            t,
+            s1,
+            s2,
+            r1,
+            r2,
+            h,
+        }
+    }
+
+    /// The `cfg!` guards here and in [`advance`](Self::advance) let the optimizer drop the code
+    /// of a method whose feature is off (`validate` refuses such a method).
+    fn start(&mut self) {
+        match self.cfg.method {
+            Method::Multistep => {
+                let p = self.point(self.grid.at(&self.sched, 0));
+                self.enter_multistep(0, p);
+            }
+            Method::Singlestep | Method::SinglestepFixed if cfg!(feature = "singlestep") => {
+                if self.outer == 0 {
+                    self.finish();
+                } else {
+                    self.plan_singlestep(0, 0);
+                }
+            }
+            Method::Adaptive if cfg!(feature = "adaptive") => {
+                let s = self.point(self.t_start);
+                let lambda_end = self.sched.lambda(self.t_end);
+                let dir = if lambda_end < s.lambda {
+                    -T::ONE
+                } else {
+                    T::ONE
+                };
+                self.ad = AdaptiveState {
+                    s,
+                    lambda_end,
+                    h: dir * self.cfg.adaptive.h_init,
+                };
+                let xp = self.cfg.order;
+                let n = self.n;
+                self.scratch.as_mut()[xp * n..(xp + 1) * n].copy_from_slice(self.x.as_ref());
+                // Kept in the log until the first evaluation's operations (see
+                // `record_conversion`).
+                #[cfg(feature = "plan")]
+                self.log.push(
+                    crate::plan::Op::new(crate::plan::Buf::slot(xp))
+                        .term(crate::plan::Buf::X, T::ONE),
+                );
+                if (s.t - self.t_end).abs() > self.cfg.adaptive.t_err {
+                    self.plan_adaptive(false);
+                } else {
+                    self.finish();
+                }
+            }
+            // Compiled out: never reached (`validate` refuses the method).
+            Method::Singlestep | Method::SinglestepFixed | Method::Adaptive => {
+                self.phase = Phase::Done;
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.cfg.denoise_to_zero {
+            self.eval = self.point(self.t_end);
+            self.phase = Phase::Denoise;
+        } else {
+            self.phase = Phase::Done;
+        }
+    }
+
+    fn set_phase(&mut self, phase: Phase, eval: Point<T>) {
+        self.phase = phase;
+        self.eval = eval;
+    }
+
+    /// The evaluation point and time of the pending request.
+    fn pending(&self) -> Option<(Loc, Point<T>)> {
+        let loc = match self.phase {
+            Phase::Multistep {
+                midpoint: false, ..
+            }
+            | Phase::Denoise => Loc::X,
+            Phase::Multistep { midpoint: true, .. } => Loc::Slot(self.midpoint_slot()),
+            Phase::Singlestep { stage: 0, .. } | Phase::Adaptive { stage: 0 } => Loc::X,
+            Phase::Singlestep { .. } | Phase::Adaptive { .. } => Loc::Slot(self.stage_slot()),
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => return None,
+            Phase::Done => return None,
+        };
+        Some((loc, self.eval))
+    }
+
+    /// Slot that receives the converted output of the pending request.
+    fn destination(&self) -> usize {
+        match self.phase {
+            Phase::Multistep {
+                midpoint: false, ..
+            } => self.past.newest(),
+            Phase::Multistep { midpoint: true, .. } => self.midpoint_slot(),
+            // The model values at `s` (slot 0), at the first intermediate point of a
+            // third-order step (slot 1), and at the last one (in place of its sample).
+            Phase::Singlestep { stage, .. } | Phase::Adaptive { stage } => match stage {
+                0 => 0,
+                1 if self.plan.order == 3 => 1,
+                _ => self.stage_slot(),
+            },
+            Phase::Denoise | Phase::Done => 0,
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => 0,
+        }
+    }
+
+    fn receive(&mut self, output: Output<'_, T>) -> Result<Option<StepReport<T>>> {
+        let (loc, p) = self.pending().ok_or(Error::Finished)?;
+        let n = self.n;
+        // Validate every input before touching any state.
+        let (main, second, second_buf) = match output {
+            Output::Plain(o) => (o, None, Buffer::ModelOutput),
+            Output::Cfg { cond, uncond, .. } => (cond, Some(uncond), Buffer::Unconditional),
+            Output::Classifier { out, grad, .. } => (out, Some(grad), Buffer::Gradient),
+        };
+        check_len(Buffer::ModelOutput, n, main.len())?;
+        check_finite(Buffer::ModelOutput, main)?;
+        if let Some(s) = second {
+            check_len(second_buf, n, s.len())?;
+            check_finite(second_buf, s)?;
+        }
+
+        let target = match (self.phase, self.cfg.algorithm) {
+            (Phase::Denoise, _) | (_, Algorithm::DpmSolverPp) => Target::Data,
+            (_, Algorithm::DpmSolver) => Target::Noise,
+        };
+        let alpha = p.alpha();
+        let (a, b) = conversion(self.cfg.prediction, target, alpha, p.sigma);
+        let dst = self.destination();
+        #[cfg(feature = "plan")]
+        self.record_conversion(loc, dst, output, a, b, target, alpha, p.sigma);
+        {
+            let (x, scratch) = (self.x.as_ref(), self.scratch.as_mut());
+            match loc {
+                Loc::X => convert_into(
+                    &mut scratch[dst * n..(dst + 1) * n],
+                    x,
+                    output,
+                    a,
+                    b,
+                    target,
+                    alpha,
+                    p.sigma,
+                ),
+                Loc::Slot(e) if e == dst => convert_in_place(
+                    &mut scratch[e * n..(e + 1) * n],
+                    output,
+                    a,
+                    b,
+                    target,
+                    alpha,
+                    p.sigma,
+                ),
+                Loc::Slot(e) => {
+                    let (lo, hi) = scratch.split_at_mut(dst.max(e) * n);
+                    let (d, src) = if dst < e {
+                        (&mut lo[dst * n..(dst + 1) * n], &hi[..n])
+                    } else {
+                        (&mut hi[..n], &lo[e * n..(e + 1) * n])
+                    };
+                    convert_into(d, src, output, a, b, target, alpha, p.sigma);
+                }
+            }
+        }
+        if let (Target::Data, Some(th)) = (target, self.cfg.thresholding) {
+            let slots = self.cfg.slots();
+            let (buf, work) = self.scratch.as_mut().split_at_mut(slots * n);
+            let work = &mut work[..self.dim];
+            for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(self.dim) {
+                dynamic_threshold(sample, &th, work);
+            }
+            #[cfg(feature = "plan")]
+            {
+                self.log.nonlinear = true;
+            }
+        }
+        self.stats.nfe += 1;
+        #[cfg(feature = "checked")]
+        if !all_finite(&self.scratch.as_ref()[dst * n..(dst + 1) * n]) {
+            return Err(self.diverged("the model output's conversion overflowed"));
+        }
+        let report = self.advance()?;
+        #[cfg(feature = "checked")]
+        self.check_pending()?;
+        Ok(report)
+    }
+
+    /// Ends the run with [`Error::Diverged`] at the evaluation just told.
+    #[cfg(feature = "checked")]
+    fn diverged(&mut self, cause: &'static str) -> Error {
+        self.phase = Phase::Done;
+        Error::Diverged {
+            evaluation: self.stats.nfe,
+            cause,
+        }
+    }
+
+    /// After a step: the next evaluation point (or the result) must be finite, and so must its
+    /// time; the model's outputs were, so a non-finite value here was made by the solver.
+    #[cfg(feature = "checked")]
+    fn check_pending(&mut self) -> Result<()> {
+        let n = self.n;
+        let (buf, time_ok) = match self.pending() {
+            None => (self.x.as_ref(), true),
+            Some((loc, p)) => {
+                let buf: &[T] = match loc {
+                    Loc::X => self.x.as_ref(),
+                    Loc::Slot(j) => &self.scratch.as_ref()[j * n..(j + 1) * n],
+                };
+                // In the schedule's range (with room for rounding): an extreme spacing can map
+                // a grid point far outside it, where the network's time input overflows. The
+                // one infinite lambda allowed is pure noise (alpha = 0: the flow schedule at
+                // t = 1, which DPM-Solver++ starts from exactly).
+                let pure_noise =
+                    !p.log_alpha.is_finite() && p.log_alpha < T::ZERO && p.sigma == T::ONE;
+                let ok = p.t > T::ZERO
+                    && p.t <= T::c(2.0) * self.sched.t_max()
+                    && p.sigma.is_finite()
+                    && (p.lambda.is_finite() || pure_noise);
+                (buf, ok)
+            }
+        };
+        if !time_ok {
+            return Err(self.diverged("the time grid left the schedule's range"));
+        }
+        if !all_finite(buf) {
+            return Err(self.diverged("the update overflowed"));
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self) -> Result<Option<StepReport<T>>> {
+        match self.phase {
+            Phase::Multistep { i, midpoint } => Ok(self.advance_multistep(i, midpoint)),
+            Phase::Singlestep { k, pos, stage } if cfg!(feature = "singlestep") => {
+                Ok(self.advance_singlestep(k, pos, stage))
+            }
+            Phase::Adaptive { stage } if cfg!(feature = "adaptive") => self.advance_adaptive(stage),
+            Phase::Denoise => {
+                let n = self.n;
+                self.x.as_mut().copy_from_slice(&self.scratch.as_ref()[..n]);
+                #[cfg(feature = "plan")]
+                {
+                    use crate::plan::{Buf, Op};
+                    self.log.push(Op::new(Buf::X).term(Buf::slot(0), T::ONE));
+                }
+                self.phase = Phase::Done;
+                let t = self.t_end;
+                Ok(Some(self.report(
+                    StepKind::DenoiseToZero,
+                    t,
+                    T::ZERO,
+                    T::ZERO,
+                    1,
+                    true,
+                    None,
+                )))
+            }
+            // A compiled-out method's phase is never entered (see `start`); `AwaitError` has
+            // no pending evaluation, so `receive` never gets here in it.
+            Phase::Singlestep { .. } | Phase::Adaptive { .. } | Phase::Done => Err(Error::Finished),
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => Err(Error::Finished),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        kind: StepKind,
+        t_from: T,
+        t_to: T,
+        h: T,
+        order: usize,
+        accepted: bool,
+        error: Option<T>,
+    ) -> StepReport<T> {
+        self.reports += 1;
+        if accepted && kind == StepKind::Solver {
+            self.stats.n_accept += 1;
+        } else if !accepted {
+            self.stats.n_reject += 1;
+        }
+        StepReport {
+            step: self.reports,
+            kind,
+            t_from,
+            t_to,
+            h,
+            order,
+            accepted,
+            error,
+            nfe: self.stats.nfe,
+        }
+    }
+
+    /// Applies `u` to `x` in place over the model slots `ms`.
+    fn update_x(&mut self, u: &Update<T>, ms: &[usize]) {
+        #[cfg(feature = "plan")]
+        self.record_update(crate::plan::Buf::X, u, ms);
+        let n = self.n;
+        let (x, s) = (self.x.as_mut(), self.scratch.as_ref());
+        let slot = |j: usize| &s[j * n..(j + 1) * n];
+        match *ms {
+            [a] => u.apply_in_place(x, &[slot(a)]),
+            [a, b] => u.apply_in_place(x, &[slot(a), slot(b)]),
+            [a, b, c, ..] => u.apply_in_place(x, &[slot(a), slot(b), slot(c)]),
+            [] => u.apply_in_place(x, &[]),
+        }
+    }
+
+    /// Writes `u` applied to `x` over slots `ms` into slot `dst` (not among `ms`).
+    fn update_into(&mut self, dst: usize, u: &Update<T>, ms: &[usize]) {
+        #[cfg(feature = "plan")]
+        self.record_update(crate::plan::Buf::slot(dst), u, ms);
+        let n = self.n;
+        let x = self.x.as_ref();
+        let (before, rest) = self.scratch.as_mut().split_at_mut(dst * n);
+        let (d, after) = rest.split_at_mut(n);
+        let slot = |j: usize| -> &[T] {
+            if j < dst {
+                &before[j * n..(j + 1) * n]
+            } else {
+                &after[(j - dst - 1) * n..(j - dst) * n]
+            }
+        };
+        match *ms {
+            [a] => u.apply_into(d, x, &[slot(a)]),
+            [a, b] => u.apply_into(d, x, &[slot(a), slot(b)]),
+            [a, b, c, ..] => u.apply_into(d, x, &[slot(a), slot(b), slot(c)]),
+            [] => u.apply_into(d, x, &[]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, Method, Sampler};
+    use crate::schedule::NoiseSchedule;
+
+    fn model(x: &[f32], t: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = 0.4 * v + (3.0 * t).sin();
+        }
+    }
+
+    #[test]
+    fn owned_buffers_give_the_borrowed_result_bit_for_bit() {
+        let sched = NoiseSchedule::linear_vp(0.1, 20.0).unwrap();
+        for method in [Method::Multistep, Method::Singlestep, Method::Adaptive] {
+            let cfg = Config {
+                method,
+                order: 3,
+                steps: 9,
+                ..Config::default()
+            };
+            if super::validate(&cfg).is_err() {
+                continue; // a method left out by the crate features
+            }
+            let start = [0.3f32, -1.2, 0.8, 0.1];
+            let mut x = start;
+            let mut scratch = [0.0f32; 16];
+            let mut out = [0.0f32; 4];
+            let mut borrowed = Sampler::new(sched, cfg, &mut x, &mut scratch).unwrap();
+            let stats = borrowed.sample(&mut out, model).unwrap();
+
+            let mut owned =
+                Sampler::with_buffers(sched, cfg, start.to_vec(), vec![0.0; 16]).unwrap();
+            assert_eq!(owned.sample(&mut out, model).unwrap(), stats);
+            let (x_owned, _) = owned.into_buffers();
+            assert_eq!(x_owned, x, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn owned_buffers_are_checked_like_borrowed_ones() {
+        let sched = NoiseSchedule::linear_vp(0.1, 20.0).unwrap();
+        let cfg = Config::<f32>::default();
+        let short = Sampler::with_buffers(sched, cfg, vec![0.0f32; 4], vec![0.0; 3]);
+        assert!(short.is_err());
+        let nan = Sampler::with_buffers(sched, cfg, vec![f32::NAN; 4], vec![0.0; 8]);
+        assert!(nan.is_err());
+    }
+}
