@@ -1592,7 +1592,10 @@ mod tests {
     /// Pre-fix this test panics inside `linalg/src/frame/unicast.rs` with
     /// "range end index 640 out of range for slice of length …". With the
     /// natural-strides guard in `OptBinUnicast::eval`, the call falls back to
-    /// `BinMiniOp::eval` and produces correct output.
+    /// `BinMiniOp::eval` and produces correct output. (dpm-solver patch: the
+    /// guard, `is_dense_c_order`, now ignores the strides of size-1 axes, so
+    /// this `a` takes the fast path, which reads only its length and data
+    /// pointer; the output must be the same.)
     #[test]
     fn opt_bin_unicast_falls_back_on_non_natural_strides() {
         // Construct `a` the way the LSTM bias path does: build a 640-element
