@@ -58,7 +58,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         }
     }
     let bytes = std::fs::read(&model).map_err(|e| format!("{model}: {e}"))?;
+    let t0 = Instant::now();
     let mut net = DiffusionModel::from_bytes(&bytes)?;
+    println!(
+        "# {model} loaded in {:.0} ms (parse, type, optimise the batch-1 plan)",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     let epoch = Instant::now();
     let clock = || epoch.elapsed().as_secs_f64() * 1e3;
     let mut profiles = Vec::new();

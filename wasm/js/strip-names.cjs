@@ -1,7 +1,7 @@
 // Drops a .wasm file's debugging custom sections ("name": function names for stack traces,
-// "producers") in place; the module is otherwise unchanged. Used by build-package.sh for the
-// sampler-only build, where they are a fifth of the file (Debian's wasm-opt, which would do
-// this, is broken; see wasm/Cargo.toml).
+// "producers") in place; the module is otherwise unchanged. Used by build-package.sh for both
+// builds: they are a fifth of the sampler-only file and of the full one (Debian's wasm-opt,
+// which would do this, is broken; see wasm/Cargo.toml).
 const fs = require('fs');
 const file = process.argv[2];
 const b = fs.readFileSync(file);

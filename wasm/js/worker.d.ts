@@ -7,7 +7,7 @@ export interface WorkerOptions {
   model: string | URL | ArrayBuffer | Uint8Array;
   /** What the file does not say (Model's load options; MODEL.md), sent to the worker with it. */
   load?: ModelLoadOptions;
-  /** The .wasm URL, if not next to the package's module. */
+  /** The .wasm URL, if not next to the package's module (a pool compiles it once, on the page). */
   wasm?: string | URL;
   /** A Worker started from "dpm-solver/worker-script" yourself (otherwise one is created). */
   worker?: Worker;

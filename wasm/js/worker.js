@@ -1,5 +1,5 @@
 // "dpm-solver/worker": the Model in a Web Worker behind a promise-based API, so the page
-// never blocks and never loads the .wasm itself:
+// never blocks (a single worker loads the .wasm itself; a pool compiles it once on the page):
 //   const w = createWorker({ model: '/unet.onnx' });
 //   const meta = await w.ready;
 //   const gen = await w.generate({ class: 7, steps: 10 }, { onProgress, onPreview, signal });
@@ -7,6 +7,8 @@
 // `createWorker({ model, workers: n })` starts a pool of n workers (one tract instance each,
 // no SharedArrayBuffer needed) that splits a batch image by image (`firstImage`), so every
 // core works on one generation and the images are the same for any n.
+import { fetchBytes } from './common.js';
+
 // Bundlers (Vite with `worker: { format: 'es' }`, webpack 5) bundle worker-script.js from the
 // `new Worker(new URL(...), { type: 'module' })` below.
 
@@ -80,13 +82,20 @@ function composeGrid(strips, shards, meta, layout, batch) {
  * whole batch) goes to one worker whole.
  */
 function pool(options, n) {
-  const members = Array.from({ length: n }, (_, i) => single({
-    ...options,
-    workers: 1,
-    // Each worker gets its own copy of the model's bytes (single() copies before transferring).
-    model: options.model,
-    onLoadProgress: i === 0 ? options.onLoadProgress : undefined,
-  }));
+  const base = typeof location !== 'undefined' ? location.href : undefined;
+  // One download and one compilation for the whole pool: the page compiles the .wasm once and
+  // posts the WebAssembly.Module to every worker (V8 shares the compiled code, and the optimised
+  // code of its tier-up, between them), and downloads a model given as a URL once (each worker
+  // gets a copy of the bytes).
+  const wasmUrl = options.wasm == null ? new URL('./dpm_solver_bg.wasm', import.meta.url)
+    : new URL(String(options.wasm), base);
+  const wasm = compileWasm(wasmUrl);
+  const isBytes = options.model instanceof ArrayBuffer || ArrayBuffer.isView(options.model);
+  const model = isBytes ? options.model : fetchBytes(new URL(String(options.model), base),
+    { onProgress: options.onLoadProgress });
+  wasm.catch(() => {});
+  if (!isBytes) model.catch(() => {});
+  const members = Array.from({ length: n }, () => single({ ...options, workers: 1, wasm, model }));
   const ready = Promise.all(members.map((m) => m.ready)).then((metas) => metas[0]);
   ready.catch(() => {});
   let next = 0; // round robin for the runs that are not split
@@ -164,13 +173,41 @@ function pool(options, n) {
   };
 }
 
-/** One worker (createWorker with `workers` 1). */
+/** The .wasm at `url`, compiled (streaming where the server sends application/wasm). */
+async function compileWasm(url) {
+  try {
+    const response = fetch(url);
+    if (typeof WebAssembly.compileStreaming === 'function') {
+      try {
+        return await WebAssembly.compileStreaming(response);
+      } catch (e) {
+        // A wrong MIME type: compile from the bytes instead; anything else is an error.
+        if (!(e instanceof TypeError)) throw e;
+      }
+    }
+    const r = await response;
+    if (!r.ok) throw new Error(`HTTP ${r.status} for ${url}`);
+    return await WebAssembly.compile(await r.arrayBuffer());
+  } catch (e) {
+    const err = new Error(`dpm-solver: could not load the WebAssembly module: ${(e && e.message) || e}`, { cause: e });
+    err.stage = 'wasm';
+    throw err;
+  }
+}
+
+const asBytes = (m) => (m instanceof ArrayBuffer ? new Uint8Array(m)
+  : ArrayBuffer.isView(m) ? new Uint8Array(m.buffer, m.byteOffset, m.byteLength) : null);
+
+/**
+ * One worker (createWorker with `workers` 1). Inside a pool, `options.wasm` is a promise of the
+ * compiled module and `options.model` one of the model's bytes: the load message goes out when
+ * both are there (the pool's generate waits for `ready` first).
+ */
 function single(options) {
   const base = typeof location !== 'undefined' ? location.href : undefined;
-  const bytes = options.model instanceof ArrayBuffer ? new Uint8Array(options.model)
-    : ArrayBuffer.isView(options.model) ? new Uint8Array(options.model.buffer, options.model.byteOffset, options.model.byteLength)
-      : null;
-  const model = bytes ? null : String(new URL(String(options.model), base));
+  const shared = options.wasm instanceof Promise;
+  const bytes = asBytes(options.model);
+  const model = bytes || options.model instanceof Promise ? null : String(new URL(String(options.model), base));
   const worker = options.worker ||
     new Worker(new URL('./worker-script.js', import.meta.url), { type: 'module' });
   const pending = new Map();
@@ -206,13 +243,23 @@ function single(options) {
     for (const job of pending.values()) { job.cleanup(); job.reject(err); }
     pending.clear();
   };
-  const wasm = options.wasm == null ? undefined : String(new URL(String(options.wasm), base));
   const load = options.load;
-  if (bytes) {
-    const copy = bytes.slice();
-    worker.postMessage({ type: 'load', bytes: copy, wasm, load }, [copy.buffer]);
+  const post = (wasm, bytes) => {
+    if (bytes) {
+      const copy = bytes.slice();
+      worker.postMessage({ type: 'load', bytes: copy, wasm, load }, [copy.buffer]);
+    } else {
+      worker.postMessage({ type: 'load', model, wasm, load });
+    }
+  };
+  if (shared) {
+    Promise.all([options.wasm, options.model]).then(([module, m]) => post(module, asBytes(m)),
+      (e) => {
+        if (!e.stage) e.stage = 'model';
+        settleReady.reject(e);
+      });
   } else {
-    worker.postMessage({ type: 'load', model, wasm, load });
+    post(options.wasm == null ? undefined : String(new URL(String(options.wasm), base)), bytes);
   }
 
   return {

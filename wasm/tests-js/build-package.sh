@@ -42,6 +42,10 @@ build() { # build TARGET
         fs.writeFileSync(p, JSON.stringify(j, null, 2) + "\n");
     ' "$OUT/$1"
     rm -f "$OUT/$1/.gitignore"
+    # The "name" section (function names for stack traces) is 2.6 MB of the 13.1 MB module and
+    # 0.6 MB of its 3.06 MB gzip (wasm/BENCHMARKS.md "Package sizes"); a panic's message and
+    # place are in the data, not there. NAMES=1 keeps it (for profiling in devtools).
+    if [[ "${NAMES:-0}" != 1 ]]; then node wasm/js/strip-names.cjs "$OUT/$1/dpm_solver_bg.wasm"; fi
 }
 build web
 if [[ "${BUNDLER:-0}" == 1 ]]; then build bundler; fi

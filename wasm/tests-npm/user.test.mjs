@@ -110,7 +110,7 @@ for (const app of ['vite-app', 'webpack-app']) {
     assert.ok(stopped >= 1 && stopped <= 2, `stopped after ${stopped} evaluations: ${a.message}`);
     assert.ok(a.progress.length <= 2, `progress after the abort: ${a.progress}`);
     console.log(`${app}: 10 NFE in ${Math.round(r.ms)} ms; abort took effect ${Math.round(a.stopMs)} ms later, after ${stopped} evaluations`);
-    // A worker from the model's bytes (copied, so the page's buffer stays usable).
+    // A pool of two workers from the model's bytes (copied, so the page's buffer stays usable).
     const modelLength = (await readFile(path.join(HERE, 'unet.onnx'))).length;
     assert.deepEqual(await p.evaluate(() => window.app.fromBytes()), { nullClass: 10, nfe: 2, length: modelLength });
     // The worker is usable after a cancel.

@@ -2,9 +2,10 @@
 // ours through the package's worker pool (createWorker({ workers })) at 1, 2 and 4 workers, against
 // onnxruntime-web's wasm backend at numThreads 1 and 2 driving the package's Sampler (the page is
 // served with COOP/COEP, so crossOriginIsolated and ORT's threads are on; ours need neither).
-// Also the time from a cold page to the pool's first finished batch.
+// Also the time from a cold page to the pool's first finished batch (COLD=n cold pages, medians),
+// and where one cold load's time goes, step by step on one thread (COLD_ONLY=1: only these two).
 // Needs target/pkg/web built, `npm ci` here and in www/tests (playwright-core), /usr/bin/chromium.
-// Usage (repository root): node wasm/tests-js/bench/pool-bench.mjs [repeats]
+// Usage (repository root): [PKG=target/pkg/web] [COLD=n] [COLD_ONLY=1] node wasm/tests-js/bench/pool-bench.mjs [repeats]
 import http from 'node:http';
 import os from 'node:os';
 import { createReadStream, statSync } from 'node:fs';
@@ -17,11 +18,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const require = createRequire(path.join(ROOT, 'www/tests/package.json'));
 const { chromium } = require('playwright-core');
 const REPEATS = Number(process.argv[2] ?? 5);
+// PKG: the package folder, relative to the repository root (another build, for a before/after run).
+const PKG = process.env.PKG ?? 'target/pkg/web';
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
-import init, * as dpm from '/target/pkg/web/index.js';
-import { createWorker } from '/target/pkg/web/worker.js';
+import init, * as dpm from '/${PKG}/index.js';
+import { createWorker } from '/${PKG}/worker.js';
 import * as ort from '/wasm/tests-js/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 const B = 16, N = 784, OPTS = { seed: 0, batch: B, class: 7, guidance: 2, steps: 10, spacing: 'logSNR' };
 const med = (v) => { const s = [...v].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -35,6 +38,24 @@ window.firstBatch = async (workers) => {
   const done = performance.now() - t0;
   w.terminate();
   return { ready, done };
+};
+// Where a cold load's time goes, one step after the other on the page's thread (what each pool
+// worker does, plus the page's own share): fetch and compile the .wasm, instantiate it, fetch the
+// model, new Model (parse the ONNX, type it and optimise the batch-1 plan), then the same 16
+// guided digits twice (the first includes V8's tier-up of the hot functions).
+window.loadSteps = async () => {
+  const steps = {};
+  let t = performance.now();
+  const lap = (k) => { const n = performance.now(); steps[k] = n - t; t = n; };
+  const wasmBytes = await (await fetch('/${PKG}/dpm_solver_bg.wasm')).arrayBuffer(); lap('fetch wasm');
+  const module = await WebAssembly.compile(wasmBytes); lap('compile wasm');
+  await init({ module_or_path: module }); lap('instantiate');
+  const onnx = new Uint8Array(await (await fetch('/www/models/unet.onnx')).arrayBuffer()); lap('fetch model');
+  const m = new dpm.Model(onnx); lap('new Model (parse + optimise)');
+  m.generate(OPTS); lap('first generation, 1 thread');
+  m.generate(OPTS); lap('second generation, 1 thread');
+  m.free();
+  return steps;
 };
 // onnxruntime-web (wasm EP, \`threads\` threads; one setting per page) driving the package's Sampler.
 window.ortGen = async (threads, REPEATS) => {
@@ -82,12 +103,22 @@ const ctx = await chromium.launchPersistentContext(profile, { executablePath: pr
 const url = `http://127.0.0.1:${server.address().port}`;
 try {
   const open = async (p) => { const page = await ctx.newPage(); page.on('console', (m) => m.type() === 'error' && console.error('console:', m.text())); await page.goto(url + p); await page.waitForFunction(() => window.ready); return page; };
-  let page = await open('/');
-  const cold = await page.evaluate(() => window.firstBatch(Math.min(navigator.hardwareConcurrency, 4)));
+  // COLD=n: n cold page loads (medians reported); COLD_ONLY=1: only those and the load steps.
+  const colds = [];
+  let page;
+  for (let i = 0; i < Number(process.env.COLD ?? 1); i++) {
+    page = await open('/');
+    colds.push(await page.evaluate(() => window.firstBatch(Math.min(navigator.hardwareConcurrency, 4))));
+    await page.close();
+  }
+  const median = (v) => { const s = [...v].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  const cold = { ready: median(colds.map((c) => c.ready)), done: median(colds.map((c) => c.done)) };
+  page = await open('/');
+  const steps = await page.evaluate(() => window.loadSteps());
   await page.close();
   // Each configuration on a fresh page, interleaved: ours x1, ORT 1 thread, ours x2, ORT 2 threads, ours x4.
   const r = {};
-  for (const [name, fn, arg] of [['ours x1', 'poolGen', 1], ['ort threads 1', 'ortGen', 1], ['ours x2', 'poolGen', 2],
+  if (process.env.COLD_ONLY !== '1') for (const [name, fn, arg] of [['ours x1', 'poolGen', 1], ['ort threads 1', 'ortGen', 1], ['ours x2', 'poolGen', 2],
     ['ort threads 2', 'ortGen', 2], ['ours x4', 'poolGen', 4]]) {
     page = await open('/');
     r.crossOriginIsolated = await page.evaluate(() => crossOriginIsolated);
@@ -97,7 +128,8 @@ try {
   console.log(`Chromium ${ctx.browser()?.version() ?? ''}, ${os.cpus()[0].model}, ${os.cpus().length} cores, crossOriginIsolated ${r.crossOriginIsolated}`);
   console.log(`16 guided digits at 10 NFE (DPM-Solver++(2M)), median of ${REPEATS} after one warm-up:`);
   for (const [k, v] of Object.entries(r)) if (v.median) console.log(`${k.padEnd(14)} median ${v.median.toFixed(0)} ms  [${v.runs.join(' ')}]`);
-  console.log(`cold page -> pool ready ${cold.ready.toFixed(0)} ms, first 16 digits ${cold.done.toFixed(0)} ms (workers = min(cores, 4))`);
+  console.log(`load steps on one thread (fresh page): ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}`);
+  console.log(`cold page -> pool ready ${cold.ready.toFixed(0)} ms, first 16 digits ${cold.done.toFixed(0)} ms (workers = min(cores, 4); median of ${colds.length}: ready ${colds.map((c) => c.ready.toFixed(0)).join(' ')}, done ${colds.map((c) => c.done.toFixed(0)).join(' ')})`);
 } finally {
   await ctx.close();
   server.close();

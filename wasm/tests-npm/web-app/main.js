@@ -6,10 +6,13 @@ const canvas = document.getElementById('digits');
 const ctx = canvas.getContext('2d');
 const status = document.getElementById('status');
 const app = { ready: false, meta: null, errors: [] };
-/** A second worker from the model's bytes instead of its URL; resolves with its metadata. */
+/**
+ * A pool of two workers from the model's bytes instead of its URL (the page compiles the bundled
+ * .wasm once for both); resolves with its metadata.
+ */
 app.fromBytes = async () => {
   const bytes = await (await fetch(new URL('unet.onnx', document.baseURI))).arrayBuffer();
-  const w = createWorker({ model: bytes });
+  const w = createWorker({ model: bytes, workers: 2 });
   try {
     const meta = await w.ready;
     const gen = await w.generate({ steps: 2, class: 3 });

@@ -426,6 +426,24 @@ impl TypedOp for TypedBinOp {
     as_op!();
 }
 
+/// dpm-solver patch: whether `t` lies in its storage in C order, as the linalg
+/// fast paths (`par_bin`, `par_bin_chain`, `repeat_broadcast`) address it: its
+/// storage holds exactly its shape's elements and every axis longer than 1 has
+/// its natural stride. The stride of a size-1 axis addresses nothing, so it is
+/// not compared: `Tensor::insert_axis` leaves a non-natural one behind (a
+/// per-channel constant `[C, 1, 1]` becomes `[1, C, 1, 1]` with strides
+/// `[1, 1, 1, 1]`), and comparing it sent every group-norm affine `Mul`/`Add`
+/// to the generic broadcasting eval.
+fn is_dense_c_order(t: &Tensor) -> bool {
+    t.len() == t.shape().iter().product::<usize>()
+        && t
+            .shape()
+            .iter()
+            .zip(t.strides())
+            .zip(Tensor::natural_strides(t.shape()).iter())
+            .all(|((&dim, &stride), &natural)| dim == 1 || stride == natural)
+}
+
 /// `a[i*period + j] = op(a[i*period + j], b[i])` in one pass, for the float types
 /// that carry a short trailing broadcast. Returns false when the datum type has
 /// no typed path here, leaving the caller on the generic route.
@@ -722,10 +740,9 @@ impl EvalOp for OptBinByScalar {
         // to the generic eval if either operand has non-natural strides or a
         // storage size that doesn't match its declared shape (e.g. after
         // Tensor::insert_axis which leaves non-natural strides behind).
-        let a_natural = a.len() == a.shape().iter().product::<usize>()
-            && a.strides() == &*Tensor::natural_strides(a.shape());
-        let b_natural = b.len() == b.shape().iter().product::<usize>()
-            && b.strides() == &*Tensor::natural_strides(b.shape());
+        // dpm-solver patch: strides of size-1 axes ignored (is_dense_c_order).
+        let a_natural = is_dense_c_order(&a);
+        let b_natural = is_dense_c_order(&b);
         if !a_natural || !b_natural {
             let c_dt = self.binop.result_datum_type(a.datum_type(), b.datum_type())?;
             return Ok(tvec!(self.binop.eval(a, b, c_dt)?.into_tvalue()));
@@ -869,10 +886,9 @@ impl EvalOp for OptBinUnicast {
         // back to the generic broadcasting eval when either operand is not in
         // natural strides (or has a storage size that doesn't match the
         // declared shape).
-        let a_natural = a.len() == a.shape().iter().product::<usize>()
-            && a.strides() == &*Tensor::natural_strides(a.shape());
-        let b_natural = b.len() == b.shape().iter().product::<usize>()
-            && b.strides() == &*Tensor::natural_strides(b.shape());
+        // dpm-solver patch: strides of size-1 axes ignored (is_dense_c_order).
+        let a_natural = is_dense_c_order(&a);
+        let b_natural = is_dense_c_order(&b);
         if !a_natural || !b_natural {
             let c_dt = self.binop.result_datum_type(a.datum_type(), b.datum_type())?;
             return Ok(tvec!(self.binop.eval(a, b, c_dt)?.into_tvalue()));
@@ -991,10 +1007,8 @@ fn linalg_op_for_binop(binop: &dyn BinMiniOp) -> Option<BinOp> {
 /// would have used alone: `par_bin` on natural strides, `repeat_broadcast`
 /// under a short PerBlock period, generic `binop.eval` otherwise.
 fn eval_bin_chain_step(step: &OptBinChainStep, a: TValue, b: TValue) -> TractResult<TValue> {
-    let natural = |t: &Tensor| {
-        t.len() == t.shape().iter().product::<usize>()
-            && t.strides() == &*Tensor::natural_strides(t.shape())
-    };
+    // dpm-solver patch: strides of size-1 axes ignored (is_dense_c_order).
+    let natural = is_dense_c_order;
     if !natural(&a) || !natural(&b) {
         let c_dt = step.binop.result_datum_type(a.datum_type(), b.datum_type())?;
         return Ok(step.binop.eval(a, b, c_dt)?.into_tvalue());
@@ -1039,10 +1053,8 @@ impl EvalOp for OptBinChain {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, mut inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let natural = |t: &Tensor| {
-            t.len() == t.shape().iter().product::<usize>()
-                && t.strides() == &*Tensor::natural_strides(t.shape())
-        };
+        // dpm-solver patch: strides of size-1 axes ignored (is_dense_c_order).
+        let natural = is_dense_c_order;
         let all_natural = inputs.iter().all(|t| natural(t));
         let acc = inputs.remove(0);
         let operands = inputs;
@@ -1580,7 +1592,10 @@ mod tests {
     /// Pre-fix this test panics inside `linalg/src/frame/unicast.rs` with
     /// "range end index 640 out of range for slice of length …". With the
     /// natural-strides guard in `OptBinUnicast::eval`, the call falls back to
-    /// `BinMiniOp::eval` and produces correct output.
+    /// `BinMiniOp::eval` and produces correct output. (dpm-solver patch: the
+    /// guard, `is_dense_c_order`, now ignores the strides of size-1 axes, so
+    /// this `a` takes the fast path, which reads only its length and data
+    /// pointer; the output must be the same.)
     #[test]
     fn opt_bin_unicast_falls_back_on_non_natural_strides() {
         // Construct `a` the way the LSTM bias path does: build a 640-element
