@@ -5,9 +5,7 @@
 use super::error::Error;
 use super::js::set;
 use super::sampler::{report_js, Sampler};
-use dpm_solver::plan::{
-    Buf, ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS,
-};
+use dpm_solver::plan::{Buf, ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS};
 use js_sys::{Float32Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
 
