@@ -57,7 +57,7 @@
 //! step): refused here with [`Error::InvalidConfig`]. An executor that wants it must run the
 //! quantile itself; DDIM's `clip_sample` (a plain clamp) is supported through [`Op::clamp`].
 
-use crate::error::{Buffer, Error, Result};
+use crate::error::{Error, Result};
 use crate::math::Real;
 use crate::{AdaptiveOptions, StepReport, Update};
 
@@ -366,8 +366,36 @@ impl PlanInfo {
 const NONLINEAR: Error =
     Error::InvalidConfig("dynamic thresholding has no plan (it needs a per-sample quantile)");
 
-/// Floats of storage a [`StepPlanner`] runs its sampler over (one element per buffer).
+/// Floats a [`StepPlanner`] holds inline to run its sampler over (one element per buffer).
 pub const PLANNER_STORAGE: usize = 9;
+
+/// A [`StepPlanner`]'s sampler buffer: the first `len` of [`PLANNER_STORAGE`] floats held
+/// inline (`x` is one element, the scratch the rest).
+struct Inline<T> {
+    buf: [T; PLANNER_STORAGE],
+    len: usize,
+}
+
+impl<T: Real> Inline<T> {
+    fn zeros(len: usize) -> Self {
+        Inline {
+            buf: [T::ZERO; PLANNER_STORAGE],
+            len,
+        }
+    }
+}
+
+impl<T> AsRef<[T]> for Inline<T> {
+    fn as_ref(&self) -> &[T] {
+        &self.buf[..self.len]
+    }
+}
+
+impl<T> AsMut<[T]> for Inline<T> {
+    fn as_mut(&mut self) -> &mut [T] {
+        &mut self.buf[..self.len]
+    }
+}
 
 /// One evaluation of a step-by-step plan.
 #[derive(Clone, Copy, Debug)]
@@ -393,29 +421,22 @@ pub struct Decision<'s, T> {
 /// evaluation's plan, and after one that carries an [`ErrorNorm`],
 /// [`tell_error`](Self::tell_error) takes the executor's `E`.
 pub struct StepPlanner<'a, T: Real> {
-    sampler: crate::Sampler<'a, T>,
+    sampler: crate::Sampler<'a, T, Inline<T>>,
     batch: usize,
     buffers: usize,
 }
 
 impl<'a, T: Real> StepPlanner<'a, T> {
     /// Validates `config` as [`Sampler::new`](crate::Sampler::new) does; refuses dynamic
-    /// thresholding. `storage` holds [`PLANNER_STORAGE`] floats (the operations do not depend
-    /// on the data: the planner's sampler runs on one element per buffer).
+    /// thresholding. The planner holds its sampler's buffers itself ([`PLANNER_STORAGE`]
+    /// floats): the operations do not depend on the data, so its sampler runs on one element
+    /// per buffer.
     pub fn new(
         schedule: crate::NoiseSchedule<'a, T>,
         config: crate::Config<'a, T>,
-        storage: &'a mut [T],
     ) -> Result<Self> {
         if config.thresholding.is_some() {
             return Err(NONLINEAR);
-        }
-        if storage.len() < PLANNER_STORAGE {
-            return Err(Error::LengthMismatch {
-                buffer: Buffer::Scratch,
-                expected: PLANNER_STORAGE,
-                found: storage.len(),
-            });
         }
         if config.batch == 0 {
             return Err(Error::InvalidConfig(
@@ -424,11 +445,8 @@ impl<'a, T: Real> StepPlanner<'a, T> {
         }
         let batch = config.batch;
         let config = crate::Config { batch: 1, ..config };
-        for v in storage.iter_mut() {
-            *v = T::ZERO;
-        }
-        let (x, scratch) = storage.split_at_mut(1);
-        let mut sampler = crate::Sampler::new(schedule, config, x, scratch)?;
+        let (x, scratch) = (Inline::zeros(1), Inline::zeros(PLANNER_STORAGE - 1));
+        let mut sampler = crate::Sampler::with_buffers(schedule, config, x, scratch)?;
         sampler.defer_error();
         Ok(StepPlanner {
             sampler,
@@ -515,8 +533,7 @@ pub fn sampler_plan<T: Real>(
             "the adaptive method has no plan ahead of time (its steps depend on the error norm): plan it step by step",
         ));
     }
-    let mut storage = [T::ZERO; PLANNER_STORAGE];
-    let mut planner = StepPlanner::new(schedule, config, &mut storage)?;
+    let mut planner = StepPlanner::new(schedule, config)?;
     let mut info = PlanInfo::default();
     while let Some(s) = planner.next()? {
         for op in s.step.ops {
@@ -624,8 +641,7 @@ mod tests {
             batch: 2,
             ..Default::default()
         };
-        let mut storage = [0.0; PLANNER_STORAGE];
-        let mut p = StepPlanner::new(sched, config, &mut storage).unwrap();
+        let mut p = StepPlanner::new(sched, config).unwrap();
         assert_eq!(p.buffers(), FIXED_BUFFERS + 4);
         assert!(p.tell_error(0.5).is_err(), "no trial waits");
         // First evaluation: x_prev = x_T, then the model value at s into Slot(0).
@@ -667,8 +683,7 @@ mod tests {
             },
             ..config
         };
-        let mut storage = [0.0; PLANNER_STORAGE];
-        let mut p = StepPlanner::new(sched, config, &mut storage).unwrap();
+        let mut p = StepPlanner::new(sched, config).unwrap();
         let es = [
             f64::INFINITY,
             -1.0,

@@ -13,7 +13,6 @@
 
 use dpm_solver::plan::{
     sampler_plan, scheduler_plan, Buf, ErrorNorm, Op, PlanInfo, StepPlanner, FIXED_BUFFERS,
-    PLANNER_STORAGE,
 };
 use dpm_solver_tests::diffusers::{
     load_diffusers, oracle_output, run_diffusers_case, run_diffusers_case_with, scheduler_config,
@@ -142,8 +141,7 @@ fn run_reference_plan(case: &Case) -> Result<Result<PlanRun, String>, String> {
     };
     if config.method == dpm_solver::Method::Adaptive {
         // Step by step: the norm of each trial by a plain loop, the decision from the core.
-        let mut storage = [0f32; PLANNER_STORAGE];
-        let mut planner = match StepPlanner::new(sched, config, &mut storage) {
+        let mut planner = match StepPlanner::new(sched, config) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e.to_string())),
         };

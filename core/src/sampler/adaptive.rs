@@ -4,23 +4,25 @@
 //! ([`StepController`]), which also sizes the next trial.
 //!
 //! Scratch slots (`order + 1`): slot 0 holds the model value at `s`, slot 1 the one at the
-//! first intermediate point (order 3), the [`stage_slot`](Sampler::stage_slot) the last
-//! intermediate sample and then its model value, and [`x_prev_slot`](Sampler::x_prev_slot) the
+//! first intermediate point (order 3), the [`stage_slot`](State::stage_slot) the last
+//! intermediate sample and then its model value, and [`x_prev_slot`](State::x_prev_slot) the
 //! lower-order solution of the last accepted trial (the start before the first).
 
-use super::{Phase, Sampler, StepKind, StepReport};
+use super::{Machine, Phase, State, StepKind, StepReport};
 use crate::adaptive::StepController;
 use crate::error::{Error, Result};
 use crate::math::Real;
 use crate::update::Update;
 
-impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
+impl<T: Real> State<'_, T> {
     /// Slot of the last accepted trial's lower-order solution, `x_prev` (after the model
     /// slots).
     pub(super) fn x_prev_slot(&self) -> usize {
         self.cfg.order
     }
+}
 
+impl<T: Real> Machine<'_, '_, T> {
     /// Plans the next trial from `ad.s` with `ad.h`; `reuse`: the model value at `s` in slot 0
     /// is still valid (after a rejection), so go straight to the intermediate evaluation.
     pub(super) fn plan_adaptive(&mut self, reuse: bool) {
@@ -66,13 +68,14 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
             // The executor computes the norm (see `crate::plan::ErrorNorm`) and hands it to
             // `tell_error`, which takes the decision below.
             let (lower, higher) = self.adaptive_pair();
-            self.log.set_norm(crate::plan::ErrorNorm::new(
+            let norm = crate::plan::ErrorNorm::new(
                 &lower,
                 &higher,
                 order,
                 &self.cfg.adaptive,
                 self.cfg.batch,
-            ));
+            );
+            self.log.set_norm(norm);
             self.phase = Phase::AwaitError;
             return Ok(None);
         }
@@ -115,7 +118,7 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     fn adaptive_error(&self) -> T {
         let (lower, higher) = self.adaptive_pair();
         let (n, order) = (self.n, self.cfg.order);
-        let scratch = self.scratch.as_ref();
+        let scratch = &*self.scratch;
         let m = |j: usize| &scratch[j * n..(j + 1) * n];
         let x_prev = m(self.x_prev_slot());
         // Order 2 leaves m2 unused: m1 again keeps the fused loop in bounds.
@@ -123,7 +126,7 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
         self.controller().error(
             &lower,
             &higher,
-            self.x.as_ref(),
+            &*self.x,
             x_prev,
             [m(0), m(1), m2],
             self.cfg.batch,
@@ -149,14 +152,14 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
             }
             // The model slots lie before `x_prev`'s.
             let x_prev_slot = self.x_prev_slot();
-            let (models, rest) = self.scratch.as_mut().split_at_mut(x_prev_slot * n);
+            let (models, rest) = self.scratch.split_at_mut(x_prev_slot * n);
             let x_prev = &mut rest[..n];
             let m = |j: usize| &models[j * n..(j + 1) * n];
             let (m0, m1) = (m(0), m(1));
             let m2 = if order == 2 { m1 } else { m(2) };
             // Zipped, not indexed: every slice has `n` elements, no bounds checks.
             let ms = m0.iter().zip(m1).zip(m2);
-            for ((x, xp), ((&a, &b), &c)) in self.x.as_mut().iter_mut().zip(x_prev).zip(ms) {
+            for ((x, xp), ((&a, &b), &c)) in self.x.iter_mut().zip(x_prev).zip(ms) {
                 let v = *x;
                 *xp = lower.at(v, a, b, c);
                 *x = higher.at(v, a, b, c);

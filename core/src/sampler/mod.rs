@@ -20,7 +20,10 @@
 //! conversion of the output into a scratch slot, thresholding) and the buffer updates. Each
 //! method's planning and updates are in its own file (`multistep`, `singlestep`, `adaptive`),
 //! the configuration and its validation in `config`, the conversion loops in `convert`, and
-//! the operation log of the step planner (feature `plan`) in `planner`.
+//! the operation log of the step planner (feature `plan`) in `planner`. The work runs on a
+//! private `Machine` (the state with `x` and the scratch lent as slices), which the methods'
+//! files extend; the generic [`Sampler`] only forwards to it, so its code is compiled once
+//! whatever the buffers' storage.
 
 mod adaptive;
 mod config;
@@ -162,10 +165,18 @@ struct AdaptiveState<T> {
 /// ([`Sampler::with_buffers`]; [`OwnedSampler`] with the feature `alloc`), which the sampler
 /// keeps and [`into_buffers`](Sampler::into_buffers) hands back.
 pub struct Sampler<'a, T: Real = f32, B = &'a mut [T]> {
-    cfg: Config<'a, T>,
-    sched: NoiseSchedule<'a, T>,
+    st: State<'a, T>,
     x: B,
     scratch: B,
+}
+
+/// A sampler apart from its buffers. Every method's work is written once, on [`Machine`] (this
+/// state with the buffers lent as plain slices), whatever the storage `B` of the [`Sampler`]
+/// around it: `Sampler<B>` only forwards, so borrowed and owned samplers in one program share
+/// one copy of the state machine.
+struct State<'a, T: Real> {
+    cfg: Config<'a, T>,
+    sched: NoiseSchedule<'a, T>,
     n: usize,
     dim: usize,
     t_start: T,
@@ -191,6 +202,27 @@ pub struct Sampler<'a, T: Real = f32, B = &'a mut [T]> {
     defer_error: bool,
 }
 
+/// A [`State`] with `x` and the scratch buffer lent: where the state machine runs (the
+/// methods' files extend it). Reads and writes of the state go through `Deref`.
+struct Machine<'s, 'a, T: Real> {
+    st: &'s mut State<'a, T>,
+    x: &'s mut [T],
+    scratch: &'s mut [T],
+}
+
+impl<'a, T: Real> core::ops::Deref for Machine<'_, 'a, T> {
+    type Target = State<'a, T>;
+    fn deref(&self) -> &State<'a, T> {
+        self.st
+    }
+}
+
+impl<T: Real> core::ops::DerefMut for Machine<'_, '_, T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.st
+    }
+}
+
 /// A sampler that owns its `x` and scratch as `Vec<T>` (feature `alloc`).
 #[cfg(feature = "alloc")]
 pub type OwnedSampler<'a, T = f32> = Sampler<'a, T, alloc::vec::Vec<T>>;
@@ -214,11 +246,102 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
     pub fn with_buffers(
         schedule: NoiseSchedule<'a, T>,
         config: Config<'a, T>,
-        x: B,
-        scratch: B,
+        mut x: B,
+        mut scratch: B,
+    ) -> Result<Self> {
+        let st = State::new(schedule, config, x.as_mut(), scratch.as_mut())?;
+        Ok(Sampler { st, x, scratch })
+    }
+
+    /// The state machine with this sampler's buffers lent to it.
+    fn machine(&mut self) -> Machine<'_, 'a, T> {
+        Machine {
+            st: &mut self.st,
+            x: self.x.as_mut(),
+            scratch: self.scratch.as_mut(),
+        }
+    }
+
+    /// The pending evaluation, or `None` when sampling is finished (the result is in `x`).
+    pub fn ask(&self) -> Option<Request<'_, T>> {
+        self.st.request(self.x.as_ref(), self.scratch.as_ref())
+    }
+
+    /// Hands back the network output for the pending request (unguided sampling). Returns the
+    /// report of the step this evaluation completed, if it completed one.
+    pub fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
+        self.machine().tell(output)
+    }
+
+    /// Hands back the conditional and unconditional outputs (classifier-free guidance).
+    pub fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
+        self.machine().tell_cfg(cond, uncond)
+    }
+
+    /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
+    pub fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
+        self.machine().tell_classifier(output, grad)
+    }
+
+    /// Runs the whole loop with a model closure `model(x, t_model, out)` (unguided), using
+    /// `out` (`x.len()` elements) for the network output.
+    pub fn sample(&mut self, out: &mut [T], model: impl FnMut(&[T], T, &mut [T])) -> Result<Stats> {
+        self.machine().sample(out, model)
+    }
+
+    /// The sample: the start before the run, the result after it.
+    pub fn x(&self) -> &[T] {
+        self.x.as_ref()
+    }
+
+    /// Ends the sampler and hands back its buffers `(x, scratch)`; `x` holds the sample
+    /// (the result once [`is_done`](Self::is_done)).
+    pub fn into_buffers(self) -> (B, B) {
+        (self.x, self.scratch)
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> Stats {
+        self.st.stats
+    }
+
+    /// Network evaluations so far.
+    pub fn nfe(&self) -> usize {
+        self.st.stats.nfe
+    }
+
+    /// Whether sampling is finished.
+    pub fn is_done(&self) -> bool {
+        matches!(self.st.phase, Phase::Done)
+    }
+
+    /// The start and end times in use (defaults resolved).
+    pub fn time_range(&self) -> (T, T) {
+        (self.st.t_start, self.st.t_end)
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &NoiseSchedule<'a, T> {
+        &self.st.sched
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config<'a, T> {
+        &self.st.cfg
+    }
+}
+
+impl<'a, T: Real> State<'a, T> {
+    /// Validates `config` against `schedule` and the buffers (see [`Sampler::new`]) and sets
+    /// up the first evaluation (the adaptive method copies `x` into its scratch).
+    fn new(
+        schedule: NoiseSchedule<'a, T>,
+        config: Config<'a, T>,
+        x: &mut [T],
+        scratch: &mut [T],
     ) -> Result<Self> {
         let cfg = config;
-        let n = x.as_ref().len();
+        let n = x.len();
         if n == 0 {
             return Err(Error::InvalidConfig("x is empty"));
         }
@@ -227,7 +350,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
                 "batch must be >= 1 and divide x.len()",
             ));
         }
-        if let Some(i) = x.as_ref().iter().position(|v| !v.is_finite()) {
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 buffer: Buffer::X,
                 index: i,
@@ -235,11 +358,11 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         }
         validate(&cfg)?;
         let need = cfg.scratch_len(n);
-        if scratch.as_ref().len() < need {
+        if scratch.len() < need {
             return Err(Error::LengthMismatch {
                 buffer: Buffer::Scratch,
                 expected: need,
-                found: scratch.as_ref().len(),
+                found: scratch.len(),
             });
         }
         let invert = cfg.direction == Direction::Invert;
@@ -317,11 +440,9 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         check_pure_noise(&schedule, &cfg, t_start, t_end)?;
         let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
         let p0 = Point::at(&schedule, t_start);
-        let mut sampler = Sampler {
+        let mut st = State {
             cfg,
             sched: schedule,
-            x,
-            scratch,
             n,
             dim: n / cfg.batch,
             t_start,
@@ -353,24 +474,29 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
             #[cfg(feature = "plan")]
             defer_error: false,
         };
-        sampler.start();
+        let mut m = Machine {
+            st: &mut st,
+            x,
+            scratch,
+        };
+        m.start();
         // The first evaluation's time comes from the grid (an extreme Karras `rho` can make it
         // NaN even though `t_start` is fine).
         #[cfg(feature = "checked")]
-        if sampler.check_pending().is_err() {
+        if m.check_pending().is_err() {
             return Err(Error::InvalidConfig(
                 "the time grid of this spacing leaves the schedule's range",
             ));
         }
-        Ok(sampler)
+        Ok(st)
     }
 
-    /// The pending evaluation, or `None` when sampling is finished (the result is in `x`).
-    pub fn ask(&self) -> Option<Request<'_, T>> {
+    /// [`Sampler::ask`] over the buffers `x` and `scratch`.
+    fn request<'s>(&self, x: &'s [T], scratch: &'s [T]) -> Option<Request<'s, T>> {
         let (loc, p) = self.pending()?;
         let x: &[T] = match loc {
-            Loc::X => self.x.as_ref(),
-            Loc::Slot(j) => &self.scratch.as_ref()[j * self.n..(j + 1) * self.n],
+            Loc::X => x,
+            Loc::Slot(j) => &scratch[j * self.n..(j + 1) * self.n],
         };
         Some(Request {
             x,
@@ -382,9 +508,30 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         })
     }
 
-    /// Hands back the network output for the pending request (unguided sampling). Returns the
-    /// report of the step this evaluation completed, if it completed one.
-    pub fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
+    fn point(&self, t: T) -> Point<T> {
+        Point::at(&self.sched, t)
+    }
+
+    /// The evaluation point and time of the pending request.
+    fn pending(&self) -> Option<(Loc, Point<T>)> {
+        let loc = match self.phase {
+            Phase::Multistep {
+                midpoint: false, ..
+            }
+            | Phase::Denoise => Loc::X,
+            Phase::Multistep { midpoint: true, .. } => Loc::Slot(self.midpoint_slot()),
+            Phase::Singlestep { stage: 0, .. } | Phase::Adaptive { stage: 0 } => Loc::X,
+            Phase::Singlestep { .. } | Phase::Adaptive { .. } => Loc::Slot(self.stage_slot()),
+            #[cfg(feature = "plan")]
+            Phase::AwaitError => return None,
+            Phase::Done => return None,
+        };
+        Some((loc, self.eval))
+    }
+}
+
+impl<T: Real> Machine<'_, '_, T> {
+    fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
             Guidance::None => self.receive(Output::Plain(output)),
             g => Err(Error::GuidanceMismatch {
@@ -394,8 +541,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         }
     }
 
-    /// Hands back the conditional and unconditional outputs (classifier-free guidance).
-    pub fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
+    fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
             Guidance::ClassifierFree { scale } => self.receive(Output::Cfg {
                 cond,
@@ -409,8 +555,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         }
     }
 
-    /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
-    pub fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
+    fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
             Guidance::Classifier { scale } => self.receive(Output::Classifier {
                 out: output,
@@ -424,67 +569,16 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         }
     }
 
-    /// Runs the whole loop with a model closure `model(x, t_model, out)` (unguided), using
-    /// `out` (`x.len()` elements) for the network output.
-    pub fn sample(
-        &mut self,
-        out: &mut [T],
-        mut model: impl FnMut(&[T], T, &mut [T]),
-    ) -> Result<Stats> {
+    fn sample(&mut self, out: &mut [T], mut model: impl FnMut(&[T], T, &mut [T])) -> Result<Stats> {
         check_len(Buffer::Output, self.n, out.len())?;
-        while let Some(req) = self.ask() {
+        while let Some(req) = self.st.request(self.x, self.scratch) {
             model(req.x, req.t_model, out);
             self.tell(out)?;
         }
         Ok(self.stats)
     }
 
-    /// The sample: the start before the run, the result after it.
-    pub fn x(&self) -> &[T] {
-        self.x.as_ref()
-    }
-
-    /// Ends the sampler and hands back its buffers `(x, scratch)`; `x` holds the sample
-    /// (the result once [`is_done`](Self::is_done)).
-    pub fn into_buffers(self) -> (B, B) {
-        (self.x, self.scratch)
-    }
-
-    /// Counts so far.
-    pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    /// Network evaluations so far.
-    pub fn nfe(&self) -> usize {
-        self.stats.nfe
-    }
-
-    /// Whether sampling is finished.
-    pub fn is_done(&self) -> bool {
-        matches!(self.phase, Phase::Done)
-    }
-
-    /// The start and end times in use (defaults resolved).
-    pub fn time_range(&self) -> (T, T) {
-        (self.t_start, self.t_end)
-    }
-
-    /// The schedule.
-    pub fn schedule(&self) -> &NoiseSchedule<'a, T> {
-        &self.sched
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config<'a, T> {
-        &self.cfg
-    }
-
     // ----- state machine -----
-
-    fn point(&self, t: T) -> Point<T> {
-        Point::at(&self.sched, t)
-    }
 
     /// The intermediate point at `lambda_s + r h` and the ratio it really has: `t` is rounded to
     /// `T`, and the update must use the `lambda` of the time the model is evaluated at (exactly
@@ -559,7 +653,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
                 };
                 let xp = self.cfg.order;
                 let n = self.n;
-                self.scratch.as_mut()[xp * n..(xp + 1) * n].copy_from_slice(self.x.as_ref());
+                self.scratch[xp * n..(xp + 1) * n].copy_from_slice(&*self.x);
                 // Kept in the log until the first evaluation's operations (see
                 // `record_conversion`).
                 #[cfg(feature = "plan")]
@@ -592,23 +686,6 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
     fn set_phase(&mut self, phase: Phase, eval: Point<T>) {
         self.phase = phase;
         self.eval = eval;
-    }
-
-    /// The evaluation point and time of the pending request.
-    fn pending(&self) -> Option<(Loc, Point<T>)> {
-        let loc = match self.phase {
-            Phase::Multistep {
-                midpoint: false, ..
-            }
-            | Phase::Denoise => Loc::X,
-            Phase::Multistep { midpoint: true, .. } => Loc::Slot(self.midpoint_slot()),
-            Phase::Singlestep { stage: 0, .. } | Phase::Adaptive { stage: 0 } => Loc::X,
-            Phase::Singlestep { .. } | Phase::Adaptive { .. } => Loc::Slot(self.stage_slot()),
-            #[cfg(feature = "plan")]
-            Phase::AwaitError => return None,
-            Phase::Done => return None,
-        };
-        Some((loc, self.eval))
     }
 
     /// Slot that receives the converted output of the pending request.
@@ -657,7 +734,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         #[cfg(feature = "plan")]
         self.record_conversion(loc, dst, output, a, b, target, alpha, p.sigma);
         {
-            let (x, scratch) = (self.x.as_ref(), self.scratch.as_mut());
+            let (x, scratch) = (&*self.x, &mut *self.scratch);
             match loc {
                 Loc::X => convert_into(
                     &mut scratch[dst * n..(dst + 1) * n],
@@ -690,10 +767,10 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
             }
         }
         if let (Target::Data, Some(th)) = (target, self.cfg.thresholding) {
-            let slots = self.cfg.slots();
-            let (buf, work) = self.scratch.as_mut().split_at_mut(slots * n);
-            let work = &mut work[..self.dim];
-            for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(self.dim) {
+            let (slots, dim) = (self.cfg.slots(), self.dim);
+            let (buf, work) = self.scratch.split_at_mut(slots * n);
+            let work = &mut work[..dim];
+            for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(dim) {
                 dynamic_threshold(sample, &th, work);
             }
             #[cfg(feature = "plan")]
@@ -703,7 +780,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         }
         self.stats.nfe += 1;
         #[cfg(feature = "checked")]
-        if !all_finite(&self.scratch.as_ref()[dst * n..(dst + 1) * n]) {
+        if !all_finite(&self.scratch[dst * n..(dst + 1) * n]) {
             return Err(self.diverged("the model output's conversion overflowed"));
         }
         let report = self.advance()?;
@@ -728,11 +805,11 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
     fn check_pending(&mut self) -> Result<()> {
         let n = self.n;
         let (buf, time_ok) = match self.pending() {
-            None => (self.x.as_ref(), true),
+            None => (&*self.x, true),
             Some((loc, p)) => {
                 let buf: &[T] = match loc {
-                    Loc::X => self.x.as_ref(),
-                    Loc::Slot(j) => &self.scratch.as_ref()[j * n..(j + 1) * n],
+                    Loc::X => &*self.x,
+                    Loc::Slot(j) => &self.scratch[j * n..(j + 1) * n],
                 };
                 // In the schedule's range (with room for rounding): an extreme spacing can map
                 // a grid point far outside it, where the network's time input overflows. The
@@ -765,7 +842,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
             Phase::Adaptive { stage } if cfg!(feature = "adaptive") => self.advance_adaptive(stage),
             Phase::Denoise => {
                 let n = self.n;
-                self.x.as_mut().copy_from_slice(&self.scratch.as_ref()[..n]);
+                self.x.copy_from_slice(&self.scratch[..n]);
                 #[cfg(feature = "plan")]
                 {
                     use crate::plan::{Buf, Op};
@@ -826,7 +903,7 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         #[cfg(feature = "plan")]
         self.record_update(crate::plan::Buf::X, u, ms);
         let n = self.n;
-        let (x, s) = (self.x.as_mut(), self.scratch.as_ref());
+        let (x, s) = (&mut *self.x, &*self.scratch);
         let slot = |j: usize| &s[j * n..(j + 1) * n];
         match *ms {
             [a] => u.apply_in_place(x, &[slot(a)]),
@@ -841,8 +918,8 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         #[cfg(feature = "plan")]
         self.record_update(crate::plan::Buf::slot(dst), u, ms);
         let n = self.n;
-        let x = self.x.as_ref();
-        let (before, rest) = self.scratch.as_mut().split_at_mut(dst * n);
+        let x = &*self.x;
+        let (before, rest) = self.scratch.split_at_mut(dst * n);
         let (d, after) = rest.split_at_mut(n);
         let slot = |j: usize| -> &[T] {
             if j < dst {

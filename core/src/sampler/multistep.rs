@@ -6,7 +6,7 @@
 //! (slots `0..order`); with [`MultistepVariant::FullOrder`] and `order >= 2`, slot `order`
 //! holds the warm-up's midpoint sample.
 
-use super::{Phase, Sampler, StepKind, StepReport};
+use super::{Machine, Phase, State, StepKind, StepReport};
 use crate::flow::ENABLED as FLOW;
 use crate::history::History;
 use crate::math::Real;
@@ -54,12 +54,14 @@ impl<T: Real> Past<T> {
     }
 }
 
-impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
+impl<T: Real> State<'_, T> {
     /// Slot of the [`MultistepVariant::FullOrder`] warm-up's midpoint sample.
     pub(super) fn midpoint_slot(&self) -> usize {
         self.cfg.order
     }
+}
 
+impl<T: Real> Machine<'_, '_, T> {
     pub(super) fn advance_multistep(&mut self, i: usize, midpoint: bool) -> Option<StepReport<T>> {
         let (alg, ty, k, steps) = (
             self.cfg.algorithm,

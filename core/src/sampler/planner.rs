@@ -3,7 +3,7 @@
 //! coefficients, and the adaptive trials' error norm computed by the executor.
 
 use super::convert::{grad_coeff, Output};
-use super::{Loc, Phase, Sampler, StepReport};
+use super::{Loc, Machine, Phase, Sampler, StepReport};
 use crate::error::{Error, Result};
 use crate::math::Real;
 use crate::model::Target;
@@ -12,7 +12,7 @@ use crate::update::Update;
 impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// The buffer the pending request's `x` is, in the terms of [`crate::plan`].
     pub fn pending_buffer(&self) -> Option<crate::plan::Buf> {
-        Some(match self.pending()?.0 {
+        Some(match self.st.pending()?.0 {
             Loc::X => crate::plan::Buf::X,
             Loc::Slot(j) => crate::plan::Buf::slot(j),
         })
@@ -20,23 +20,23 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
 
     /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
     pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
-        &self.log
+        &self.st.log
     }
 
     /// The log of the last `tell` ([`crate::plan::StepPlanner`] completes its norm).
     pub(crate) fn log_mut(&mut self) -> &mut crate::plan::OpLog<T> {
-        &mut self.log
+        &mut self.st.log
     }
 
     /// From now on an adaptive trial stops after its last evaluation, with the error norm
     /// described in [`last_ops`](Self::last_ops), until [`tell_error`](Self::tell_error).
     pub(crate) fn defer_error(&mut self) {
-        self.defer_error = true;
+        self.st.defer_error = true;
     }
 
     /// Whether the sampler waits for [`tell_error`](Self::tell_error).
     pub(crate) fn awaits_error(&self) -> bool {
-        matches!(self.phase, Phase::AwaitError)
+        matches!(self.st.phase, Phase::AwaitError)
     }
 
     /// The error norm of the pending adaptive trial, computed by the executor from the
@@ -45,7 +45,14 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// The operations of the decision (an accepted trial's `x_prev` and `x`) are then in
     /// [`last_ops`](Self::last_ops).
     pub(crate) fn tell_error(&mut self, e: T) -> Result<StepReport<T>> {
-        if !self.awaits_error() {
+        self.machine().tell_error(e)
+    }
+}
+
+impl<T: Real> Machine<'_, '_, T> {
+    /// [`Sampler::tell_error`] on the lent buffers.
+    fn tell_error(&mut self, e: T) -> Result<StepReport<T>> {
+        if !matches!(self.phase, Phase::AwaitError) {
             return Err(Error::InvalidConfig(
                 "no adaptive trial waits for an error norm",
             ));

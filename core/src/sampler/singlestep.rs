@@ -4,16 +4,16 @@
 //!
 //! Scratch slots (`order` of them): slot 0 holds the model value at the step's start, slot 1
 //! the one at the first intermediate point of a third-order step; the last slot,
-//! [`stage_slot`](Sampler::stage_slot), first receives the intermediate sample the model is
+//! [`stage_slot`](State::stage_slot), first receives the intermediate sample the model is
 //! evaluated at and then, converted in place, its model value.
 
-use super::{Phase, Sampler, StepKind, StepReport};
+use super::{Machine, Phase, State, StepKind, StepReport};
 use crate::math::Real;
 use crate::sampler::Method;
 use crate::spacing::{Grid, Spacing};
 use crate::update::Update;
 
-impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
+impl<T: Real> State<'_, T> {
     /// Slot of a step's intermediate sample and then of the model value there.
     pub(super) fn stage_slot(&self) -> usize {
         self.cfg.order.saturating_sub(1)
@@ -46,7 +46,9 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
             _ => 1,
         }
     }
+}
 
+impl<T: Real> Machine<'_, '_, T> {
     /// Plans outer step `k` starting at NFE-grid position `pos`.
     pub(super) fn plan_singlestep(&mut self, k: usize, pos: usize) {
         let order = self.singlestep_order(k);
@@ -148,7 +150,7 @@ mod tests {
         let mut x = [0.5f64; 2];
         let mut scratch = vec![0.0; cfg.scratch_len(2)];
         let s = Sampler::new(schedule(), cfg, &mut x, &mut scratch).unwrap();
-        (0..s.outer).map(|k| s.singlestep_order(k)).collect()
+        (0..s.st.outer).map(|k| s.st.singlestep_order(k)).collect()
     }
 
     #[test]

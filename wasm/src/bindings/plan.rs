@@ -4,11 +4,8 @@
 
 use super::error::Error;
 use super::js::set;
-use super::leaked::Leaked;
 use super::sampler::{report_js, Sampler};
-use dpm_solver::plan::{
-    Buf, ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS, PLANNER_STORAGE,
-};
+use dpm_solver::plan::{Buf, ErrorNorm, Op, PlanInfo, Step, StepPlanner, FIXED_BUFFERS};
 use js_sys::{Float32Array, Object, Uint32Array};
 use wasm_bindgen::prelude::*;
 
@@ -205,9 +202,9 @@ fn norm_js(n: &ErrorNorm<f32>) -> Object {
 /// DPM-Solver options (diffusers schedulers have a plan ahead of time: `Sampler.plan()`).
 #[wasm_bindgen]
 pub struct StepPlan {
-    // Declared first: dropped before the storage and the sampler whose buffers it borrows.
+    // Declared first: dropped before the sampler whose schedule table and custom times (in
+    // its `Leaked`) the planner's configuration borrows.
     planner: StepPlanner<'static, f32>,
-    _storage: Leaked,
     _sampler: Box<Sampler>,
     batch: usize,
     guide: bool,
@@ -253,12 +250,9 @@ impl StepPlan {
         })?;
         let (schedule, config) = (*s.schedule(), *s.config());
         let guide = !matches!(config.guidance, dpm_solver::Guidance::None);
-        let mut storage = Leaked::default();
-        let buf = storage.keep(vec![0.0; PLANNER_STORAGE]);
-        let planner = StepPlanner::new(schedule, config, buf)?;
+        let planner = StepPlanner::new(schedule, config)?;
         Ok(StepPlan {
             planner,
-            _storage: storage,
             _sampler: sampler,
             batch,
             guide,

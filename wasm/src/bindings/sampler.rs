@@ -148,7 +148,7 @@ export interface SamplerStats {
 
 /// The solver behind a `Sampler`: the reference DPM-Solver, or a diffusers scheduler.
 enum Inner {
-    Dpm(Box<dpm_solver::Sampler<'static, f32>>),
+    Dpm(Box<dpm_solver::OwnedSampler<'static, f32>>),
     Diffusers(Box<DiffusersSampler>),
 }
 
@@ -157,7 +157,8 @@ enum Inner {
 /// `while ((req = s.ask())) s.tell(model(req.x, req.tModel));` then read `s.x`.
 #[wasm_bindgen]
 pub struct Sampler {
-    // Declared before `_buffers`: dropped first, while the buffers it borrows still exist.
+    // Declared before `_buffers`: dropped first, while the lists it borrows still exist (the
+    // schedule's table, a custom spacing's times; a diffusers scheduler's lists and buffers).
     inner: Inner,
     _buffers: Leaked,
     reports: Vec<StepReport<f32>>,
@@ -486,7 +487,7 @@ impl Sampler {
     }
 
     /// The DPM-Solver sampler, or `None` for a diffusers scheduler (`StepPlan` plans it).
-    pub(crate) fn dpm(&self) -> Option<&dpm_solver::Sampler<'static, f32>> {
+    pub(crate) fn dpm(&self) -> Option<&dpm_solver::OwnedSampler<'static, f32>> {
         match &self.inner {
             Inner::Dpm(s) => Some(s),
             Inner::Diffusers(_) => None,
@@ -541,12 +542,9 @@ impl Sampler {
         limits::check_bytes(&[n, need], "new Sampler")?;
         // Copied into wasm memory only now that the sizes are known to be acceptable.
         let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-        // Borrowed (`Sampler::new`), not owned (`Sampler::with_buffers`): `StepPlan` and
-        // `plan()` run the core's planner, which borrows its buffers, and a second
-        // monomorphization of the sampler would add ~2 kB gzip to `dpm-solver/sampler`.
-        let scratch = bufs.keep(vec![0.0; need]);
-        let x = bufs.keep(x_t);
-        let inner = dpm_solver::Sampler::new(sched, cfg, x, scratch)?;
+        // The sampler owns `x` and its scratch; `bufs` keeps only the schedule's table and a
+        // custom spacing's times, which the configuration borrows.
+        let inner = dpm_solver::Sampler::with_buffers(sched, cfg, x_t, vec![0.0; need])?;
         Ok(Sampler {
             inner: Inner::Dpm(Box::new(inner)),
             _buffers: bufs,
