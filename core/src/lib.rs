@@ -75,6 +75,7 @@ pub mod flow;
 pub mod guidance;
 pub mod math;
 pub mod model;
+pub mod options;
 #[cfg(feature = "plan")]
 pub mod plan;
 #[cfg(feature = "rng")]
@@ -95,6 +96,7 @@ pub use flow::TimeShift;
 pub use guidance::Guidance;
 pub use math::Real;
 pub use model::{Prediction, Target};
+pub use options::{OptionError, Options, Value};
 pub use sampler::{
     Config, Direction, Method, MultistepVariant, Request, Sampler, Stats, StepKind, StepReport,
 };
