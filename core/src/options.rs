@@ -77,6 +77,22 @@ pub enum Value<'s, 'b, T> {
     Other,
 }
 
+impl<'s, T> Value<'s, '_, T> {
+    /// A command-line word: `true` / `false`, `null`, a number, or else a string (a list of
+    /// times needs storage: the caller parses it into [`Value::Numbers`]).
+    pub fn word(text: &'s str) -> Self {
+        match text.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            "null" => Value::Null,
+            t => match t.parse::<f64>() {
+                Ok(x) => Value::Number(x),
+                Err(_) => Value::Str(t),
+            },
+        }
+    }
+}
+
 /// What was wrong with an option: the key as the caller wrote it (and its group), the value
 /// where it helps, and what was expected. `Display` writes `key is 'value', expected ...` or
 /// `key must be ...`; [`OptionError::write`] lets a caller format the numbers itself.
@@ -99,8 +115,8 @@ pub enum Problem<'a> {
     Choice {
         /// The name given.
         got: &'a str,
-        /// The accepted names.
-        expected: &'static str,
+        /// The accepted names (compared ignoring case, `_` and `-`).
+        expected: &'static [&'static str],
     },
     /// A number outside `0..=max` or not an integer.
     Integer {
@@ -114,53 +130,52 @@ pub enum Problem<'a> {
 }
 
 impl OptionError<'_> {
-    /// Writes the message, numbers through `number` (the JS bindings format them as
+    /// Writes the message: keys under `ctx` (a front end's name for the options, e.g.
+    /// `options` for `options.steps ...`), `extra` (the front end's own keys) listed first in
+    /// an unknown-key error. A message about a number ([`Problem::Integer`]) ends in `got `:
+    /// the caller writes the number (`Display` with Rust's formatting; the JS bindings as
     /// JavaScript does, without Rust's float formatting).
-    pub fn write(
-        &self,
-        w: &mut dyn fmt::Write,
-        number: &dyn Fn(&mut dyn fmt::Write, f64) -> fmt::Result,
-    ) -> fmt::Result {
-        let key = |w: &mut dyn fmt::Write| -> fmt::Result {
-            if let Some(g) = self.group {
-                w.write_str(g)?;
-                w.write_str(".")?;
-            }
-            w.write_str(self.key)
-        };
-        match self.problem {
+    pub fn write(&self, w: &mut dyn fmt::Write, ctx: Option<&str>, extra: &[&str]) -> fmt::Result {
+        let (names, last): (&[&[&str]], _) = match self.problem {
             Problem::Unknown(names) => {
                 w.write_str("unknown key '")?;
-                key(w)?;
-                w.write_str("' (expected one of: ")?;
-                for (i, n) in names.iter().enumerate() {
-                    if i > 0 {
-                        w.write_str(", ")?;
-                    }
-                    w.write_str(n)?;
+                w.write_str(self.key)?;
+                w.write_str("'")?;
+                if ctx.is_some() || self.group.is_some() {
+                    w.write_str(" in ")?;
+                    path(w, &[ctx, self.group])?;
                 }
-                w.write_str(")")
+                w.write_str(" (expected one of: ")?;
+                let extra = if self.group.is_none() { extra } else { &[] };
+                (&[extra, names], ")")
             }
             Problem::Choice { got, expected } => {
-                key(w)?;
+                path(w, &[ctx, self.group, Some(self.key)])?;
                 w.write_str(" is '")?;
                 w.write_str(got)?;
                 w.write_str("', expected one of: ")?;
-                w.write_str(expected)
+                (&[expected], "")
             }
-            Problem::Integer { got, max } => {
-                key(w)?;
+            Problem::Integer { max, .. } => {
+                path(w, &[ctx, self.group, Some(self.key)])?;
                 w.write_str(" must be an integer in 0..=")?;
-                write!(w, "{max}")?;
-                w.write_str(", got ")?;
-                number(w, got)
+                write!(w, "{max}, got ")?;
+                (&[], "")
             }
             Problem::Must(what) => {
-                key(w)?;
+                path(w, &[ctx, self.group, Some(self.key)])?;
                 w.write_str(" must be ")?;
-                w.write_str(what)
+                w.write_str(what)?;
+                (&[], "")
             }
+        };
+        let mut sep = "";
+        for n in names.iter().copied().flatten() {
+            w.write_str(sep)?;
+            w.write_str(n)?;
+            sep = ", ";
         }
+        w.write_str(last)
     }
 
     /// Whether the key is unknown (an entry with options of its own may try them next).
@@ -171,68 +186,34 @@ impl OptionError<'_> {
 
 impl fmt::Display for OptionError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write(f, &|w, x| write!(w, "{x}"))
-    }
-}
-
-/// The options' names, as listed in unknown-key errors.
-pub const NAMES: &[&str] = &[
-    "algorithm",
-    "method",
-    "order",
-    "steps",
-    "spacing",
-    "use_karras_sigmas",
-    "t_start",
-    "t_end",
-    "lower_order_final",
-    "denoise_to_zero",
-    "solver_type",
-    "prediction",
-    "guidance",
-    "thresholding",
-    "adaptive",
-    "multistep_variant",
-    "batch",
-    "direction",
-];
-
-const SPACING_NAMES: &[&str] = &["karras", "flow_shift", "mu", "time_shift_type"];
-const GUIDANCE_NAMES: &[&str] = &["type", "scale"];
-const THRESHOLDING_NAMES: &[&str] = &["ratio", "max_val"];
-const ADAPTIVE_NAMES: &[&str] = &[
-    "atol",
-    "rtol",
-    "theta",
-    "t_err",
-    "h_init",
-    "max_nfe",
-    "reuse_rejected_eval",
-];
-
-/// Largest adaptive `max_nfe` accepted.
-pub const MAX_ADAPTIVE_NFE: usize = 1 << 24;
-
-/// Whether `name` equals `canonical` (lower case, no `_` or `-`) ignoring ASCII case, `_`
-/// and `-`.
-pub fn same_name(name: &str, canonical: &str) -> bool {
-    let mut a = name
-        .bytes()
-        .filter(|b| *b != b'_' && *b != b'-')
-        .map(|b| b.to_ascii_lowercase());
-    let mut b = canonical.bytes();
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return true,
-            (Some(x), Some(y)) if x == y => {}
-            _ => return false,
+        self.write(f, None, &[])?;
+        match self.problem {
+            Problem::Integer { got, .. } => write!(f, "{got}"),
+            _ => Ok(()),
         }
     }
 }
 
-/// The index of the first of `names` (canonical form) that `name` is.
-fn find(name: &str, names: &[&str]) -> Option<usize> {
-    names.iter().position(|c| same_name(name, c))
+/// Writes the parts given joined by `.`.
+fn path(w: &mut dyn fmt::Write, parts: &[Option<&str>]) -> fmt::Result {
+    let mut sep = "";
+    for part in parts.iter().flatten() {
+        w.write_str(sep)?;
+        w.write_str(part)?;
+        sep = ".";
+    }
+    Ok(())
+}
+
+/// The image pipeline's defaults (`Model.generate`, the native `sample` command):
+/// [`Config::default`] with 10 steps on the logSNR grid, the paper's choice for few steps at
+/// low resolutions.
+pub fn generate_profile<'b, T: Real>() -> Config<'b, T> {
+    Config {
+        steps: 10,
+        spacing: Spacing::LogSnr,
+        ..Config::default()
+    }
 }
 
 /// The spacing group as given, resolved by [`Options::config`].
@@ -265,13 +246,9 @@ impl<'b, T: Real> Options<'b, T> {
         Options::from_config(Config::default())
     }
 
-    /// The image pipeline's defaults: [`new`](Self::new) with 10 steps on the logSNR grid.
+    /// The image pipeline's defaults ([`generate_profile`]).
     pub fn generate() -> Self {
-        Options::from_config(Config {
-            steps: 10,
-            spacing: Spacing::LogSnr,
-            ..Config::default()
-        })
+        Options::from_config(generate_profile())
     }
 
     /// Starts from `config` (options set afterwards change it).
@@ -293,405 +270,6 @@ impl<'b, T: Real> Options<'b, T> {
             Some((g, k)) => self.set_in(g, k, value),
             None => self.set_top(key, value),
         }
-    }
-
-    fn set_top<'a>(&mut self, key: &'a str, v: Value<'a, 'b, T>) -> Result<(), OptionError<'a>> {
-        let e = |problem| OptionError {
-            group: None,
-            key,
-            problem,
-        };
-        let Some(i) = find(key, &CANONICAL) else {
-            return Err(e(Problem::Unknown(NAMES)));
-        };
-        let d = Config::<T>::default();
-        let c = &mut self.config;
-        let null = v == Value::Null;
-        match CANONICAL_OPTION[i] {
-            Opt::Algorithm => {
-                c.algorithm = if null {
-                    d.algorithm
-                } else {
-                    [
-                        Algorithm::DpmSolver,
-                        Algorithm::DpmSolverPp,
-                        Algorithm::DpmSolverPp,
-                    ][choice(
-                        key,
-                        None,
-                        v,
-                        &["dpmsolver", "dpmsolver++", "dpmsolverpp"],
-                        "dpmsolver, dpmsolver++",
-                    )?]
-                }
-            }
-            Opt::Method => {
-                c.method = if null {
-                    d.method
-                } else {
-                    [
-                        Method::Multistep,
-                        Method::Singlestep,
-                        Method::SinglestepFixed,
-                        Method::Adaptive,
-                    ][choice(
-                        key,
-                        None,
-                        v,
-                        &["multistep", "singlestep", "singlestepfixed", "adaptive"],
-                        "multistep, singlestep, singlestep_fixed, adaptive",
-                    )?]
-                }
-            }
-            Opt::Order => {
-                c.order = if null {
-                    d.order
-                } else {
-                    integer(key, None, v, 3)?
-                }
-            }
-            Opt::Steps => {
-                c.steps = if null {
-                    d.steps
-                } else {
-                    integer(key, None, v, MAX_STEPS)?
-                }
-            }
-            Opt::Spacing => {
-                self.spacing_group = None;
-                c.spacing = match v {
-                    Value::Null => d.spacing,
-                    Value::Numbers(times) => Spacing::Custom(times),
-                    Value::Group => {
-                        self.spacing_group = Some(SpacingGroup::default());
-                        d.spacing
-                    }
-                    v => [
-                        Spacing::LogSnr,
-                        Spacing::LogSnr,
-                        Spacing::TimeUniform,
-                        Spacing::TimeUniform,
-                        Spacing::TimeQuadratic,
-                        Spacing::TimeQuadratic,
-                        Spacing::Karras { rho: T::c(7.0) },
-                    ][choice(
-                        key,
-                        None,
-                        v,
-                        &[
-                            "logsnr",
-                            "exponential",
-                            "timeuniform",
-                            "uniform",
-                            "timequadratic",
-                            "quadratic",
-                            "karras",
-                        ],
-                        "logSNR (= exponential), time_uniform, time_quadratic, karras, {karras: rho}, {flow_shift}, {mu}, or a list of times",
-                    )?],
-                }
-            }
-            Opt::UseKarras => {
-                let on = !null && boolean(key, None, v)?;
-                let is = matches!(c.spacing, Spacing::Karras { .. });
-                if on && !is {
-                    self.spacing_group = None;
-                    c.spacing = Spacing::Karras { rho: T::c(7.0) };
-                } else if !on && is {
-                    c.spacing = d.spacing;
-                }
-            }
-            Opt::TStart => c.t_start = time(key, v)?,
-            Opt::TEnd => c.t_end = time(key, v)?,
-            Opt::LowerOrderFinal => {
-                c.lower_order_final = if null {
-                    d.lower_order_final
-                } else {
-                    boolean(key, None, v)?
-                }
-            }
-            Opt::DenoiseToZero => {
-                c.denoise_to_zero = if null {
-                    d.denoise_to_zero
-                } else {
-                    boolean(key, None, v)?
-                }
-            }
-            Opt::SolverType => {
-                c.solver_type = if null {
-                    d.solver_type
-                } else {
-                    [
-                        SolverType::DpmSolver,
-                        SolverType::DpmSolver,
-                        SolverType::Taylor,
-                        SolverType::Taylor,
-                    ][choice(
-                        key,
-                        None,
-                        v,
-                        &["dpmsolver", "midpoint", "taylor", "heun"],
-                        "dpmsolver (= midpoint), taylor (= heun)",
-                    )?]
-                }
-            }
-            Opt::Prediction => {
-                use Prediction::*;
-                c.prediction = if null {
-                    d.prediction
-                } else {
-                    match choice(
-                        key,
-                        None,
-                        v,
-                        &[
-                            "noise",
-                            "epsilon",
-                            "xstart",
-                            "sample",
-                            "data",
-                            "v",
-                            "vprediction",
-                            "score",
-                            "flow",
-                            "flowprediction",
-                        ],
-                        "noise (= epsilon), x_start (= sample, data), v (= v_prediction), score, flow (= flow_prediction)",
-                    )? {
-                        0 | 1 => Noise,
-                        2..=4 => Data,
-                        5 | 6 => V,
-                        7 => Score,
-                        #[cfg(feature = "flow")]
-                        _ => Flow,
-                        #[cfg(not(feature = "flow"))]
-                        _ => {
-                            return Err(e(Problem::Must(
-                                "not flow: this build has no flow matching (feature `flow`)",
-                            )))
-                        }
-                    }
-                }
-            }
-            Opt::Guidance => {
-                self.guidance_group = None;
-                c.guidance = match v {
-                    Value::Null => Guidance::None,
-                    Value::Group => {
-                        self.guidance_group = Some((None, T::ONE));
-                        Guidance::None
-                    }
-                    _ => return Err(e(Problem::Must("null or {type, scale}"))),
-                };
-            }
-            Opt::Thresholding => {
-                c.thresholding = match v {
-                    Value::Null | Value::Bool(false) => None,
-                    Value::Bool(true) | Value::Group => Some(Thresholding::default()),
-                    _ => return Err(e(Problem::Must("null, a boolean or {ratio, max_val}"))),
-                };
-            }
-            Opt::Adaptive => {
-                c.adaptive = match v {
-                    Value::Null | Value::Group => d.adaptive,
-                    _ => {
-                        return Err(e(Problem::Must(
-                            "{atol, rtol, theta, t_err, h_init, max_nfe, reuse_rejected_eval}",
-                        )))
-                    }
-                };
-            }
-            Opt::MultistepVariant => {
-                c.multistep_variant = if null {
-                    d.multistep_variant
-                } else {
-                    [MultistepVariant::Reference, MultistepVariant::FullOrder][choice(
-                        key,
-                        None,
-                        v,
-                        &["reference", "fullorder"],
-                        "reference, full_order",
-                    )?]
-                }
-            }
-            Opt::Batch => {
-                c.batch = if null {
-                    d.batch
-                } else {
-                    integer(key, None, v, MAX_STEPS)?
-                }
-            }
-            Opt::Direction => {
-                c.direction = if null {
-                    d.direction
-                } else {
-                    [Direction::Sample, Direction::Invert]
-                        [choice(key, None, v, &["sample", "invert"], "sample, invert")?]
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets the entry `key` of the group `group` (`spacing`, `guidance`, `thresholding`,
-    /// `adaptive`); a group not started with [`Value::Group`] is started here.
-    pub fn set_in<'a>(
-        &mut self,
-        group: &'a str,
-        key: &'a str,
-        v: Value<'a, 'b, T>,
-    ) -> Result<(), OptionError<'a>> {
-        let e = |problem| OptionError {
-            group: Some(group),
-            key,
-            problem,
-        };
-        let Some(gi) = find(group, &CANONICAL) else {
-            return Err(OptionError {
-                group: None,
-                key: group,
-                problem: Problem::Unknown(NAMES),
-            });
-        };
-        let g = Some(group);
-        let null = v == Value::Null;
-        match CANONICAL_OPTION[gi] {
-            Opt::Spacing => {
-                let names = SPACING_NAMES;
-                let i = find_alias(
-                    key,
-                    &["karras", "flowshift", "mu", "timeshifttype", "shift"],
-                )
-                .ok_or(e(Problem::Unknown(names)))?;
-                let sg = match &mut self.spacing_group {
-                    Some(s) => s,
-                    s => {
-                        self.config.spacing = Spacing::TimeUniform;
-                        s.insert(SpacingGroup::default())
-                    }
-                };
-                let num = |v| {
-                    if null {
-                        Ok(None)
-                    } else {
-                        finite(key, g, v).map(Some)
-                    }
-                };
-                match i {
-                    0 => sg.karras = num(v)?,
-                    1 | 4 => sg.flow_shift = num(v)?,
-                    2 => sg.mu = num(v)?,
-                    _ => {
-                        sg.linear = !null
-                            && choice(key, g, v, &["exponential", "linear"], "exponential, linear")?
-                                == 1
-                    }
-                }
-            }
-            Opt::Guidance => {
-                let i = find(key, &["type", "scale"]).ok_or(e(Problem::Unknown(GUIDANCE_NAMES)))?;
-                let gg = self.guidance_group.get_or_insert((None, T::ONE));
-                if i == 0 {
-                    gg.0 = if null {
-                        None
-                    } else {
-                        Some(choice(
-                            key,
-                            g,
-                            v,
-                            &["classifierfree", "classifier", "none"],
-                            "classifier-free, classifier, none",
-                        )?)
-                    };
-                } else {
-                    gg.1 = if null {
-                        T::ONE
-                    } else {
-                        T::c(finite(key, g, v)?)
-                    };
-                }
-            }
-            Opt::Thresholding => {
-                let i = find_alias(
-                    key,
-                    &[
-                        "ratio",
-                        "maxval",
-                        "dynamicthresholdingratio",
-                        "samplemaxvalue",
-                    ],
-                )
-                .ok_or(e(Problem::Unknown(THRESHOLDING_NAMES)))?;
-                let d = Thresholding::<T>::default();
-                let t = self.config.thresholding.get_or_insert(d);
-                if i % 2 == 0 {
-                    t.ratio = if null {
-                        d.ratio
-                    } else {
-                        T::c(finite(key, g, v)?)
-                    };
-                } else {
-                    t.max_val = if null {
-                        d.max_val
-                    } else {
-                        T::c(finite(key, g, v)?)
-                    };
-                }
-            }
-            Opt::Adaptive => {
-                let i = find(
-                    key,
-                    &[
-                        "atol",
-                        "rtol",
-                        "theta",
-                        "terr",
-                        "hinit",
-                        "maxnfe",
-                        "reuserejectedeval",
-                    ],
-                )
-                .ok_or(e(Problem::Unknown(ADAPTIVE_NAMES)))?;
-                let d = AdaptiveOptions::<T>::default();
-                let a = &mut self.config.adaptive;
-                let f = |dv: T| -> Result<T, OptionError<'a>> {
-                    if null {
-                        Ok(dv)
-                    } else {
-                        finite(key, g, v).map(T::c)
-                    }
-                };
-                match i {
-                    0 => a.atol = f(d.atol)?,
-                    1 => a.rtol = f(d.rtol)?,
-                    2 => a.theta = f(d.theta)?,
-                    3 => a.t_err = f(d.t_err)?,
-                    4 => a.h_init = f(d.h_init)?,
-                    5 => {
-                        a.max_nfe = if null {
-                            d.max_nfe
-                        } else {
-                            integer(key, g, v, MAX_ADAPTIVE_NFE)?
-                        }
-                    }
-                    _ => {
-                        a.reuse_rejected_eval = if null {
-                            d.reuse_rejected_eval
-                        } else {
-                            boolean(key, g, v)?
-                        }
-                    }
-                }
-            }
-            _ => {
-                return Err(OptionError {
-                    group: None,
-                    key: group,
-                    problem: Problem::Must("a value, not an object"),
-                })
-            }
-        }
-        Ok(())
     }
 
     /// The configuration the options give (the groups resolved; a group missing its required
@@ -770,8 +348,8 @@ fn flow_spacing<'b, T: Real>(_: TimeShift<T>) -> Result<Spacing<'b, T>, OptionEr
     })
 }
 
-/// Each option, in the order of [`CANONICAL`].
-#[derive(Clone, Copy)]
+/// Each option (the table [`KEYS`] names them).
+#[derive(Clone, Copy, PartialEq)]
 enum Opt {
     Algorithm,
     Method,
@@ -791,81 +369,204 @@ enum Opt {
     MultistepVariant,
     Batch,
     Direction,
+    // Group entries.
+    Karras,
+    FlowShift,
+    Mu,
+    TimeShiftType,
+    GuidanceType,
+    GuidanceScale,
+    Ratio,
+    MaxVal,
+    Atol,
+    Rtol,
+    Theta,
+    TErr,
+    HInit,
+    MaxNfe,
+    ReuseRejectedEval,
 }
 
-/// Every name and alias (lower case, no `_`), beside the option it names in
-/// [`CANONICAL_OPTION`].
-const CANONICAL: [&str; 24] = [
+/// Every option name, its aliases after it, beside the option.
+const KEYS: &[(&str, Opt)] = &[
+    ("algorithm", Opt::Algorithm),
+    ("algorithm_type", Opt::Algorithm),
+    ("method", Opt::Method),
+    ("order", Opt::Order),
+    ("solver_order", Opt::Order),
+    ("steps", Opt::Steps),
+    ("num_inference_steps", Opt::Steps),
+    ("spacing", Opt::Spacing),
+    ("skip_type", Opt::Spacing),
+    ("use_karras_sigmas", Opt::UseKarras),
+    ("t_start", Opt::TStart),
+    ("t_end", Opt::TEnd),
+    ("lower_order_final", Opt::LowerOrderFinal),
+    ("denoise_to_zero", Opt::DenoiseToZero),
+    ("solver_type", Opt::SolverType),
+    ("prediction", Opt::Prediction),
+    ("prediction_type", Opt::Prediction),
+    ("model_type", Opt::Prediction),
+    ("guidance", Opt::Guidance),
+    ("thresholding", Opt::Thresholding),
+    ("adaptive", Opt::Adaptive),
+    ("multistep_variant", Opt::MultistepVariant),
+    ("batch", Opt::Batch),
+    ("direction", Opt::Direction),
+];
+
+/// The entries of each group: (group, entry name, option).
+const GROUP_KEYS: &[(Opt, &str, Opt)] = &[
+    (Opt::Spacing, "karras", Opt::Karras),
+    (Opt::Spacing, "flow_shift", Opt::FlowShift),
+    (Opt::Spacing, "shift", Opt::FlowShift),
+    (Opt::Spacing, "mu", Opt::Mu),
+    (Opt::Spacing, "time_shift_type", Opt::TimeShiftType),
+    (Opt::Guidance, "type", Opt::GuidanceType),
+    (Opt::Guidance, "scale", Opt::GuidanceScale),
+    (Opt::Thresholding, "ratio", Opt::Ratio),
+    (Opt::Thresholding, "dynamic_thresholding_ratio", Opt::Ratio),
+    (Opt::Thresholding, "max_val", Opt::MaxVal),
+    (Opt::Thresholding, "sample_max_value", Opt::MaxVal),
+    (Opt::Adaptive, "atol", Opt::Atol),
+    (Opt::Adaptive, "rtol", Opt::Rtol),
+    (Opt::Adaptive, "theta", Opt::Theta),
+    (Opt::Adaptive, "t_err", Opt::TErr),
+    (Opt::Adaptive, "h_init", Opt::HInit),
+    (Opt::Adaptive, "max_nfe", Opt::MaxNfe),
+    (Opt::Adaptive, "reuse_rejected_eval", Opt::ReuseRejectedEval),
+];
+
+// The names of each choice, in the order of the value tables where they are read.
+const ALGORITHMS: &[&str] = &["dpmsolver", "dpmsolver++", "dpmsolverpp"];
+const METHODS: &[&str] = &["multistep", "singlestep", "singlestep_fixed", "adaptive"];
+const SPACINGS: &[&str] = &[
+    "logSNR",
+    "exponential",
+    "time_uniform",
+    "uniform",
+    "time_quadratic",
+    "quadratic",
+    "karras",
+];
+const SOLVER_TYPES: &[&str] = &["dpmsolver", "midpoint", "taylor", "heun"];
+const PREDICTIONS: &[&str] = &[
+    "noise",
+    "epsilon",
+    "x_start",
+    "sample",
+    "data",
+    "v",
+    "v_prediction",
+    "score",
+    "flow",
+    "flow_prediction",
+];
+const GUIDANCE_TYPES: &[&str] = &["classifier-free", "classifier", "none"];
+const TIME_SHIFT_TYPES: &[&str] = &["exponential", "linear"];
+const VARIANTS: &[&str] = &["reference", "full_order"];
+const DIRECTIONS: &[&str] = &["sample", "invert"];
+
+/// The options' names, as an unknown-key error lists them.
+pub const NAMES: &[&str] = &[
     "algorithm",
-    "algorithmtype",
     "method",
     "order",
-    "solverorder",
     "steps",
-    "numinferencesteps",
     "spacing",
-    "skiptype",
-    "usekarrassigmas",
-    "tstart",
-    "tend",
-    "lowerorderfinal",
-    "denoisetozero",
-    "solvertype",
+    "use_karras_sigmas",
+    "t_start",
+    "t_end",
+    "lower_order_final",
+    "denoise_to_zero",
+    "solver_type",
     "prediction",
-    "predictiontype",
-    "modeltype",
     "guidance",
     "thresholding",
     "adaptive",
-    "multistepvariant",
+    "multistep_variant",
     "batch",
     "direction",
 ];
 
-const CANONICAL_OPTION: [Opt; 24] = [
-    Opt::Algorithm,
-    Opt::Algorithm,
-    Opt::Method,
-    Opt::Order,
-    Opt::Order,
-    Opt::Steps,
-    Opt::Steps,
-    Opt::Spacing,
-    Opt::Spacing,
-    Opt::UseKarras,
-    Opt::TStart,
-    Opt::TEnd,
-    Opt::LowerOrderFinal,
-    Opt::DenoiseToZero,
-    Opt::SolverType,
-    Opt::Prediction,
-    Opt::Prediction,
-    Opt::Prediction,
-    Opt::Guidance,
-    Opt::Thresholding,
-    Opt::Adaptive,
-    Opt::MultistepVariant,
-    Opt::Batch,
-    Opt::Direction,
-];
+/// Largest adaptive `max_nfe` accepted.
+pub const MAX_ADAPTIVE_NFE: usize = 1 << 24;
 
-fn find_alias(name: &str, names: &[&str]) -> Option<usize> {
-    find(name, names)
+/// Whether two names are the same ignoring ASCII case, `_` and `-`.
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        while i < a.len() && matches!(a[i], b'_' | b'-') {
+            i += 1;
+        }
+        while j < b.len() && matches!(b[j], b'_' | b'-') {
+            j += 1;
+        }
+        match (a.get(i), b.get(j)) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => (i, j) = (i + 1, j + 1),
+            _ => return false,
+        }
+    }
 }
 
-fn choice<'a, T>(
-    key: &'a str,
+/// The type-checked value of one option (not generic: one copy of the checks).
+enum Parsed {
+    Null,
+    Index(usize),
+    Int(usize),
+    Bool(bool),
+    Num(f64),
+}
+
+/// What an option takes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Choice(&'static [&'static str]),
+    Int(usize),
+    Bool,
+    Num,
+}
+
+/// A value without its list (a list is a type error except for `spacing`, read before).
+#[derive(Clone, Copy)]
+enum Plain<'a> {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Str(&'a str),
+    Other,
+}
+
+fn parse<'a>(
     group: Option<&'a str>,
-    v: Value<'a, '_, T>,
-    names: &[&str],
-    expected: &'static str,
-) -> Result<usize, OptionError<'a>> {
-    let problem = match v {
-        Value::Str(s) => match find(s, names) {
-            Some(i) => return Ok(i),
-            None => Problem::Choice { got: s, expected },
+    key: &'a str,
+    kind: Kind,
+    v: Plain<'a>,
+) -> Result<Parsed, OptionError<'a>> {
+    let problem = match (kind, v) {
+        (_, Plain::Null) => return Ok(Parsed::Null),
+        (Kind::Choice(names), Plain::Str(s)) => match names.iter().position(|n| same_name(s, n)) {
+            Some(i) => return Ok(Parsed::Index(i)),
+            None => Problem::Choice {
+                got: s,
+                expected: names,
+            },
         },
-        _ => Problem::Must("a string"),
+        (Kind::Choice(_), _) => Problem::Must("a string"),
+        (Kind::Bool, Plain::Bool(b)) => return Ok(Parsed::Bool(b)),
+        (Kind::Bool, _) => Problem::Must("a boolean"),
+        (Kind::Int(max), Plain::Number(x)) if x.is_finite() => {
+            // `max` is far below 2^53 (exact in f64); the comparison also rejects negatives
+            // and fractions.
+            if x >= 0.0 && x <= max as f64 && x as usize as f64 == x {
+                return Ok(Parsed::Int(x as usize));
+            }
+            Problem::Integer { got: x, max }
+        }
+        (Kind::Num, Plain::Number(x)) if x.is_finite() => return Ok(Parsed::Num(x)),
+        (Kind::Num | Kind::Int(_), _) => Problem::Must("a finite number"),
     };
     Err(OptionError {
         group,
@@ -874,60 +575,308 @@ fn choice<'a, T>(
     })
 }
 
-fn finite<'a, T>(
-    key: &'a str,
-    group: Option<&'a str>,
-    v: Value<'a, '_, T>,
-) -> Result<f64, OptionError<'a>> {
-    match v {
-        Value::Number(x) if x.is_finite() => Ok(x),
-        _ => Err(OptionError {
-            group,
-            key,
-            problem: Problem::Must("a finite number"),
-        }),
+impl<'s, T> Value<'s, '_, T> {
+    fn plain(&self) -> Plain<'s> {
+        match *self {
+            Value::Null => Plain::Null,
+            Value::Bool(b) => Plain::Bool(b),
+            Value::Number(x) => Plain::Number(x),
+            Value::Str(s) => Plain::Str(s),
+            _ => Plain::Other,
+        }
     }
 }
 
-fn integer<'a, T>(
-    key: &'a str,
-    group: Option<&'a str>,
-    v: Value<'a, '_, T>,
-    max: usize,
-) -> Result<usize, OptionError<'a>> {
-    let x = finite(key, group, v)?;
-    // `max` is far below 2^53 (exact in f64); the comparison rejects negatives and fractions.
-    if x >= 0.0 && x <= max as f64 && x as usize as f64 == x {
-        Ok(x as usize)
-    } else {
-        Err(OptionError {
-            group,
-            key,
-            problem: Problem::Integer { got: x, max },
-        })
+impl Parsed {
+    /// The index of the name chosen (`None` for null).
+    fn at(&self) -> Option<usize> {
+        match *self {
+            Parsed::Index(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn int(&self, default: usize) -> usize {
+        match *self {
+            Parsed::Int(n) => n,
+            _ => default,
+        }
+    }
+
+    fn flag(&self, default: bool) -> bool {
+        match *self {
+            Parsed::Bool(b) => b,
+            _ => default,
+        }
+    }
+
+    fn num<T: Real>(&self, default: T) -> T {
+        match *self {
+            Parsed::Num(x) => T::c(x),
+            _ => default,
+        }
+    }
+
+    fn opt_num(&self) -> Option<f64> {
+        match *self {
+            Parsed::Num(x) => Some(x),
+            _ => None,
+        }
     }
 }
 
-fn boolean<'a, T>(
-    key: &'a str,
-    group: Option<&'a str>,
-    v: Value<'a, '_, T>,
-) -> Result<bool, OptionError<'a>> {
-    match v {
-        Value::Bool(b) => Ok(b),
-        _ => Err(OptionError {
-            group,
+impl<'b, T: Real> Options<'b, T> {
+    fn set_top<'a>(&mut self, key: &'a str, v: Value<'a, 'b, T>) -> Result<(), OptionError<'a>> {
+        let err = |problem| OptionError {
+            group: None,
             key,
-            problem: Problem::Must("a boolean"),
-        }),
+            problem,
+        };
+        let Some(&(_, opt)) = KEYS.iter().find(|(n, _)| same_name(key, n)) else {
+            return Err(err(Problem::Unknown(NAMES)));
+        };
+        let d = Config::<T>::default();
+        let c = &mut self.config;
+        // The options that take more than one kind of value.
+        match (opt, v) {
+            (Opt::Spacing, Value::Numbers(times)) => {
+                self.spacing_group = None;
+                c.spacing = Spacing::Custom(times);
+                return Ok(());
+            }
+            (Opt::Spacing, Value::Group) => {
+                self.spacing_group = Some(SpacingGroup::default());
+                return Ok(());
+            }
+            (Opt::Guidance, Value::Null | Value::Group) => {
+                c.guidance = Guidance::None;
+                self.guidance_group = matches!(v, Value::Group).then_some((None, T::ONE));
+                return Ok(());
+            }
+            (Opt::Guidance, _) => return Err(err(Problem::Must("null or {type, scale}"))),
+            (Opt::Thresholding, Value::Null | Value::Bool(_) | Value::Group) => {
+                c.thresholding =
+                    matches!(v, Value::Bool(true) | Value::Group).then(Thresholding::default);
+                return Ok(());
+            }
+            (Opt::Thresholding, _) => {
+                return Err(err(Problem::Must("null, a boolean or {ratio, max_val}")))
+            }
+            (Opt::Adaptive, Value::Null | Value::Group) => {
+                c.adaptive = d.adaptive;
+                return Ok(());
+            }
+            (Opt::Adaptive, _) => return Err(err(Problem::Must("null or an object"))),
+            _ => {}
+        }
+        let kind = match opt {
+            Opt::Algorithm => Kind::Choice(ALGORITHMS),
+            Opt::Method => Kind::Choice(METHODS),
+            Opt::Order => Kind::Int(3),
+            Opt::Steps | Opt::Batch => Kind::Int(MAX_STEPS),
+            Opt::Spacing => Kind::Choice(SPACINGS),
+            Opt::UseKarras | Opt::LowerOrderFinal | Opt::DenoiseToZero => Kind::Bool,
+            Opt::SolverType => Kind::Choice(SOLVER_TYPES),
+            Opt::Prediction => Kind::Choice(PREDICTIONS),
+            Opt::MultistepVariant => Kind::Choice(VARIANTS),
+            Opt::Direction => Kind::Choice(DIRECTIONS),
+            _ => Kind::Num,
+        };
+        let p = parse(None, key, kind, v.plain())?;
+        match opt {
+            Opt::Algorithm => {
+                use Algorithm::*;
+                c.algorithm = match p.at() {
+                    None => d.algorithm,
+                    Some(0) => DpmSolver,
+                    Some(_) => DpmSolverPp,
+                }
+            }
+            Opt::Method => {
+                use Method::*;
+                c.method = match p.at() {
+                    None => d.method,
+                    Some(0) => Multistep,
+                    Some(1) => Singlestep,
+                    Some(2) => SinglestepFixed,
+                    Some(_) => Adaptive,
+                }
+            }
+            Opt::Order => c.order = p.int(d.order),
+            Opt::Steps => c.steps = p.int(d.steps),
+            Opt::Batch => c.batch = p.int(d.batch),
+            Opt::Spacing => {
+                use Spacing::*;
+                self.spacing_group = None;
+                c.spacing = match p.at() {
+                    None => d.spacing,
+                    Some(0 | 1) => LogSnr,
+                    Some(2 | 3) => TimeUniform,
+                    Some(4 | 5) => TimeQuadratic,
+                    Some(_) => Karras { rho: T::c(7.0) },
+                };
+            }
+            Opt::UseKarras => {
+                let is = matches!(c.spacing, Spacing::Karras { .. });
+                if p.flag(false) && !is {
+                    self.spacing_group = None;
+                    c.spacing = Spacing::Karras { rho: T::c(7.0) };
+                } else if !p.flag(false) && is {
+                    c.spacing = d.spacing;
+                }
+            }
+            Opt::TStart => c.t_start = p.opt_num().map(T::c),
+            Opt::TEnd => c.t_end = p.opt_num().map(T::c),
+            Opt::LowerOrderFinal => c.lower_order_final = p.flag(d.lower_order_final),
+            Opt::DenoiseToZero => c.denoise_to_zero = p.flag(d.denoise_to_zero),
+            Opt::SolverType => {
+                use SolverType::*;
+                c.solver_type = match p.at() {
+                    None => d.solver_type,
+                    Some(0 | 1) => DpmSolver,
+                    Some(_) => Taylor,
+                }
+            }
+            Opt::Prediction => {
+                c.prediction = match p {
+                    Parsed::Index(i) => prediction(i).map_err(err)?,
+                    _ => d.prediction,
+                }
+            }
+            Opt::MultistepVariant => {
+                use MultistepVariant::*;
+                c.multistep_variant = match p.at() {
+                    None => d.multistep_variant,
+                    Some(0) => Reference,
+                    Some(_) => FullOrder,
+                }
+            }
+            _ => {
+                use Direction::*;
+                c.direction = match p.at() {
+                    None => d.direction,
+                    Some(0) => Sample,
+                    Some(_) => Invert,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the entry `key` of the group `group` (`spacing`, `guidance`, `thresholding`,
+    /// `adaptive`); a group not started with [`Value::Group`] is started here.
+    pub fn set_in<'a>(
+        &mut self,
+        group: &'a str,
+        key: &'a str,
+        v: Value<'a, 'b, T>,
+    ) -> Result<(), OptionError<'a>> {
+        let Some(&(_, gopt)) = KEYS.iter().find(|(n, _)| same_name(group, n)) else {
+            return Err(OptionError {
+                group: None,
+                key: group,
+                problem: Problem::Unknown(NAMES),
+            });
+        };
+        let entry = GROUP_KEYS
+            .iter()
+            .find(|(g, n, _)| *g == gopt && same_name(key, n));
+        let Some(&(_, _, opt)) = entry else {
+            let problem = match gopt {
+                Opt::Spacing => {
+                    Problem::Unknown(&["karras", "flow_shift", "mu", "time_shift_type"])
+                }
+                Opt::Guidance => Problem::Unknown(&["type", "scale"]),
+                Opt::Thresholding => Problem::Unknown(&["ratio", "max_val"]),
+                Opt::Adaptive => Problem::Unknown(&[
+                    "atol",
+                    "rtol",
+                    "theta",
+                    "t_err",
+                    "h_init",
+                    "max_nfe",
+                    "reuse_rejected_eval",
+                ]),
+                _ => {
+                    return Err(OptionError {
+                        group: None,
+                        key: group,
+                        problem: Problem::Must("a value, not an object"),
+                    })
+                }
+            };
+            return Err(OptionError {
+                group: Some(group),
+                key,
+                problem,
+            });
+        };
+        let kind = match opt {
+            Opt::TimeShiftType => Kind::Choice(TIME_SHIFT_TYPES),
+            Opt::GuidanceType => Kind::Choice(GUIDANCE_TYPES),
+            Opt::MaxNfe => Kind::Int(MAX_ADAPTIVE_NFE),
+            Opt::ReuseRejectedEval => Kind::Bool,
+            _ => Kind::Num,
+        };
+        let p = parse(Some(group), key, kind, v.plain())?;
+        if gopt == Opt::Spacing {
+            let sg = match &mut self.spacing_group {
+                Some(s) => s,
+                s => s.insert(SpacingGroup::default()),
+            };
+            match opt {
+                Opt::Karras => sg.karras = p.opt_num(),
+                Opt::FlowShift => sg.flow_shift = p.opt_num(),
+                Opt::Mu => sg.mu = p.opt_num(),
+                _ => sg.linear = p.at() == Some(1),
+            }
+        } else if gopt == Opt::Guidance {
+            let gg = self.guidance_group.get_or_insert((None, T::ONE));
+            match opt {
+                Opt::GuidanceType => gg.0 = p.at(),
+                _ => gg.1 = p.num(T::ONE),
+            }
+        } else if gopt == Opt::Thresholding {
+            let d = Thresholding::<T>::default();
+            let t = self.config.thresholding.get_or_insert(d);
+            match opt {
+                Opt::Ratio => t.ratio = p.num(d.ratio),
+                _ => t.max_val = p.num(d.max_val),
+            }
+        } else {
+            let d = AdaptiveOptions::<T>::default();
+            let a = &mut self.config.adaptive;
+            match opt {
+                Opt::Atol => a.atol = p.num(d.atol),
+                Opt::Rtol => a.rtol = p.num(d.rtol),
+                Opt::Theta => a.theta = p.num(d.theta),
+                Opt::TErr => a.t_err = p.num(d.t_err),
+                Opt::HInit => a.h_init = p.num(d.h_init),
+                Opt::MaxNfe => a.max_nfe = p.int(d.max_nfe),
+                _ => a.reuse_rejected_eval = p.flag(d.reuse_rejected_eval),
+            }
+        }
+        Ok(())
     }
 }
 
-fn time<'a, T: Real>(key: &'a str, v: Value<'a, '_, T>) -> Result<Option<T>, OptionError<'a>> {
-    match v {
-        Value::Null => Ok(None),
-        v => finite(key, None, v).map(|x| Some(T::c(x))),
-    }
+/// The prediction named by `PREDICTIONS[i]`.
+fn prediction(i: usize) -> Result<Prediction, Problem<'static>> {
+    use Prediction::*;
+    Ok(match i {
+        0 | 1 => Noise,
+        2..=4 => Data,
+        5 | 6 => V,
+        7 => Score,
+        #[cfg(feature = "flow")]
+        _ => Flow,
+        #[cfg(not(feature = "flow"))]
+        _ => {
+            return Err(Problem::Must(
+                "not flow: this build has no flow matching (feature `flow`)",
+            ))
+        }
+    })
 }
 
 impl<T: Real> Config<'_, T> {
@@ -1052,7 +1001,7 @@ mod tests {
         assert!(e(&[("stpes", V::Number(1.0))])
             .starts_with("unknown key 'stpes' (expected one of: algorithm, method,"));
         assert!(e(&[("spacing.rho", V::Number(1.0))])
-            .starts_with("unknown key 'spacing.rho' (expected one of: karras,"));
+            .starts_with("unknown key 'rho' in spacing (expected one of: karras,"));
         assert_eq!(e(&[("spacing", V::Group)]), "spacing must be a name, a list of times, or an object with karras (rho, e.g. 7), flow_shift or mu");
         assert_eq!(
             e(&[("guidance.scale", V::Number(2.0))]),

@@ -11,6 +11,7 @@ use dpm_solver::{
 };
 pub mod diffusers;
 pub mod flow;
+pub mod options;
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -60,8 +60,10 @@ pub mod validate;
 
 pub use core::ops::ControlFlow;
 pub use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
+pub use dpm_solver::options::{generate_profile, OptionError, Options, Value};
 pub use dpm_solver::{
-    AdaptiveOptions, Algorithm, Method, MultistepVariant, Spacing, Stats, StepReport, Thresholding,
+    AdaptiveOptions, Algorithm, Config, Method, MultistepVariant, Spacing, Stats, StepReport,
+    Thresholding,
 };
 pub use error::{PipelineError, Result};
 #[cfg(feature = "pipeline")]
