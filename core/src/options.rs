@@ -159,7 +159,20 @@ impl OptionError<'_> {
             Problem::Integer { max, .. } => {
                 path(w, &[ctx, self.group, Some(self.key)])?;
                 w.write_str(" must be an integer in 0..=")?;
-                write!(w, "{max}, got ")?;
+                let mut digits = [0u8; 20];
+                let mut i = digits.len();
+                let mut n = max;
+                loop {
+                    i -= 1;
+                    digits[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                // ASCII digits.
+                w.write_str(core::str::from_utf8(&digits[i..]).unwrap_or("?"))?;
+                w.write_str(", got ")?;
                 (&[], "")
             }
             Problem::Must(what) => {
@@ -293,7 +306,9 @@ impl<'b, T: Real> Options<'b, T> {
                     return Err(OptionError {
                         group: None,
                         key: "spacing",
-                        problem: Problem::Must("a name, a list of times, or an object with karras (rho, e.g. 7), flow_shift or mu"),
+                        problem: Problem::Must(
+                            "a name, a list of times, or {karras (rho), flow_shift or mu}",
+                        ),
                     })
                 }
             };
@@ -627,17 +642,66 @@ impl Parsed {
 
 impl<'b, T: Real> Options<'b, T> {
     fn set_top<'a>(&mut self, key: &'a str, v: Value<'a, 'b, T>) -> Result<(), OptionError<'a>> {
+        match KEYS.iter().find(|(n, _)| same_name(key, n)) {
+            Some(&(_, opt)) => self.set_opt(opt, None, key, v),
+            None => Err(OptionError {
+                group: None,
+                key,
+                problem: Problem::Unknown(NAMES),
+            }),
+        }
+    }
+
+    /// Sets the entry `key` of the group `group` (`spacing`, `guidance`, `thresholding`,
+    /// `adaptive`); a group not started with [`Value::Group`] is started here.
+    pub fn set_in<'a>(
+        &mut self,
+        group: &'a str,
+        key: &'a str,
+        v: Value<'a, 'b, T>,
+    ) -> Result<(), OptionError<'a>> {
+        let Some(&(_, gopt)) = KEYS.iter().find(|(n, _)| same_name(group, n)) else {
+            return Err(OptionError {
+                group: None,
+                key: group,
+                problem: Problem::Unknown(NAMES),
+            });
+        };
+        let entry = GROUP_KEYS
+            .iter()
+            .find(|(g, n, _)| *g == gopt && same_name(key, n));
+        if let Some(&(_, _, opt)) = entry {
+            return self.set_opt(opt, Some(group), key, v);
+        }
+        let (group, key, problem) = match gopt {
+            Opt::Spacing => (Some(group), key, Problem::Unknown(SPACING_KEYS)),
+            Opt::Guidance => (Some(group), key, Problem::Unknown(&["type", "scale"])),
+            Opt::Thresholding => (Some(group), key, Problem::Unknown(&["ratio", "max_val"])),
+            Opt::Adaptive => (Some(group), key, Problem::Unknown(ADAPTIVE_KEYS)),
+            _ => (None, group, Problem::Must("a value, not an object")),
+        };
+        Err(OptionError {
+            group,
+            key,
+            problem,
+        })
+    }
+
+    /// Sets the option `opt` (an entry of `group`, if given) to `v`.
+    fn set_opt<'a>(
+        &mut self,
+        opt: Opt,
+        group: Option<&'a str>,
+        key: &'a str,
+        v: Value<'a, 'b, T>,
+    ) -> Result<(), OptionError<'a>> {
         let err = |problem| OptionError {
-            group: None,
+            group,
             key,
             problem,
         };
-        let Some(&(_, opt)) = KEYS.iter().find(|(n, _)| same_name(key, n)) else {
-            return Err(err(Problem::Unknown(NAMES)));
-        };
-        let d = Config::<T>::default();
         let c = &mut self.config;
-        // The options that take more than one kind of value.
+        // The options that take more than one kind of value (groups only at the top level).
         match (opt, v) {
             (Opt::Spacing, Value::Numbers(times)) => {
                 self.spacing_group = None;
@@ -663,7 +727,7 @@ impl<'b, T: Real> Options<'b, T> {
                 return Err(err(Problem::Must("null, a boolean or {ratio, max_val}")))
             }
             (Opt::Adaptive, Value::Null | Value::Group) => {
-                c.adaptive = d.adaptive;
+                c.adaptive = AdaptiveOptions::default();
                 return Ok(());
             }
             (Opt::Adaptive, _) => return Err(err(Problem::Must("null or an object"))),
@@ -675,14 +739,22 @@ impl<'b, T: Real> Options<'b, T> {
             Opt::Order => Kind::Int(3),
             Opt::Steps | Opt::Batch => Kind::Int(MAX_STEPS),
             Opt::Spacing => Kind::Choice(SPACINGS),
-            Opt::UseKarras | Opt::LowerOrderFinal | Opt::DenoiseToZero => Kind::Bool,
             Opt::SolverType => Kind::Choice(SOLVER_TYPES),
             Opt::Prediction => Kind::Choice(PREDICTIONS),
             Opt::MultistepVariant => Kind::Choice(VARIANTS),
             Opt::Direction => Kind::Choice(DIRECTIONS),
+            Opt::TimeShiftType => Kind::Choice(TIME_SHIFT_TYPES),
+            Opt::GuidanceType => Kind::Choice(GUIDANCE_TYPES),
+            Opt::MaxNfe => Kind::Int(MAX_ADAPTIVE_NFE),
+            Opt::UseKarras | Opt::LowerOrderFinal | Opt::DenoiseToZero | Opt::ReuseRejectedEval => {
+                Kind::Bool
+            }
             _ => Kind::Num,
         };
-        let p = parse(None, key, kind, v.plain())?;
+        let p = parse(group, key, kind, v.plain())?;
+        let d = Config::<T>::default();
+        let (a, da) = (&mut c.adaptive, d.adaptive);
+        let dt = Thresholding::<T>::default();
         match opt {
             Opt::Algorithm => {
                 use Algorithm::*;
@@ -738,9 +810,9 @@ impl<'b, T: Real> Options<'b, T> {
                 }
             }
             Opt::Prediction => {
-                c.prediction = match p {
-                    Parsed::Index(i) => prediction(i).map_err(err)?,
-                    _ => d.prediction,
+                c.prediction = match p.at() {
+                    Some(i) => prediction(i).map_err(err)?,
+                    None => d.prediction,
                 }
             }
             Opt::MultistepVariant => {
@@ -751,7 +823,7 @@ impl<'b, T: Real> Options<'b, T> {
                     Some(_) => FullOrder,
                 }
             }
-            _ => {
+            Opt::Direction => {
                 use Direction::*;
                 c.direction = match p.at() {
                     None => d.direction,
@@ -759,106 +831,48 @@ impl<'b, T: Real> Options<'b, T> {
                     Some(_) => Invert,
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Sets the entry `key` of the group `group` (`spacing`, `guidance`, `thresholding`,
-    /// `adaptive`); a group not started with [`Value::Group`] is started here.
-    pub fn set_in<'a>(
-        &mut self,
-        group: &'a str,
-        key: &'a str,
-        v: Value<'a, 'b, T>,
-    ) -> Result<(), OptionError<'a>> {
-        let Some(&(_, gopt)) = KEYS.iter().find(|(n, _)| same_name(group, n)) else {
-            return Err(OptionError {
-                group: None,
-                key: group,
-                problem: Problem::Unknown(NAMES),
-            });
-        };
-        let entry = GROUP_KEYS
-            .iter()
-            .find(|(g, n, _)| *g == gopt && same_name(key, n));
-        let Some(&(_, _, opt)) = entry else {
-            let problem = match gopt {
-                Opt::Spacing => {
-                    Problem::Unknown(&["karras", "flow_shift", "mu", "time_shift_type"])
+            Opt::Karras | Opt::FlowShift | Opt::Mu | Opt::TimeShiftType => {
+                let sg = self.spacing_group.get_or_insert_with(SpacingGroup::default);
+                match opt {
+                    Opt::Karras => sg.karras = p.opt_num(),
+                    Opt::FlowShift => sg.flow_shift = p.opt_num(),
+                    Opt::Mu => sg.mu = p.opt_num(),
+                    _ => sg.linear = p.at() == Some(1),
                 }
-                Opt::Guidance => Problem::Unknown(&["type", "scale"]),
-                Opt::Thresholding => Problem::Unknown(&["ratio", "max_val"]),
-                Opt::Adaptive => Problem::Unknown(&[
-                    "atol",
-                    "rtol",
-                    "theta",
-                    "t_err",
-                    "h_init",
-                    "max_nfe",
-                    "reuse_rejected_eval",
-                ]),
-                _ => {
-                    return Err(OptionError {
-                        group: None,
-                        key: group,
-                        problem: Problem::Must("a value, not an object"),
-                    })
+            }
+            Opt::GuidanceType | Opt::GuidanceScale => {
+                let gg = self.guidance_group.get_or_insert((None, T::ONE));
+                match opt {
+                    Opt::GuidanceType => gg.0 = p.at(),
+                    _ => gg.1 = p.num(T::ONE),
                 }
-            };
-            return Err(OptionError {
-                group: Some(group),
-                key,
-                problem,
-            });
-        };
-        let kind = match opt {
-            Opt::TimeShiftType => Kind::Choice(TIME_SHIFT_TYPES),
-            Opt::GuidanceType => Kind::Choice(GUIDANCE_TYPES),
-            Opt::MaxNfe => Kind::Int(MAX_ADAPTIVE_NFE),
-            Opt::ReuseRejectedEval => Kind::Bool,
-            _ => Kind::Num,
-        };
-        let p = parse(Some(group), key, kind, v.plain())?;
-        if gopt == Opt::Spacing {
-            let sg = match &mut self.spacing_group {
-                Some(s) => s,
-                s => s.insert(SpacingGroup::default()),
-            };
-            match opt {
-                Opt::Karras => sg.karras = p.opt_num(),
-                Opt::FlowShift => sg.flow_shift = p.opt_num(),
-                Opt::Mu => sg.mu = p.opt_num(),
-                _ => sg.linear = p.at() == Some(1),
             }
-        } else if gopt == Opt::Guidance {
-            let gg = self.guidance_group.get_or_insert((None, T::ONE));
-            match opt {
-                Opt::GuidanceType => gg.0 = p.at(),
-                _ => gg.1 = p.num(T::ONE),
-            }
-        } else if gopt == Opt::Thresholding {
-            let d = Thresholding::<T>::default();
-            let t = self.config.thresholding.get_or_insert(d);
-            match opt {
-                Opt::Ratio => t.ratio = p.num(d.ratio),
-                _ => t.max_val = p.num(d.max_val),
-            }
-        } else {
-            let d = AdaptiveOptions::<T>::default();
-            let a = &mut self.config.adaptive;
-            match opt {
-                Opt::Atol => a.atol = p.num(d.atol),
-                Opt::Rtol => a.rtol = p.num(d.rtol),
-                Opt::Theta => a.theta = p.num(d.theta),
-                Opt::TErr => a.t_err = p.num(d.t_err),
-                Opt::HInit => a.h_init = p.num(d.h_init),
-                Opt::MaxNfe => a.max_nfe = p.int(d.max_nfe),
-                _ => a.reuse_rejected_eval = p.flag(d.reuse_rejected_eval),
-            }
+            Opt::Ratio => c.thresholding.get_or_insert(dt).ratio = p.num(dt.ratio),
+            Opt::MaxVal => c.thresholding.get_or_insert(dt).max_val = p.num(dt.max_val),
+            Opt::Atol => a.atol = p.num(da.atol),
+            Opt::Rtol => a.rtol = p.num(da.rtol),
+            Opt::Theta => a.theta = p.num(da.theta),
+            Opt::TErr => a.t_err = p.num(da.t_err),
+            Opt::HInit => a.h_init = p.num(da.h_init),
+            Opt::MaxNfe => a.max_nfe = p.int(da.max_nfe),
+            Opt::ReuseRejectedEval => a.reuse_rejected_eval = p.flag(da.reuse_rejected_eval),
+            // Handled above.
+            Opt::Guidance | Opt::Thresholding | Opt::Adaptive => {}
         }
         Ok(())
     }
 }
+
+const SPACING_KEYS: &[&str] = &["karras", "flow_shift", "mu", "time_shift_type"];
+const ADAPTIVE_KEYS: &[&str] = &[
+    "atol",
+    "rtol",
+    "theta",
+    "t_err",
+    "h_init",
+    "max_nfe",
+    "reuse_rejected_eval",
+];
 
 /// The prediction named by `PREDICTIONS[i]`.
 fn prediction(i: usize) -> Result<Prediction, Problem<'static>> {
@@ -1002,7 +1016,10 @@ mod tests {
             .starts_with("unknown key 'stpes' (expected one of: algorithm, method,"));
         assert!(e(&[("spacing.rho", V::Number(1.0))])
             .starts_with("unknown key 'rho' in spacing (expected one of: karras,"));
-        assert_eq!(e(&[("spacing", V::Group)]), "spacing must be a name, a list of times, or an object with karras (rho, e.g. 7), flow_shift or mu");
+        assert_eq!(
+            e(&[("spacing", V::Group)]),
+            "spacing must be a name, a list of times, or {karras (rho), flow_shift or mu}"
+        );
         assert_eq!(
             e(&[("guidance.scale", V::Number(2.0))]),
             "guidance.type must be given ('classifier-free' or 'classifier')"
