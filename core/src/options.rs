@@ -122,8 +122,8 @@ pub enum Problem<'a> {
     Integer {
         /// The number given.
         got: f64,
-        /// The largest accepted.
-        max: usize,
+        /// The largest accepted, as text.
+        max: &'static str,
     },
     /// A value of the wrong type or out of range; says what it must be.
     Must(&'static str),
@@ -159,19 +159,7 @@ impl OptionError<'_> {
             Problem::Integer { max, .. } => {
                 path(w, &[ctx, self.group, Some(self.key)])?;
                 w.write_str(" must be an integer in 0..=")?;
-                let mut digits = [0u8; 20];
-                let mut i = digits.len();
-                let mut n = max;
-                loop {
-                    i -= 1;
-                    digits[i] = b'0' + (n % 10) as u8;
-                    n /= 10;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                // ASCII digits.
-                w.write_str(core::str::from_utf8(&digits[i..]).unwrap_or("?"))?;
+                w.write_str(max)?;
                 w.write_str(", got ")?;
                 (&[], "")
             }
@@ -539,7 +527,8 @@ enum Parsed {
 #[derive(Clone, Copy)]
 enum Kind {
     Choice(&'static [&'static str]),
-    Int(usize),
+    /// At most this (also as text, for the message).
+    Int(usize, &'static str),
     Bool,
     Num,
 }
@@ -572,16 +561,16 @@ fn parse<'a>(
         (Kind::Choice(_), _) => Problem::Must("a string"),
         (Kind::Bool, Plain::Bool(b)) => return Ok(Parsed::Bool(b)),
         (Kind::Bool, _) => Problem::Must("a boolean"),
-        (Kind::Int(max), Plain::Number(x)) if x.is_finite() => {
+        (Kind::Int(max, text), Plain::Number(x)) if x.is_finite() => {
             // `max` is far below 2^53 (exact in f64); the comparison also rejects negatives
             // and fractions.
             if x >= 0.0 && x <= max as f64 && x as usize as f64 == x {
                 return Ok(Parsed::Int(x as usize));
             }
-            Problem::Integer { got: x, max }
+            Problem::Integer { got: x, max: text }
         }
         (Kind::Num, Plain::Number(x)) if x.is_finite() => return Ok(Parsed::Num(x)),
-        (Kind::Num | Kind::Int(_), _) => Problem::Must("a finite number"),
+        (Kind::Num | Kind::Int(..), _) => Problem::Must("a finite number"),
     };
     Err(OptionError {
         group,
@@ -736,8 +725,8 @@ impl<'b, T: Real> Options<'b, T> {
         let kind = match opt {
             Opt::Algorithm => Kind::Choice(ALGORITHMS),
             Opt::Method => Kind::Choice(METHODS),
-            Opt::Order => Kind::Int(3),
-            Opt::Steps | Opt::Batch => Kind::Int(MAX_STEPS),
+            Opt::Order => Kind::Int(3, "3"),
+            Opt::Steps | Opt::Batch => Kind::Int(MAX_STEPS, "1048576"),
             Opt::Spacing => Kind::Choice(SPACINGS),
             Opt::SolverType => Kind::Choice(SOLVER_TYPES),
             Opt::Prediction => Kind::Choice(PREDICTIONS),
@@ -745,7 +734,7 @@ impl<'b, T: Real> Options<'b, T> {
             Opt::Direction => Kind::Choice(DIRECTIONS),
             Opt::TimeShiftType => Kind::Choice(TIME_SHIFT_TYPES),
             Opt::GuidanceType => Kind::Choice(GUIDANCE_TYPES),
-            Opt::MaxNfe => Kind::Int(MAX_ADAPTIVE_NFE),
+            Opt::MaxNfe => Kind::Int(MAX_ADAPTIVE_NFE, "16777216"),
             Opt::UseKarras | Opt::LowerOrderFinal | Opt::DenoiseToZero | Opt::ReuseRejectedEval => {
                 Kind::Bool
             }
@@ -1028,6 +1017,12 @@ mod tests {
             e(&[("lower_order_final", V::Number(1.0))]),
             "lower_order_final must be a boolean"
         );
+    }
+
+    #[test]
+    fn integer_limits_as_text() {
+        assert_eq!(MAX_STEPS.to_string(), "1048576");
+        assert_eq!(MAX_ADAPTIVE_NFE.to_string(), "16777216");
     }
 
     #[test]

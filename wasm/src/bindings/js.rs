@@ -4,7 +4,7 @@
 
 use super::error::{opt_err, Result};
 use super::sampler::Leaked;
-use dpm_solver::options::{OptionError, Options, Value};
+use dpm_solver::options::{OptionError, Options, Problem, Value};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -16,17 +16,15 @@ pub(crate) struct Opts<'a> {
 
 impl<'a> Opts<'a> {
     /// Wraps `v`, which must be an object, `undefined` or `null`; `allowed` are its valid keys.
-    pub fn new(v: &'a JsValue, ctx: &'a str, allowed: &[&str]) -> Result<Self> {
+    pub fn new(v: &'a JsValue, ctx: &'a str, allowed: &'static [&'static str]) -> Result<Self> {
         let o = Self::any(v, ctx)?;
         if o.obj.is_some() {
             let keys = Object::keys(v.unchecked_ref::<Object>());
             for k in keys.iter() {
                 let k = k.as_string().unwrap_or_default();
                 if !allowed.contains(&k.as_str()) {
-                    return opt_err(format!(
-                        "unknown key '{k}' in {ctx} (expected one of: {})",
-                        allowed.join(", ")
-                    ));
+                    // The core's message: "unknown key 'k' in ctx (expected one of: ...)".
+                    return Err(message(Some(ctx), &k, Problem::Unknown(allowed)));
                 }
             }
         }
@@ -108,15 +106,18 @@ impl<'a> Opts<'a> {
 
     /// The index in `choices` of the string at `key` (callers map it through a table of the
     /// same order); the error lists them.
-    pub fn pick(&self, key: &str, choices: &[&str]) -> Result<Option<usize>> {
+    pub fn pick(&self, key: &str, choices: &'static [&'static str]) -> Result<Option<usize>> {
         match self.string(key)? {
             None => Ok(None),
             Some(s) => match choices.iter().position(|c| *c == s) {
                 Some(i) => Ok(Some(i)),
-                None => opt_err(format!(
-                    "{}.{key} is '{s}', expected one of: {}",
-                    self.ctx,
-                    choices.join(", ")
+                None => Err(message(
+                    Some(self.ctx),
+                    key,
+                    Problem::Choice {
+                        got: &s,
+                        expected: choices,
+                    },
                 )),
             },
         }
@@ -193,11 +194,28 @@ fn option_value<'s>(
     })
 }
 
+/// The core's option message for `key` (in the object `group`), as thrown to JavaScript.
+fn message(group: Option<&str>, key: &str, problem: Problem<'_>) -> Box<super::error::Error> {
+    written(
+        &OptionError {
+            group,
+            key,
+            problem,
+        },
+        None,
+        &[],
+    )
+}
+
 /// An option error of the core as thrown to JavaScript (`options.steps must be ...`), numbers
 /// written as JavaScript writes them.
 pub(crate) fn option_error(e: &OptionError<'_>, extra: &[&str]) -> Box<super::error::Error> {
+    written(e, Some("options"), extra)
+}
+
+fn written(e: &OptionError<'_>, ctx: Option<&str>, extra: &[&str]) -> Box<super::error::Error> {
     let mut s = String::new();
-    let _ = e.write(&mut s, Some("options"), extra);
+    let _ = e.write(&mut s, ctx, extra);
     if let dpm_solver::options::Problem::Integer { got, .. } = e.problem {
         s.push_str(&crate::decimal::f64_text(got));
     }
