@@ -16,7 +16,12 @@ use wasm_bindgen::JsCast;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_MODEL: &'static str = r#"
-/** Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1, unconditional, seed 0). */
+/**
+ * Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1,
+ * unconditional, seed 0). The DPM-Solver options are read by the core's options module as
+ * `Sampler` reads them (same names, the same case rule), except `prediction` and `direction`;
+ * `guidance` and `batch` here are the pipeline's.
+ */
 export interface GenerateOptions {
   /** Image i starts from gaussianNoise(seed, imageLength, firstImage + i). */
   seed?: number;
@@ -36,7 +41,10 @@ export interface GenerateOptions {
   order?: number;
   steps?: number;
   /** On a flow-matching model logSNR and Karras start at t = 1 - 1/N; the others at t = 1 (pure noise). */
-  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number } | { flowShift: number } | { mu: number; timeShiftType?: "exponential" | "linear" };
+  spacing?: SpacingOption;
+  tStart?: number;
+  tEnd?: number;
+  solverType?: "dpmsolver" | "taylor";
   thresholding?: null | { ratio?: number; maxVal?: number };
   lowerOrderFinal?: boolean;
   denoiseToZero?: boolean;

@@ -26,7 +26,7 @@ export type ScheduleOptions =
 
 /** Time-step spacing: the reference's skip types, Karras, flow matching's shifted times (static `flowShift`, or dynamic from `mu`), or caller-given times (steps + 1 of them, t_start to t_end). */
 export type SpacingOption =
-  | "logSNR" | "exponential" | "time_uniform" | "time_quadratic"
+  | "logSNR" | "exponential" | "time_uniform" | "time_quadratic" | "karras"
   | { karras: number }
   | { flowShift: number }
   | { mu: number; timeShiftType?: "exponential" | "linear" }
@@ -68,7 +68,13 @@ export interface DiffusersSchedulerOptions {
   mu?: number;
 }
 
-/** The DPM-Solver options; every field is optional (the reference's `sample()` defaults). */
+/**
+ * The DPM-Solver options; every field is optional (the reference's `sample()` defaults). Read
+ * by the core's options module, as `Model.generate` reads them: names and string values
+ * compare ignoring case, `_` and `-` (`lower_order_final` = `lowerOrderFinal`), and diffusers'
+ * names are aliases (`num_inference_steps`, `solver_order`, `algorithm_type`,
+ * `use_karras_sigmas`, `prediction_type`; see dpm_solver::options).
+ */
 export interface DpmSolverOptions {
   schedule?: ScheduleOptions;
   /** "dpmsolver++" (default) or "dpmsolver". */
