@@ -83,7 +83,10 @@ pub fn arg_value<T: Real>(text: &str) -> Result<Value<'_, 'static, T>, String> {
     if !text.contains(',') {
         return Ok(Value::word(text));
     }
-    let list: Result<Vec<T>, _> = text.split(',').map(|t| t.trim().parse::<f64>().map(T::c)).collect();
+    let list: Result<Vec<T>, _> = text
+        .split(',')
+        .map(|t| t.trim().parse::<f64>().map(T::c))
+        .collect();
     let list = list.map_err(|_| format!("{text} is not a list of numbers"))?;
     Ok(Value::Numbers(Box::leak(list.into_boxed_slice())))
 }

@@ -51,7 +51,10 @@ fn every_row_agrees_across_the_module_and_the_command_line() {
                     let got = r["error"]
                         .as_str()
                         .unwrap_or_else(|| panic!("{name}: the {entry} accepted it: {r}"));
-                    assert!(got.contains(want), "{name}: {entry} says {got:?}, expected {want:?}");
+                    assert!(
+                        got.contains(want),
+                        "{name}: {entry} says {got:?}, expected {want:?}"
+                    );
                 }
                 errors += 1;
             }
