@@ -150,6 +150,14 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
             // name of `--algorithm`).
             Long(name) => {
                 let key = if name == "solver" { "algorithm" } else { name }.to_string();
+                // The model decides what it predicts; images are drawn from noise (as
+                // `Model.generate` refuses them).
+                if ["prediction", "direction"]
+                    .iter()
+                    .any(|n| dpm_solver::options::same_name(&key, n))
+                {
+                    return Err(format!("--{key} does not apply to drawing images").into());
+                }
                 let text = args.value()?.string()?;
                 solver.set(&key, option_value(&text)?).map_err(cli_error)?;
             }
