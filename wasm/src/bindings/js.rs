@@ -222,15 +222,14 @@ fn written(e: &OptionError<'_>, ctx: Option<&str>, extra: &[&str]) -> Box<super:
     Box::new(super::error::Error::Option(s))
 }
 
-/// Hands every key of the options object `obj` to the entry's own parser `own` (which returns
-/// whether it took the key), and the others to the core's options, a nested object as a group
-/// of entries; `extra` names the entry's own keys in an unknown-key error.
+/// Hands every key of the options object `obj` but the entry's own (`own`, which the entry
+/// reads itself) to the core's options, a nested object as a group of entries; `own` also
+/// leads the list of an unknown-key error.
 pub(crate) fn core_options(
     obj: &JsValue,
     opts: &mut Options<'static, f32>,
-    extra: &[&str],
+    own: &[&str],
     bufs: &mut Leaked,
-    mut own: impl FnMut(&str, JsValue) -> Result<bool>,
 ) -> Result<()> {
     if obj.is_undefined() || obj.is_null() {
         return Ok(());
@@ -238,7 +237,7 @@ pub(crate) fn core_options(
     if !obj.is_object() || Array::is_array(obj) {
         return opt_err("options must be an object");
     }
-    entries(obj, None, opts, extra, bufs, &mut own)
+    entries(obj, None, opts, own, bufs)
 }
 
 /// Sets every entry of the object `obj` (the options, or the group `group`'s entries).
@@ -246,17 +245,16 @@ fn entries(
     obj: &JsValue,
     group: Option<&str>,
     opts: &mut Options<'static, f32>,
-    extra: &[&str],
+    own: &[&str],
     bufs: &mut Leaked,
-    own: &mut dyn FnMut(&str, JsValue) -> Result<bool>,
 ) -> Result<()> {
     for e in Object::entries(obj.unchecked_ref::<Object>()).iter() {
         let e: Array = e.unchecked_into();
         let key = e.get(0).as_string().unwrap_or_default();
-        let v = e.get(1);
-        if group.is_none() && own(&key, v.clone())? {
+        if group.is_none() && own.contains(&key.as_str()) {
             continue;
         }
+        let v = e.get(1);
         let mut text = String::new();
         let value = option_value(&v, &mut text, &key, bufs)?;
         let start = matches!(value, Value::Group);
@@ -266,9 +264,9 @@ fn entries(
             Some(g) => opts.set_in(g, &key, value),
             None => opts.set(&key, value),
         }
-        .map_err(|err| option_error(&err, extra))?;
+        .map_err(|err| option_error(&err, own))?;
         if start && group.is_none() {
-            entries(&v, Some(&key), opts, extra, bufs, own)?;
+            entries(&v, Some(&key), opts, own, bufs)?;
         }
     }
     Ok(())

@@ -155,28 +155,33 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
     // The DPM-Solver options given (refused beside a diffusers scheduler, `steps` aside).
     let mut dpm_given: Vec<String> = Vec::new();
     let obj = o.value().cloned().unwrap_or(JsValue::UNDEFINED);
-    core_options(&obj, &mut solver, GENERATE_KEYS, bufs, |k, v| {
-        if GENERATE_KEYS.contains(&k) {
-            return Ok(true);
+    if obj.is_object() {
+        for e in js_sys::Object::entries(obj.unchecked_ref::<js_sys::Object>()).iter() {
+            let e: Array = e.unchecked_into();
+            let k = e.get(0).as_string().unwrap_or_default();
+            if GENERATE_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            if let Some(n) = NOT_HERE
+                .iter()
+                .find(|n| dpm_solver::options::same_name(&k, n))
+            {
+                return opt_err(format!(
+                    "options.{k} does not apply to Model.generate ({})",
+                    if *n == "prediction" {
+                        "the model's metadata says what it predicts"
+                    } else {
+                        "it draws images from noise"
+                    }
+                ));
+            }
+            let v = e.get(1);
+            if !(v.is_undefined() || v.is_null() || dpm_solver::options::same_name(&k, "steps")) {
+                dpm_given.push(k);
+            }
         }
-        if let Some(n) = NOT_HERE
-            .iter()
-            .find(|n| dpm_solver::options::same_name(k, n))
-        {
-            return opt_err(format!(
-                "options.{k} does not apply to Model.generate ({})",
-                if *n == "prediction" {
-                    "the model's metadata says what it predicts"
-                } else {
-                    "it draws images from noise"
-                }
-            ));
-        }
-        if !(v.is_undefined() || v.is_null() || dpm_solver::options::same_name(k, "steps")) {
-            dpm_given.push(k.to_string());
-        }
-        Ok(false)
-    })?;
+    }
+    core_options(&obj, &mut solver, GENERATE_KEYS, bufs)?;
     g.solver = solver.config().map_err(|e| option_error(&e, &[]))?;
     if let Some((cfg, _ignored)) = scheduler_config(o, bufs)? {
         if !dpm_given.is_empty() {

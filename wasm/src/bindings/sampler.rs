@@ -291,13 +291,14 @@ fn parse_options(
     bufs: &mut Leaked,
 ) -> Result<(NoiseSchedule<'static, f32>, Config<'static, f32>)> {
     let mut o = Options::<f32>::new();
-    let mut sched = None;
-    core_options(options, &mut o, &["schedule"], bufs, |k, v| {
-        Ok(k == "schedule" && {
-            sched = Some(v).filter(|v| !(v.is_undefined() || v.is_null()));
-            true
-        })
-    })?;
+    core_options(options, &mut o, &["schedule"], bufs)?;
+    let sched = if options.is_object() {
+        js_sys::Reflect::get(options, &JsValue::from_str("schedule"))
+            .ok()
+            .filter(|v| !(v.is_undefined() || v.is_null()))
+    } else {
+        None
+    };
     let config = o.config().map_err(|e| option_error(&e, &[]))?;
     Ok((schedule(sched, bufs)?, config))
 }
