@@ -15,6 +15,10 @@ bash wasm/tests-js/build-package.sh
 # reproduce (wasm/tests-js/diffusers.test.mjs).
 mkdir -p target
 cargo run --release -q -p dpm-solver-tests --example diffusers_f32 -- target/diffusers-f32.json
+# The cross-entry options table as native command lines (wasm/tests-js/options.test.mjs
+# compares the JS Sampler and Model.generate with it).
+cargo run --release -q -p dpm-solver-tests --example options -- \
+    --table tests/fixtures/options_table.json > target/options-native.json
 
 # The generated TypeScript types, checked (strict) against typical use, and the README's
 # snippets extracted and checked the same way (wasm/tests-js/types/readme.mjs).

@@ -1,7 +1,10 @@
 //! Puts `memory.x` on the linker path and compiles the selected conformance cases of
 //! `tests/fixtures/reference_public.json` into `$OUT_DIR/cases.rs` as `f32` constants
-//! (the JSON's `f64` values rounded to nearest `f32` by Rust's literal parser).
+//! (the JSON's `f64` values rounded to nearest `f32` by Rust's literal parser); the solver
+//! specs are read by the core's options module (`dpm_solver::options`, a build dependency).
 
+use dpm_solver::options::{Options, Value as OptValue};
+use dpm_solver::Spacing;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -142,39 +145,47 @@ fn emit_case(src: &mut String, ctors: &mut String, i: usize, c: &Value) {
             o => panic!("guidance {o}"),
         }
     };
+    // The solver spec through the core's options module (its keys are the reference's option
+    // names; `atol` / `rtol` are the adaptive group's, written below as given).
     let s = &c["solver"];
-    let st = |k: &str, d: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or(d).to_string();
-    let algorithm = match st("algorithm", "dpmsolver++").as_str() {
-        "dpmsolver" => "Algorithm::DpmSolver",
-        _ => "Algorithm::DpmSolverPp",
+    let mut opts = Options::<f64>::new();
+    for (k, v) in s.as_object().expect("solver spec") {
+        if k == "atol" || k == "rtol" {
+            continue;
+        }
+        let value = match v {
+            Value::Null => OptValue::Null,
+            Value::Bool(b) => OptValue::Bool(*b),
+            Value::Number(n) => OptValue::Number(n.as_f64().unwrap()),
+            Value::String(t) => OptValue::Str(t),
+            Value::Object(_) => OptValue::Group,
+            _ => OptValue::Other,
+        };
+        opts.set(k, value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (sk, sv) in v.as_object().into_iter().flatten() {
+            let sv = sv.as_f64().map_or(OptValue::Other, OptValue::Number);
+            opts.set_in(k, sk, sv).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+    let cfg = opts.config().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let algorithm = format!("Algorithm::{:?}", cfg.algorithm);
+    let method = format!("Method::{:?}", cfg.method);
+    let spacing = match cfg.spacing {
+        Spacing::LogSnr | Spacing::TimeUniform | Spacing::TimeQuadratic => {
+            format!("Spacing::{:?}", cfg.spacing)
+        }
+        o => panic!("{name}: spacing {o:?}"),
     };
-    let method = match st("method", "multistep").as_str() {
-        "singlestep" => "Method::Singlestep",
-        "multistep" => "Method::Multistep",
-        "singlestep_fixed" => "Method::SinglestepFixed",
-        "adaptive" => "Method::Adaptive",
-        o => panic!("method {o}"),
-    };
-    let spacing = match st("skip_type", "time_uniform").as_str() {
-        "logSNR" => "Spacing::LogSnr",
-        "time_uniform" => "Spacing::TimeUniform",
-        "time_quadratic" => "Spacing::TimeQuadratic",
-        o => panic!("skip_type {o}"),
-    };
-    let solver_type = match st("solver_type", "dpmsolver").as_str() {
-        "taylor" => "SolverType::Taylor",
-        _ => "SolverType::DpmSolver",
-    };
-    let opt_f = |k: &str| match s.get(k).and_then(|v| v.as_f64()) {
+    let solver_type = format!("SolverType::{:?}", cfg.solver_type);
+    let opt_f = |v: Option<f64>| match v {
         Some(v) => format!("Some({})", f32_lit(v)),
         None => "None".into(),
     };
-    let boolean = |k: &str, d: bool| s.get(k).and_then(|v| v.as_bool()).unwrap_or(d);
-    let thresholding = match s.get("thresholding").filter(|v| !v.is_null()) {
+    let thresholding = match cfg.thresholding {
         Some(t) => format!(
             "Some(Thresholding {{ ratio: {}, max_val: {} }})",
-            f32_lit(t["ratio"].as_f64().unwrap_or(0.995)),
-            f32_lit(t["max_val"].as_f64().unwrap_or(1.0))
+            f32_lit(t.ratio),
+            f32_lit(t.max_val)
         ),
         None => "None".into(),
     };
@@ -197,12 +208,12 @@ fn emit_case(src: &mut String, ctors: &mut String, i: usize, c: &Value) {
          denoise_to_zero: {dtz},\n                solver_type: {solver_type},\n                prediction: {pred},\n                \
          guidance: {guidance},\n                thresholding: {thresholding},\n                adaptive: {adaptive},\n                \
          batch: {batch},\n                ..Config::default()\n            }},\n        }},\n",
-        order = s.get("order").and_then(|v| v.as_u64()).unwrap_or(2),
-        steps = s.get("steps").and_then(|v| v.as_u64()).unwrap_or(20),
-        t_start = opt_f("t_start"),
-        t_end = opt_f("t_end"),
-        lof = boolean("lower_order_final", true),
-        dtz = boolean("denoise_to_zero", false),
+        order = cfg.order,
+        steps = cfg.steps,
+        t_start = opt_f(cfg.t_start),
+        t_end = opt_f(cfg.t_end),
+        lof = cfg.lower_order_final,
+        dtz = cfg.denoise_to_zero,
     )
     .unwrap();
 }

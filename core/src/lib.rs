@@ -81,6 +81,7 @@ pub mod guidance;
 pub mod history;
 pub mod math;
 pub mod model;
+pub mod options;
 #[cfg(feature = "plan")]
 pub mod plan;
 #[cfg(feature = "rng")]
@@ -101,6 +102,7 @@ pub use flow::TimeShift;
 pub use guidance::Guidance;
 pub use math::Real;
 pub use model::{Prediction, Target};
+pub use options::{OptionError, Options, Value};
 #[cfg(feature = "alloc")]
 pub use sampler::OwnedSampler;
 pub use sampler::{

@@ -17,6 +17,16 @@ pub struct Thresholding<T> {
     pub max_val: T,
 }
 
+impl<T: Real> Default for Thresholding<T> {
+    /// The reference's defaults: ratio 0.995, `max_val` 1.
+    fn default() -> Self {
+        Thresholding {
+            ratio: T::c(0.995),
+            max_val: T::ONE,
+        }
+    }
+}
+
 /// `torch.quantile(values, p)` with linear interpolation. Reorders `values`; `p` in `[0, 1]`,
 /// `values` non-empty and finite (otherwise the result is unspecified but nothing panics).
 pub fn quantile<T: Real>(values: &mut [T], p: T) -> T {

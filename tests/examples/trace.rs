@@ -1,10 +1,22 @@
+//! Traces one reference case step by step in f64 and f32, or (`--all`) prints the f32 error
+//! ratio of every case whose name contains NAME: `trace NAME [--all]`.
 use dpm_solver::*;
 use dpm_solver_tests::*;
-fn main() {
-    let name = std::env::args().nth(1).unwrap();
+fn main() -> std::result::Result<(), lexopt::Error> {
+    use lexopt::prelude::*;
+    let (mut name, mut all) = (None, false);
+    let mut args = lexopt::Parser::from_env();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("all") => all = true,
+            Value(v) if name.is_none() => name = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let name = name.ok_or("usage: trace NAME [--all]")?;
     let fx = load(&fixture_path("X", "reference_public.json")).unwrap();
     let case = fx.cases.iter().find(|c| c.name.contains(&name)).unwrap();
-    if std::env::args().nth(2).is_some() {
+    if all {
         for c in fx.cases.iter().filter(|c| c.name.contains(&name)) {
             let r = run_reference_case::<f32>(c).unwrap();
             let want: Vec<Vec<f64>> = serde_json::from_value(c.expected["x_0"].clone()).unwrap();
@@ -18,10 +30,11 @@ fn main() {
                 c.expected["nfe"]
             );
         }
-        return;
+        return Ok(());
     }
     trace::<f64>(case);
     trace::<f32>(case);
+    Ok(())
 }
 fn trace<T: Real>(case: &Case) {
     let g = parse_guidance(&case.guidance).unwrap();

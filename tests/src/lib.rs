@@ -6,11 +6,11 @@
 #![allow(clippy::needless_range_loop)]
 
 use dpm_solver::{
-    AdaptiveOptions, Algorithm, Betas, Config, DiscreteVp, Guidance, Method, NoiseSchedule,
-    Prediction, Real, Sampler, SolverType, Spacing, Thresholding,
+    Betas, Config, DiscreteVp, Guidance, NoiseSchedule, Options, Prediction, Real, Sampler,
 };
 pub mod diffusers;
 pub mod flow;
+pub mod options;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -385,59 +385,28 @@ pub fn parse_guidance(v: &Value) -> Result<CaseGuidance, String> {
     }
 }
 
-/// The core's config for a reference `solver` spec (times are left to the caller's lifetime).
+/// The core's config for a reference `solver` spec, read by the core's options module (the
+/// spec's keys are the reference's option names; its `atol` / `rtol` are the adaptive group's).
 pub fn reference_config<T: Real>(
     solver: &Value,
     guidance: CaseGuidance,
     pred: Prediction,
     batch: usize,
 ) -> Result<Config<'static, T>, String> {
-    let s = |k: &str| solver.get(k).filter(|v| !v.is_null());
-    let algorithm = match s("algorithm")
-        .and_then(|v| v.as_str())
-        .unwrap_or("dpmsolver++")
-    {
-        "dpmsolver" => Algorithm::DpmSolver,
-        "dpmsolver++" => Algorithm::DpmSolverPp,
-        o => return Err(format!("unknown algorithm {o}")),
-    };
-    let method = match s("method").and_then(|v| v.as_str()).unwrap_or("multistep") {
-        "singlestep" => Method::Singlestep,
-        "multistep" => Method::Multistep,
-        "singlestep_fixed" => Method::SinglestepFixed,
-        "adaptive" => Method::Adaptive,
-        o => return Err(format!("unknown method {o}")),
-    };
-    let spacing = match s("skip_type")
-        .and_then(|v| v.as_str())
-        .unwrap_or("time_uniform")
-    {
-        "logSNR" => Spacing::LogSnr,
-        "time_uniform" => Spacing::TimeUniform,
-        "time_quadratic" => Spacing::TimeQuadratic,
-        o => return Err(format!("unknown skip_type {o}")),
-    };
-    let solver_type = match s("solver_type")
-        .and_then(|v| v.as_str())
-        .unwrap_or("dpmsolver")
-    {
-        "dpmsolver" => SolverType::DpmSolver,
-        "taylor" => SolverType::Taylor,
-        o => return Err(format!("unknown solver_type {o}")),
-    };
-    let f = |k: &str| s(k).and_then(|v| v.as_f64()).map(T::c);
-    let b = |k: &str, d: bool| s(k).and_then(|v| v.as_bool()).unwrap_or(d);
-    let mut adaptive = AdaptiveOptions::default();
-    if let Some(v) = f("atol") {
-        adaptive.atol = v;
+    let mut spec = solver.clone();
+    if let Some(map) = spec.as_object_mut() {
+        let mut adaptive = serde_json::Map::new();
+        for k in ["atol", "rtol"] {
+            if let Some(v) = map.remove(k) {
+                adaptive.insert(k.into(), v);
+            }
+        }
+        if !adaptive.is_empty() {
+            map.insert("adaptive".into(), Value::Object(adaptive));
+        }
     }
-    if let Some(v) = f("rtol") {
-        adaptive.rtol = v;
-    }
-    let thresholding = s("thresholding").map(|t| Thresholding {
-        ratio: T::c(t["ratio"].as_f64().unwrap_or(0.995)),
-        max_val: T::c(t["max_val"].as_f64().unwrap_or(1.0)),
-    });
+    let mut opts = Options::<T>::new();
+    options::set_json(&mut opts, &spec)?;
     let guidance = match guidance {
         CaseGuidance::None => Guidance::None,
         CaseGuidance::ClassifierFree { scale, .. } => {
@@ -446,22 +415,10 @@ pub fn reference_config<T: Real>(
         CaseGuidance::Classifier { scale, .. } => Guidance::Classifier { scale: T::c(scale) },
     };
     Ok(Config {
-        algorithm,
-        method,
-        order: s("order").and_then(|v| v.as_u64()).unwrap_or(2) as usize,
-        steps: s("steps").and_then(|v| v.as_u64()).unwrap_or(20) as usize,
-        spacing,
-        t_start: f("t_start"),
-        t_end: f("t_end"),
-        lower_order_final: b("lower_order_final", true),
-        denoise_to_zero: b("denoise_to_zero", false),
-        solver_type,
         prediction: pred,
         guidance,
-        thresholding,
-        adaptive,
         batch,
-        ..Config::default()
+        ..opts.config().map_err(|e| e.to_string())?
     })
 }
 

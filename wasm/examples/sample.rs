@@ -12,6 +12,8 @@ use std::io::BufWriter;
 use std::time::Instant;
 
 use dpm_solver_wasm::pipeline::*;
+// `Value` alone is also lexopt's free argument in `run`.
+use dpm_solver_wasm::pipeline::Value as OptionValue;
 
 const HELP: &str = "\
 Draws a batch of images from an ONNX diffusion model with DPM-Solver (tract) and writes a PNG grid.
@@ -26,13 +28,20 @@ Model (what a model must be: MODEL.md)
                             (keys: see MODEL.md)
   --scheduler-config FILE   a diffusers scheduler_config.json: the model's prediction type and
                             training schedule (Python's JSON with -Infinity/NaN is fine)
-Sampler
-  --solver NAME             dpmsolver | dpmsolver++ [dpmsolver++]
+Sampler (any option of the core's options module, dpm_solver::options, as --NAME VALUE;
+names and values ignore case, '_' and '-'; a group entry as --group.entry VALUE)
+  --algorithm NAME          dpmsolver | dpmsolver++ [dpmsolver++] (also --solver)
   --method NAME             multistep | singlestep | singlestep_fixed | adaptive [multistep]
   --order K                 1..3 [2]
   --steps N                 network evaluations (diffusers: num_inference_steps) [10]
-  --spacing NAME            logSNR | time_uniform | time_quadratic | karras [logSNR]
+  --spacing NAME            logSNR | time_uniform | time_quadratic | karras, or times
+                            t_start,...,t_end [logSNR]
+  --spacing.karras RHO      Karras spacing with this rho (also --spacing.flow-shift S,
+                            --spacing.mu MU)
   --thresholding            dynamic thresholding (ratio 0.995, max 1), DPM-Solver++ only
+                            (--thresholding.ratio R, --thresholding.max-val M)
+  --lower-order-final BOOL, --denoise-to-zero BOOL, --multistep-variant NAME,
+  --solver-type NAME, --t-start T, --t-end T, --adaptive.atol X, ...
   --scheduler FILE          sample with the diffusers scheduler this scheduler_config.json
                             configures (its _class_name: DPMSolverMultistepScheduler,
                             DPMSolverSinglestepScheduler, UniPCMultistepScheduler,
@@ -59,27 +68,51 @@ fn main() {
     }
 }
 
+/// A command-line value for the options module: a comma-separated list of times (kept for
+/// the run), or a single word.
+fn option_value(text: &str) -> std::result::Result<Value<'_, 'static, f32>, String> {
+    if !text.contains(',') {
+        return Ok(Value::word(text));
+    }
+    let times = text
+        .split(',')
+        .map(|t| t.trim().parse::<f32>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| format!("{text} is not a list of numbers"))?;
+    Ok(Value::Numbers(Box::leak(times.into_boxed_slice())))
+}
+
+/// An option error as this command's message (`--steps must be ...`).
+fn cli_error(e: OptionError<'_>) -> String {
+    if e.is_unknown() && e.group.is_none() {
+        format!("{e} (see --help)")
+    } else {
+        format!("--{e}")
+    }
+}
+
 fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use lexopt::prelude::*;
     let mut model = "www/models/unet.onnx".to_string();
     let mut out = "samples.png".to_string();
     let mut opts = GenerateOptions {
         batch: 16,
         ..GenerateOptions::default()
     };
+    let mut solver = Options::from_config(opts.solver);
     let mut load = LoadOptions::default();
     let mut scheduler: Option<String> = None;
     let mut class: Option<String> = None;
     let mut guidance: Option<f32> = None;
     let (mut cols, mut scale, mut quiet) = (None, 2usize, false);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
-        let read_text =
-            |p: String| std::fs::read_to_string(&p).map_err(|e| format!("reading {p}: {e}"));
-        match a.as_str() {
-            "--model" => model = val()?,
-            "--meta" => {
-                let kv = val()?;
+    let read_text =
+        |p: String| std::fs::read_to_string(&p).map_err(|e| format!("reading {p}: {e}"));
+    let mut args = lexopt::Parser::from_env();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("model") => model = args.value()?.string()?,
+            Long("meta") => {
+                let kv = args.value()?.string()?;
                 let (k, v) = kv
                     .split_once('=')
                     .ok_or_else(|| format!("--meta takes KEY=VALUE, got {kv}"))?;
@@ -93,34 +126,45 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 load.metadata
                     .push((k.trim().to_string(), v.trim().to_string()));
             }
-            "--scheduler-config" => load.scheduler_config = Some(read_text(val()?)?),
-            "--scheduler" => scheduler = Some(read_text(val()?)?),
-            "--out" => out = val()?,
-            "--solver" => opts.algorithm = parse_algorithm(&val()?)?,
-            "--method" => opts.method = parse_method(&val()?)?,
-            "--order" => opts.order = val()?.parse()?,
-            "--steps" => opts.steps = val()?.parse()?,
-            "--spacing" => opts.spacing = parse_spacing(&val()?)?,
-            "--class" => class = Some(val()?),
-            "--guidance" => guidance = Some(val()?.parse()?),
-            "--seed" => opts.seed = val()?.parse()?,
-            "--batch" => opts.batch = val()?.parse()?,
-            "--cols" => cols = Some(val()?.parse()?),
-            "--scale" => scale = val()?.parse()?,
-            "--thresholding" => {
-                opts.thresholding = Some(Thresholding {
-                    ratio: 0.995,
-                    max_val: 1.0,
-                })
+            Long("scheduler-config") => {
+                load.scheduler_config = Some(read_text(args.value()?.string()?)?)
             }
-            "--quiet" => quiet = true,
-            "-h" | "--help" => {
+            Long("scheduler") => scheduler = Some(read_text(args.value()?.string()?)?),
+            Long("out") => out = args.value()?.string()?,
+            Long("class") => class = Some(args.value()?.string()?),
+            Long("guidance") => guidance = Some(args.value()?.parse()?),
+            Long("seed") => opts.seed = args.value()?.parse()?,
+            Long("batch") => opts.batch = args.value()?.parse()?,
+            Long("cols") => cols = Some(args.value()?.parse()?),
+            Long("scale") => scale = args.value()?.parse()?,
+            Long("quiet") => quiet = true,
+            Short('h') | Long("help") => {
                 print!("{HELP}");
                 return Ok(());
             }
-            other => return Err(format!("unknown argument {other} (see --help)").into()),
+            // A flag: dynamic thresholding at its defaults.
+            Long("thresholding") => solver
+                .set("thresholding", OptionValue::Bool(true))
+                .map_err(cli_error)?,
+            // Every other long option is a DPM-Solver option by name (`--solver` is the old
+            // name of `--algorithm`).
+            Long(name) => {
+                let key = if name == "solver" { "algorithm" } else { name }.to_string();
+                // The model decides what it predicts; images are drawn from noise (as
+                // `Model.generate` refuses them).
+                if ["prediction", "direction"]
+                    .iter()
+                    .any(|n| dpm_solver::options::same_name(&key, n))
+                {
+                    return Err(format!("--{key} does not apply to drawing images").into());
+                }
+                let text = args.value()?.string()?;
+                solver.set(&key, option_value(&text)?).map_err(cli_error)?;
+            }
+            _ => return Err(format!("{} (see --help)", arg.unexpected()).into()),
         }
     }
+    opts.solver = solver.config().map_err(cli_error)?;
     // The scheduler's config also states the model's facts (the file's metadata and --meta
     // still win where they speak).
     if let Some(text) = &scheduler {

@@ -157,7 +157,7 @@ test('errors: malformed ONNX, wrong lengths, invalid options', () => {
   throwsMsg(() => model.run(new Float32Array(784), 5, 11), /class 11 out of range/);
   throwsMsg(() => model.generate({ steps: 10, sampler: 'x' }), /unknown key 'sampler'/);
   throwsMsg(() => model.generate({ class: 12 }), /class 12 out of range/);
-  throwsMsg(() => model.generate({ method: 'euler' }), /unknown method/);
+  throwsMsg(() => model.generate({ method: 'euler' }), /options.method is 'euler', expected one of: multistep/);
   throwsMsg(() => model.generate({ batch: 0 }), /batch/);
   throwsMsg(() => model.generate({ noise: new Float32Array(5) }), /noise/);
 });

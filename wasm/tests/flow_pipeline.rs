@@ -81,8 +81,11 @@ fn flow_model_generations_match_the_exact_ode_solution() {
                 &mut pipe,
                 &noise,
                 GenerateOptions {
-                    steps,
-                    spacing,
+                    solver: Config {
+                        steps,
+                        spacing,
+                        ..generate_profile()
+                    },
                     ..GenerateOptions::default()
                 },
             );
@@ -133,7 +136,10 @@ fn flow_model_generations_match_the_exact_ode_solution() {
             &mut pipe,
             &noise,
             GenerateOptions {
-                steps: 20,
+                solver: Config {
+                    steps: 20,
+                    ..generate_profile()
+                },
                 scheduler: Some(cfg),
                 ..GenerateOptions::default()
             },

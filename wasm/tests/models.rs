@@ -129,7 +129,10 @@ fn scheduler_opts(cfg: &SchedulerJson, batch: usize, steps: usize) -> GenerateOp
     let (sc, _) = leaked.config(None).unwrap();
     GenerateOptions {
         batch,
-        steps,
+        solver: Config {
+            steps,
+            ..generate_profile()
+        },
         clip: false,
         scheduler: Some(sc),
         ..GenerateOptions::default()
@@ -183,7 +186,10 @@ fn every_form_samples_the_same_x0() {
     // DPM-Solver's own (fractional) times, guided: the float-time forms agree.
     let guided = GenerateOptions {
         batch,
-        steps: 10,
+        solver: Config {
+            steps: 10,
+            ..generate_profile()
+        },
         conditioning: Conditioning::PerImage(vec![0, 1, 3]),
         guidance_scale: 2.0,
         clip: false,

@@ -65,7 +65,10 @@ fn opts(seed: u64, batch: usize) -> GenerateOptions {
         batch,
         conditioning: Conditioning::PerImage((0..batch).map(|i| i % 10).collect()),
         guidance_scale: GUIDANCE,
-        steps: 10,
+        solver: Config {
+            steps: 10,
+            ..generate_profile()
+        },
         ..GenerateOptions::default()
     }
 }
@@ -319,7 +322,10 @@ fn wrong_model_and_wrong_inputs_are_errors() {
         (
             "order 4",
             GenerateOptions {
-                order: 4,
+                solver: Config {
+                    order: 4,
+                    ..generate_profile()
+                },
                 ..GenerateOptions::default()
             },
         ),
@@ -412,7 +418,10 @@ fn diffusers_schedulers_draw_the_requested_digits() {
     for (name, sc, steps) in [("UniPC bh2", unipc, 10), ("DPM-Solver++(2M) SDE", sde, 20)] {
         let o = GenerateOptions {
             scheduler: Some(sc),
-            steps,
+            solver: Config {
+                steps,
+                ..generate_profile()
+            },
             ..opts(100, ACCURACY_BATCH)
         };
         assert_eq!(o.expected_nfe(), Some(steps));

@@ -40,7 +40,10 @@ fn malformed_onnx_files_are_errors_before_tract_panics() {
         .generate(
             &GenerateOptions {
                 batch: 2,
-                steps: 3,
+                solver: Config {
+                    steps: 3,
+                    ..generate_profile()
+                },
                 ..Default::default()
             },
             no_progress,
@@ -98,7 +101,10 @@ fn generation_sizes_and_guidance_are_checked() {
     for scale in [3e38f32, f32::INFINITY, f32::NAN, -2e4] {
         let o = GenerateOptions {
             batch: 1,
-            steps: 2,
+            solver: Config {
+                steps: 2,
+                ..generate_profile()
+            },
             conditioning: Conditioning::Class(1),
             guidance_scale: scale,
             ..Default::default()
@@ -152,7 +158,10 @@ fn image_helpers_never_index_out_of_bounds() {
         .generate(
             &GenerateOptions {
                 batch: 2,
-                steps: 2,
+                solver: Config {
+                    steps: 2,
+                    ..generate_profile()
+                },
                 ..Default::default()
             },
             no_progress,

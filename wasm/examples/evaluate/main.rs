@@ -136,7 +136,10 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     let base = GenerateOptions {
         guidance_scale: args.guidance,
-        spacing,
+        solver: dpm_solver::Config {
+            spacing,
+            ..generate_profile()
+        },
         clip: false,
         ..GenerateOptions::default()
     };
@@ -148,9 +151,15 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         };
         s.options(nfe.unwrap_or(10), &b)
     };
-    let ref_opts_for = |s: &Solver, labels: &[usize]| GenerateOptions {
-        spacing: reference_spacing,
-        ..opts_for(s, Some(args.ref_nfe), labels)
+    let ref_opts_for = |s: &Solver, labels: &[usize]| {
+        let o = opts_for(s, Some(args.ref_nfe), labels);
+        GenerateOptions {
+            solver: dpm_solver::Config {
+                spacing: reference_spacing,
+                ..o.solver
+            },
+            ..o
+        }
     };
     let n_batches = args.samples / args.batch;
     let mut evals = 0usize; // network images evaluated

@@ -2,8 +2,8 @@
 //! presets), read into pipeline options.
 
 use dpm_solver_wasm::pipeline::{
-    parse_algorithm, parse_method, Algorithm, ConfigValue, GenerateOptions, Method, SchedulerClass,
-    SchedulerConfig,
+    parse_algorithm, parse_method, Algorithm, Config, ConfigValue, GenerateOptions, Method,
+    SchedulerClass, SchedulerConfig,
 };
 use serde_json::Value;
 
@@ -57,10 +57,13 @@ impl Solver {
     /// Generation options for this solver at `steps`.
     pub fn options(&self, steps: usize, base: &GenerateOptions) -> GenerateOptions {
         GenerateOptions {
-            algorithm: self.algorithm,
-            method: self.method,
-            order: self.order,
-            steps,
+            solver: Config {
+                algorithm: self.algorithm,
+                method: self.method,
+                order: self.order,
+                steps,
+                ..base.solver
+            },
             scheduler: self.scheduler,
             ..base.clone()
         }

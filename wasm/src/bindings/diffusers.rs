@@ -178,24 +178,6 @@ pub(crate) fn scheduler_config(
     Ok(Some((cfg, ignored)))
 }
 
-/// Rejects the DPM-Solver options that have diffusers names inside a scheduler config.
-pub(crate) fn reject_dpm_options(o: &Opts, keys: &[&str]) -> Result<()> {
-    let mut given = Vec::new();
-    for k in keys {
-        if o.get(k)?.is_some() {
-            given.push(*k);
-        }
-    }
-    if given.is_empty() {
-        return Ok(());
-    }
-    opt_err(format!(
-        "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes its \
-         settings by diffusers' names in the scheduler config",
-        given.join(", ")
-    ))
-}
-
 impl DiffusersSampler {
     /// Builds the scheduler from validated `Sampler` options and `x_T`.
     pub fn new(o: &Opts, x_t: &[f32], batch: usize, bufs: &mut Leaked) -> Result<Self> {

@@ -1,7 +1,10 @@
 //! Reading JavaScript option objects strictly: a wrong type or an unknown key is an error
-//! naming the option, never a silent default.
+//! naming the option, never a silent default. The solver's options go to the core's options
+//! module key by key ([`core_options`]), so every entry reads them alike.
 
 use super::error::{opt_err, Result};
+use super::leaked::Leaked;
+use dpm_solver::options::{OptionError, Options, Problem, Value};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -13,24 +16,37 @@ pub(crate) struct Opts<'a> {
 
 impl<'a> Opts<'a> {
     /// Wraps `v`, which must be an object, `undefined` or `null`; `allowed` are its valid keys.
-    pub fn new(v: &'a JsValue, ctx: &'a str, allowed: &[&str]) -> Result<Self> {
+    pub fn new(v: &'a JsValue, ctx: &'a str, allowed: &'static [&'static str]) -> Result<Self> {
+        let o = Self::any(v, ctx)?;
+        if o.obj.is_some() {
+            let keys = Object::keys(v.unchecked_ref::<Object>());
+            for k in keys.iter() {
+                let k = k.as_string().unwrap_or_default();
+                if !allowed.contains(&k.as_str()) {
+                    // The core's message: "unknown key 'k' in ctx (expected one of: ...)".
+                    return Err(message(Some(ctx), &k, Problem::Unknown(allowed)));
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    /// Wraps `v`, which must be an object, `undefined` or `null`, without checking its keys
+    /// (a caller that walks them itself).
+    pub fn any(v: &'a JsValue, ctx: &'a str) -> Result<Self> {
         if v.is_undefined() || v.is_null() {
             return Ok(Opts { obj: None, ctx });
         }
         if !v.is_object() || Array::is_array(v) {
             return opt_err(format!("{ctx} must be an object"));
         }
-        let keys = Object::keys(v.unchecked_ref::<Object>());
-        for k in keys.iter() {
-            let k = k.as_string().unwrap_or_default();
-            if !allowed.contains(&k.as_str()) {
-                return opt_err(format!(
-                    "unknown key '{k}' in {ctx} (expected one of: {})",
-                    allowed.join(", ")
-                ));
-            }
-        }
         Ok(Opts { obj: Some(v), ctx })
+    }
+
+    /// The object itself (`None` for `undefined` and `null`).
+    #[cfg(feature = "pipeline")]
+    pub fn value(&self) -> Option<&'a JsValue> {
+        self.obj
     }
 
     /// The value at `key`, `None` when absent, `undefined` or `null`.
@@ -90,15 +106,18 @@ impl<'a> Opts<'a> {
 
     /// The index in `choices` of the string at `key` (callers map it through a table of the
     /// same order); the error lists them.
-    pub fn pick(&self, key: &str, choices: &[&str]) -> Result<Option<usize>> {
+    pub fn pick(&self, key: &str, choices: &'static [&'static str]) -> Result<Option<usize>> {
         match self.string(key)? {
             None => Ok(None),
             Some(s) => match choices.iter().position(|c| *c == s) {
                 Some(i) => Ok(Some(i)),
-                None => opt_err(format!(
-                    "{}.{key} is '{s}', expected one of: {}",
-                    self.ctx,
-                    choices.join(", ")
+                None => Err(message(
+                    Some(self.ctx),
+                    key,
+                    Problem::Choice {
+                        got: &s,
+                        expected: choices,
+                    },
                 )),
             },
         }
@@ -144,4 +163,111 @@ pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
 // The one copy of the call (`set` is generic over the value's type).
 fn set_value(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// The core's option value for a JS value: lists of numbers are copied into `bufs` (a spacing's
+/// times, which the configuration borrows), a plain object starts a group.
+fn option_value<'s>(
+    v: &JsValue,
+    text: &'s mut String,
+    what: &str,
+    bufs: &mut Leaked,
+) -> Result<Value<'s, 'static, f32>> {
+    Ok(if v.is_undefined() || v.is_null() {
+        Value::Null
+    } else if let Some(b) = v.as_bool() {
+        Value::Bool(b)
+    } else if let Some(x) = v.as_f64() {
+        Value::Number(x)
+    } else if let Some(s) = v.as_string() {
+        *text = s;
+        Value::Str(text)
+    } else if Array::is_array(v)
+        || v.is_instance_of::<js_sys::Float32Array>()
+        || v.is_instance_of::<js_sys::Float64Array>()
+    {
+        Value::Numbers(bufs.keep(numbers(v, what)?))
+    } else if v.is_object() && !v.is_function() {
+        Value::Group
+    } else {
+        Value::Other
+    })
+}
+
+/// The core's option message for `key` (in the object `group`), as thrown to JavaScript.
+fn message(group: Option<&str>, key: &str, problem: Problem<'_>) -> Box<super::error::Error> {
+    written(
+        &OptionError {
+            group,
+            key,
+            problem,
+        },
+        None,
+        &[],
+    )
+}
+
+/// An option error of the core as thrown to JavaScript (`options.steps must be ...`), numbers
+/// written as JavaScript writes them.
+pub(crate) fn option_error(e: &OptionError<'_>, extra: &[&str]) -> Box<super::error::Error> {
+    written(e, Some("options"), extra)
+}
+
+fn written(e: &OptionError<'_>, ctx: Option<&str>, extra: &[&str]) -> Box<super::error::Error> {
+    let mut s = String::new();
+    let _ = e.write(&mut s, ctx, extra);
+    if let dpm_solver::options::Problem::Integer { got, .. } = e.problem {
+        s.push_str(&crate::decimal::f64_text(got));
+    }
+    Box::new(super::error::Error::Option(s))
+}
+
+/// Hands every key of the options object `obj` but the entry's own (`own`, which the entry
+/// reads itself) to the core's options, a nested object as a group of entries; `own` also
+/// leads the list of an unknown-key error.
+pub(crate) fn core_options(
+    obj: &JsValue,
+    opts: &mut Options<'static, f32>,
+    own: &[&str],
+    bufs: &mut Leaked,
+) -> Result<()> {
+    if obj.is_undefined() || obj.is_null() {
+        return Ok(());
+    }
+    if !obj.is_object() || Array::is_array(obj) {
+        return opt_err("options must be an object");
+    }
+    entries(obj, None, opts, own, bufs)
+}
+
+/// Sets every entry of the object `obj` (the options, or the group `group`'s entries).
+fn entries(
+    obj: &JsValue,
+    group: Option<&str>,
+    opts: &mut Options<'static, f32>,
+    own: &[&str],
+    bufs: &mut Leaked,
+) -> Result<()> {
+    for e in Object::entries(obj.unchecked_ref::<Object>()).iter() {
+        let e: Array = e.unchecked_into();
+        let key = e.get(0).as_string().unwrap_or_default();
+        if group.is_none() && own.contains(&key.as_str()) {
+            continue;
+        }
+        let v = e.get(1);
+        let mut text = String::new();
+        let value = option_value(&v, &mut text, &key, bufs)?;
+        let start = matches!(value, Value::Group);
+        match group {
+            // Groups do not nest.
+            Some(g) if start => opts.set_in(g, &key, Value::Other),
+            Some(g) => opts.set_in(g, &key, value),
+            None => opts.set(&key, value),
+        }
+        .map_err(|err| option_error(&err, own))?;
+        if start && group.is_none() {
+            entries(&v, Some(&key), opts, own, bufs)?;
+        }
+    }
+    Ok(())
 }

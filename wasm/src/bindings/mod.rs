@@ -11,8 +11,6 @@
 //! Compiled for `wasm32` only: natively the crate is the plain-Rust [`crate::pipeline`].
 #![cfg(target_arch = "wasm32")]
 
-// `reject_dpm_options` serves `Model` only.
-#[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
 mod diffusers;
 pub mod draw;
 pub mod error;
@@ -27,6 +25,7 @@ mod metadata;
 pub mod model;
 mod onnx;
 mod plan;
+mod plan_arrays;
 #[cfg(feature = "profile")]
 mod profile;
 #[cfg(feature = "pipeline")]

@@ -2,25 +2,28 @@
 //! metadata, evaluate it, or generate a batch with a per-step progress callback that can
 //! cancel. A newtype over [`crate::pipeline::Pipeline`].
 
-use super::diffusers::{reject_dpm_options, scheduler_config};
+use super::diffusers::scheduler_config;
 use super::error::{opt_err, Error, Result};
-use super::js::{set, Opts};
+use super::js::{core_options, option_error, set, Opts};
 use super::leaked::Leaked;
 use super::metadata::metadata_js;
-use super::sampler::{adaptive_opt, multistep_variant_opt, report_js, thresholding_opt};
+use super::sampler::report_js;
 use crate::pipeline::{
-    parse_algorithm, parse_method, parse_spacing, Conditioning, ControlFlow, GenerateOptions,
-    Generation, Pipeline, PipelineError, Progress, Spacing,
+    Conditioning, ControlFlow, GenerateOptions, Generation, Pipeline, PipelineError, Progress,
 };
 use core::sync::atomic::{AtomicU32, Ordering};
-use dpm_solver::TimeShift;
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_MODEL: &'static str = r#"
-/** Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1, unconditional, seed 0). */
+/**
+ * Options of `Model.generate`; all optional (DPM-Solver++(2M), 10 NFE, logSNR, batch 1,
+ * unconditional, seed 0). The DPM-Solver options are read by the core's options module as
+ * `Sampler` reads them (same names, the same case rule), except `prediction` and `direction`;
+ * `guidance` and `batch` here are the pipeline's.
+ */
 export interface GenerateOptions {
   /** Image i starts from gaussianNoise(seed, imageLength, firstImage + i). */
   seed?: number;
@@ -40,7 +43,10 @@ export interface GenerateOptions {
   order?: number;
   steps?: number;
   /** On a flow-matching model logSNR and Karras start at t = 1 - 1/N; the others at t = 1 (pure noise). */
-  spacing?: "logSNR" | "time_uniform" | "time_quadratic" | "karras" | { karras: number } | { flowShift: number } | { mu: number; timeShiftType?: "exponential" | "linear" };
+  spacing?: SpacingOption;
+  tStart?: number;
+  tEnd?: number;
+  solverType?: "dpmsolver" | "taylor";
   thresholding?: null | { ratio?: number; maxVal?: number };
   lowerOrderFinal?: boolean;
   denoiseToZero?: boolean;
@@ -131,14 +137,14 @@ impl From<PipelineError> for Box<Error> {
     }
 }
 
-/// The `generate` options besides [`DPM_KEYS`].
+/// The `generate` options that are the pipeline's own; every other key is a DPM-Solver option
+/// of the core's options module, except [`NOT_HERE`].
 pub(super) const GENERATE_KEYS: &[&str] = &[
     "seed",
     "firstImage",
     "batch",
     "class",
     "guidance",
-    "steps",
     "clip",
     "noise",
     "signal",
@@ -146,27 +152,56 @@ pub(super) const GENERATE_KEYS: &[&str] = &[
     "schedulerConfig",
 ];
 
-/// The `generate` options that configure DPM-Solver itself (not allowed with `scheduler`).
-pub(super) const DPM_KEYS: &[&str] = &[
-    "algorithm",
-    "method",
-    "order",
-    "spacing",
-    "thresholding",
-    "lowerOrderFinal",
-    "denoiseToZero",
-    "multistepVariant",
-    "adaptive",
-];
+/// Core options that the model decides (`prediction`) or that make no sense for drawing
+/// images (`direction`).
+const NOT_HERE: &[&str] = &["prediction", "direction"];
 
-/// Parses `generate` options; a diffusers `scheduler` borrows its lists from `bufs`.
+/// Parses `generate` options (`o` wraps the object, its keys unchecked); a diffusers
+/// `scheduler` borrows its lists from `bufs`.
 pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
     let mut g = GenerateOptions::default();
+    let mut solver = dpm_solver::Options::from_config(g.solver);
+    // The DPM-Solver options given (refused beside a diffusers scheduler, `steps` aside).
+    let mut dpm_given: Vec<String> = Vec::new();
+    let obj = o.value().cloned().unwrap_or(JsValue::UNDEFINED);
+    if obj.is_object() {
+        for e in js_sys::Object::entries(obj.unchecked_ref::<js_sys::Object>()).iter() {
+            let e: Array = e.unchecked_into();
+            let k = e.get(0).as_string().unwrap_or_default();
+            if GENERATE_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            if let Some(n) = NOT_HERE
+                .iter()
+                .find(|n| dpm_solver::options::same_name(&k, n))
+            {
+                return opt_err(format!(
+                    "options.{k} does not apply to Model.generate ({})",
+                    if *n == "prediction" {
+                        "the model's metadata says what it predicts"
+                    } else {
+                        "it draws images from noise"
+                    }
+                ));
+            }
+            let v = e.get(1);
+            if !(v.is_undefined() || v.is_null() || dpm_solver::options::same_name(&k, "steps")) {
+                dpm_given.push(k);
+            }
+        }
+    }
+    core_options(&obj, &mut solver, GENERATE_KEYS, bufs)?;
+    g.solver = solver.config().map_err(|e| option_error(&e, &[]))?;
     if let Some((cfg, _ignored)) = scheduler_config(o, bufs)? {
-        reject_dpm_options(o, DPM_KEYS)?;
+        if !dpm_given.is_empty() {
+            return opt_err(format!(
+                "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes \
+                 its settings by diffusers' names in the scheduler config",
+                dpm_given.join(", ")
+            ));
+        }
         g.scheduler = Some(cfg);
     }
-    let pe = |e: PipelineError| Error::Option(e.to_string());
     if let Some(s) = o.num("seed")? {
         g.seed = super::limits::safe_integer(s, "options.seed")?;
     }
@@ -194,65 +229,6 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
     }
     if let Some(s) = o.num("guidance")? {
         g.guidance_scale = s as f32;
-    }
-    if let Some(a) = o.string("algorithm")? {
-        g.algorithm = parse_algorithm(&a).map_err(pe)?;
-    }
-    if let Some(m) = o.string("method")? {
-        g.method = parse_method(&m).map_err(pe)?;
-    }
-    if let Some(k) = o.uint("order", 3)? {
-        g.order = k;
-    }
-    if let Some(s) = o.uint("steps", dpm_solver::sampler::MAX_STEPS)? {
-        g.steps = s;
-    }
-    if let Some(sp) = o.get("spacing")? {
-        g.spacing = if let Some(s) = sp.as_string() {
-            parse_spacing(&s).map_err(pe)?
-        } else {
-            let k = Opts::new(
-                &sp,
-                "options.spacing",
-                &["karras", "flowShift", "mu", "timeShiftType"],
-            )?;
-            let shift = match (k.num("flowShift")?, k.num("mu")?) {
-                (Some(s), _) => Some(TimeShift::Static(s as f32)),
-                (None, Some(mu)) => {
-                    Some(match k.pick("timeShiftType", &["exponential", "linear"])? {
-                        Some(1) => TimeShift::Linear { mu: mu as f32 },
-                        _ => TimeShift::Exponential { mu: mu as f32 },
-                    })
-                }
-                (None, None) => None,
-            };
-            match (shift, k.num("karras")?) {
-                (Some(ts), _) => Spacing::FlowShift {
-                    shift: ts.factor()?,
-                },
-                (None, Some(rho)) => Spacing::Karras { rho: rho as f32 },
-                (None, None) => {
-                    return opt_err(
-                        "options.spacing object needs 'karras' (rho), 'flowShift' or 'mu'",
-                    )
-                }
-            }
-        };
-    }
-    if let Some(t) = thresholding_opt(o, "options.")? {
-        g.thresholding = Some(t);
-    }
-    if let Some(b) = o.boolean("lowerOrderFinal")? {
-        g.lower_order_final = b;
-    }
-    if let Some(b) = o.boolean("denoiseToZero")? {
-        g.denoise_to_zero = b;
-    }
-    if let Some(v) = multistep_variant_opt(o)? {
-        g.multistep_variant = v;
-    }
-    if let Some(a) = adaptive_opt(o, "options.")? {
-        g.adaptive = a;
     }
     if let Some(b) = o.boolean("clip")? {
         g.clip = b;
@@ -406,8 +382,7 @@ impl Model {
         on_progress: Option<Function>,
     ) -> core::result::Result<Object, Error> {
         let _guard = super::limits::enter()?;
-        let keys = [GENERATE_KEYS, DPM_KEYS].concat();
-        let o = Opts::new(&options, "options", &keys)?;
+        let o = Opts::any(&options, "options")?;
         // Declared before `opts`, which may borrow from it: dropped after it.
         let mut bufs = Leaked::default();
         let opts = generate_options(&o, &mut bufs)?;

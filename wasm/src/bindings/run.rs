@@ -7,7 +7,7 @@
 use super::error::Error;
 use super::js::{set, Opts};
 use super::leaked::Leaked;
-use super::model::{generate_options, generation_js, progress_js, Model, DPM_KEYS, GENERATE_KEYS};
+use super::model::{generate_options, generation_js, progress_js, Model};
 use crate::pipeline::{Run, RunBuffers, Step};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
@@ -60,8 +60,7 @@ impl Model {
         #[wasm_bindgen(unchecked_param_type = "GenerateOptions")] options: JsValue,
     ) -> core::result::Result<GenerationRun, Error> {
         let _guard = super::limits::enter()?;
-        let keys = [GENERATE_KEYS, DPM_KEYS].concat();
-        let o = Opts::new(&options, "options", &keys)?;
+        let o = Opts::any(&options, "options")?;
         let mut opts_bufs = Leaked::default();
         let opts = generate_options(&o, &mut opts_bufs)?;
         let noise = match o.get("noise")? {

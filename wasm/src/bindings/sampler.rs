@@ -4,16 +4,12 @@
 
 use super::diffusers::{Ask, DiffusersSampler};
 use super::error::{opt_err, Error, Result};
-use super::js::{set, Opts};
+use super::js::{core_options, option_error, set, Opts};
 use super::leaked::Leaked;
 use super::limits;
 use crate::pipeline::solver::Pending;
 use dpm_solver::model::{convert, Target};
-use dpm_solver::{
-    AdaptiveOptions, Algorithm, Betas, Config, Direction, DiscreteVp, Guidance, Method,
-    MultistepVariant, NoiseSchedule, Prediction, SolverType, Spacing, StepKind, StepReport,
-    Thresholding, TimeShift,
-};
+use dpm_solver::{Betas, Config, DiscreteVp, NoiseSchedule, Options, StepKind, StepReport};
 use js_sys::{Array, Float32Array, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -31,7 +27,7 @@ export type ScheduleOptions =
 
 /** Time-step spacing: the reference's skip types, Karras, flow matching's shifted times (static `flowShift`, or dynamic from `mu`), or caller-given times (steps + 1 of them, t_start to t_end). */
 export type SpacingOption =
-  | "logSNR" | "exponential" | "time_uniform" | "time_quadratic"
+  | "logSNR" | "exponential" | "time_uniform" | "time_quadratic" | "karras"
   | { karras: number }
   | { flowShift: number }
   | { mu: number; timeShiftType?: "exponential" | "linear" }
@@ -73,7 +69,13 @@ export interface DiffusersSchedulerOptions {
   mu?: number;
 }
 
-/** The DPM-Solver options; every field is optional (the reference's `sample()` defaults). */
+/**
+ * The DPM-Solver options; every field is optional (the reference's `sample()` defaults). Read
+ * by the core's options module, as `Model.generate` reads them: names and string values
+ * compare ignoring case, `_` and `-` (`lower_order_final` = `lowerOrderFinal`), and diffusers'
+ * names are aliases (`num_inference_steps`, `solver_order`, `algorithm_type`,
+ * `use_karras_sigmas`, `prediction_type`; see dpm_solver::options).
+ */
 export interface DpmSolverOptions {
   schedule?: ScheduleOptions;
   /** "dpmsolver++" (default) or "dpmsolver". */
@@ -165,27 +167,6 @@ pub struct Sampler {
     batch: usize,
 }
 
-const SAMPLER_KEYS: &[&str] = &[
-    "schedule",
-    "algorithm",
-    "method",
-    "order",
-    "steps",
-    "spacing",
-    "tStart",
-    "tEnd",
-    "lowerOrderFinal",
-    "denoiseToZero",
-    "solverType",
-    "prediction",
-    "guidance",
-    "thresholding",
-    "adaptive",
-    "multistepVariant",
-    "batch",
-    "direction",
-];
-
 /// Parses `options.schedule` into a schedule whose table lives in `bufs`.
 fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'static, f32>> {
     let Some(v) = v else {
@@ -265,187 +246,23 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
     }
 }
 
-/// Parses the options object into the core's configuration (`batch` given separately).
-fn config(o: &Opts, bufs: &mut Leaked) -> Result<Config<'static, f32>> {
-    let mut c = Config::<f32>::default();
-    // Each name list and the table after it are in the same order.
-    if let Some(i) = o.pick("algorithm", &["dpmsolver", "dpmsolver++"])? {
-        c.algorithm = [Algorithm::DpmSolver, Algorithm::DpmSolverPp][i];
-    }
-    if let Some(i) = o.pick(
-        "method",
-        &["singlestep", "multistep", "singlestep_fixed", "adaptive"],
-    )? {
-        c.method = [
-            Method::Singlestep,
-            Method::Multistep,
-            Method::SinglestepFixed,
-            Method::Adaptive,
-        ][i];
-    }
-    if let Some(k) = o.uint("order", 3)? {
-        c.order = k;
-    }
-    if let Some(s) = o.uint("steps", dpm_solver::sampler::MAX_STEPS)? {
-        c.steps = s;
-    }
-    if let Some(sp) = o.get("spacing")? {
-        c.spacing = if let Some(s) = sp.as_string() {
-            match s.as_str() {
-                // k-diffusion's "exponential" sigmas are log-uniform in sigma = e^-lambda.
-                "logSNR" | "log_snr" | "logsnr" | "exponential" => Spacing::LogSnr,
-                "time_uniform" => Spacing::TimeUniform,
-                "time_quadratic" => Spacing::TimeQuadratic,
-                _ => {
-                    return opt_err(format!(
-                        "spacing is '{s}', expected one of: logSNR (= exponential), time_uniform, time_quadratic, {{karras: rho}}, or an array of times"
-                    ))
-                }
-            }
-        } else if js_sys::Array::is_array(&sp)
-            || sp.is_instance_of::<js_sys::Float32Array>()
-            || sp.is_instance_of::<js_sys::Float64Array>()
-        {
-            Spacing::Custom(bufs.keep(super::js::numbers(&sp, "spacing")?))
-        } else {
-            let k = Opts::new(
-                &sp,
-                "spacing",
-                &["karras", "flowShift", "mu", "timeShiftType"],
-            )?;
-            if let Some(shift) = k.num("flowShift")? {
-                Spacing::FlowShift {
-                    shift: TimeShift::Static(shift as f32).factor()?,
-                }
-            } else if let Some(mu) = k.num("mu")? {
-                let mu = mu as f32;
-                let ts = match k.pick("timeShiftType", &["exponential", "linear"])? {
-                    Some(1) => TimeShift::Linear { mu },
-                    _ => TimeShift::Exponential { mu },
-                };
-                Spacing::FlowShift {
-                    shift: ts.factor()?,
-                }
-            } else {
-                match k.num("karras")? {
-                    Some(rho) => Spacing::Karras { rho: rho as f32 },
-                    None => {
-                        return opt_err(
-                            "spacing object needs 'karras' (rho, e.g. 7), 'flowShift' or 'mu'",
-                        )
-                    }
-                }
-            }
-        };
-    }
-    c.t_start = o.num("tStart")?.map(|v| v as f32);
-    c.t_end = o.num("tEnd")?.map(|v| v as f32);
-    if let Some(b) = o.boolean("lowerOrderFinal")? {
-        c.lower_order_final = b;
-    }
-    if let Some(b) = o.boolean("denoiseToZero")? {
-        c.denoise_to_zero = b;
-    }
-    if let Some(i) = o.pick("solverType", &["dpmsolver", "taylor"])? {
-        c.solver_type = [SolverType::DpmSolver, SolverType::Taylor][i];
-    }
-    if let Some(i) = o.pick(
-        "prediction",
-        &[
-            "noise",
-            "epsilon",
-            "x_start",
-            "sample",
-            "data",
-            "v",
-            "v_prediction",
-            "score",
-            "flow",
-            "flow_prediction",
-        ],
-    )? {
-        use Prediction::*;
-        c.prediction = [Noise, Noise, Data, Data, Data, V, V, Score, Flow, Flow][i];
-    }
-    if let Some(g) = o.get("guidance")? {
-        let go = Opts::new(&g, "guidance", &["type", "scale"])?;
-        let scale = go.num("scale")?.unwrap_or(1.0) as f32;
-        c.guidance = match go.pick("type", &["classifier-free", "classifier", "none"])? {
-            Some(0) => Guidance::ClassifierFree { scale },
-            Some(1) => Guidance::Classifier { scale },
-            Some(_) => Guidance::None,
-            None => {
-                return opt_err("guidance.type is required ('classifier-free' or 'classifier')")
-            }
-        };
-    }
-    if let Some(t) = thresholding_opt(o, "")? {
-        c.thresholding = Some(t);
-    }
-    if let Some(a) = adaptive_opt(o, "")? {
-        c.adaptive = a;
-    }
-    if let Some(v) = multistep_variant_opt(o)? {
-        c.multistep_variant = v;
-    }
-    if let Some(i) = o.pick("direction", &["sample", "invert"])? {
-        c.direction = [Direction::Sample, Direction::Invert][i];
-    }
-    Ok(c)
-}
-
-/// `thresholding: { ratio?, maxVal? }` (also `max_val`), shared by `Sampler` and `Model`
-/// options; `path` prefixes error messages (e.g. `"options."`).
-pub(crate) fn thresholding_opt(o: &Opts, path: &str) -> Result<Option<Thresholding<f32>>> {
-    let Some(t) = o.get("thresholding")? else {
-        return Ok(None);
+/// Parses the options object: `schedule` here, every other key through the core's options
+/// module.
+fn parse_options(
+    options: &JsValue,
+    bufs: &mut Leaked,
+) -> Result<(NoiseSchedule<'static, f32>, Config<'static, f32>)> {
+    let mut o = Options::<f32>::new();
+    core_options(options, &mut o, &["schedule"], bufs)?;
+    let sched = if options.is_object() {
+        js_sys::Reflect::get(options, &JsValue::from_str("schedule"))
+            .ok()
+            .filter(|v| !(v.is_undefined() || v.is_null()))
+    } else {
+        None
     };
-    let name = format!("{path}thresholding");
-    let to = Opts::new(&t, &name, &["ratio", "maxVal", "max_val"])?;
-    Ok(Some(Thresholding {
-        ratio: to.num("ratio")?.unwrap_or(0.995) as f32,
-        max_val: to.num("maxVal")?.or(to.num("max_val")?).unwrap_or(1.0) as f32,
-    }))
-}
-
-/// `adaptive: { atol?, rtol?, theta?, tErr?, hInit?, maxNfe?, reuseRejectedEval? }`, unset
-/// fields at the core's defaults.
-pub(crate) fn adaptive_opt(o: &Opts, path: &str) -> Result<Option<AdaptiveOptions<f32>>> {
-    let Some(a) = o.get("adaptive")? else {
-        return Ok(None);
-    };
-    let name = format!("{path}adaptive");
-    let ao = Opts::new(
-        &a,
-        &name,
-        &[
-            "atol",
-            "rtol",
-            "theta",
-            "tErr",
-            "hInit",
-            "maxNfe",
-            "reuseRejectedEval",
-        ],
-    )?;
-    let d = AdaptiveOptions::<f32>::default();
-    Ok(Some(AdaptiveOptions {
-        atol: ao.num("atol")?.map_or(d.atol, |v| v as f32),
-        rtol: ao.num("rtol")?.map_or(d.rtol, |v| v as f32),
-        theta: ao.num("theta")?.map_or(d.theta, |v| v as f32),
-        t_err: ao.num("tErr")?.map_or(d.t_err, |v| v as f32),
-        h_init: ao.num("hInit")?.map_or(d.h_init, |v| v as f32),
-        max_nfe: ao.uint("maxNfe", 1 << 24)?.unwrap_or(d.max_nfe),
-        reuse_rejected_eval: ao
-            .boolean("reuseRejectedEval")?
-            .unwrap_or(d.reuse_rejected_eval),
-    }))
-}
-
-/// `multistepVariant: "reference" | "full_order"`.
-pub(crate) fn multistep_variant_opt(o: &Opts) -> Result<Option<MultistepVariant>> {
-    Ok(o.pick("multistepVariant", &["reference", "full_order"])?
-        .map(|i| [MultistepVariant::Reference, MultistepVariant::FullOrder][i]))
+    let config = o.config().map_err(|e| option_error(&e, &[]))?;
+    Ok((schedule(sched, bufs)?, config))
 }
 
 /// A step report as a plain JS object.
@@ -533,11 +350,8 @@ impl Sampler {
             let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
             return Sampler::new_diffusers(&options, &x_t, bufs);
         }
-        let o = Opts::new(&options, "options", SAMPLER_KEYS)?;
-        let sched = schedule(o.get("schedule")?, &mut bufs)?;
-        let mut cfg = config(&o, &mut bufs)?;
-        let batch = o.uint("batch", n.max(1))?.unwrap_or(1);
-        cfg.batch = batch;
+        let (sched, cfg) = parse_options(&options, &mut bufs)?;
+        let batch = cfg.batch;
         let need = cfg.checked_scratch_len(n)?;
         limits::check_bytes(&[n, need], "new Sampler")?;
         // Copied into wasm memory only now that the sizes are known to be acceptable.
@@ -560,7 +374,7 @@ impl Sampler {
     /// `StepPlan`) and dynamic thresholding, which have no plan ahead of time.
     #[wasm_bindgen(unchecked_return_type = "SamplerPlan")]
     pub fn plan(&self) -> core::result::Result<JsValue, Error> {
-        let mut p = super::plan::PlanArrays::default();
+        let mut p = super::plan_arrays::PlanArrays::default();
         let info = match &self.inner {
             Inner::Dpm(s) if s.config().method == dpm_solver::Method::Adaptive => {
                 return Err(Error::Option(

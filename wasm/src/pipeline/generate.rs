@@ -5,9 +5,10 @@ use core::ops::ControlFlow;
 
 use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
 use dpm_solver::model::{conversion, convert};
+use dpm_solver::options::{generate_profile, Options, Value};
 use dpm_solver::{
-    AdaptiveOptions, Algorithm, Config, DiscreteVp, Guidance, Method, MultistepVariant,
-    NoiseSchedule, Prediction, Sampler, Spacing, Stats, StepReport, Target, Thresholding,
+    Algorithm, Config, DiscreteVp, Guidance, Method, NoiseSchedule, Prediction, Sampler, Spacing,
+    Stats, StepReport, Target,
 };
 
 use super::error::{PipelineError, Result};
@@ -28,8 +29,9 @@ pub enum Conditioning {
     PerImage(Vec<usize>),
 }
 
-/// Everything that configures one [`Pipeline::generate`] call. `Default` is DPM-Solver++(2M),
-/// 10 NFE, logSNR spacing, batch 1, unconditional, seed 0.
+/// Everything that configures one [`Pipeline::generate`] call. `Default` is the core's
+/// [`generate_profile`] (DPM-Solver++(2M), 10 NFE, logSNR spacing), batch 1,
+/// unconditional, seed 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerateOptions {
     /// Noise seed: image `i` starts from `NoiseRng::with_stream(seed, first_image + i)`, so an
@@ -48,32 +50,18 @@ pub struct GenerateOptions {
     /// unconditional passes as one batch of `2 batch`. Not 1 on an unconditional model is an
     /// error; ignored when a conditional model samples unconditionally.
     pub guidance_scale: f32,
-    /// DPM-Solver or DPM-Solver++.
-    pub algorithm: Algorithm,
-    /// Singlestep, multistep, singlestep-fixed or adaptive.
-    pub method: Method,
-    /// Solver order 1..3 (adaptive: 2 or 3).
-    pub order: usize,
-    /// Steps: network evaluations for multistep / singlestep (ignored by adaptive).
-    pub steps: usize,
-    /// Time-step spacing (logSNR is the paper's choice at low resolutions).
-    pub spacing: Spacing<'static, f32>,
-    /// Dynamic thresholding of the data prediction (DPM-Solver++ only).
-    pub thresholding: Option<Thresholding<f32>>,
-    /// Lower orders at the last steps of short multistep runs.
-    pub lower_order_final: bool,
-    /// One more evaluation at the end that returns the data prediction.
-    pub denoise_to_zero: bool,
-    /// Multistep-3 as the reference, or at full third order.
-    pub multistep_variant: MultistepVariant,
-    /// Tolerances of the adaptive method.
-    pub adaptive: AdaptiveOptions<f32>,
+    /// The DPM-Solver options, the core's configuration as its options module parses it
+    /// ([`Options::set`]; default [`generate_profile`]). The run takes `prediction` from the
+    /// model and `guidance` and `batch` from the fields above (whatever is set here); a
+    /// `t_start` left unset starts a flow model's logSNR and Karras grids at `1 - 1/N`.
+    /// `steps` is also a diffusers scheduler's `num_inference_steps`.
+    pub solver: Config<'static, f32>,
     /// Clamp the result to the model's value range.
     pub clip: bool,
     /// A diffusers scheduler (UniPC, diffusers' DPM-Solver++ and its SDE variant, DDIM)
-    /// instead of the DPM-Solver options above (`algorithm` to `adaptive` are then unused;
-    /// `steps` is `num_inference_steps`). Its training schedule and `prediction_type` are
-    /// set from the model; the SDE variants draw image `i`'s step noise from stream `i` of
+    /// instead of the DPM-Solver options (only `solver.steps` is then used, as
+    /// `num_inference_steps`). Its training schedule and `prediction_type` are set from the
+    /// model; the SDE variants draw image `i`'s step noise from stream `i` of
     /// `sde_seed(seed)`.
     pub scheduler: Option<SchedulerConfig<'static>>,
 }
@@ -86,16 +74,7 @@ impl Default for GenerateOptions {
             batch: 1,
             conditioning: Conditioning::Unconditional,
             guidance_scale: 1.0,
-            algorithm: Algorithm::DpmSolverPp,
-            method: Method::Multistep,
-            order: 2,
-            steps: 10,
-            spacing: Spacing::LogSnr,
-            thresholding: None,
-            lower_order_final: true,
-            denoise_to_zero: false,
-            multistep_variant: MultistepVariant::Reference,
-            adaptive: AdaptiveOptions::default(),
+            solver: generate_profile(),
             clip: true,
             scheduler: None,
         }
@@ -104,22 +83,13 @@ impl Default for GenerateOptions {
 
 impl GenerateOptions {
     /// Network evaluations the run will make (`None` for the adaptive method, which decides
-    /// as it goes). A guided pair counts once, as in the paper.
+    /// as it goes; the core's [`Config::expected_nfe`]). A guided pair counts once, as in the
+    /// paper.
     pub fn expected_nfe(&self) -> Option<usize> {
         if self.scheduler.is_some() {
-            return Some(self.steps);
+            return Some(self.solver.steps);
         }
-        let extra = usize::from(self.denoise_to_zero);
-        match self.method {
-            Method::Adaptive => None,
-            Method::SinglestepFixed => Some((self.steps / self.order.max(1)) * self.order + extra),
-            Method::Multistep
-                if self.multistep_variant == MultistepVariant::FullOrder && self.order >= 2 =>
-            {
-                Some(self.steps + 1 + extra)
-            }
-            _ => Some(self.steps + extra),
-        }
+        self.solver.expected_nfe()
     }
 
     /// Whether the run uses classifier-free guidance (two passes per evaluation).
@@ -128,48 +98,34 @@ impl GenerateOptions {
     }
 }
 
-/// Parses a solver name: `dpmsolver` / `dpm-solver` / `dpm_solver` or `dpmsolver++` /
-/// `dpm-solver++` / `dpmsolverpp`.
+/// One DPM-Solver option by name through the core's options module (see
+/// [`dpm_solver::options`] for the names).
+fn one<T>(key: &str, name: &str, pick: impl Fn(&Config<'static, f32>) -> T) -> Result<T> {
+    let mut o = Options::<f32>::new();
+    o.set(key, Value::Str(name))
+        .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
+    let c = o
+        .config()
+        .map_err(|e| PipelineError::InvalidInput(e.to_string()))?;
+    Ok(pick(&c))
+}
+
+/// Parses a solver name (the core's `algorithm` option): `dpmsolver` or `dpmsolver++`
+/// (= `dpmsolverpp`), ignoring case, `_` and `-`.
 pub fn parse_algorithm(name: &str) -> Result<Algorithm> {
-    match name
-        .trim()
-        .to_ascii_lowercase()
-        .replace(['-', '_'], "")
-        .as_str()
-    {
-        "dpmsolver" => Ok(Algorithm::DpmSolver),
-        "dpmsolver++" | "dpmsolverpp" => Ok(Algorithm::DpmSolverPp),
-        _ => Err(PipelineError::InvalidInput(format!(
-            "unknown solver \"{name}\" (expected dpmsolver or dpmsolver++)"
-        ))),
-    }
+    one("algorithm", name.trim(), |c| c.algorithm)
 }
 
-/// Parses a method name: `multistep`, `singlestep`, `singlestep_fixed`, `adaptive`.
+/// Parses a method name (the core's `method` option): `multistep`, `singlestep`,
+/// `singlestep_fixed`, `adaptive`.
 pub fn parse_method(name: &str) -> Result<Method> {
-    match name.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-        "multistep" => Ok(Method::Multistep),
-        "singlestep" => Ok(Method::Singlestep),
-        "singlestep_fixed" => Ok(Method::SinglestepFixed),
-        "adaptive" => Ok(Method::Adaptive),
-        _ => Err(PipelineError::InvalidInput(format!(
-            "unknown method \"{name}\" (expected multistep, singlestep, singlestep_fixed or adaptive)"
-        ))),
-    }
+    one("method", name.trim(), |c| c.method)
 }
 
-/// Parses a spacing name: `logSNR` (k-diffusion's `exponential`), `time_uniform`,
-/// `time_quadratic`, `karras` (rho 7).
+/// Parses a spacing name (the core's `spacing` option): `logSNR` (k-diffusion's
+/// `exponential`), `time_uniform`, `time_quadratic`, `karras` (rho 7).
 pub fn parse_spacing(name: &str) -> Result<Spacing<'static, f32>> {
-    match name.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-        "logsnr" | "log_snr" | "exponential" => Ok(Spacing::LogSnr),
-        "time_uniform" | "uniform" => Ok(Spacing::TimeUniform),
-        "time_quadratic" | "quadratic" => Ok(Spacing::TimeQuadratic),
-        "karras" => Ok(Spacing::Karras { rho: 7.0 }),
-        _ => Err(PipelineError::InvalidInput(format!(
-            "unknown spacing \"{name}\" (expected logSNR, time_uniform, time_quadratic or karras)"
-        ))),
-    }
+    one("spacing", name.trim(), |c| c.spacing)
 }
 
 /// What the progress callback sees after each completed solver step.
@@ -356,8 +312,8 @@ impl Pipeline {
             )));
         }
         if opts.scheduler.is_none()
-            && opts.thresholding.is_some()
-            && opts.algorithm != Algorithm::DpmSolverPp
+            && opts.solver.thresholding.is_some()
+            && opts.solver.algorithm != Algorithm::DpmSolverPp
         {
             return Err(PipelineError::InvalidInput(
                 "thresholding applies to DPM-Solver++ (data prediction) only".into(),
@@ -419,7 +375,7 @@ impl Pipeline {
                 *scratch = vec![0.0f32; sc.checked_scratch_len(len)?];
                 Solver::Diffusers(Box::new(DiffusersRun::new(
                     &sc,
-                    opts.steps,
+                    opts.solver.steps,
                     table,
                     x,
                     scratch,
@@ -437,17 +393,15 @@ impl Pipeline {
                 // logSNR and Karras grids need a finite lambda at both ends: on a flow model they
                 // start at t = 1 - 1/N (diffusers' first flow sigma at shift 1), the others at
                 // t = 1, pure noise.
-                let t_start = (info.schedule.is_flow()
-                    && matches!(opts.spacing, Spacing::LogSnr | Spacing::Karras { .. }))
-                .then(|| 1.0 - 1.0 / sched_n as f32);
+                let t_start = opts.solver.t_start.or_else(|| {
+                    (info.schedule.is_flow()
+                        && matches!(
+                            opts.solver.spacing,
+                            Spacing::LogSnr | Spacing::Karras { .. }
+                        ))
+                    .then(|| 1.0 - 1.0 / sched_n as f32)
+                });
                 let config = Config {
-                    algorithm: opts.algorithm,
-                    method: opts.method,
-                    order: opts.order,
-                    steps: opts.steps,
-                    spacing: opts.spacing,
-                    lower_order_final: opts.lower_order_final,
-                    denoise_to_zero: opts.denoise_to_zero,
                     prediction: info.prediction,
                     guidance: if guided {
                         Guidance::ClassifierFree {
@@ -456,12 +410,9 @@ impl Pipeline {
                     } else {
                         Guidance::None
                     },
-                    thresholding: opts.thresholding,
-                    adaptive: opts.adaptive,
-                    multistep_variant: opts.multistep_variant,
                     batch: b,
                     t_start,
-                    ..Config::default()
+                    ..opts.solver
                 };
                 *scratch = vec![0.0f32; config.checked_scratch_len(len)?];
                 Solver::Dpm(Box::new(Sampler::new(schedule, config, x, scratch)?))

@@ -24,11 +24,15 @@
 //! use dpm_solver_wasm::pipeline::*;
 //! let bytes = std::fs::read("www/models/unet.onnx").unwrap();
 //! let mut pipe = Pipeline::from_bytes(&bytes)?;
+//! // The DPM-Solver options by name, through the core's options module.
+//! let mut solver = Options::generate();
+//! solver.set("steps", Value::Number(8.0)).unwrap();
+//! solver.set("spacing", Value::Str("karras")).unwrap();
 //! let opts = GenerateOptions {
 //!     batch: 16,
 //!     conditioning: Conditioning::Class(7),
 //!     guidance_scale: 3.0,
-//!     steps: 10,
+//!     solver: solver.config().unwrap(),
 //!     ..GenerateOptions::default()
 //! };
 //! let gen = pipe.generate(&opts, no_progress)?;
@@ -60,8 +64,10 @@ pub mod validate;
 
 pub use core::ops::ControlFlow;
 pub use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
+pub use dpm_solver::options::{generate_profile, OptionError, Options, Value};
 pub use dpm_solver::{
-    AdaptiveOptions, Algorithm, Method, MultistepVariant, Spacing, Stats, StepReport, Thresholding,
+    AdaptiveOptions, Algorithm, Config, Method, MultistepVariant, Spacing, Stats, StepReport,
+    Thresholding,
 };
 pub use error::{PipelineError, Result};
 #[cfg(feature = "pipeline")]
