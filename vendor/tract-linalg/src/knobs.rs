@@ -101,3 +101,11 @@ tract_data::declare_knob!(
     None,
     "riscv64: matmul size, in multiply-adds, from which a TLB flush precedes the run. Unset applies the SpacemiT X60 default and does nothing elsewhere; 0 turns it off; any other value forces it on with that threshold."
 );
+
+// dpm-solver patch: the wasm f32 GEMM kernel, for measuring the tiles against each other.
+tract_data::declare_knob!(
+    TRACT_WASM_F32_GEMM,
+    Option<String>,
+    None,
+    "wasm32: run f32 GEMMs on this kernel (wasm_f32_4x8, the default; wasm_f32_2x16, wasm_f32_8x8 or wasm_f32_4x16) instead of the default tile."
+);

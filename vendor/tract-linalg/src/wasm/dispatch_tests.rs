@@ -24,7 +24,7 @@ mod dispatch_trace {
         trace_one("GRU m=256 k=256", Some(256), Some(256), Some(1));
         trace_one("post-rnn m=256 k=512", Some(256), Some(512), Some(1));
         trace_one("frame-encoder m=64 k=96", Some(64), Some(96), Some(1));
-        // N>1 sanity: should hit 8x8
+        // N>1 sanity: should hit 4x8 (dpm-solver patch)
         trace_one("MM m=64 k=64 n=8", Some(64), Some(64), Some(8));
     }
 
@@ -277,6 +277,8 @@ fn add_row_col_products_and_add_mat_mul_agree_on_fusion() {
     check_madd_pairing(&*crate::wasm::wasm_f32_32x1);
     check_madd_pairing(&*crate::wasm::wasm_f32_8x8);
     check_madd_pairing(&*crate::wasm::wasm_f32_4x16);
+    check_madd_pairing(&*crate::wasm::wasm_f32_4x8); // dpm-solver patch
+    check_madd_pairing(&*crate::wasm::wasm_f32_2x16); // dpm-solver patch
 }
 
 /// `wasm_f32_4x4` declares `NEVER_PREFERRED`, so `retain_best` drops it before selection and
@@ -326,7 +328,7 @@ mod fastenhancer_gate {
     }
 
     #[test]
-    fn gemm_picks_8x8_at_every_n() {
+    fn gemm_picks_4x8_at_every_n() {
         for (m, k, n) in [
             (64, 192, 64),
             (64, 128, 64),
@@ -338,8 +340,16 @@ mod fastenhancer_gate {
             (36, 36, 36),
             (768, 256, 100),
         ] {
-            assert_eq!(pick(m, k, Some(n)), "wasm_f32_8x8", "m={m} k={k} n={n}");
+            assert_eq!(pick(m, k, Some(n)), "wasm_f32_4x8", "m={m} k={k} n={n}");
         }
-        assert_eq!(pick(64, 64, None), "wasm_f32_8x8");
+        assert_eq!(pick(64, 64, None), "wasm_f32_4x8");
+        // dpm-solver patch: the knob names another GEMM tile, and only a GEMM one.
+        for name in ["wasm_f32_2x16", "wasm_f32_8x8", "wasm_f32_4x16", "wasm_f32_4x8"] {
+            crate::knobs::TRACT_WASM_F32_GEMM.set(Some(name.to_string()));
+            assert_eq!(pick(64, 64, Some(64)), name);
+        }
+        crate::knobs::TRACT_WASM_F32_GEMM.set(Some("wasm_f32_32x1".to_string()));
+        assert_eq!(pick(64, 64, Some(64)), "wasm_f32_4x8");
+        crate::knobs::TRACT_WASM_F32_GEMM.clear();
     }
 }

@@ -24,6 +24,7 @@ mod exp;
 mod ln;
 mod mmm_f32_gemm;
 mod mmm_f32_gemv;
+mod mmm_f32_narrow; // dpm-solver patch
 mod mmm_i32;
 mod reduce;
 mod softmax_rows;
@@ -36,6 +37,7 @@ pub use exp::*;
 pub use ln::*;
 pub use mmm_f32_gemm::*;
 pub use mmm_f32_gemv::*;
+pub use mmm_f32_narrow::*; // dpm-solver patch
 pub use mmm_i32::*;
 pub use softmax_rows::*;
 
@@ -63,11 +65,20 @@ fn preferred(
             9..=16 => &wasm_f32_16x1.name,
             _ => &wasm_f32_32x1.name,
         }),
-        // GEMM: 8x8 at every N. With A broadcast from two v128 loads it outruns 4x16 even
-        // where N fills 4x16's 16-wide tile, and it never wastes columns at N=8 or N=24.
-        (DatumType::F32, _) => Some(wasm_f32_8x8.name.as_str()),
+        // dpm-solver patch: GEMM on a tile of 8 accumulators (`mmm_f32_narrow`), which fits
+        // the 15 xmm registers V8 gives wasm on x86_64 where 8x8's 16 accumulators spill;
+        // `TRACT_WASM_F32_GEMM` names another wasm f32 GEMM kernel instead (for benchmarks).
+        (DatumType::F32, _) => Some(gemm_f32_named(crate::knobs::TRACT_WASM_F32_GEMM.get())),
         _ => None,
     }
+}
+
+/// dpm-solver patch: the f32 GEMM kernel `TRACT_WASM_F32_GEMM` names, `wasm_f32_4x8` when it
+/// names none of them.
+fn gemm_f32_named(knob: Option<String>) -> &'static str {
+    let kernels = [&wasm_f32_4x8.name, &wasm_f32_2x16.name, &wasm_f32_8x8.name, &wasm_f32_4x16.name];
+    knob.and_then(|k| kernels.iter().find(|n| n.as_str() == k).map(|n| n.as_str()))
+        .unwrap_or(wasm_f32_4x8.name.as_str())
 }
 
 inventory::submit! {
