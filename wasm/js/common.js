@@ -155,3 +155,17 @@ export async function fetchBytes(url, options = {}, name = 'dpm-solver') {
   }
   return readResponse(response, options, name);
 }
+
+/**
+ * Whether this engine runs WebAssembly relaxed SIMD: validates a 41-byte module whose one
+ * function is an `f32x4.relaxed_madd` (Chrome 114+, Firefox 145+, Node 22; not Safari, not
+ * Node 20 without --experimental-wasm-relaxed-simd). Picks the package's relaxed build.
+ */
+export function relaxedSimdSupported() {
+  try {
+    return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123,
+      3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 0, 253, 17, 65, 0, 253, 17, 65, 0, 253, 17, 253, 133, 2, 11]));
+  } catch {
+    return false;
+  }
+}

@@ -6,6 +6,15 @@ import type { GenerateOptions, Generation, ModelLoadOptions, ProgressCallback } 
 export * from './dpm_solver.js';
 export { default, initSync } from './dpm_solver.js';
 
+/**
+ * The .wasm `init()` loads without an argument: `dpm_solver_relaxed_bg.wasm` (relaxed SIMD:
+ * fused multiply-adds, results may differ from the other build's in the last bits) where the
+ * engine validates relaxed SIMD, `dpm_solver_bg.wasm` (simd128) otherwise.
+ */
+export function defaultWasmUrl(): URL;
+/** Whether this engine validates WebAssembly relaxed SIMD (what `defaultWasmUrl` decides on). */
+export function relaxedSimdSupported(): boolean;
+
 /** Download progress: bytes so far and the total (null without a Content-Length). */
 export interface LoadProgress {
   loaded: number;

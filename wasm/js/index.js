@@ -1,17 +1,33 @@
 // The package's entry for browsers and bundlers ("dpm-solver"): the wasm-bindgen glue
 // (dpm_solver.js) with
-// - init() as the glue's (fetches dpm_solver_bg.wasm next to this file; bundlers follow the
+// - init() as the glue's (fetches dpm_solver_relaxed_bg.wasm next to this file where the engine
+//   has relaxed SIMD, dpm_solver_bg.wasm otherwise; bundlers follow the
 //   `new URL(..., import.meta.url)`) and a clear Error for calls made before it;
 // - Model from a Uint8Array or ArrayBuffer, Model.fromUrl / fromResponse with download
 //   progress, and Model.generateAsync, which gives the event loop back between network
 //   evaluations so AbortSignal, progress messages and the page stay live.
 import * as glue from './dpm_solver.js';
-import { abortError, fetchBytes, guarded, message, nextTask, readResponse, toBytes } from './common.js';
+import { abortError, fetchBytes, guarded, message, nextTask, readResponse, relaxedSimdSupported, toBytes } from './common.js';
 
 export * from './dpm_solver.js';
 
 const g = guarded(glue, 'dpm-solver');
-export default g.init;
+
+/**
+ * The package's .wasm for this engine: the relaxed-SIMD build (fused multiply-adds in the
+ * matrix products) where the engine validates relaxed SIMD, the simd128 build otherwise. Both
+ * URLs are written out for bundlers, which copy the files `new URL(..., import.meta.url)` names.
+ */
+export function defaultWasmUrl() {
+  return relaxedSimdSupported()
+    ? new URL('./dpm_solver_relaxed_bg.wasm', import.meta.url)
+    : new URL('./dpm_solver_bg.wasm', import.meta.url);
+}
+
+/** init(): without an argument, loads `defaultWasmUrl()`; otherwise as wasm-bindgen's init. */
+export default function init(input) {
+  return g.init(input === undefined ? { module_or_path: defaultWasmUrl() } : input);
+}
 export const initSync = g.initSync;
 
 export class Sampler extends glue.Sampler {
@@ -93,3 +109,5 @@ export const draw = g.fn(glue.draw);
 export const readOnnxInfo = g.fn(glue.readOnnxInfo);
 export const version = g.fn(glue.version);
 export const simdEnabled = g.fn(glue.simdEnabled);
+export const relaxedSimdEnabled = g.fn(glue.relaxedSimdEnabled);
+export { relaxedSimdSupported };

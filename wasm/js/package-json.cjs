@@ -24,6 +24,7 @@ const out = {
     './webgpu': { types: './webgpu.d.ts', default: './webgpu.js' },
     './webgpu.js': { types: './webgpu.d.ts', default: './webgpu.js' },
     './dpm_solver_bg.wasm': './dpm_solver_bg.wasm',
+    './dpm_solver_relaxed_bg.wasm': './dpm_solver_relaxed_bg.wasm',
     './sampler/dpm_solver_sampler_bg.wasm': './sampler/dpm_solver_sampler_bg.wasm',
     './dpm_solver.js': { types: './dpm_solver.d.ts', default: './dpm_solver.js' },
     './dpm_solver.d.ts': './dpm_solver.d.ts',

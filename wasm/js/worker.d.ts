@@ -7,7 +7,12 @@ export interface WorkerOptions {
   model: string | URL | ArrayBuffer | Uint8Array;
   /** What the file does not say (Model's load options; MODEL.md), sent to the worker with it. */
   load?: ModelLoadOptions;
-  /** The .wasm URL, if not next to the package's module (a pool compiles it once, on the page). */
+  /**
+   * The .wasm URL, if not next to the package's module. Loaded as given: by default the page
+   * (a pool compiles it once, on the page) or the worker picks dpm_solver_relaxed_bg.wasm or
+   * dpm_solver_bg.wasm (`relaxedSimdSupported()`); a URL given here should name the one that
+   * suits the browser.
+   */
   wasm?: string | URL;
   /** A Worker started from "dpm-solver/worker-script" yourself (otherwise one is created). */
   worker?: Worker;

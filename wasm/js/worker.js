@@ -7,7 +7,7 @@
 // `createWorker({ model, workers: n })` starts a pool of n workers (one tract instance each,
 // no SharedArrayBuffer needed) that splits a batch image by image (`firstImage`), so every
 // core works on one generation and the images are the same for any n.
-import { fetchBytes } from './common.js';
+import { fetchBytes, relaxedSimdSupported } from './common.js';
 
 // Bundlers (Vite with `worker: { format: 'es' }`, webpack 5) bundle worker-script.js from the
 // `new Worker(new URL(...), { type: 'module' })` below.
@@ -87,8 +87,11 @@ function pool(options, n) {
   // posts the WebAssembly.Module to every worker (V8 shares the compiled code, and the optimised
   // code of its tier-up, between them), and downloads a model given as a URL once (each worker
   // gets a copy of the bytes).
-  const wasmUrl = options.wasm == null ? new URL('./dpm_solver_bg.wasm', import.meta.url)
-    : new URL(String(options.wasm), base);
+  // The same build a single worker's init() picks (`defaultWasmUrl`): relaxed SIMD where the
+  // engine validates it. Both URLs written out, for bundlers.
+  const wasmUrl = options.wasm != null ? new URL(String(options.wasm), base)
+    : relaxedSimdSupported() ? new URL('./dpm_solver_relaxed_bg.wasm', import.meta.url)
+      : new URL('./dpm_solver_bg.wasm', import.meta.url);
   const wasm = compileWasm(wasmUrl);
   const isBytes = options.model instanceof ArrayBuffer || ArrayBuffer.isView(options.model);
   const model = isBytes ? options.model : fetchBytes(new URL(String(options.model), base),

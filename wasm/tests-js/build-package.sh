@@ -15,12 +15,13 @@ if ! command -v wasm-bindgen >/dev/null 2>&1 || [[ "$(wasm-bindgen --version)" !
 fi
 command -v wasm-pack >/dev/null 2>&1 || cargo install wasm-pack
 
-# SIMD=0 builds without wasm SIMD (for the benchmark only; use its own CARGO_TARGET_DIR).
-if [[ "${SIMD:-1}" == 1 ]]; then
-    export RUSTFLAGS="-C target-feature=+simd128"
-else
-    export RUSTFLAGS=""
-fi
+# SIMD=0 builds without wasm SIMD, SIMD=relaxed with relaxed SIMD as well (for the benchmarks
+# only; each needs a CARGO_TARGET_DIR of its own, as RUSTFLAGS rebuild every crate).
+case "${SIMD:-1}" in
+    1) export RUSTFLAGS="-C target-feature=+simd128" ;;
+    relaxed) export RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" ;;
+    *) export RUSTFLAGS="" ;;
+esac
 # opt-level "s" for the wasm build only: 12.8 MB / 3.0 MB gzip instead of 17.9 / 4.0 MB at
 # opt-level 3, at the same speed (wasm/BENCHMARKS.md). Native builds keep the workspace's 3.
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-s}"
@@ -49,6 +50,24 @@ build() { # build TARGET
 }
 build web
 if [[ "${BUNDLER:-0}" == 1 ]]; then build bundler; fi
+
+# The relaxed-SIMD build of the same crate (`+simd128,+relaxed-simd`: tract's matrix products
+# with fused multiply-adds), shipped next to it as dpm_solver_relaxed_bg.wasm; init() picks it
+# where the engine validates relaxed SIMD (wasm/js/index.js). It shares the glue JS, which is
+# checked to be the same. Its own target dir (RUSTFLAGS differ): RELAXED_TARGET_DIR, by default
+# relaxed/ inside CARGO_TARGET_DIR. RELAXED=0 leaves it out (then init() falls back to the simd128
+# build everywhere).
+if [[ "${RELAXED:-1}" == 1 && "${SIMD:-1}" == 1 ]]; then
+    rdir="$OUT/relaxed-build"
+    rm -rf "$rdir"
+    RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+    CARGO_TARGET_DIR="${RELAXED_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/relaxed}" \
+    wasm-pack build wasm --release --mode no-install --target web --no-pack \
+        --out-dir "$PWD/$rdir" --out-name dpm_solver ${FEATURES:+-- --features "$FEATURES"}
+    cmp "$rdir/dpm_solver.js" "$OUT/web/dpm_solver.js"
+    mv "$rdir/dpm_solver_bg.wasm" "$OUT/web/dpm_solver_relaxed_bg.wasm"
+    rm -rf "$rdir"
+fi
 
 # The sampler-only build (no tract: `--no-default-features`) inside the web package, as
 # `dpm-solver/sampler`; then the JS entry modules (wasm/js: init guards, Node init, Model

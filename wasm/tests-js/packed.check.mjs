@@ -38,7 +38,7 @@ test('the packed package: exports map, Node init without argument, entries, lice
   assert.ok(!JSON.stringify(pkg).includes('example.invalid'));
   const dir = require.resolve('dpm-solver/package.json').replace(/package\.json$/, '');
   for (const f of ['LICENSE-MIT', 'LICENSE-APACHE', 'README.md', 'index.d.ts', 'sampler.d.ts', 'worker.d.ts',
-    'worker-script.js', 'sampler/dpm_solver_sampler_bg.wasm']) {
+    'worker-script.js', 'sampler/dpm_solver_sampler_bg.wasm', 'dpm_solver_relaxed_bg.wasm']) {
     assert.ok((await readFile(dir + f)).length > 0, f);
   }
   const sampler = await import('dpm-solver/sampler');
@@ -53,6 +53,10 @@ test('the packed package: exports map, Node init without argument, entries, lice
   assert.equal(typeof worker.createWorker, 'function');
   const dpm = await import('dpm-solver');
   await dpm.default(); // no argument in Node
+  // Node 20 has no relaxed SIMD without a flag: the simd128 build (wasm/tests-js/relaxed.test.mjs).
+  assert.equal(dpm.relaxedSimdEnabled(), dpm.relaxedSimdSupported());
+  assert.match(String(dpm.defaultWasmUrl()), /dpm_solver(_relaxed)?_bg\.wasm$/);
+  assert.ok(require.resolve('dpm-solver/dpm_solver_relaxed_bg.wasm'));
   assert.equal(typeof dpm.Model.fromUrl, 'function');
   assert.equal(typeof dpm.Model.prototype.generateAsync, 'function');
 });

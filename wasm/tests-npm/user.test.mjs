@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import init, { Model } from 'dpm-solver';
+import init, { Model, relaxedSimdSupported } from 'dpm-solver';
 
 const HERE = path.resolve('.');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -96,7 +96,14 @@ for (const app of ['vite-app', 'webpack-app']) {
     assert.deepEqual(r.progress, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.equal(r.previews, 11, 'a preview per step and the final grid');
     assert.deepEqual(r.labels, [7, 7, 7, 7]);
-    assert.equal(r.sum, expected.sum, 'the same images as Node');
+    // Chromium loads the package's relaxed-SIMD build where this Node 20 loads the simd128 one
+    // (wasm/README.md): then the images agree up to float rounding; with the same build, bit
+    // for bit. relaxedSimdSupported is self-contained, so it runs in the page as it is.
+    if ((await p.evaluate(relaxedSimdSupported)) === relaxedSimdSupported()) {
+      assert.equal(r.sum, expected.sum, 'the same images as Node');
+    } else {
+      assert.ok(Math.abs(r.sum - expected.sum) < 1e-2, `the same images as Node up to rounding: sum ${r.sum} vs ${expected.sum}`);
+    }
     const c = await canvasStats(p);
     assert.deepEqual([c.w, c.h], [2 * 2 * 28 + 3, 2 * 2 * 28 + 3]); // scale 2, gap 1
     assert.ok(c.bright > 0.04 && c.bright < 0.5 && c.std > 40, `digits drawn: ${JSON.stringify(c)}`);

@@ -59,3 +59,11 @@ pub fn version() -> String {
 pub fn simd_enabled() -> bool {
     cfg!(target_feature = "simd128")
 }
+
+/// Whether the module was compiled with relaxed SIMD as well (`dpm_solver_relaxed_bg.wasm`, the
+/// build `init()` picks where the engine validates relaxed SIMD; its matrix products use fused
+/// multiply-adds, so its results may differ from the simd128 build's in the last bits).
+#[wasm_bindgen(js_name = relaxedSimdEnabled)]
+pub fn relaxed_simd_enabled() -> bool {
+    cfg!(target_feature = "relaxed-simd")
+}

@@ -49,3 +49,12 @@ pub fn profile_unet(
     set(&obj, "table", profile.table(top.unwrap_or(10)));
     Ok(obj.into())
 }
+
+/// Sets one of tract's knobs by name for the models built after it (`tract_data::knobs::set_str`,
+/// the environment variable of a native run), e.g. `TRACT_WASM_F32_GEMM` to time one wasm
+/// matrix-product tile against another (`wasm/tests-js/bench/kernel-bench.mjs`). Returns false
+/// for a name tract does not declare. Benchmarks only, like `profileUnet`.
+#[wasm_bindgen(js_name = setTractKnob)]
+pub fn set_tract_knob(name: &str, value: &str) -> bool {
+    tract_onnx::tract_core::knobs::set_str(name, value)
+}

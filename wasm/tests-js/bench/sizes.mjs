@@ -22,7 +22,8 @@ function sizes(files) {
 
 const fmt = (n) => `${n.toLocaleString('en-US')} B (${n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`})`;
 const rows = [
-  ['`dpm-solver` (Model + Sampler): `dpm_solver_bg.wasm`', ['dpm_solver_bg.wasm']],
+  ['`dpm-solver` (Model + Sampler): `dpm_solver_bg.wasm` (simd128)', ['dpm_solver_bg.wasm']],
+  ['`dpm-solver` (Model + Sampler): `dpm_solver_relaxed_bg.wasm` (relaxed SIMD; a page loads one of the two)', ['dpm_solver_relaxed_bg.wasm']],
   ['`dpm-solver/sampler` (no tract): `sampler/dpm_solver_sampler_bg.wasm`', ['sampler/dpm_solver_sampler_bg.wasm']],
   ['`dpm-solver` JS: index.js + common.js + dpm_solver.js', ['index.js', 'common.js', 'dpm_solver.js']],
   ['`dpm-solver/sampler` JS: sampler.js + common.js + sampler/dpm_solver_sampler.js', ['sampler.js', 'common.js', 'sampler/dpm_solver_sampler.js']],
@@ -31,6 +32,7 @@ const rows = [
 console.log('| what a page downloads | raw | gzip -9 | brotli 11 |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const [label, files] of rows) {
+  if (!files.every((f) => { try { return statSync(path.join(PKG, f)).isFile(); } catch { return false; } })) continue;
   const s = sizes(files);
   console.log(`| ${label} | ${fmt(s.raw)} | ${fmt(s.gzip)} | ${fmt(s.brotli)} |`);
 }
