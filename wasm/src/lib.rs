@@ -10,5 +10,6 @@ pub mod decimal;
 mod heap;
 pub mod onnx_info;
 pub mod pipeline;
+mod text;
 
 pub mod bindings;

@@ -179,7 +179,10 @@ mod tests {
         assert!(get("pp2m_sde").stochastic() && !get("unipc").stochastic());
         assert_eq!(get("adaptive23").row, Row::Adaptive);
         let o = get("dpm3").options(7, &GenerateOptions::default());
-        assert_eq!((o.solver.method, o.solver.order, o.solver.steps), (Method::Singlestep, 3, 7));
+        assert_eq!(
+            (o.solver.method, o.solver.order, o.solver.steps),
+            (Method::Singlestep, 3, 7)
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn class_and_config(o: &Opts) -> Result<(SchedulerClass, Option<JsValue>)> {
             "scheduler '{name}' is not available (expected one of: {}); to use another class's \
              config, name one of these as options.scheduler and pass the config as \
              options.schedulerConfig",
-            SchedulerClass::NAMES.join(", ")
+            crate::text::join(&SchedulerClass::NAMES, ", ")
         ));
     };
     let cfg = if v.is_object() { Some(v) } else { cfg };
@@ -149,12 +149,21 @@ fn apply(
 fn show(v: &JsValue) -> String {
     match js_sys::JSON::stringify(v) {
         Ok(s) => {
-            let s: String = s.into();
-            if s.chars().count() > 60 {
-                format!("{}...", s.chars().take(57).collect::<String>())
-            } else {
-                s
+            // Longer than 60 characters: the first 57 and "..." (cut at a character boundary
+            // found by one walk, instead of collecting the characters into a new string).
+            let mut s: String = s.into();
+            let (mut n, mut cut) = (0, s.len());
+            for (i, _) in s.char_indices() {
+                if n == 57 {
+                    cut = i;
+                }
+                n += 1;
             }
+            if n > 60 {
+                s.truncate(cut);
+                s.push_str("...");
+            }
+            s
         }
         Err(_) => format!("{v:?}"),
     }
@@ -342,22 +351,13 @@ impl DiffusersSampler {
     }
 
     /// diffusers' `timesteps` (floats: FlowMatchEuler's are not integers).
-    pub fn timesteps(&self) -> Vec<f64> {
-        self.run
-            .scheduler()
-            .times()
-            .iter()
-            .map(|&t| t as f64)
-            .collect()
+    pub fn timesteps(&self) -> &[f32] {
+        self.run.scheduler().times()
     }
 
     /// diffusers' whole `sigmas` array, the final sigma included.
-    pub fn sigmas(&self) -> Vec<f64> {
-        self.run
-            .scheduler()
-            .sigmas_with_final()
-            .map(|s| s as f64)
-            .collect()
+    pub fn sigmas(&self) -> Vec<f32> {
+        self.run.scheduler().sigmas_with_final().collect()
     }
 
     pub fn ignored_keys(&self) -> &[String] {

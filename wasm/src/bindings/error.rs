@@ -24,9 +24,7 @@ impl fmt::Display for Error {
         match self {
             Error::Solver(e) => write!(f, "dpm-solver: {e}"),
             Error::Option(m) => write!(f, "dpm-solver: invalid option: {m}"),
-            Error::Pipeline(m) => write!(f, "dpm-solver: {m}"),
-            Error::Js(m) => write!(f, "dpm-solver: {m}"),
-            Error::Cancelled(m) => write!(f, "dpm-solver: {m}"),
+            Error::Pipeline(m) | Error::Js(m) | Error::Cancelled(m) => write!(f, "dpm-solver: {m}"),
         }
     }
 }
@@ -76,6 +74,14 @@ impl From<Box<Error>> for Error {
 }
 
 /// Shorthand for an option error, as a [`Result`] or (in the exported functions) as `Error`.
-pub(crate) fn opt_err<T, E: From<Error>>(msg: impl Into<String>) -> core::result::Result<T, E> {
-    Err(Error::Option(msg.into()).into())
+pub(crate) fn opt_err<T, E: From<Box<Error>>>(
+    msg: impl Into<String>,
+) -> core::result::Result<T, E> {
+    Err(option(msg.into()).into())
+}
+
+// The one copy of the boxing (`opt_err` is generic over the result's types).
+#[inline(never)]
+fn option(msg: String) -> Box<Error> {
+    Box::new(Error::Option(msg))
 }

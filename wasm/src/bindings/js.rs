@@ -38,9 +38,14 @@ impl<'a> Opts<'a> {
             return Ok(Opts { obj: None, ctx });
         }
         if !v.is_object() || Array::is_array(v) {
-            return opt_err(format!("{ctx} must be an object"));
+            return Err(message(None, ctx, Problem::Must("an object")));
         }
         Ok(Opts { obj: Some(v), ctx })
+    }
+
+    /// `ctx.key must be what`, in the core's words (one message writer for every option).
+    fn must(&self, key: &str, what: &'static str) -> Box<super::error::Error> {
+        message(Some(self.ctx), key, Problem::Must(what))
     }
 
     /// The object itself (`None` for `undefined` and `null`).
@@ -67,7 +72,7 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(v) => match v.as_f64() {
                 Some(x) if x.is_finite() => Ok(Some(x)),
-                _ => opt_err(format!("{}.{key} must be a finite number", self.ctx)),
+                _ => Err(self.must(key, "a finite number")),
             },
         }
     }
@@ -89,7 +94,7 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(v) => match v.as_bool() {
                 Some(b) => Ok(Some(b)),
-                None => opt_err(format!("{}.{key} must be a boolean", self.ctx)),
+                None => Err(self.must(key, "a boolean")),
             },
         }
     }
@@ -99,7 +104,7 @@ impl<'a> Opts<'a> {
             None => Ok(None),
             Some(v) => match v.as_string() {
                 Some(s) => Ok(Some(s)),
-                None => opt_err(format!("{}.{key} must be a string", self.ctx)),
+                None => Err(self.must(key, "a string")),
             },
         }
     }
@@ -122,13 +127,6 @@ impl<'a> Opts<'a> {
             },
         }
     }
-
-    pub fn f32_array(&self, key: &str) -> Result<Option<Vec<f32>>> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(v) => numbers(&v, &format!("{}.{key}", self.ctx)).map(Some),
-        }
-    }
 }
 
 /// A `Float32Array`, `Float64Array` or array of finite numbers, as `f32`.
@@ -136,8 +134,9 @@ pub(crate) fn numbers(v: &JsValue, what: &str) -> Result<Vec<f32>> {
     if let Some(a) = v.dyn_ref::<js_sys::Float32Array>() {
         return Ok(a.to_vec());
     }
-    if let Some(a) = v.dyn_ref::<js_sys::Float64Array>() {
-        return Ok(a.to_vec().into_iter().map(|x| x as f32).collect());
+    if v.is_instance_of::<js_sys::Float64Array>() {
+        // Rounded to float32 by JavaScript (to nearest, ties to even, as `x as f32` rounds).
+        return Ok(js_sys::Float32Array::new(v).to_vec());
     }
     if Array::is_array(v) {
         let a: &Array = v.unchecked_ref();

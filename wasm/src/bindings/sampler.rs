@@ -203,7 +203,8 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
             Ok(NoiseSchedule::linear_vp(b0, b1)?)
         }
         Some(_) => {
-            if let Some(ac) = o.f32_array("alphasCumprod")? {
+            if let Some(ac) = o.get("alphasCumprod")? {
+                let ac = super::js::numbers(&ac, "schedule.alphasCumprod")?;
                 let storage = bufs.keep(vec![0.0; ac.len()]);
                 return Ok(NoiseSchedule::Discrete(DiscreteVp::from_alphas_cumprod(
                     &ac, storage,
@@ -578,12 +579,7 @@ impl Sampler {
     pub fn timesteps(&self) -> JsValue {
         match &self.inner {
             Inner::Dpm(_) => JsValue::NULL,
-            Inner::Diffusers(d) => d
-                .timesteps()
-                .into_iter()
-                .map(JsValue::from_f64)
-                .collect::<Array>()
-                .into(),
+            Inner::Diffusers(d) => number_array(d.timesteps()).into(),
         }
     }
 
@@ -593,12 +589,7 @@ impl Sampler {
     pub fn sigmas(&self) -> JsValue {
         match &self.inner {
             Inner::Dpm(_) => JsValue::NULL,
-            Inner::Diffusers(d) => d
-                .sigmas()
-                .into_iter()
-                .map(JsValue::from_f64)
-                .collect::<Array>()
-                .into(),
+            Inner::Diffusers(d) => number_array(&d.sigmas()).into(),
         }
     }
 
@@ -634,8 +625,7 @@ impl Sampler {
         mut bufs: Leaked,
     ) -> core::result::Result<Sampler, Error> {
         let o = Opts::new(options, "options", super::diffusers::KEYS).map_err(|_| {
-            // The keys joined as text directly (a `Vec<String>`'s `join` is another copy of
-            // the code that joins the `&str` lists).
+            // The keys not allowed beside `scheduler`, joined as they are found (no list).
             let mut extra = String::new();
             for k in js_sys::Object::keys(options.unchecked_ref::<Object>()).iter() {
                 let k = k.as_string().unwrap_or_default();
@@ -650,7 +640,7 @@ impl Sampler {
                 "option(s) {extra} do not apply with options.scheduler: a diffusers scheduler \
                  takes its settings by diffusers' names in the scheduler config (allowed beside \
                  it: {})",
-                super::diffusers::KEYS.join(", ")
+                crate::text::join(super::diffusers::KEYS, ", ")
             ))
         })?;
         let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
@@ -662,6 +652,15 @@ impl Sampler {
             batch,
         })
     }
+}
+
+/// A JS array of numbers (one copy of the loop for `timesteps` and `sigmas`).
+fn number_array(v: &[f32]) -> Array {
+    let a = Array::new();
+    for &x in v {
+        a.push(&JsValue::from_f64(x as f64));
+    }
+    a
 }
 
 /// `length` standard normals from the core's seeded generator (PCG32 + Box-Muller; the same

@@ -48,7 +48,12 @@ impl fmt::Display for PipelineError {
         match self {
             PipelineError::Onnx(msg) => write!(f, "cannot load the ONNX model: {msg}"),
             PipelineError::MissingMetadata(keys) => {
-                write!(f, "the model does not say {}: {}", keys.join(", "), HOW)
+                write!(
+                    f,
+                    "the model does not say {}: {}",
+                    crate::text::join(&keys, ", "),
+                    HOW
+                )
             }
             PipelineError::InvalidMetadata { key, value, reason } => {
                 write!(

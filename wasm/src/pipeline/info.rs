@@ -389,14 +389,14 @@ impl ModelInfo {
                     // Say everything at once: the names are wrong too.
                     missing.push(format!(
                         "input_names (\"{}\" is not image,time[,class])",
-                        names.join(",")
+                        crate::text::join(&names, ",")
                     ));
                     return Err(PipelineError::MissingMetadata(missing));
                 }
                 if !(2..=3).contains(&names.len()) {
                     return Err(invalid(
                         "input_names",
-                        &names.join(","),
+                        &crate::text::join(&names, ","),
                         "expected 2 or 3 names: image, time[, class]",
                     ));
                 }
@@ -425,7 +425,7 @@ impl ModelInfo {
                     return Err(PipelineError::Interface(format!(
                         "no graph input named \"{n}\" (inputs: {}); name the image, time and \
                          class inputs with input_names",
-                        names.join(", ")
+                        crate::text::join(&names, ", ")
                     )));
                 }
             }
@@ -433,9 +433,9 @@ impl ModelInfo {
                 return Err(PipelineError::Interface(format!(
                     "the graph has {} inputs ({}), the pipeline feeds {} ({})",
                     names.len(),
-                    names.join(", "),
+                    crate::text::join(&names, ", "),
                     input_names.len(),
-                    input_names.join(", ")
+                    crate::text::join(&input_names, ", ")
                 )));
             }
         }
@@ -459,7 +459,7 @@ impl ModelInfo {
                 return Err(PipelineError::Interface(format!(
                     "num_classes = {k} but the graph has no class input (inputs: {}); name it \
                      with input_names",
-                    input_names.join(", ")
+                    crate::text::join(&input_names, ", ")
                 )))
             }
             (false, _) => 0,
@@ -658,10 +658,10 @@ fn by_convention(g: &GraphSummary) -> core::result::Result<Vec<String>, String> 
         return Err(format!(
             "input_names = \"image,time[,class]\" (the graph's inputs {} do not follow the \
              conventions: image {}, time {}, class {})",
-            names.join(", "),
-            IMAGE_NAMES.join("/"),
-            TIME_NAMES.join("/"),
-            CLASS_NAMES.join("/")
+            crate::text::join(&names, ", "),
+            crate::text::join(IMAGE_NAMES, "/"),
+            crate::text::join(TIME_NAMES, "/"),
+            crate::text::join(CLASS_NAMES, "/")
         ));
     }
     Ok(out)
@@ -681,7 +681,7 @@ fn output_by_convention(g: &GraphSummary) -> Result<String> {
             PipelineError::Interface(format!(
                 "the graph has {} outputs ({}): name the prediction with output_names (MODEL.md)",
                 names.len(),
-                names.join(", ")
+                crate::text::join(&names, ", ")
             ))
         })
 }

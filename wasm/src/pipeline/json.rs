@@ -300,7 +300,7 @@ impl SchedulerJson {
                 SchedulerClass::from_name(name).ok_or_else(|| {
                     PipelineError::InvalidInput(format!(
                         "scheduler '{name}' is not available (expected one of: {})",
-                        SchedulerClass::NAMES.join(", ")
+                        crate::text::join(&SchedulerClass::NAMES, ", ")
                     ))
                 })?
             }
