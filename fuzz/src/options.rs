@@ -1,6 +1,7 @@
 //! The pipeline's option parsing: model metadata (`ModelInfo::from_metadata`), the option
-//! names (`parse_algorithm`, `parse_method`, `parse_spacing`) and `GenerateOptions` (every
-//! field, a diffusers scheduler included) run on the tiny seed model.
+//! names (`parse_algorithm`, `parse_method`, `parse_spacing`), the core's options module
+//! (`Options::set` on key/value pairs) and `GenerateOptions` (every field, a diffusers scheduler
+//! included) run on the tiny seed model.
 
 use std::cell::RefCell;
 
@@ -56,6 +57,33 @@ const VALUES: [&str; 24] = [
     "1,-1",
     "nan",
     "",
+];
+const OPTION_KEYS: [&str; 16] = [
+    "algorithm",
+    "algorithm_type",
+    "method",
+    "order",
+    "solver_order",
+    "steps",
+    "num_inference_steps",
+    "spacing",
+    "spacing.rho",
+    "skip_type",
+    "use_karras_sigmas",
+    "thresholding",
+    "thresholding.ratio",
+    "adaptive.atol",
+    "t_start",
+    "lower_order_final",
+];
+/// Custom times (the generate options keep `'static` ones): decreasing, increasing, empty,
+/// out of range, not finite.
+const TIMES: [&[f32]; 5] = [
+    &[1.0, 0.5, 1e-3],
+    &[0.1, 0.5],
+    &[],
+    &[2.0, -1.0],
+    &[f32::NAN, 0.5],
 ];
 const NAMES: [&str; 14] = [
     "dpmsolver",
@@ -119,14 +147,35 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
     let _ = parse_method(&text(u, &NAMES)?);
     let spacing = parse_spacing(&text(u, &NAMES)?);
 
+    // The solver's options through the core's options module (every entry's parser): keys and
+    // values from pools or arbitrary text, then fields set directly.
+    let mut parser = Options::<f32>::generate();
+    for _ in 0..u.int_in_range(0..=5usize)? {
+        let key = text(u, &OPTION_KEYS)?;
+        let word = text(u, &NAMES)?;
+        let value = match u.int_in_range(0..=5u8)? {
+            0 => Value::Null,
+            1 => Value::Bool(u.arbitrary()?),
+            2 => Value::Number(any_f32(u)? as f64),
+            3 => Value::Numbers(TIMES[u.choose_index(TIMES.len())?]),
+            4 => Value::Group,
+            _ => Value::word(&word),
+        };
+        if let Err(e) = parser.set(&key, value) {
+            let mut msg = String::new();
+            let _ = e.write(&mut msg, Some("options"), &[]);
+        }
+    }
+    let mut solver = parser.config().unwrap_or_else(|_| *parser.partial());
+    solver.order = u.int_in_range(0..=4usize)?;
+    solver.steps = u.int_in_range(0..=25usize)?;
+    solver.lower_order_final = u.arbitrary()?;
+    solver.denoise_to_zero = u.arbitrary()?;
     let mut opts = GenerateOptions {
         seed: u.arbitrary()?,
         batch: u.int_in_range(0..=5usize)?,
         guidance_scale: any_f32(u)?,
-        order: u.int_in_range(0..=4usize)?,
-        steps: u.int_in_range(0..=25usize)?,
-        lower_order_final: u.arbitrary()?,
-        denoise_to_zero: u.arbitrary()?,
+        solver,
         clip: u.arbitrary()?,
         ..GenerateOptions::default()
     };
@@ -140,25 +189,25 @@ fn go(u: &mut Unstructured<'_>) -> Result<()> {
         ),
     };
     if let Ok(a) = parse_algorithm(&text(u, &NAMES)?) {
-        opts.algorithm = a;
+        opts.solver.algorithm = a;
     }
     if let Ok(m) = parse_method(&text(u, &NAMES)?) {
-        opts.method = m;
+        opts.solver.method = m;
     }
     if let Ok(s) = spacing {
-        opts.spacing = s;
+        opts.solver.spacing = s;
     }
     if u.int_in_range(0..=3u8)? == 0 {
-        opts.spacing = Spacing::Karras { rho: any_f32(u)? };
+        opts.solver.spacing = Spacing::Karras { rho: any_f32(u)? };
     }
     if u.int_in_range(0..=3u8)? == 0 {
-        opts.thresholding = Some(Thresholding {
+        opts.solver.thresholding = Some(Thresholding {
             ratio: any_f32(u)?,
             max_val: any_f32(u)?,
         });
     }
-    opts.adaptive.atol = any_f32(u)?;
-    opts.adaptive.max_nfe = u.int_in_range(0..=60usize)?;
+    opts.solver.adaptive.atol = any_f32(u)?;
+    opts.solver.adaptive.max_nfe = u.int_in_range(0..=60usize)?;
     if u.int_in_range(0..=2u8)? == 0 {
         let class = SchedulerClass::NAMES[u.int_in_range(0..=3usize)?];
         let mut sc = SchedulerConfig::new(SchedulerClass::from_name(class).unwrap());
