@@ -127,7 +127,8 @@ function pool(options, n) {
     let reported = -1;
     const layout = preview || {};
     const report = () => {
-      if (last.some((p) => !p)) return;
+      // Nothing after the run has settled: a shard's late progress must not follow the rejection.
+      if (ac.signal.aborted || last.some((p) => !p)) return;
       const slow = last.reduce((a, b) => (b.nfe < a.nfe ? b : a));
       if (slow.nfe <= reported) return;
       reported = slow.nfe;

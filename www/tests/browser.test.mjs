@@ -338,9 +338,16 @@ test('worker pool: the same images for 1, 2 and 3 workers; one abort stops every
       // Abort after the first evaluation: every shard stops, the promise rejects with AbortError.
       const ac = new AbortController();
       const t0 = performance.now();
-      const p = w.generate({ batch: 6, steps: 50, class: 1, guidance: 2 }, { signal: ac.signal, onProgress: () => ac.abort() });
+      let settled = false, late = 0;
+      const p = w.generate({ batch: 6, steps: 50, class: 1, guidance: 2 }, {
+        signal: ac.signal, onProgress: () => { if (settled) late++; ac.abort(); },
+      });
       const err = await p.then(() => null, (e) => e);
-      out[workers].push({ abort: err?.name, ms: performance.now() - t0 });
+      settled = true;
+      const ms = performance.now() - t0;
+      // Progress still in flight from the other shards must not be reported after the rejection.
+      await new Promise((r) => setTimeout(r, 500));
+      out[workers].push({ abort: err?.name, ms, late });
       // The pool still works after an abort.
       const again = await w.generate(runs[0]);
       out[workers].push({ again: hash(again.images) === out[workers][0].images });
@@ -358,6 +365,7 @@ test('worker pool: the same images for 1, 2 and 3 workers; one abort stops every
   for (const k of ['2', '3']) {
     for (let i = 0; i < 3; i++) assert.deepEqual(r.out[k][i], r.out['1'][i], `${k} workers, run ${i}: not the images/preview of one worker`);
     assert.equal(r.out[k][3].abort, 'AbortError');
+    assert.equal(r.out[k][3].late, 0, `${k} workers: progress reported after the abort's rejection`);
     assert.deepEqual(r.out[k][4], { again: true });
   }
   assert.equal(r.out['1'][3].abort, 'AbortError');
