@@ -263,3 +263,40 @@ test('dpm-solver/sampler: its own allocator under Samplers of varied sizes, free
   round(false);
   assert.equal(mem(), before, 'wasm memory grew on a repeated round');
 });
+
+/** The custom sections' names of a .wasm module. */
+function customSections(b) {
+  let p = 8;
+  const leb = () => {
+    let r = 0, s = 0, x;
+    do { x = b[p++]; r += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80);
+    return r;
+  };
+  const names = [];
+  while (p < b.length) {
+    const id = b[p++];
+    const size = leb();
+    const end = p + size;
+    if (id === 0) {
+      const n = leb();
+      names.push(Buffer.from(b.subarray(p, p + n)).toString());
+    }
+    p = end;
+  }
+  return names;
+}
+
+test('every .wasm in the package is stripped of its debugging sections (name, producers)', async () => {
+  const files = ['dpm_solver_bg.wasm', 'dpm_solver_relaxed_bg.wasm', 'sampler/dpm_solver_sampler_bg.wasm'];
+  for (const f of files) {
+    let b;
+    try { b = await readFile(path.join(PKG, f)); } catch (e) {
+      // The relaxed build is left out by RELAXED=0 (then init() uses the simd128 one everywhere).
+      if (f.includes('relaxed') && e.code === 'ENOENT') continue;
+      throw e;
+    }
+    assert.equal(b.readUInt32LE(0), 0x6d736100, `${f} is a wasm module`);
+    const names = customSections(b);
+    assert.ok(!names.includes('name') && !names.includes('producers'), `${f} keeps debugging sections: ${names.join(', ')}`);
+  }
+});
