@@ -191,8 +191,6 @@ pub use timesteps::{round_half_even, StepTable};
 pub use train::{BetaSchedule, TrainConfig, TrainSchedule};
 pub use unipc::{UniPCMultistepConfig, UniPCMultistepScheduler, UNIPC_MAX_ORDER};
 
-use crate::math::Real;
-
 /// What the network predicts (diffusers' `prediction_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PredictionType {
@@ -295,50 +293,4 @@ pub struct Request<'s, T> {
     pub time: f32,
     /// Index of this step in `timesteps()`.
     pub step_index: usize,
-}
-
-/// Checks a model output's length and finiteness.
-pub(crate) fn check_output<T: Real>(output: &[T], n: usize) -> crate::Result<()> {
-    crate::error::check_len(crate::Buffer::ModelOutput, n, output.len())?;
-    if !T::all_finite(output) {
-        let index = output.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(crate::Error::NonFinite {
-            buffer: crate::Buffer::ModelOutput,
-            index,
-        });
-    }
-    Ok(())
-}
-
-/// Checks that `x` is finite and splits into `batch` rows, and that the scratch holds `need`
-/// elements.
-pub(crate) fn check_buffers<T: Real>(
-    x: &[T],
-    scratch: &[T],
-    batch: usize,
-    need: usize,
-) -> crate::Result<()> {
-    if x.is_empty() {
-        return Err(crate::Error::InvalidConfig("x must not be empty"));
-    }
-    if batch == 0 || x.len() % batch != 0 {
-        return Err(crate::Error::InvalidConfig(
-            "batch must be at least 1 and divide x.len()",
-        ));
-    }
-    if !T::all_finite(x) {
-        let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(crate::Error::NonFinite {
-            buffer: crate::Buffer::X,
-            index,
-        });
-    }
-    if scratch.len() < need {
-        return Err(crate::Error::LengthMismatch {
-            buffer: crate::Buffer::Scratch,
-            expected: need,
-            found: scratch.len(),
-        });
-    }
-    Ok(())
 }
