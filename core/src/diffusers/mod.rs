@@ -8,7 +8,7 @@
 //! `alphas_cumprod`, the sigmas) are computed in `f32` as torch does, the integer timesteps
 //! through the same float64 `numpy` expressions (round half to even included), and the
 //! per-step update formulas are diffusers' (`exp(h) - 1`, not the reference's series forms), in
-//! the caller's [`Real`] type. The configuration adjustments diffusers makes on its own are
+//! the caller's [`Real`](crate::Real) type. The configuration adjustments diffusers makes on its own are
 //! reproduced (lower-order final steps forced for `final_sigmas_type = zero`, the singlestep
 //! order list, `final_sigmas_type = zero` rejected for `dpmsolver`).
 //!
@@ -38,6 +38,15 @@
 //! the sample `x` and a scratch buffer of `config.scratch_len(x.len())` elements; the per-step
 //! timesteps and sigmas live inline in a `MAX_STEPS`-sized array (const generic). Nothing
 //! allocates. See `core/DIFFUSERS.md` for how a `scheduler_config.json` maps onto these types.
+//!
+//! What is this layer's own: the float32 step kernels (one file per scheduler, their shared
+//! pieces in `kernel.rs`), the training tables (`train.rs`) and the timestep rules
+//! (`timesteps.rs`, `flow.rs`), which match diffusers' float32 arithmetic, and the config
+//! keys (`config/`). From the core: the error type and the buffer checks
+//! ([`crate::error`]), the model-output conversion where it is diffusers' arithmetic
+//! ([`crate::model::conversion`]: v-prediction and the plans' coefficients), the history ring
+//! ([`crate::history`]) and the quantile of the thresholding ([`crate::threshold`]), whose
+//! front end every scheduler shares (`threshold.rs`).
 
 /// `ask`, the accessors and the finiteness check every scheduler shares (fields `step`,
 /// `table`, `x`); with no argument also `alphas_cumprod` (field `train`), which

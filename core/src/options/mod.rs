@@ -18,7 +18,7 @@
 //! | `algorithm` | `algorithm_type` | `dpmsolver`, `dpmsolver++` (= `dpmsolverpp`) |
 //! | `method` | | `multistep`, `singlestep`, `singlestep_fixed`, `adaptive` |
 //! | `order` | `solver_order` | 1..=3 |
-//! | `steps` | `num_inference_steps` | NFE, 0..=[`MAX_STEPS`] |
+//! | `steps` | `num_inference_steps` | NFE, 0..=[`MAX_STEPS`](crate::sampler::MAX_STEPS) |
 //! | `spacing` | `skip_type` | `logSNR` (= `exponential`), `time_uniform` (= `uniform`), `time_quadratic` (= `quadratic`), `karras` (rho 7), a list of times, or a group: `spacing.karras` (rho), `spacing.flow_shift`, `spacing.mu` with `spacing.time_shift_type` (`exponential`, `linear`) |
 //! | `use_karras_sigmas` | | `true`: `spacing` Karras with rho 7 |
 //! | `t_start`, `t_end` | | a time, or null for the default |

@@ -5,7 +5,7 @@
 //!
 //! The weights are not derived a second time here: [`Sampler`](crate::Sampler) and the
 //! diffusers schedulers record the coefficients of the very updates they apply (the
-//! [`Update`] of each step, the prediction-type conversion, the guidance
+//! [`Update`](crate::Update) of each step, the prediction-type conversion, the guidance
 //! combination, the diffusers `combine` terms) into an [`OpLog`] as they run. A plan is made by
 //! driving the real state machine over one-element dummy buffers ([`sampler_plan`],
 //! [`scheduler_plan`], [`StepPlanner`]); the tests crate applies the plans with plain loops and

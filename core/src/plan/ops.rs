@@ -208,7 +208,7 @@ pub struct OpLog<T> {
     len: usize,
     norm: Option<ErrorNorm<T>>,
     /// A step did something no [`Op`] describes (dynamic thresholding, or an adaptive trial
-    /// decided on the data outside a [`StepPlanner`]).
+    /// decided on the data outside a [`StepPlanner`](super::StepPlanner)).
     pub nonlinear: bool,
 }
 
@@ -232,7 +232,7 @@ impl<T: Real> OpLog<T> {
     }
 
     /// The error norm to compute after the operations (the evaluation completed an adaptive
-    /// trial under a [`StepPlanner`]).
+    /// trial under a [`StepPlanner`](super::StepPlanner)).
     pub fn norm(&self) -> Option<&ErrorNorm<T>> {
         self.norm.as_ref()
     }
