@@ -147,13 +147,13 @@ fn core_prediction(prediction: PredictionType) -> Option<Prediction> {
 /// One element of a model output `o` at `x` converted into the data prediction `x_0`
 /// (`to_data`) or the noise `eps`, at a state with `alpha`, `sigma`.
 ///
-/// The v-prediction and the identities are the core's [`conversion`] (`a x + b o`, the same
-/// float operations as diffusers' `alpha_t * sample - sigma_t * model_output`); diffusers
-/// *divides* where the core multiplies by a reciprocal (`(x - sigma o) / alpha` for `eps` to
-/// `x_0`, `(x - alpha o) / sigma` for `x_0` to `eps`), so those two keep diffusers' form, and
-/// `flow_prediction` is `x - s o` with the scheduler's own sigma `s` (`raw_sigma`:
-/// `sigmas[step]`, equal to `sigma` on flow sigmas; it has no noise form and is refused by the
-/// configs that would need one, as diffusers does).
+/// The v-prediction is the core's [`conversion`] (`a x + b o`: the same float operations as
+/// diffusers' `alpha_t * sample - sigma_t * model_output`); an output already in the target
+/// form is returned as it is; diffusers *divides* where the core multiplies by a reciprocal
+/// (`(x - sigma o) / alpha` for `eps` to `x_0`, `(x - alpha o) / sigma` for `x_0` to `eps`),
+/// so those two keep diffusers' form; and `flow_prediction` is `x - s o` with the scheduler's
+/// own sigma `s` (`raw_sigma`: `sigmas[step]`, equal to `sigma` on flow sigmas; it has no noise
+/// form and is refused by the configs that would need one, as diffusers does).
 #[inline]
 pub(crate) fn convert_one<T: Real>(
     prediction: PredictionType,
