@@ -14,7 +14,7 @@ bash wasm/tests-js/build-package.sh
 # The native float32 results of the diffusers cases, which the JS Sampler({ scheduler }) must
 # reproduce (wasm/tests-js/diffusers.test.mjs).
 mkdir -p target
-cargo run --release -q -p dpm-solver-tests --example diffusers_f32 -- target/diffusers-f32.json
+cargo run --release -q -p dpm-solver-tests --example diffusers_f32 -- --out target/diffusers-f32.json
 # The cross-entry options table as native command lines (wasm/tests-js/options.test.mjs
 # compares the JS Sampler and Model.generate with it).
 cargo run --release -q -p dpm-solver-tests --example options -- \

@@ -1,6 +1,8 @@
 //! The crate's one error type. Every fallible call returns it; nothing reachable from caller
-//! input panics.
+//! input panics. Also the checks of caller buffers (length, finiteness, the sample and its
+//! scratch) that return it.
 
+use crate::math::Real;
 use core::fmt;
 
 /// Which caller buffer an error is about.
@@ -126,4 +128,48 @@ pub(crate) fn check_len(buffer: Buffer, expected: usize, found: usize) -> Result
             found,
         })
     }
+}
+
+/// Checks that a caller buffer holds only finite values: the branch-free scan of
+/// [`Real::all_finite`] first, the offending index looked up only on failure.
+#[inline]
+pub(crate) fn check_finite<T: Real>(buffer: Buffer, v: &[T]) -> Result<()> {
+    if T::all_finite(v) {
+        return Ok(());
+    }
+    let index = v.iter().position(|e| !e.is_finite()).unwrap_or(0);
+    Err(Error::NonFinite { buffer, index })
+}
+
+/// Checks a model output (or any per-element input of a step): `n` elements, all finite.
+pub(crate) fn check_input<T: Real>(buffer: Buffer, n: usize, v: &[T]) -> Result<()> {
+    check_len(buffer, n, v.len())?;
+    check_finite(buffer, v)
+}
+
+/// Checks the sample and scratch a run is set up with: `x` non-empty, finite and split into
+/// `batch` rows, `scratch` at least `need` elements.
+pub(crate) fn check_buffers<T: Real>(
+    x: &[T],
+    scratch: &[T],
+    batch: usize,
+    need: usize,
+) -> Result<()> {
+    if x.is_empty() {
+        return Err(Error::InvalidConfig("x is empty"));
+    }
+    if batch == 0 || x.len() % batch != 0 {
+        return Err(Error::InvalidConfig(
+            "batch must be >= 1 and divide x.len()",
+        ));
+    }
+    check_finite(Buffer::X, x)?;
+    if scratch.len() < need {
+        return Err(Error::LengthMismatch {
+            buffer: Buffer::Scratch,
+            expected: need,
+            found: scratch.len(),
+        });
+    }
+    Ok(())
 }

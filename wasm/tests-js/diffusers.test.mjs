@@ -2,7 +2,7 @@
 // scheduler_config.json passed as-is. Every public diffusers case runs from JavaScript with
 // the Gaussian-mixture oracle; timesteps must equal diffusers' exactly and x_0 the native
 // float32 path's (which tests/tests/diffusers_parity.rs holds to diffusers), written by
-// `cargo run --release -p dpm-solver-tests --example diffusers_f32 -- target/diffusers-f32.json`
+// `cargo run --release -p dpm-solver-tests --example diffusers_f32 -- --out target/diffusers-f32.json`
 // (.ci/test-wasm.sh runs it first; DPM_DIFFUSERS_F32 names another file).
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ let native;
 try {
   native = new Map(JSON.parse(await readFile(nativePath, 'utf8')).cases.map((c) => [c.name, c]));
 } catch (e) {
-  throw new Error(`cannot read ${nativePath} (${e.message}): run cargo run --release -p dpm-solver-tests --example diffusers_f32 -- ${nativePath}`);
+  throw new Error(`cannot read ${nativePath} (${e.message}): run cargo run --release -p dpm-solver-tests --example diffusers_f32 -- --out ${nativePath}`);
 }
 
 /** Runs a diffusers case through `Sampler({ scheduler })`; returns the sampler after the run. */

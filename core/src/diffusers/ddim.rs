@@ -5,11 +5,12 @@
 //! Scratch: `x.len()` (the clipped or thresholded `x_0`) plus, with `thresholding`, one row
 //! `x.len() / batch`.
 
-use super::threshold::threshold_sample;
+use super::kernel::{convert, convert_one};
+use super::threshold::ThresholdKeys;
 use super::timesteps::StepTable;
 use super::train::{TrainConfig, TrainSchedule};
-use super::{check_buffers, check_output, PredictionType, Request, TimestepSpacing};
-use crate::error::{Error, Result};
+use super::{PredictionType, Request, TimestepSpacing};
+use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::math::{cmath, Real};
 
 /// `DDIMScheduler`'s configuration, by diffusers' names (defaults: diffusers').
@@ -62,11 +63,17 @@ impl DDIMConfig<'_> {
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
-        n.saturating_add(if self.thresholding {
-            n / self.batch.max(1)
-        } else {
-            0
-        })
+        n.saturating_add(self.threshold().scratch_len(n))
+    }
+
+    /// The thresholding keys (taking precedence over `clip_sample`).
+    pub(crate) fn threshold(&self) -> ThresholdKeys {
+        ThresholdKeys {
+            on: self.thresholding,
+            ratio: self.dynamic_thresholding_ratio,
+            max: self.sample_max_value,
+            batch: self.batch,
+        }
     }
 }
 
@@ -96,11 +103,7 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
-        super::dpm_multistep::check_threshold(
-            config.thresholding,
-            config.dynamic_thresholding_ratio,
-            config.sample_max_value,
-        )?;
+        config.threshold().check()?;
         if config.prediction_type == PredictionType::FlowPrediction {
             return Err(Error::InvalidConfig(
                 "DDIMScheduler has no flow_prediction (diffusers raises): use \
@@ -150,7 +153,7 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             return Err(Error::Finished);
         }
         let n = self.x.len();
-        check_output(model_output, n)?;
+        check_input(Buffer::ModelOutput, n, model_output)?;
         let c = &self.config;
         let ac = self.train.alphas_cumprod();
         let t = self.table.timesteps()[i];
@@ -170,19 +173,10 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             cmath::sqrtf(1.0 - a_prev) as f64,
         );
         let (sa, sb, sp, bp) = (T::c(sa), T::c(sb), T::c(sp), T::c(bp));
-        let x0_of = |xv: T, o: T| match c.prediction_type {
-            PredictionType::Epsilon => (xv - sb * o) / sa,
-            PredictionType::Sample => o,
-            PredictionType::VPrediction => sa * xv - sb * o,
-            PredictionType::FlowPrediction => xv - sb * o, // refused in `new`
-        };
-        // pred_epsilon comes from the unclipped output (use_clipped_model_output = false).
-        let eps_of = |xv: T, o: T| match c.prediction_type {
-            PredictionType::Epsilon => o,
-            PredictionType::Sample => (xv - sa * o) / sb,
-            PredictionType::VPrediction => sa * o + sb * xv,
-            PredictionType::FlowPrediction => o, // refused in `new`
-        };
+        // The shared conversion at (sqrt(alpha_prod_t), sqrt(beta_prod_t)); flow_prediction
+        // is refused in `new`. pred_epsilon comes from the unclipped output
+        // (use_clipped_model_output = false).
+        let p = c.prediction_type;
         #[cfg(feature = "plan")]
         {
             // Slot 0 = x_0 (clamped with clip_sample); x = sp x_0 + bp eps(x, output).
@@ -206,20 +200,15 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             );
         }
         let (x0, work) = self.scratch.split_at_mut(n);
-        for ((d, &xv), &o) in x0.iter_mut().zip(self.x.iter()).zip(model_output) {
-            *d = x0_of(xv, o);
-        }
-        if c.thresholding {
-            let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
-            threshold_sample(x0, c.batch, r, m, work);
-        } else if c.clip_sample {
+        convert(p, true, sa, sb, sb, self.x, model_output, x0);
+        if !c.threshold().data(x0, work) && c.clip_sample {
             let r = T::c(c.clip_sample_range);
             for v in x0.iter_mut() {
                 *v = v.max(-r).min(r);
             }
         }
         for ((xv, &d), &o) in self.x.iter_mut().zip(x0.iter()).zip(model_output) {
-            *xv = sp * d + bp * eps_of(*xv, o);
+            *xv = sp * d + bp * convert_one(p, false, sa, sb, sb, *xv, o);
         }
         self.step += 1;
         self.check_step()

@@ -5,15 +5,12 @@
 //! `thresholding`, one sample row `x.len() / batch` (the quantile's work space).
 
 use super::flow::{dpm_flow_sigmas, FlowOptions};
-use super::kernel::{combine, convert, ex, tc, threshold_eps, Asl, Noise};
-use super::threshold::threshold_sample;
+use super::kernel::{combine, convert, ex, tc, Asl, Noise};
+use super::threshold::ThresholdKeys;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{BetaSchedule, TrainConfig, TrainSchedule};
-use super::{
-    check_buffers, check_output, AlgorithmType, FinalSigmasType, PredictionType, Request,
-    SolverType, TimestepSpacing,
-};
-use crate::error::{Error, Result};
+use super::{AlgorithmType, FinalSigmasType, PredictionType, Request, SolverType, TimestepSpacing};
+use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::history::History;
 use crate::math::Real;
 #[cfg(feature = "rng")]
@@ -91,11 +88,17 @@ impl DPMSolverMultistepConfig<'_> {
         self.solver_order
             .max(1)
             .saturating_mul(n)
-            .saturating_add(if self.thresholding {
-                n / self.batch.max(1)
-            } else {
-                0
-            })
+            .saturating_add(self.threshold().scratch_len(n))
+    }
+
+    /// The thresholding keys.
+    pub(crate) fn threshold(&self) -> ThresholdKeys {
+        ThresholdKeys {
+            on: self.thresholding,
+            ratio: self.dynamic_thresholding_ratio,
+            max: self.sample_max_value,
+            batch: self.batch,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -113,11 +116,7 @@ impl DPMSolverMultistepConfig<'_> {
                 "diffusers has no third-order sde-dpmsolver update: use solver_order <= 2",
             ));
         }
-        check_threshold(
-            self.thresholding,
-            self.dynamic_thresholding_ratio,
-            self.sample_max_value,
-        )?;
+        self.threshold().check()?;
         if self.lambda_min_clipped.is_nan() {
             return Err(Error::InvalidConfig("lambda_min_clipped must not be NaN"));
         }
@@ -127,16 +126,6 @@ impl DPMSolverMultistepConfig<'_> {
             self.prediction_type,
         )
     }
-}
-
-/// Validates the thresholding parameters (when thresholding is on).
-pub(crate) fn check_threshold(on: bool, ratio: f64, max: f64) -> Result<()> {
-    if on && !((0.0..=1.0).contains(&ratio) && max > 0.0 && max.is_finite()) {
-        return Err(Error::InvalidConfig(
-            "dynamic_thresholding_ratio must lie in [0, 1] and sample_max_value be positive",
-        ));
-    }
-    Ok(())
 }
 
 /// diffusers' `DPMSolverMultistepScheduler` over caller buffers; `MAX_STEPS` bounds the number
@@ -236,7 +225,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             return Err(Error::Finished);
         }
         let n = self.x.len();
-        check_output(model_output, n)?;
+        check_input(Buffer::ModelOutput, n, model_output)?;
         noise.check(n)?;
         let c = &self.config;
         let lower_final = i == len - 1
@@ -272,13 +261,9 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                 model_output,
                 dst,
             );
-            if c.thresholding {
-                let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
-                if data {
-                    threshold_sample(dst, c.batch, r, m, work);
-                } else {
-                    threshold_eps(dst, self.x, alpha0, sigma0, c.batch, r, m, work);
-                }
+            if c.threshold()
+                .output(dst, data, self.x, alpha0, sigma0, work)
+            {
                 #[cfg(feature = "plan")]
                 {
                     self.log.nonlinear = true;

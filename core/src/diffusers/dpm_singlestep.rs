@@ -4,17 +4,14 @@
 //! Scratch: `solver_order * x.len()` (the outputs of the current singlestep), `x.len()` (the
 //! sample the singlestep started from) and, with `thresholding`, one row `x.len() / batch`.
 
-use super::dpm_multistep::{check_threshold, first_order, third_coeffs};
+use super::dpm_multistep::{first_order, third_coeffs};
 use super::flow::{dpm_flow_sigmas, FlowOptions};
-use super::kernel::{combine, convert, tc, threshold_eps, Noise};
-use super::threshold::threshold_sample;
+use super::kernel::{combine, convert, tc, Noise};
+use super::threshold::ThresholdKeys;
 use super::timesteps::{last_timestep, StepTable};
 use super::train::{TrainConfig, TrainSchedule};
-use super::{
-    check_buffers, check_output, AlgorithmType, FinalSigmasType, PredictionType, Request,
-    SolverType, TimestepSpacing,
-};
-use crate::error::{Error, Result};
+use super::{AlgorithmType, FinalSigmasType, PredictionType, Request, SolverType, TimestepSpacing};
+use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::history::History;
 use crate::math::Real;
 #[cfg(feature = "rng")]
@@ -83,11 +80,17 @@ impl DPMSolverSinglestepConfig<'_> {
     pub fn scratch_len(&self, n: usize) -> usize {
         (self.solver_order.max(1).saturating_add(1))
             .saturating_mul(n)
-            .saturating_add(if self.thresholding {
-                n / self.batch.max(1)
-            } else {
-                0
-            })
+            .saturating_add(self.threshold().scratch_len(n))
+    }
+
+    /// The thresholding keys.
+    pub(crate) fn threshold(&self) -> ThresholdKeys {
+        ThresholdKeys {
+            on: self.thresholding,
+            ratio: self.dynamic_thresholding_ratio,
+            max: self.sample_max_value,
+            batch: self.batch,
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -110,11 +113,7 @@ impl DPMSolverSinglestepConfig<'_> {
                 "DPMSolverSinglestepScheduler has no rescale_betas_zero_snr option",
             ));
         }
-        check_threshold(
-            self.thresholding,
-            self.dynamic_thresholding_ratio,
-            self.sample_max_value,
-        )?;
+        self.threshold().check()?;
         if self.lambda_min_clipped.is_nan() {
             return Err(Error::InvalidConfig("lambda_min_clipped must not be NaN"));
         }
@@ -274,7 +273,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             return Err(Error::Finished);
         }
         let n = self.x.len();
-        check_output(model_output, n)?;
+        check_input(Buffer::ModelOutput, n, model_output)?;
         noise.check(n)?;
         let c = &self.config;
         let s_now = self.table.asl(i);
@@ -305,13 +304,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 model_output,
                 dst,
             );
-            if c.thresholding {
-                let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
-                if data {
-                    threshold_sample(dst, c.batch, r, m, work);
-                } else {
-                    threshold_eps(dst, self.x, al, si, c.batch, r, m, work);
-                }
+            if c.threshold().output(dst, data, self.x, al, si, work) {
                 #[cfg(feature = "plan")]
                 {
                     self.log.nonlinear = true;

@@ -12,8 +12,8 @@ use super::flow::{stretch, time_shift, TimeShiftType};
 use super::kernel::Noise;
 use super::timesteps::{np_linspace, StepTable};
 use super::train::TrainConfig;
-use super::{check_buffers, check_output, Request};
-use crate::error::{Error, Result};
+use super::Request;
+use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::math::{cmath, Real};
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
@@ -224,7 +224,7 @@ impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
             return Err(Error::Finished);
         }
         let n = self.x.len();
-        check_output(v, n)?;
+        check_input(Buffer::ModelOutput, n, v)?;
         noise.check(n)?;
         let (s, s_next) = (self.table.sigma(i), self.table.sigma(i + 1));
         // diffusers steps `sample.to(float32)`; the scalars here are float64 of the float32

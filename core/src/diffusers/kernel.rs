@@ -1,9 +1,11 @@
 //! The pieces every diffusers scheduler step shares: `alpha_t, sigma_t, lambda_t` from a
-//! diffusers sigma, the noise source of the SDE variants, and the one elementwise pass
-//! `x <- c_x base + sum_j c_j m_j + c_n noise` each update reduces to.
+//! diffusers sigma, the noise source of the SDE variants, the model-output conversion, and
+//! the one elementwise pass `x <- c_x base + sum_j c_j m_j + c_n noise` each update reduces to.
 
-use crate::error::{check_len, Buffer, Result};
+use super::PredictionType;
+use crate::error::{check_input, Buffer, Result};
 use crate::math::{cmath, Real};
+use crate::model::{conversion, Prediction, Target};
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
 
@@ -82,16 +84,7 @@ pub(crate) enum Noise<'n, T> {
 impl<T: Real> Noise<'_, T> {
     pub fn check(&self, n: usize) -> Result<()> {
         match self {
-            Noise::Slice(s) => {
-                check_len(Buffer::Output, n, s.len())?;
-                if !T::all_finite(s) {
-                    return Err(crate::Error::NonFinite {
-                        buffer: Buffer::Output,
-                        index: s.iter().position(|v| !v.is_finite()).unwrap_or(0),
-                    });
-                }
-                Ok(())
-            }
+            Noise::Slice(s) => check_input(Buffer::Output, n, s),
             _ => Ok(()),
         }
     }
@@ -138,13 +131,57 @@ pub(crate) fn combine<T: Real>(
     }
 }
 
-/// Converts a model output into the data prediction `x_0` (`to_data`) or the noise `eps`, at a
-/// state with `alpha`, `sigma`: `dst = a x + b output`. `flow_prediction` is `x - s v` with
-/// the scheduler's own sigma `s` (`sigmas[step]`, equal to `sigma` on flow sigmas), and has no
-/// noise form (refused by the configs, as diffusers does).
+/// The core's name of a diffusers `prediction_type`, where the core's conversion is the one
+/// diffusers computes (`None`: `flow_prediction`, which diffusers converts with the
+/// scheduler's own sigma, see [`convert_one`]).
+#[cfg(feature = "plan")]
+fn core_prediction(prediction: PredictionType) -> Option<Prediction> {
+    match prediction {
+        PredictionType::Epsilon => Some(Prediction::Noise),
+        PredictionType::Sample => Some(Prediction::Data),
+        PredictionType::VPrediction => Some(Prediction::V),
+        PredictionType::FlowPrediction => None,
+    }
+}
+
+/// One element of a model output `o` at `x` converted into the data prediction `x_0`
+/// (`to_data`) or the noise `eps`, at a state with `alpha`, `sigma`.
+///
+/// The v-prediction is the core's [`conversion`] (`a x + b o`: the same float operations as
+/// diffusers' `alpha_t * sample - sigma_t * model_output`); an output already in the target
+/// form is returned as it is; diffusers *divides* where the core multiplies by a reciprocal
+/// (`(x - sigma o) / alpha` for `eps` to `x_0`, `(x - alpha o) / sigma` for `x_0` to `eps`),
+/// so those two keep diffusers' form; and `flow_prediction` is `x - s o` with the scheduler's
+/// own sigma `s` (`raw_sigma`: `sigmas[step]`, equal to `sigma` on flow sigmas; it has no noise
+/// form and is refused by the configs that would need one, as diffusers does).
+#[inline]
+pub(crate) fn convert_one<T: Real>(
+    prediction: PredictionType,
+    to_data: bool,
+    alpha: T,
+    sigma: T,
+    raw_sigma: T,
+    x: T,
+    o: T,
+) -> T {
+    use PredictionType as P;
+    match (prediction, to_data) {
+        (P::FlowPrediction, _) => x - raw_sigma * o,
+        (P::Epsilon, true) => (x - sigma * o) / alpha,
+        (P::Sample, false) => (x - alpha * o) / sigma,
+        (P::Epsilon, false) | (P::Sample, true) => o,
+        (P::VPrediction, _) => {
+            let target = if to_data { Target::Data } else { Target::Noise };
+            let (a, b) = conversion(Prediction::V, target, alpha, sigma);
+            a * x + b * o
+        }
+    }
+}
+
+/// [`convert_one`] over a whole sample: `dst[i] = convert(x[i], output[i])`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn convert<T: Real>(
-    prediction: super::PredictionType,
+    prediction: PredictionType,
     to_data: bool,
     alpha: T,
     sigma: T,
@@ -153,38 +190,8 @@ pub(crate) fn convert<T: Real>(
     output: &[T],
     dst: &mut [T],
 ) {
-    use super::PredictionType as P;
     for ((d, &x), &o) in dst.iter_mut().zip(x).zip(output) {
-        *d = match (prediction, to_data) {
-            (P::FlowPrediction, _) => x - raw_sigma * o,
-            (P::Epsilon, true) => (x - sigma * o) / alpha,
-            (P::Sample, true) => o,
-            (P::VPrediction, true) => alpha * x - sigma * o,
-            (P::Epsilon, false) => o,
-            (P::Sample, false) => (x - alpha * o) / sigma,
-            (P::VPrediction, false) => alpha * o + sigma * x,
-        };
-    }
-}
-
-/// diffusers' thresholding of a noise prediction: to `x_0`, threshold, back to `eps`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn threshold_eps<T: Real>(
-    eps: &mut [T],
-    x: &[T],
-    alpha: T,
-    sigma: T,
-    batch: usize,
-    ratio: T,
-    max: T,
-    work: &mut [T],
-) {
-    for (e, &x) in eps.iter_mut().zip(x) {
-        *e = (x - sigma * *e) / alpha;
-    }
-    super::threshold::threshold_sample(eps, batch, ratio, max, work);
-    for (e, &x) in eps.iter_mut().zip(x) {
-        *e = (x - alpha * *e) / sigma;
+        *d = convert_one(prediction, to_data, alpha, sigma, raw_sigma, x, o);
     }
 }
 
@@ -243,7 +250,7 @@ impl Names {
     /// The operation [`convert`] performs: `dst = a x + b output`.
     pub fn convert<T: Real>(
         &self,
-        prediction: super::PredictionType,
+        prediction: PredictionType,
         to_data: bool,
         alpha: T,
         sigma: T,
@@ -255,30 +262,22 @@ impl Names {
     }
 }
 
-/// [`convert`] as `(a, b)` with `dst = a x + b output` (the core's [`crate::model::conversion`]
-/// table under diffusers' names).
+/// [`convert`] as `(a, b)` with `dst = a x + b output`: the core's [`conversion`] table, and
+/// diffusers' flow form on flow sigmas (`alpha = 1 - sigma`: `x_0 = x - sigma v`,
+/// `eps = x + alpha v`).
 #[cfg(feature = "plan")]
 pub(crate) fn conversion_coeffs<T: Real>(
-    prediction: super::PredictionType,
+    prediction: PredictionType,
     to_data: bool,
     alpha: T,
     sigma: T,
 ) -> (T, T) {
-    use super::PredictionType as P;
-    use crate::model::{conversion, Prediction, Target};
-    let p = match prediction {
-        P::Epsilon => Prediction::Noise,
-        P::Sample => Prediction::Data,
-        P::VPrediction => Prediction::V,
-        // Flow sigmas (alpha = 1 - sigma): x_0 = x - sigma v, eps = x + alpha v.
-        P::FlowPrediction => {
-            return if to_data {
-                (T::ONE, -sigma)
-            } else {
-                (T::ONE, alpha)
-            }
+    match core_prediction(prediction) {
+        Some(p) => {
+            let target = if to_data { Target::Data } else { Target::Noise };
+            conversion(p, target, alpha, sigma)
         }
-    };
-    let target = if to_data { Target::Data } else { Target::Noise };
-    conversion(p, target, alpha, sigma)
+        None if to_data => (T::ONE, -sigma),
+        None => (T::ONE, alpha),
+    }
 }

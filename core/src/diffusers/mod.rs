@@ -8,7 +8,7 @@
 //! `alphas_cumprod`, the sigmas) are computed in `f32` as torch does, the integer timesteps
 //! through the same float64 `numpy` expressions (round half to even included), and the
 //! per-step update formulas are diffusers' (`exp(h) - 1`, not the reference's series forms), in
-//! the caller's [`Real`] type. The configuration adjustments diffusers makes on its own are
+//! the caller's [`Real`](crate::Real) type. The configuration adjustments diffusers makes on its own are
 //! reproduced (lower-order final steps forced for `final_sigmas_type = zero`, the singlestep
 //! order list, `final_sigmas_type = zero` rejected for `dpmsolver`).
 //!
@@ -38,6 +38,15 @@
 //! the sample `x` and a scratch buffer of `config.scratch_len(x.len())` elements; the per-step
 //! timesteps and sigmas live inline in a `MAX_STEPS`-sized array (const generic). Nothing
 //! allocates. See `core/DIFFUSERS.md` for how a `scheduler_config.json` maps onto these types.
+//!
+//! What is this layer's own: the float32 step kernels (one file per scheduler, their shared
+//! pieces in `kernel.rs`), the training tables (`train.rs`) and the timestep rules
+//! (`timesteps.rs`, `flow.rs`), which match diffusers' float32 arithmetic, and the config
+//! keys (`config/`). From the core: the error type and the buffer checks
+//! ([`crate::error`]), the model-output conversion where it is diffusers' arithmetic
+//! ([`crate::model::conversion`]: v-prediction and the plans' coefficients), the history ring
+//! ([`crate::history`]) and the quantile of the thresholding ([`crate::threshold`]), whose
+//! front end every scheduler shares (`threshold.rs`).
 
 /// `ask`, the accessors and the finiteness check every scheduler shares (fields `step`,
 /// `table`, `x`); with no argument also `alphas_cumprod` (field `train`), which
@@ -191,8 +200,6 @@ pub use timesteps::{round_half_even, StepTable};
 pub use train::{BetaSchedule, TrainConfig, TrainSchedule};
 pub use unipc::{UniPCMultistepConfig, UniPCMultistepScheduler, UNIPC_MAX_ORDER};
 
-use crate::math::Real;
-
 /// What the network predicts (diffusers' `prediction_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PredictionType {
@@ -295,50 +302,4 @@ pub struct Request<'s, T> {
     pub time: f32,
     /// Index of this step in `timesteps()`.
     pub step_index: usize,
-}
-
-/// Checks a model output's length and finiteness.
-pub(crate) fn check_output<T: Real>(output: &[T], n: usize) -> crate::Result<()> {
-    crate::error::check_len(crate::Buffer::ModelOutput, n, output.len())?;
-    if !T::all_finite(output) {
-        let index = output.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(crate::Error::NonFinite {
-            buffer: crate::Buffer::ModelOutput,
-            index,
-        });
-    }
-    Ok(())
-}
-
-/// Checks that `x` is finite and splits into `batch` rows, and that the scratch holds `need`
-/// elements.
-pub(crate) fn check_buffers<T: Real>(
-    x: &[T],
-    scratch: &[T],
-    batch: usize,
-    need: usize,
-) -> crate::Result<()> {
-    if x.is_empty() {
-        return Err(crate::Error::InvalidConfig("x must not be empty"));
-    }
-    if batch == 0 || x.len() % batch != 0 {
-        return Err(crate::Error::InvalidConfig(
-            "batch must be at least 1 and divide x.len()",
-        ));
-    }
-    if !T::all_finite(x) {
-        let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(crate::Error::NonFinite {
-            buffer: crate::Buffer::X,
-            index,
-        });
-    }
-    if scratch.len() < need {
-        return Err(crate::Error::LengthMismatch {
-            buffer: crate::Buffer::Scratch,
-            expected: need,
-            found: scratch.len(),
-        });
-    }
-    Ok(())
 }

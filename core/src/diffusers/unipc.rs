@@ -6,17 +6,13 @@
 //! `x.len()` (the last sample, for the corrector) and, with `thresholding`, one row
 //! `x.len() / batch`.
 
-use super::dpm_multistep::check_threshold;
 use super::flow::{unipc_flow_sigmas, FlowOptions};
 use super::kernel::{combine, convert, exm1, tc, Asl, Noise};
-use super::threshold::threshold_sample;
+use super::threshold::ThresholdKeys;
 use super::timesteps::StepTable;
 use super::train::{TrainConfig, TrainSchedule};
-use super::{
-    check_buffers, check_output, FinalSigmasType, PredictionType, Request, TimestepSpacing,
-    UniPCSolverType,
-};
-use crate::error::{Error, Result};
+use super::{FinalSigmasType, PredictionType, Request, TimestepSpacing, UniPCSolverType};
+use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::history::History;
 use crate::math::Real;
 
@@ -91,11 +87,17 @@ impl UniPCMultistepConfig<'_> {
     pub fn scratch_len(&self, n: usize) -> usize {
         (self.solver_order.max(1).saturating_add(2))
             .saturating_mul(n)
-            .saturating_add(if self.thresholding {
-                n / self.batch.max(1)
-            } else {
-                0
-            })
+            .saturating_add(self.threshold().scratch_len(n))
+    }
+
+    /// The thresholding keys (applied with `predict_x0` only, as diffusers does).
+    pub(crate) fn threshold(&self) -> ThresholdKeys {
+        ThresholdKeys {
+            on: self.thresholding,
+            ratio: self.dynamic_thresholding_ratio,
+            max: self.sample_max_value,
+            batch: self.batch,
+        }
     }
 }
 
@@ -132,11 +134,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         if !(1..=UNIPC_MAX_ORDER).contains(&config.solver_order) {
             return Err(Error::InvalidConfig("UniPC solver_order must lie in 1..=4"));
         }
-        check_threshold(
-            config.thresholding,
-            config.dynamic_thresholding_ratio,
-            config.sample_max_value,
-        )?;
+        config.threshold().check()?;
         config
             .flow
             .validate(true, config.predict_x0, config.prediction_type)?;
@@ -204,7 +202,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             return Err(Error::Finished);
         }
         let n = self.x.len();
-        check_output(model_output, n)?;
+        check_input(Buffer::ModelOutput, n, model_output)?;
         let c = self.config;
         let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
         let s_now = self.table.asl(i);
@@ -265,9 +263,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 model_output,
                 dst,
             );
-            if c.thresholding && c.predict_x0 {
-                let (r, m) = (T::c(c.dynamic_thresholding_ratio), T::c(c.sample_max_value));
-                threshold_sample(dst, c.batch, r, m, work);
+            if c.predict_x0 && c.threshold().data(dst, work) {
                 #[cfg(feature = "plan")]
                 {
                     self.log.nonlinear = true;

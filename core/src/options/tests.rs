@@ -1,7 +1,9 @@
 //! The options module's unit tests: names, aliases, groups, defaults and errors.
 
 use super::*;
+use crate::sampler::MAX_STEPS;
 use crate::schedule::{Betas, ScheduleTable};
+use crate::threshold::Thresholding;
 use crate::Sampler;
 
 type V<'a> = Value<'a, 'a, f32>;

@@ -45,14 +45,24 @@
 //! assert_eq!(s.timesteps()[0], 999);
 //! # Ok::<(), dpm_solver::Error>(())
 //! ```
+//!
+//! The reading of one value as what its key takes is in `values.rs`, the flow-matching keys
+//! in `flow_keys.rs`.
 
-use super::flow::{FlowOptions, TimeShiftType};
+mod flow_keys;
+mod values;
+
 use super::{
-    AlgorithmType, BetaSchedule, DDIMConfig, DPMSolverMultistepConfig, DPMSolverSinglestepConfig,
-    FinalSigmasType, FlowMatchEulerDiscreteConfig, PredictionType, SolverType, TimestepSpacing,
-    TrainConfig, UniPCMultistepConfig, UniPCSolverType,
+    BetaSchedule, DDIMConfig, DPMSolverMultistepConfig, DPMSolverSinglestepConfig,
+    FlowMatchEulerDiscreteConfig, PredictionType, TrainConfig, UniPCMultistepConfig,
+    UniPCSolverType,
 };
 use crate::error::{Error, Result};
+use flow_keys::set_flow_key;
+use values::{
+    algorithm_type, beta_schedule, boolean, count, dpm_solver_type, final_sigmas_type, indices,
+    integer, number, prediction_type, timestep_spacing, unipc_solver_type,
+};
 
 /// One value of a scheduler config, as JSON gives it: strings are read during
 /// [`SchedulerConfig::set`] (lifetime `'s`), the lists are borrowed by the config (`'b`;
@@ -516,254 +526,5 @@ impl<'b> SchedulerConfig<'b> {
             }
         }
         Ok(KeyUse::Applied)
-    }
-}
-
-pub(super) fn number(v: ConfigValue<'_, '_>) -> Result<f64> {
-    match v {
-        ConfigValue::Number(x) if !x.is_nan() => Ok(x),
-        _ => Err(Error::InvalidConfig("expected a number")),
-    }
-}
-
-pub(super) fn integer(v: ConfigValue<'_, '_>) -> Result<i64> {
-    match v {
-        ConfigValue::Number(x) if x.abs() <= 9.007_199_254_740_991e15 && x as i64 as f64 == x => {
-            Ok(x as i64)
-        }
-        _ => Err(Error::InvalidConfig("expected an integer")),
-    }
-}
-
-pub(super) fn count(v: ConfigValue<'_, '_>) -> Result<usize> {
-    match integer(v) {
-        // `try_from`: never truncated where `usize` is 32 bits (wasm32).
-        Ok(i) if i >= 0 => usize::try_from(i)
-            .map_err(|_| Error::InvalidConfig("integer too large for this platform")),
-        _ => Err(Error::InvalidConfig("expected a non-negative integer")),
-    }
-}
-
-pub(super) fn boolean(v: ConfigValue<'_, '_>) -> Result<bool> {
-    match v {
-        ConfigValue::Bool(b) => Ok(b),
-        _ => Err(Error::InvalidConfig("expected true or false")),
-    }
-}
-
-fn indices<'b>(v: ConfigValue<'_, 'b>) -> Result<&'b [usize]> {
-    match v {
-        ConfigValue::Indices(i) => Ok(i),
-        _ => Err(Error::InvalidConfig("expected a list of step indices")),
-    }
-}
-
-/// Maps a string option through `(name, value)` pairs.
-pub(super) fn pick<V: Copy>(
-    v: ConfigValue<'_, '_>,
-    table: &[(&str, V)],
-    expected: &'static str,
-) -> Result<V> {
-    if let ConfigValue::Str(s) = v {
-        if let Some((_, r)) = table.iter().find(|(n, _)| *n == s) {
-            return Ok(*r);
-        }
-    }
-    Err(Error::InvalidConfig(expected))
-}
-
-fn beta_schedule(v: ConfigValue<'_, '_>) -> Result<BetaSchedule<'static>> {
-    pick(
-        v,
-        &[
-            ("linear", BetaSchedule::Linear),
-            ("scaled_linear", BetaSchedule::ScaledLinear),
-            ("squaredcos_cap_v2", BetaSchedule::SquaredcosCapV2),
-        ],
-        "expected \"linear\", \"scaled_linear\" or \"squaredcos_cap_v2\"",
-    )
-}
-
-fn prediction_type(v: ConfigValue<'_, '_>) -> Result<PredictionType> {
-    pick(
-        v,
-        &[
-            ("epsilon", PredictionType::Epsilon),
-            ("sample", PredictionType::Sample),
-            ("v_prediction", PredictionType::VPrediction),
-            ("flow_prediction", PredictionType::FlowPrediction),
-        ],
-        "expected \"epsilon\", \"sample\", \"v_prediction\" or \"flow_prediction\"",
-    )
-}
-
-fn algorithm_type(v: ConfigValue<'_, '_>) -> Result<AlgorithmType> {
-    pick(
-        v,
-        &[
-            ("dpmsolver", AlgorithmType::DpmSolver),
-            ("dpmsolver++", AlgorithmType::DpmSolverPlusPlus),
-            ("sde-dpmsolver", AlgorithmType::SdeDpmSolver),
-            ("sde-dpmsolver++", AlgorithmType::SdeDpmSolverPlusPlus),
-            // diffusers maps the unimplemented "deis" to dpmsolver++.
-            ("deis", AlgorithmType::DpmSolverPlusPlus),
-        ],
-        "expected \"dpmsolver\", \"dpmsolver++\", \"sde-dpmsolver\" or \"sde-dpmsolver++\"",
-    )
-}
-
-/// diffusers maps UniPC's and DEIS's names onto the DPM-Solver forms (midpoint).
-fn dpm_solver_type(v: ConfigValue<'_, '_>) -> Result<SolverType> {
-    pick(
-        v,
-        &[
-            ("midpoint", SolverType::Midpoint),
-            ("heun", SolverType::Heun),
-            ("logrho", SolverType::Midpoint),
-            ("bh1", SolverType::Midpoint),
-            ("bh2", SolverType::Midpoint),
-        ],
-        "expected \"midpoint\" or \"heun\"",
-    )
-}
-
-/// diffusers maps the DPM-Solver names onto bh2.
-fn unipc_solver_type(v: ConfigValue<'_, '_>) -> Result<UniPCSolverType> {
-    pick(
-        v,
-        &[
-            ("bh1", UniPCSolverType::Bh1),
-            ("bh2", UniPCSolverType::Bh2),
-            ("midpoint", UniPCSolverType::Bh2),
-            ("heun", UniPCSolverType::Bh2),
-            ("logrho", UniPCSolverType::Bh2),
-        ],
-        "expected \"bh1\" or \"bh2\"",
-    )
-}
-
-fn final_sigmas_type(v: ConfigValue<'_, '_>) -> Result<FinalSigmasType> {
-    pick(
-        v,
-        &[
-            ("zero", FinalSigmasType::Zero),
-            ("sigma_min", FinalSigmasType::SigmaMin),
-        ],
-        "expected \"zero\" or \"sigma_min\"",
-    )
-}
-
-fn timestep_spacing(v: ConfigValue<'_, '_>) -> Result<TimestepSpacing> {
-    pick(
-        v,
-        &[
-            ("linspace", TimestepSpacing::Linspace),
-            ("leading", TimestepSpacing::Leading),
-            ("trailing", TimestepSpacing::Trailing),
-        ],
-        "expected \"linspace\", \"leading\" or \"trailing\"",
-    )
-}
-
-/// Applies the flow-matching keys (`use_flow_sigmas`, `flow_shift`, `use_dynamic_shifting`,
-/// `time_shift_type`, `shift_terminal`, and FlowMatchEuler's own) to the classes that take
-/// them; `None` for any other key. `null` restores the default.
-fn set_flow_key<'b>(
-    cfg: &mut SchedulerConfig<'b>,
-    key: &str,
-    value: ConfigValue<'_, 'b>,
-) -> Option<Result<KeyUse>> {
-    let null = value == ConfigValue::Null;
-    let shift_type = |v| -> Result<TimeShiftType> {
-        pick(
-            v,
-            &[
-                ("exponential", TimeShiftType::Exponential),
-                ("linear", TimeShiftType::Linear),
-            ],
-            "expected \"exponential\" or \"linear\"",
-        )
-    };
-    let opt_number = |v| -> Result<Option<f64>> {
-        match v {
-            ConfigValue::Null => Ok(None),
-            v => number(v).map(Some),
-        }
-    };
-    let applied = |r: Result<()>| Some(r.map(|()| KeyUse::Applied));
-    if let SchedulerConfig::FlowMatchEulerDiscrete(c) = cfg {
-        let d = FlowMatchEulerDiscreteConfig::default();
-        let r = match key {
-            "shift" => number_or(value, d.shift).map(|v| c.shift = v),
-            "use_dynamic_shifting" => bool_or(value, false).map(|v| c.use_dynamic_shifting = v),
-            "time_shift_type" => match value {
-                ConfigValue::Null => {
-                    c.time_shift_type = TimeShiftType::Exponential;
-                    Ok(())
-                }
-                v => shift_type(v).map(|t| c.time_shift_type = t),
-            },
-            "shift_terminal" => opt_number(value).map(|v| c.shift_terminal = v),
-            "invert_sigmas" => bool_or(value, false).map(|v| c.invert_sigmas = v),
-            "use_karras_sigmas" => bool_or(value, false).map(|v| c.use_karras_sigmas = v),
-            "use_exponential_sigmas" => bool_or(value, false).map(|v| c.use_exponential_sigmas = v),
-            "stochastic_sampling" => bool_or(value, false).map(|v| c.stochastic_sampling = v),
-            "base_shift" => number_or(value, d.base_shift).map(|v| c.base_shift = v),
-            "max_shift" => number_or(value, d.max_shift).map(|v| c.max_shift = v),
-            "base_image_seq_len" => {
-                number_or(value, d.base_image_seq_len).map(|v| c.base_image_seq_len = v)
-            }
-            "max_image_seq_len" => {
-                number_or(value, d.max_image_seq_len).map(|v| c.max_image_seq_len = v)
-            }
-            "use_beta_sigmas" => {
-                if null || value == ConfigValue::Bool(false) {
-                    Ok(())
-                } else {
-                    Err(Error::InvalidConfig(
-                        "use_beta_sigmas (scipy's beta quantiles) is not implemented here",
-                    ))
-                }
-            }
-            _ => return None,
-        };
-        return applied(r);
-    }
-    let unipc = matches!(cfg, SchedulerConfig::UniPCMultistep(_));
-    let d = FlowOptions::default();
-    let flow = match cfg {
-        SchedulerConfig::DPMSolverMultistep(c) => &mut c.flow,
-        SchedulerConfig::DPMSolverSinglestep(c) => &mut c.flow,
-        SchedulerConfig::UniPCMultistep(c) => &mut c.flow,
-        _ => return None,
-    };
-    let r = match key {
-        "use_flow_sigmas" => bool_or(value, false).map(|v| flow.use_flow_sigmas = v),
-        "flow_shift" => number_or(value, d.flow_shift).map(|v| flow.flow_shift = v),
-        "use_dynamic_shifting" => bool_or(value, false).map(|v| flow.use_dynamic_shifting = v),
-        "time_shift_type" => match value {
-            ConfigValue::Null => {
-                flow.time_shift_type = TimeShiftType::Exponential;
-                Ok(())
-            }
-            v => shift_type(v).map(|t| flow.time_shift_type = t),
-        },
-        "shift_terminal" if unipc => opt_number(value).map(|v| flow.shift_terminal = v),
-        _ => return None,
-    };
-    applied(r)
-}
-
-fn number_or(v: ConfigValue<'_, '_>, default: f64) -> Result<f64> {
-    match v {
-        ConfigValue::Null => Ok(default),
-        v => number(v),
-    }
-}
-
-fn bool_or(v: ConfigValue<'_, '_>, default: bool) -> Result<bool> {
-    match v {
-        ConfigValue::Null => Ok(default),
-        v => boolean(v),
     }
 }

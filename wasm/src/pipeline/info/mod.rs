@@ -1,8 +1,20 @@
-//! What an ONNX diffusion model says about itself in its `metadata_props`.
+//! What an ONNX diffusion model says about itself in its `metadata_props`, with the caller's
+//! [`LoadOptions`] applied and checked against the graph: [`ModelInfo`]. The metadata entries
+//! (`entries`), the schedule (`schedule`) and the graph's names (`graph`) have modules of
+//! their own.
+
+mod entries;
+mod graph;
+mod schedule;
+
+pub use entries::LoadOptions;
+pub use graph::{GraphSummary, CLASS_NAMES, IMAGE_NAMES, OUTPUT_NAMES, TIME_NAMES};
+pub use schedule::ScheduleInfo;
 
 use super::error::{PipelineError, Result};
-use dpm_solver::diffusers::{BetaSchedule, TrainConfig};
-use dpm_solver::{Betas, Prediction};
+use dpm_solver::Prediction;
+use entries::sort_entries;
+use graph::{by_convention, output_by_convention};
 
 /// Shape of one image: `channels x height x width`, stored channel-major (NCHW without N).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,44 +27,6 @@ pub struct ImageShape {
     pub width: usize,
 }
 
-/// What the caller knows about a model besides its ONNX file (MODEL.md).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LoadOptions {
-    /// Metadata entries under the `metadata_props` keys, added to (and replacing) the file's.
-    pub metadata: Vec<(String, String)>,
-    /// A diffusers `scheduler_config.json` text (Python's `-Infinity`/`NaN` accepted): its
-    /// `prediction_type`, `num_train_timesteps`, `beta_schedule`, `beta_start`, `beta_end`
-    /// (diffusers' defaults for the ones it leaves out) replace the file's; `metadata` still
-    /// wins over it.
-    pub scheduler_config: Option<String>,
-    /// The side files of a model saved with external data (`model.onnx.data`), by the
-    /// `location` the graph names; a single file is used for every location.
-    pub external_data: Vec<(String, Vec<u8>)>,
-}
-
-impl LoadOptions {
-    /// The metadata entries of `file` with the scheduler config's and then `metadata`
-    /// applied, later entries winning.
-    pub fn merged(&self, file: &[(String, String)]) -> Result<Vec<(String, String)>> {
-        let mut out = file.to_vec();
-        if let Some(text) = &self.scheduler_config {
-            let sj = super::json::SchedulerJson::parse(text)?;
-            out.extend(sj.model_metadata()?);
-        }
-        out.extend(self.metadata.iter().cloned());
-        // Last entry of each key wins; keep one entry per key.
-        let mut seen = std::collections::HashSet::new();
-        let mut dedup: Vec<(String, String)> = Vec::new();
-        for (k, v) in out.into_iter().rev() {
-            if seen.insert(k.clone()) {
-                dedup.push((k, v));
-            }
-        }
-        dedup.reverse();
-        Ok(dedup)
-    }
-}
-
 impl ImageShape {
     /// Elements of one image.
     pub const fn len(&self) -> usize {
@@ -62,117 +36,6 @@ impl ImageShape {
     /// Whether the image has no elements.
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// The training noise schedule (`beta_schedule`, `beta_start`, `beta_end`,
-/// `num_train_timesteps`, `schedule = discrete`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ScheduleInfo {
-    /// DDPM linear betas.
-    Linear {
-        /// First beta.
-        beta_start: f32,
-        /// Last beta.
-        beta_end: f32,
-        /// Number of training steps `N`.
-        n: usize,
-    },
-    /// Stable Diffusion's `scaled_linear` betas.
-    ScaledLinear {
-        /// First beta.
-        beta_start: f32,
-        /// Last beta.
-        beta_end: f32,
-        /// Number of training steps `N`.
-        n: usize,
-    },
-    /// Improved DDPM's `squaredcos_cap_v2`.
-    Cosine {
-        /// Number of training steps `N`.
-        n: usize,
-    },
-    /// Flow matching (`schedule = flow`): `x_t = (1 - t) x_0 + t eps`, the network's time
-    /// input `N t` (diffusers' `sigma * num_train_timesteps`).
-    Flow {
-        /// `num_train_timesteps` `N`.
-        n: usize,
-    },
-}
-
-impl ScheduleInfo {
-    /// The core's beta formula.
-    pub fn betas(&self) -> Betas<f32> {
-        match *self {
-            ScheduleInfo::Linear {
-                beta_start,
-                beta_end,
-                n,
-            } => Betas::Linear {
-                start: beta_start,
-                end: beta_end,
-                n,
-            },
-            ScheduleInfo::ScaledLinear {
-                beta_start,
-                beta_end,
-                n,
-            } => Betas::ScaledLinear {
-                start: beta_start,
-                end: beta_end,
-                n,
-            },
-            ScheduleInfo::Cosine { n } => Betas::Cosine { n },
-            // No betas: diffusers' defaults, read only for the DPM-Solver schedulers'
-            // `final_sigmas_type = sigma_min` (as diffusers does on flow sigmas).
-            ScheduleInfo::Flow { n } => Betas::Linear {
-                start: 1e-4,
-                end: 0.02,
-                n,
-            },
-        }
-    }
-
-    /// Whether this is the flow-matching schedule.
-    pub fn is_flow(&self) -> bool {
-        matches!(self, ScheduleInfo::Flow { .. })
-    }
-
-    /// Number of training steps `N`.
-    /// The same schedule as diffusers' `beta_schedule`, `beta_start`, `beta_end`,
-    /// `num_train_timesteps`.
-    pub fn train_config(&self) -> TrainConfig<'static> {
-        let (beta_schedule, beta_start, beta_end) = match *self {
-            ScheduleInfo::Linear {
-                beta_start,
-                beta_end,
-                ..
-            } => (BetaSchedule::Linear, beta_start, beta_end),
-            ScheduleInfo::ScaledLinear {
-                beta_start,
-                beta_end,
-                ..
-            } => (BetaSchedule::ScaledLinear, beta_start, beta_end),
-            ScheduleInfo::Cosine { .. } => (BetaSchedule::SquaredcosCapV2, 1e-4, 0.02),
-            ScheduleInfo::Flow { .. } => (BetaSchedule::Linear, 1e-4, 0.02),
-        };
-        TrainConfig {
-            num_train_timesteps: self.num_train_timesteps(),
-            beta_start: beta_start as f64,
-            beta_end: beta_end as f64,
-            beta_schedule,
-            rescale_betas_zero_snr: false,
-        }
-    }
-
-    /// Number of training steps `N`.
-    pub fn num_train_timesteps(&self) -> usize {
-        match *self {
-            ScheduleInfo::Linear { n, .. }
-            | ScheduleInfo::ScaledLinear { n, .. }
-            | ScheduleInfo::Cosine { n }
-            | ScheduleInfo::Flow { n } => n,
-        }
     }
 }
 
@@ -206,26 +69,6 @@ pub struct ModelInfo {
     /// All `metadata_props` entries, sorted by key.
     pub metadata: Vec<(String, String)>,
 }
-
-/// What the graph itself says: its inputs and outputs with their dimensions (`None`: not
-/// known; a dimension `None`: symbolic). Used to find the inputs by name and to take the
-/// image shape from the graph when the metadata does not give it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct GraphSummary {
-    /// Graph inputs (name, dimensions).
-    pub inputs: Vec<(String, Option<Vec<Option<usize>>>)>,
-    /// Graph outputs (name, dimensions).
-    pub outputs: Vec<(String, Option<Vec<Option<usize>>>)>,
-}
-
-/// Conventional names of the image input (ours, then diffusers').
-pub const IMAGE_NAMES: &[&str] = &["x", "sample", "x_t", "noisy", "latent", "latents"];
-/// Conventional names of the time input.
-pub const TIME_NAMES: &[&str] = &["t", "timestep", "timesteps", "time", "noise_level"];
-/// Conventional names of the class input.
-pub const CLASS_NAMES: &[&str] = &["class", "class_labels", "y", "label", "labels"];
-/// Conventional names of the prediction output (when the graph has several outputs).
-pub const OUTPUT_NAMES: &[&str] = &["eps", "out_sample", "noise_pred", "out", "output", "sample"];
 
 /// The metadata keys the pipeline reads (MODEL.md); used to warn about misspelt options.
 pub const KEYS: &[&str] = &[
@@ -621,71 +464,6 @@ pub fn parse_prediction(p: &str) -> Result<Prediction> {
     })
 }
 
-/// The image, time[, class] inputs of `g` found by their conventional names (a graph with
-/// two inputs, one of them 4-D, needs no names); the error is the missing fact's description.
-fn by_convention(g: &GraphSummary) -> core::result::Result<Vec<String>, String> {
-    let names: Vec<&str> = g.inputs.iter().map(|(n, _)| n.as_str()).collect();
-    let find = |conv: &[&str]| {
-        conv.iter()
-            .find(|c| names.contains(c))
-            .map(|c| c.to_string())
-    };
-    let (image, time, class) = (find(IMAGE_NAMES), find(TIME_NAMES), find(CLASS_NAMES));
-    // Two inputs, one 4-D: image and time whatever their names.
-    if names.len() == 2 && (image.is_none() || time.is_none()) {
-        let rank4 = |(_, d): &(String, Option<Vec<Option<usize>>>)| {
-            d.as_ref().is_some_and(|d| d.len() == 4)
-        };
-        if let Some(i) = g.inputs.iter().position(rank4) {
-            return Ok(vec![names[i].to_string(), names[1 - i].to_string()]);
-        }
-    }
-    let mut out = Vec::new();
-    let mut unknown = Vec::new();
-    if let (Some(i), Some(t)) = (&image, &time) {
-        out.push(i.clone());
-        out.push(t.clone());
-    }
-    if let Some(c) = &class {
-        out.push(c.clone());
-    }
-    for n in &names {
-        if !out.iter().any(|o| o == n) {
-            unknown.push(*n);
-        }
-    }
-    if image.is_none() || time.is_none() || !unknown.is_empty() {
-        return Err(format!(
-            "input_names = \"image,time[,class]\" (the graph's inputs {} do not follow the \
-             conventions: image {}, time {}, class {})",
-            crate::text::join(&names, ", "),
-            crate::text::join(IMAGE_NAMES, "/"),
-            crate::text::join(TIME_NAMES, "/"),
-            crate::text::join(CLASS_NAMES, "/")
-        ));
-    }
-    Ok(out)
-}
-
-/// The prediction output: the only one, or the first conventional name.
-fn output_by_convention(g: &GraphSummary) -> Result<String> {
-    if g.outputs.len() == 1 {
-        return Ok(g.outputs[0].0.clone());
-    }
-    let names: Vec<&str> = g.outputs.iter().map(|(n, _)| n.as_str()).collect();
-    OUTPUT_NAMES
-        .iter()
-        .find(|c| names.contains(c))
-        .map(|c| c.to_string())
-        .ok_or_else(|| {
-            PipelineError::Interface(format!(
-                "the graph has {} outputs ({}): name the prediction with output_names (MODEL.md)",
-                names.len(),
-                crate::text::join(&names, ", ")
-            ))
-        })
-}
-
 fn invalid(key: &str, value: &str, reason: &str) -> PipelineError {
     PipelineError::InvalidMetadata {
         key: key.to_string(),
@@ -694,62 +472,8 @@ fn invalid(key: &str, value: &str, reason: &str) -> PipelineError {
     }
 }
 
-/// Sorts metadata entries by key, then value. A heapsort: `slice::sort` would add 10 kB to the
-/// sampler-only wasm (wasm/BENCHMARKS.md); equal entries are identical, so the order among
-/// them (stability) cannot show.
-fn sort_entries(v: &mut [(String, String)]) {
-    fn sift(v: &mut [(String, String)], mut i: usize, n: usize) {
-        loop {
-            let mut c = 2 * i + 1;
-            if c >= n {
-                return;
-            }
-            if c + 1 < n && v[c] < v[c + 1] {
-                c += 1;
-            }
-            if v[i] >= v[c] {
-                return;
-            }
-            v.swap(i, c);
-            i = c;
-        }
-    }
-    let n = v.len();
-    for i in (0..n / 2).rev() {
-        sift(v, i, n);
-    }
-    for end in (1..n).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
-    }
-}
-
 fn parse<V: core::str::FromStr>(s: &str, key: &str) -> Result<V> {
     s.trim()
         .parse()
         .map_err(|_| invalid(key, s, "not a number of the expected kind"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sort_entries;
-
-    #[test]
-    fn heapsort_matches_slice_sort() {
-        // Pseudo-random keys and values with repeats, lengths 0..40.
-        let mut state = 12345u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            (state >> 16) % 7
-        };
-        for len in 0..40 {
-            let v: Vec<(String, String)> = (0..len)
-                .map(|_| (format!("k{}", next()), format!("v{}", next())))
-                .collect();
-            let (mut a, mut b) = (v.clone(), v);
-            sort_entries(&mut a);
-            b.sort();
-            assert_eq!(a, b, "length {len}");
-        }
-    }
 }
