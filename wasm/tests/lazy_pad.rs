@@ -3,14 +3,12 @@
 //! tract's own path with the knob off: an explicit `Pad` node, then the gather over the padded
 //! copy. The gathered values are the same (zeros where the patch leaves the input), so the
 //! outputs must be equal bit for bit, and with the knob on no `Pad` node may be left.
-//! Also the patched `Pad` (constant padding copied row by row) against a plain loop.
 
 use std::path::PathBuf;
 
 use dpm_solver_wasm::pipeline::*;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::knobs::KnobScope;
-use tract_onnx::tract_core::ops::array::{Pad, PadMode};
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -149,42 +147,3 @@ fn the_unet_evaluates_the_same_with_its_pads_folded() {
     assert!(same, "the UNet's outputs differ with the pads folded");
 }
 
-#[test]
-fn constant_pad_by_rows_equals_a_plain_loop() {
-    let cases: [(&[usize], &[(usize, usize)], f32); 6] = [
-        (&[5], &[(2, 3)], 0.0),
-        (&[3, 4], &[(1, 0), (0, 2)], -1.5),
-        (&[1, 3, 7, 7], &[(0, 0), (0, 0), (1, 1), (1, 1)], 0.0),
-        (&[2, 2, 3, 5], &[(1, 0), (0, 1), (2, 0), (0, 3)], 2.25),
-        (&[2, 1, 4], &[(0, 0), (0, 0), (0, 0)], 7.0),
-        (&[1, 2, 1, 1], &[(0, 1), (1, 1), (3, 2), (1, 0)], 0.5),
-    ];
-    for (shape, pads, value) in cases {
-        let input = filled(shape, 4);
-        let mut model = TypedModel::default();
-        let x = model.add_source("input", f32::fact(shape.to_vec())).unwrap();
-        let op = Pad { pads: pads.to_vec(), mode: PadMode::Constant(rctensor0(value)) };
-        let y = model.wire_node("pad", op, &[x]).unwrap();
-        model.select_output_outlets(&y).unwrap();
-        let out = model.into_runnable().unwrap().run(tvec!(input.clone().into_tvalue())).unwrap();
-        // the plain loop: every output index, inside the input or the constant
-        let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(d, (a, b))| d + a + b).collect();
-        let src = input.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
-        let mut want = Vec::new();
-        for i in 0..out_shape.iter().product::<usize>() {
-            let (mut rest, mut at, mut inside) = (i, 0, true);
-            for ax in 0..shape.len() {
-                let inner: usize = out_shape[ax + 1..].iter().product();
-                let c = rest / inner;
-                rest %= inner;
-                let s = c as isize - pads[ax].0 as isize;
-                inside &= s >= 0 && (s as usize) < shape[ax];
-                at = at * shape[ax] + s.max(0) as usize;
-            }
-            want.push(if inside { src[at] } else { value });
-        }
-        assert_eq!(out[0].shape(), &out_shape[..], "{shape:?} {pads:?}");
-        let got = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
-        assert_eq!(got, want, "{shape:?} {pads:?}");
-    }
-}

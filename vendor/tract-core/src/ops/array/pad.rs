@@ -35,14 +35,6 @@ impl Pad {
             PadMode::Constant(f) => f.cast_to_scalar::<T>()?,
             _ => T::default(),
         };
-        if let (PadMode::Constant(_), Some(data)) = (&self.mode, input.as_slice()) {
-            if input.ndim() > 0 && self.pads.len() == input.ndim() && !data.is_empty() {
-                let output = self.constant_by_rows(data, input.shape(), &output_shape, element)?;
-                let mut output = output.into_tensor();
-                unsafe { output.set_datum_type(input_tensor.datum_type()) }
-                return Ok(output.into_tvalue());
-            }
-        }
         let mut output = ArrayD::<T>::from_elem(output_shape, element);
         let slice_spec: Vec<SliceInfoElem> = self
             .pads
@@ -92,41 +84,6 @@ impl Pad {
         let mut output = output.into_tensor();
         unsafe { output.set_datum_type(input_tensor.datum_type()) }
         Ok(output.into_tvalue())
-    }
-}
-
-impl Pad {
-    /// dpm-solver patch: constant padding of a contiguous input, row by row (the innermost
-    /// axis copied as a slice) instead of ndarray's assignment over dynamic dimensions: the
-    /// same output, 2-3x faster for a UNet's 3x3-convolution padding in wasm.
-    fn constant_by_rows<T: Copy + Datum>(
-        &self,
-        data: &[T],
-        shape: &[usize],
-        output_shape: &[usize],
-        element: T,
-    ) -> TractResult<tract_ndarray::ArrayD<T>> {
-        let rank = shape.len();
-        let mut strides = vec![1usize; rank];
-        for ax in (0..rank - 1).rev() {
-            strides[ax] = strides[ax + 1] * output_shape[ax + 1];
-        }
-        let mut out = vec![element; output_shape.iter().product()];
-        let row = shape[rank - 1];
-        let mut index = vec![0usize; rank - 1];
-        for src in data.chunks_exact(row) {
-            let start = self.pads[rank - 1].0
-                + (0..rank - 1).map(|ax| (index[ax] + self.pads[ax].0) * strides[ax]).sum::<usize>();
-            out[start..start + row].copy_from_slice(src);
-            for ax in (0..rank - 1).rev() {
-                index[ax] += 1;
-                if index[ax] < shape[ax] {
-                    break;
-                }
-                index[ax] = 0;
-            }
-        }
-        Ok(tract_ndarray::ArrayD::from_shape_vec(output_shape, out)?)
     }
 }
 
