@@ -66,7 +66,8 @@ if [[ "${RELAXED:-1}" == 1 && "${SIMD:-1}" == 1 ]]; then
         --out-dir "$PWD/$rdir" --out-name dpm_solver ${FEATURES:+-- --features "$FEATURES"}
     cmp "$rdir/dpm_solver.js" "$OUT/web/dpm_solver.js"
     mv "$rdir/dpm_solver_bg.wasm" "$OUT/web/dpm_solver_relaxed_bg.wasm"
-    # Stripped like the simd128 build (browsers with relaxed SIMD download this one).
+    # Without its name section too, as the simd128 file (it was left in: 3.07 instead of 2.47 MB
+    # gzip for the file Chromium downloads; wasm/BENCHMARKS.md "Package sizes").
     if [[ "${NAMES:-0}" != 1 ]]; then node wasm/js/strip-names.cjs "$OUT/web/dpm_solver_relaxed_bg.wasm"; fi
     rm -rf "$rdir"
 fi

@@ -3,6 +3,9 @@
 // profileUnet) and every f32 GEMM kernel in KERNELS (tract-linalg's knob TRACT_WASM_F32_GEMM,
 // vendor/tract-linalg), the per-image evaluation time of the demo UNet and the GFLOP/s of its
 // matrix products; onnxruntime-web (wasm EP, 1 thread) on the same page for scale.
+// Any other tract knob the same way: KNOB=name VALUES=a,b (e.g. KNOB=TRACT_LAZY_IM2COL_FOLD_PAD
+// VALUES=false,true); a build that does not know the knob gets one row, "(no knob)". The Silu,
+// Pad and LazyIm2col columns: those op types' time in the batch-1 profile.
 //
 // Per image evaluation: `Model.run` of a batch of 16 (the pipeline runs it image by image through
 // the batch-1 plan), divided by 16; onnxruntime-web: its batch-16 run divided by 16. The configs
@@ -27,12 +30,13 @@ const { chromium } = require('playwright-core');
 const ROUNDS = Number(process.argv[2] ?? 5);
 const REPS = Number(process.argv[3] ?? 3);
 const PKGS = (process.env.PKGS ?? 'target/pkg-k-simd/web,target/pkg-k-relaxed/web').split(',');
-const KERNELS = (process.env.KERNELS ?? 'wasm_f32_8x8,wasm_f32_4x8,wasm_f32_2x16,wasm_f32_4x16').split(',');
+const KNOB = process.env.KNOB ?? 'TRACT_WASM_F32_GEMM';
+const KERNELS = (process.env.VALUES ?? process.env.KERNELS ?? 'wasm_f32_8x8,wasm_f32_4x8,wasm_f32_2x16,wasm_f32_4x16').split(',');
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import * as ort from '/wasm/tests-js/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-window.run = async ({ PKGS, KERNELS, ROUNDS, REPS }) => {
+window.run = async ({ PKGS, KNOB, KERNELS, ROUNDS, REPS }) => {
   const onnx = new Uint8Array(await (await fetch('/www/models/unet.onnx')).arrayBuffer());
   const B = 16, N = 784, med = (v) => { const s = [...v].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
   const configs = [];
@@ -42,12 +46,14 @@ window.run = async ({ PKGS, KERNELS, ROUNDS, REPS }) => {
     await dpm.default({ module_or_path: '/' + pkg + '/dpm_solver_bg.wasm' });
     x ??= dpm.gaussianNoise(0, B * N); cls ??= Int32Array.from({ length: B }, (_, i) => i % 10);
     for (const k of KERNELS) {
-      if (!dpm.setTractKnob('TRACT_WASM_F32_GEMM', k)) throw new Error('no knob TRACT_WASM_F32_GEMM in ' + pkg);
+      const known = dpm.setTractKnob(KNOB, k);
+      if (!known && k !== KERNELS[0]) continue;
       const p = dpm.profileUnet(onnx, 1, 10, 0);
       const mm = p.ops.find((o) => o.op === 'OptMatMul');
+      const opMs = (name) => p.ops.find((o) => o.op === name)?.ms ?? 0;
       const model = new dpm.Model(onnx);
       for (let i = 0; i < 2; i++) model.run(x, 500, cls);
-      configs.push({ name: pkg.split('/').slice(-2, -1)[0] + ' ' + k, relaxed: dpm.relaxedSimdEnabled ? dpm.relaxedSimdEnabled() : null,
+      configs.push({ name: pkg.split('/').slice(-2, -1)[0] + ' ' + (known ? k : '(no knob)'), silu: opMs('Silu'), pad: opMs('Pad'), lazy: opMs('LazyIm2col'), relaxed: dpm.relaxedSimdEnabled ? dpm.relaxedSimdEnabled() : null,
         run: () => model.run(x, 500, cls), times: [], matmulMs: mm.ms, gflops: 2 * mm.fma / mm.ms / 1e6, nodesMs: p.nodesMs, out: model.run(x, 500, cls) });
     }
   }
@@ -68,7 +74,7 @@ window.run = async ({ PKGS, KERNELS, ROUNDS, REPS }) => {
   return configs.map((c) => {
     let d = 0; for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(c.out[i] - ref[i]));
     return { name: c.name, relaxed: c.relaxed, perImage: med(c.times) / B, runs: c.times.map((v) => Math.round(v)),
-      matmulMs: c.matmulMs, gflops: c.gflops, nodesMs: c.nodesMs, maxDiff: d };
+      matmulMs: c.matmulMs, gflops: c.gflops, nodesMs: c.nodesMs, silu: c.silu, pad: c.pad, lazy: c.lazy, maxDiff: d };
   });
 };
 window.ready = true;
@@ -90,13 +96,15 @@ try {
   page.on('console', (m) => m.type() === 'error' && console.error('console:', m.text()));
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
   await page.waitForFunction(() => window.ready);
-  const rows = await page.evaluate((a) => window.run(a), { PKGS, KERNELS, ROUNDS, REPS });
+  const rows = await page.evaluate((a) => window.run(a), { PKGS, KNOB, KERNELS, ROUNDS, REPS });
   const ortRow = rows[rows.length - 1];
   console.log(`Chromium ${ctx.browser()?.version() ?? ''}; ${ROUNDS} rounds x ${REPS} runs of a 16-image evaluation per config`);
-  console.log('| build, kernel | per image (median) | vs onnxruntime-web | matmul ms, batch 1 | matmul GFLOP/s | nodes ms, batch 1 | max abs diff vs first row |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log(`knob ${KNOB}`);
+  console.log('| build, knob value | per image (median) | vs onnxruntime-web | matmul ms, batch 1 | matmul GFLOP/s | Silu ms | Pad ms | LazyIm2col ms | nodes ms, batch 1 | max abs diff vs first row |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const f = (v, d = 2) => v?.toFixed(d) ?? '-';
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.perImage.toFixed(2)} ms | ${(r.perImage / ortRow.perImage).toFixed(2)}x | ${r.matmulMs?.toFixed(2) ?? '-'} | ${r.gflops?.toFixed(1) ?? '-'} | ${r.nodesMs?.toFixed(2) ?? '-'} | ${r.maxDiff.toExponential(1)} |`);
+    console.log(`| ${r.name} | ${r.perImage.toFixed(2)} ms | ${(r.perImage / ortRow.perImage).toFixed(2)}x | ${f(r.matmulMs)} | ${f(r.gflops, 1)} | ${f(r.silu)} | ${f(r.pad)} | ${f(r.lazy)} | ${f(r.nodesMs)} | ${r.maxDiff.toExponential(1)} |`);
   }
   for (const r of rows) console.log(`${r.name}: runs (16 images, ms) [${r.runs.join(' ')}]`);
 } finally {

@@ -172,7 +172,12 @@ impl ElementWiseKer<f32> for WasmSilu4 {
                 let v = v128_load(p as *const v128);
                 let orig = v;
 
-                let x = f32x4_min(hi, f32x4_max(lo, v));
+                // dpm-solver patch: the clamps by f32x4_pmin/pmax (one minps/maxps each on
+                // x86 hosts) instead of f32x4_min/max, whose NaN and signed-zero rules cost
+                // V8 a sequence of ~8 instructions each: 2.4x faster per element under V8 on
+                // x86_64 (wasm/PROFILE.md, "SiLU"). The same values for every input that is
+                // not NaN; a NaN lane still gives NaN, through `orig` below.
+                let x = f32x4_pmin(hi, f32x4_pmax(lo, v));
                 let x2 = f32x4_mul(x, x);
 
                 let mut pn = a13;
@@ -193,7 +198,7 @@ impl ElementWiseKer<f32> for WasmSilu4 {
                 // flip the sign of the product. ssigmoid clamps for the same
                 // reason.
                 let sig = f32x4_add(f32x4_div(pn, qn), f32x4_splat(0.5));
-                let sig = f32x4_min(f32x4_splat(1.0), f32x4_max(f32x4_splat(0.0), sig));
+                let sig = f32x4_pmin(f32x4_splat(1.0), f32x4_pmax(f32x4_splat(0.0), sig));
                 let result = f32x4_mul(orig, sig);
 
                 v128_store(p as *mut v128, result);

@@ -15,6 +15,7 @@ use crate::ops::cnn::PaddingSpec::*;
 use crate::ops::cnn::conv::block_quant::{BlockQuantIntoShape, SplitGroupBlockQuant};
 use crate::ops::cnn::conv::lazy_im2col::LazyIm2Col;
 use crate::ops::cnn::conv::lazy_im2col::LazyIm2colParams;
+use crate::ops::cnn::conv::lazy_im2col::LazyIm2colPadding;
 use crate::ops::cnn::wire_reshape_bias_for_bin;
 use crate::ops::einsum::EinSum;
 use crate::ops::math::{Add, Div, Mul, Sub};
@@ -459,7 +460,13 @@ impl Conv {
         let mut geo = geo.to_concrete(&input_shape)?.into_owned();
         let mut input_shape: DataShape = self.pool_spec.data_format.shape(input_shape.into())?;
         let padding = self.pool_spec.computed_padding(input_shape.hw_dims());
-        if padding.iter().any(|axis| axis.pad_before != 0 || axis.pad_after != 0) {
+        let padded = padding.iter().any(|axis| axis.pad_before != 0 || axis.pad_after != 0);
+        // dpm-solver patch: the zero padding read by the gather (LazyIm2colPadding) instead of
+        // a `Pad` node that copies the whole input first; the tap masks are u64.
+        let fold_pad = padded
+            && TRACT_LAZY_IM2COL_FOLD_PAD.get()
+            && geo.patch.standard_layout_data_field.len() <= 64;
+        if padded && !fold_pad {
             let mut pads = vec![(0, 0); x_fact.rank()];
             for (ix, ax) in padding.iter().enumerate() {
                 pads[input_shape.h_axis() + ix] = (ax.pad_before, ax.pad_after);
@@ -483,11 +490,16 @@ impl Conv {
         let c_dt = crate::ops::matmul::output_type(x_fact.datum_type);
         let c_stride = input_shape.c_stride();
         let size_of_b = x_fact.datum_type.size_of() as isize;
-        let n_byte_offsets: Vec<isize> =
-            geo.patch.centers_offsets().into_iter().map(|x| x * size_of_b).collect();
         // For grouped convs, k offsets cover one group's input slice (ci_per_group channels);
         // each group reads from a different base offset (group_stride_bytes apart).
         let ci_per_group = self.input_channels() / self.group;
+        let (centers, padding) = if fold_pad {
+            let (centers, padding) = lazy_im2col_padding(&geo.patch, ci_per_group);
+            (centers, Some(padding))
+        } else {
+            (geo.patch.centers_offsets(), None)
+        };
+        let n_byte_offsets: Vec<isize> = centers.into_iter().map(|x| x * size_of_b).collect();
         let k_byte_offsets: Vec<isize> = (0..ci_per_group)
             .flat_map(|ici| {
                 geo.patch
@@ -508,7 +520,7 @@ impl Conv {
                 )
             })?
             .clone();
-        let params = LazyIm2colParams { packer, n_byte_offsets, k_byte_offsets };
+        let params = LazyIm2colParams { packer, n_byte_offsets, k_byte_offsets, padding };
         let x = model.wire_node(
             format!("{name}.lazyIm2col"),
             LazyIm2Col { params: Arc::new(params), group: self.group, group_stride_bytes },
@@ -1527,6 +1539,50 @@ crate::declare_knob!(
     DEFAULT_LAZY_IM2COL_MAX_EAGER_BYTES,
     "Eager-im2col scratch-size ceiling, in bytes, above which lazy im2col is preferred."
 );
+
+// Off by default: measured slower than the `Pad` node it removes (the padded panels' gather
+// costs more than the copy; wasm/PROFILE.md "Pad folded into the gather").
+crate::declare_knob!(
+    scopable TRACT_LAZY_IM2COL_FOLD_PAD,
+    bool,
+    false,
+    "Lazy im2col reads a convolution's zero padding itself (dpm-solver patch); false: an explicit Pad node first."
+);
+
+/// dpm-solver patch: a padded convolution's patch centres in output order (row-major, as the
+/// matrix product writes them; `Patch::centers_offsets` goes zone by zone) and, per output
+/// position, which kernel taps read inside the input. The offsets address the unpadded input.
+fn lazy_im2col_padding(
+    patch: &crate::ops::cnn::patches::Patch,
+    ci_per_group: usize,
+) -> (Vec<isize>, LazyIm2colPadding) {
+    let rank = patch.rank();
+    let taps = patch.standard_layout_data_field.len();
+    let all_taps = if taps == 64 { u64::MAX } else { (1u64 << taps) - 1 };
+    let n: usize = patch.output_shape.iter().product();
+    let mut centers = Vec::with_capacity(n);
+    let mut n_valid_taps = Vec::with_capacity(n);
+    for coords in ndarray::indices(&*patch.output_shape) {
+        let coords = ndarray::Dimension::slice(&coords);
+        let center = (0..rank)
+            .map(|ax| coords[ax] as isize * patch.op_strides_times_input_storage_strides[ax])
+            .sum::<isize>();
+        let mut mask = 0u64;
+        for (t, field) in patch.data_field.outer_iter().enumerate() {
+            let inside = (0..rank).all(|ax| {
+                let pos = (coords[ax] * patch.spec.strides[ax]) as isize + field[ax];
+                pos >= 0 && pos < patch.spec.input_shape[ax] as isize
+            });
+            if inside {
+                mask |= 1 << t;
+            }
+        }
+        centers.push(center);
+        n_valid_taps.push(mask);
+    }
+    let k_taps = (0..ci_per_group).flat_map(|_| 0..taps as u8).collect();
+    (centers, LazyIm2colPadding { n_valid_taps, k_taps, all_taps })
+}
 
 fn lazy_im2col_min_kernel() -> usize {
     TRACT_LAZY_IM2COL_MIN_KERNEL.get()

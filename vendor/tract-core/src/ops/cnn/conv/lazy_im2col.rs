@@ -11,6 +11,23 @@ pub struct LazyIm2colParams {
     pub packer: PackedFormat,
     pub n_byte_offsets: Vec<isize>,
     pub k_byte_offsets: Vec<isize>,
+    /// dpm-solver patch: the convolution's zero padding, read by the gather itself instead of
+    /// an explicit `Pad` node before it. `None`: every (k, n) pair reads inside the input.
+    pub padding: Option<LazyIm2colPadding>,
+}
+
+/// dpm-solver patch: which (k, n) pairs of a zero-padded convolution read inside the input.
+/// With it, `n_byte_offsets` and `k_byte_offsets` address the unpadded input (a patch centre
+/// plus a kernel tap's offset, the tap's part negative where it reaches into the padding), and
+/// the pairs outside read as zero.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct LazyIm2colPadding {
+    /// Per output position n: bit t is set when kernel tap t reads inside the input.
+    pub n_valid_taps: Vec<u64>,
+    /// Per k (an input channel, then a kernel tap): that tap's index (< 64).
+    pub k_taps: Vec<u8>,
+    /// The mask of a position whose every tap reads inside the input.
+    pub all_taps: u64,
 }
 
 impl MMMInputFormat for LazyIm2colParams {
@@ -296,6 +313,12 @@ impl LazyIm2colInput {
     ) {
         let mn_end = mn_range.end.min(self.im2col.n_byte_offsets.len() as isize);
         let n_range = mn_range.start..mn_end;
+        if let Some(padding) = &self.im2col.padding {
+            let masks = &padding.n_valid_taps[n_range.start as usize..n_range.end as usize];
+            if masks.iter().any(|&m| m != padding.all_taps) {
+                return self.write_padded(writer, k_range, n_range, padding);
+            }
+        }
         match n_range.len() {
             8 => return self.input_8n(writer, k_range, n_range.start),
             6 => return self.input_6n(writer, k_range, n_range.start),
@@ -378,6 +401,53 @@ impl LazyIm2colInput {
                     let v1 = *(ptr.offset(o1) as *const T);
                     writer.write(v1);
                     n += 1;
+                }
+            }
+        }
+    }
+}
+
+/// dpm-solver patch: zero bytes, aligned for any datum, that a padded pair reads as its value.
+#[repr(align(16))]
+struct Zeros([u8; 16]);
+static ZEROS: Zeros = Zeros([0; 16]);
+
+impl LazyIm2colInput {
+    /// dpm-solver patch: a panel where some positions' patches reach into the zero padding.
+    /// Per k, the tap reads inside the input at every position of the panel (plain gather), at
+    /// none (zeros), or at some (checked per position). Only in-bounds pairs are dereferenced;
+    /// the others' addresses are formed with `wrapping_offset` and not read.
+    fn write_padded<T: Datum + Copy>(
+        &self,
+        writer: &mut impl PackingWriter<T>,
+        k_range: Range<isize>,
+        n_range: Range<isize>,
+        padding: &LazyIm2colPadding,
+    ) {
+        let masks = &padding.n_valid_taps[n_range.start as usize..n_range.end as usize];
+        let n_offsets = &self.im2col.n_byte_offsets[n_range.start as usize..n_range.end as usize];
+        let all = masks.iter().fold(u64::MAX, |a, &m| a & m);
+        let any = masks.iter().fold(0, |a, &m| a | m);
+        unsafe {
+            let ptr = self.tensor.as_ptr_unchecked::<u8>().offset(self.group_offset_bytes);
+            for k in k_range.start..k_range.end {
+                let bit = 1u64 << padding.k_taps[k as usize];
+                let ptr = ptr.wrapping_offset(self.im2col.k_byte_offsets[k as usize]);
+                if all & bit != 0 {
+                    for &o in n_offsets {
+                        writer.write(*(ptr.wrapping_offset(o) as *const T));
+                    }
+                } else if any & bit == 0 {
+                    for _ in 0..n_offsets.len() {
+                        writer.write(T::default());
+                    }
+                } else {
+                    // A select of the address, not a branch: outside, the read is of a zero.
+                    let zero = ZEROS.0.as_ptr() as *const T;
+                    for (&o, &m) in n_offsets.iter().zip(masks) {
+                        let p = if m & bit != 0 { ptr.wrapping_offset(o) as *const T } else { zero };
+                        writer.write(*p);
+                    }
                 }
             }
         }
