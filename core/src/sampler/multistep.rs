@@ -54,14 +54,14 @@ impl<T: Real> Past<T> {
     }
 }
 
-impl<T: Real> State<T> {
+impl<T: Real> State<'_, T> {
     /// Slot of the [`MultistepVariant::FullOrder`] warm-up's midpoint sample.
     pub(super) fn midpoint_slot(&self) -> usize {
-        self.order
+        self.cfg.order
     }
 }
 
-impl<T: Real> Machine<'_, T> {
+impl<T: Real> Machine<'_, '_, T> {
     pub(super) fn advance_multistep(&mut self, i: usize, midpoint: bool) -> Option<StepReport<T>> {
         let (alg, ty, k, steps) = (
             self.cfg.algorithm,
