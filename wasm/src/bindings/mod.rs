@@ -15,6 +15,7 @@ mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
+#[allow(unsafe_code)] // raw pointers of the lists the solvers borrow (see lib.rs)
 mod leaked;
 // Model's load options (pipeline only) and scheduler configs as text (also the Sampler's).
 pub mod limits;
@@ -29,6 +30,7 @@ mod plan_arrays;
 #[cfg(feature = "profile")]
 mod profile;
 #[cfg(feature = "pipeline")]
+#[allow(unsafe_code)] // the run's buffers through a raw pointer (see lib.rs)
 mod run;
 pub mod sampler;
 
