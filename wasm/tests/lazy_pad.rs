@@ -48,16 +48,19 @@ struct Case {
 fn run(case: &Case, fold: bool) -> (Vec<String>, Tensor) {
     let input = filled(&[1, case.ic, case.hw[0], case.hw[1]], 1);
     let kernel = filled(
-        &[case.oc, case.ic / case.group, case.kernel[0], case.kernel[1]],
+        &[
+            case.oc,
+            case.ic / case.group,
+            case.kernel[0],
+            case.kernel[1],
+        ],
         2,
     );
     let mut model = TypedModel::default();
     let x = model
         .add_source("input", f32::fact(input.shape().to_vec()))
         .unwrap();
-    let k = model
-        .add_const("kernel", kernel.into_arc_tensor())
-        .unwrap();
+    let k = model.add_const("kernel", kernel.into_arc_tensor()).unwrap();
     let bias = model
         .add_const("bias", filled(&[case.oc], 3).into_arc_tensor())
         .unwrap();
@@ -78,7 +81,11 @@ fn run(case: &Case, fold: bool) -> (Vec<String>, Tensor) {
     let y = model.wire_node("conv", op, &[x, k, bias]).unwrap();
     model.select_output_outlets(&y).unwrap();
     let model = with_fold(fold, || model.into_optimized()).unwrap();
-    let ops = model.nodes().iter().map(|n| n.op().name().to_string()).collect();
+    let ops = model
+        .nodes()
+        .iter()
+        .map(|n| n.op().name().to_string())
+        .collect();
     let out = model
         .into_runnable()
         .unwrap()
@@ -102,25 +109,118 @@ fn padded_convolutions_fold_their_pad_with_the_same_outputs() {
     let e = |b: [usize; 2], a: [usize; 2]| PaddingSpec::Explicit(b[..].into(), a[..].into());
     let cases = [
         // The UNet's convolutions: 3x3, padding 1, stride 1 (28x28, 14x14, 7x7 maps).
-        Case { ic: 3, oc: 5, hw: [7, 7], kernel: [3, 3], padding: e([1, 1], [1, 1]), strides: [1, 1], dilations: [1, 1], group: 1 },
-        Case { ic: 4, oc: 9, hw: [14, 14], kernel: [3, 3], padding: e([1, 1], [1, 1]), strides: [1, 1], dilations: [1, 1], group: 1 },
+        Case {
+            ic: 3,
+            oc: 5,
+            hw: [7, 7],
+            kernel: [3, 3],
+            padding: e([1, 1], [1, 1]),
+            strides: [1, 1],
+            dilations: [1, 1],
+            group: 1,
+        },
+        Case {
+            ic: 4,
+            oc: 9,
+            hw: [14, 14],
+            kernel: [3, 3],
+            padding: e([1, 1], [1, 1]),
+            strides: [1, 1],
+            dilations: [1, 1],
+            group: 1,
+        },
         // Asymmetric padding, a rectangular kernel and map, strides, dilations, groups.
-        Case { ic: 2, oc: 3, hw: [9, 11], kernel: [3, 2], padding: e([2, 0], [1, 1]), strides: [1, 1], dilations: [1, 1], group: 1 },
-        Case { ic: 3, oc: 4, hw: [10, 13], kernel: [3, 3], padding: e([1, 1], [1, 1]), strides: [2, 2], dilations: [1, 1], group: 1 },
-        Case { ic: 2, oc: 2, hw: [12, 9], kernel: [3, 3], padding: e([2, 2], [2, 2]), strides: [1, 1], dilations: [2, 2], group: 1 },
-        Case { ic: 4, oc: 6, hw: [8, 8], kernel: [3, 3], padding: e([1, 1], [1, 1]), strides: [1, 1], dilations: [1, 1], group: 2 },
-        Case { ic: 1, oc: 8, hw: [6, 5], kernel: [5, 5], padding: PaddingSpec::SameUpper, strides: [1, 1], dilations: [1, 1], group: 1 },
-        Case { ic: 3, oc: 2, hw: [5, 8], kernel: [3, 3], padding: PaddingSpec::SameLower, strides: [2, 1], dilations: [1, 1], group: 1 },
+        Case {
+            ic: 2,
+            oc: 3,
+            hw: [9, 11],
+            kernel: [3, 2],
+            padding: e([2, 0], [1, 1]),
+            strides: [1, 1],
+            dilations: [1, 1],
+            group: 1,
+        },
+        Case {
+            ic: 3,
+            oc: 4,
+            hw: [10, 13],
+            kernel: [3, 3],
+            padding: e([1, 1], [1, 1]),
+            strides: [2, 2],
+            dilations: [1, 1],
+            group: 1,
+        },
+        Case {
+            ic: 2,
+            oc: 2,
+            hw: [12, 9],
+            kernel: [3, 3],
+            padding: e([2, 2], [2, 2]),
+            strides: [1, 1],
+            dilations: [2, 2],
+            group: 1,
+        },
+        Case {
+            ic: 4,
+            oc: 6,
+            hw: [8, 8],
+            kernel: [3, 3],
+            padding: e([1, 1], [1, 1]),
+            strides: [1, 1],
+            dilations: [1, 1],
+            group: 2,
+        },
+        Case {
+            ic: 1,
+            oc: 8,
+            hw: [6, 5],
+            kernel: [5, 5],
+            padding: PaddingSpec::SameUpper,
+            strides: [1, 1],
+            dilations: [1, 1],
+            group: 1,
+        },
+        Case {
+            ic: 3,
+            oc: 2,
+            hw: [5, 8],
+            kernel: [3, 3],
+            padding: PaddingSpec::SameLower,
+            strides: [2, 1],
+            dilations: [1, 1],
+            group: 1,
+        },
         // Padding wider than the map: some positions read no input at all.
-        Case { ic: 2, oc: 3, hw: [2, 3], kernel: [3, 3], padding: e([3, 3], [3, 3]), strides: [1, 1], dilations: [1, 1], group: 1 },
+        Case {
+            ic: 2,
+            oc: 3,
+            hw: [2, 3],
+            kernel: [3, 3],
+            padding: e([3, 3], [3, 3]),
+            strides: [1, 1],
+            dilations: [1, 1],
+            group: 1,
+        },
     ];
     for (i, case) in cases.iter().enumerate() {
         let (ops_off, off) = run(case, false);
         let (ops_on, on) = run(case, true);
-        assert!(ops_off.iter().any(|o| o == "LazyIm2col"), "case {i}: no lazy im2col: {ops_off:?}");
-        assert!(ops_off.iter().any(|o| o == "Pad"), "case {i}: knob off, no Pad: {ops_off:?}");
-        assert!(ops_on.iter().any(|o| o == "LazyIm2col"), "case {i}: no lazy im2col: {ops_on:?}");
-        assert!(!ops_on.iter().any(|o| o == "Pad"), "case {i}: knob on, a Pad left: {ops_on:?}");
+        assert!(
+            ops_off.iter().any(|o| o == "LazyIm2col"),
+            "case {i}: no lazy im2col: {ops_off:?}"
+        );
+        assert!(
+            ops_off.iter().any(|o| o == "Pad"),
+            "case {i}: knob off, no Pad: {ops_off:?}"
+        );
+        assert!(
+            ops_on.iter().any(|o| o == "LazyIm2col"),
+            "case {i}: no lazy im2col: {ops_on:?}"
+        );
+        assert!(
+            !ops_on.iter().any(|o| o == "Pad"),
+            "case {i}: knob on, a Pad left: {ops_on:?}"
+        );
         assert_eq!(off.shape(), on.shape(), "case {i}");
         assert_eq!(bits(&off), bits(&on), "case {i}: outputs differ");
     }
@@ -128,11 +228,12 @@ fn padded_convolutions_fold_their_pad_with_the_same_outputs() {
 
 #[test]
 fn the_unet_evaluates_the_same_with_its_pads_folded() {
-    let bytes = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www/models/unet.onnx"),
-    )
-    .unwrap();
-    let x: Vec<f32> = (0..2 * 784).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let bytes =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../www/models/unet.onnx"))
+            .unwrap();
+    let x: Vec<f32> = (0..2 * 784)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let eval = |fold: bool| {
         with_fold(fold, || {
             let mut m = DiffusionModel::from_bytes(&bytes).unwrap();
@@ -146,4 +247,3 @@ fn the_unet_evaluates_the_same_with_its_pads_folded() {
     let same = off.iter().zip(&on).all(|(a, b)| a.to_bits() == b.to_bits());
     assert!(same, "the UNet's outputs differ with the pads folded");
 }
-
