@@ -301,9 +301,8 @@ async function generate(f, jobs, signal) {
     const gen = await dpm.generate(generateOptions({ ...f, solver: job.solver }, meta), {
       signal,
       preview: { gap: 1 },
-      onPreview: (img) => { if (!signal.aborted) paint(job.panel, img); },
+      onPreview: (img) => paint(job.panel, img),
       onProgress: (p) => {
-        if (signal.aborted) return; // a cancelled run's last messages must not overwrite 'cancelled'
         el.progress.value = Math.min(1, (doneNfe + p.nfe) / expected);
         el.status.textContent = `${label}: NFE ${p.nfe}, ${(performance.now() - tj).toFixed(0)} ms`;
       },

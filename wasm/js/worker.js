@@ -127,8 +127,7 @@ function pool(options, n) {
     let reported = -1;
     const layout = preview || {};
     const report = () => {
-      // Nothing after the run has settled: a shard's late progress must not follow the rejection.
-      if (ac.signal.aborted || last.some((p) => !p)) return;
+      if (last.some((p) => !p)) return;
       const slow = last.reduce((a, b) => (b.nfe < a.nfe ? b : a));
       if (slow.nfe <= reported) return;
       reported = slow.nfe;
@@ -228,6 +227,9 @@ function single(options) {
     const job = pending.get(m.id);
     if (!job) return;
     if (m.type === 'progress') {
+      // Nothing once the run is aborted: progress still in flight must not follow the abort (a
+      // pool's shards share one signal, so neither can its merged progress).
+      if (job.signal && job.signal.aborted) return;
       job.onProgress && job.onProgress(m.progress);
       if (m.preview && job.onPreview) job.onPreview(m.preview);
     } else if (m.type === 'done') {
@@ -286,7 +288,7 @@ function single(options) {
         const onAbort = () => worker.postMessage({ type: 'abort', id });
         signal && signal.addEventListener('abort', onAbort, { once: true });
         const cleanup = () => signal && signal.removeEventListener('abort', onAbort);
-        pending.set(id, { resolve, reject, onProgress, onPreview, cleanup });
+        pending.set(id, { resolve, reject, onProgress, onPreview, cleanup, signal });
         worker.postMessage({ type: 'generate', id, options: genOptions,
           preview: onPreview ? (preview || {}) : null });
       });

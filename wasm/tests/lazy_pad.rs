@@ -44,6 +44,30 @@ struct Case {
     group: usize,
 }
 
+/// One case, as a table row.
+#[allow(clippy::too_many_arguments)]
+fn case(
+    ic: usize,
+    oc: usize,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    padding: PaddingSpec,
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    group: usize,
+) -> Case {
+    Case {
+        ic,
+        oc,
+        hw,
+        kernel,
+        padding,
+        strides,
+        dilations,
+        group,
+    }
+}
+
 /// The optimised plan of one convolution and its output, with the knob on or off.
 fn run(case: &Case, fold: bool) -> (Vec<String>, Tensor) {
     let input = filled(&[1, case.ic, case.hw[0], case.hw[1]], 1);
@@ -107,100 +131,21 @@ fn bits(t: &Tensor) -> Vec<u32> {
 #[test]
 fn padded_convolutions_fold_their_pad_with_the_same_outputs() {
     let e = |b: [usize; 2], a: [usize; 2]| PaddingSpec::Explicit(b[..].into(), a[..].into());
+    // (in, out channels, map, kernel, padding, strides, dilations, groups)
+    let (upper, lower) = (PaddingSpec::SameUpper, PaddingSpec::SameLower);
     let cases = [
         // The UNet's convolutions: 3x3, padding 1, stride 1 (28x28, 14x14, 7x7 maps).
-        Case {
-            ic: 3,
-            oc: 5,
-            hw: [7, 7],
-            kernel: [3, 3],
-            padding: e([1, 1], [1, 1]),
-            strides: [1, 1],
-            dilations: [1, 1],
-            group: 1,
-        },
-        Case {
-            ic: 4,
-            oc: 9,
-            hw: [14, 14],
-            kernel: [3, 3],
-            padding: e([1, 1], [1, 1]),
-            strides: [1, 1],
-            dilations: [1, 1],
-            group: 1,
-        },
+        case(3, 5, [7, 7], [3, 3], e([1, 1], [1, 1]), [1, 1], [1, 1], 1),
+        case(4, 9, [14, 14], [3, 3], e([1, 1], [1, 1]), [1, 1], [1, 1], 1),
         // Asymmetric padding, a rectangular kernel and map, strides, dilations, groups.
-        Case {
-            ic: 2,
-            oc: 3,
-            hw: [9, 11],
-            kernel: [3, 2],
-            padding: e([2, 0], [1, 1]),
-            strides: [1, 1],
-            dilations: [1, 1],
-            group: 1,
-        },
-        Case {
-            ic: 3,
-            oc: 4,
-            hw: [10, 13],
-            kernel: [3, 3],
-            padding: e([1, 1], [1, 1]),
-            strides: [2, 2],
-            dilations: [1, 1],
-            group: 1,
-        },
-        Case {
-            ic: 2,
-            oc: 2,
-            hw: [12, 9],
-            kernel: [3, 3],
-            padding: e([2, 2], [2, 2]),
-            strides: [1, 1],
-            dilations: [2, 2],
-            group: 1,
-        },
-        Case {
-            ic: 4,
-            oc: 6,
-            hw: [8, 8],
-            kernel: [3, 3],
-            padding: e([1, 1], [1, 1]),
-            strides: [1, 1],
-            dilations: [1, 1],
-            group: 2,
-        },
-        Case {
-            ic: 1,
-            oc: 8,
-            hw: [6, 5],
-            kernel: [5, 5],
-            padding: PaddingSpec::SameUpper,
-            strides: [1, 1],
-            dilations: [1, 1],
-            group: 1,
-        },
-        Case {
-            ic: 3,
-            oc: 2,
-            hw: [5, 8],
-            kernel: [3, 3],
-            padding: PaddingSpec::SameLower,
-            strides: [2, 1],
-            dilations: [1, 1],
-            group: 1,
-        },
+        case(2, 3, [9, 11], [3, 2], e([2, 0], [1, 1]), [1, 1], [1, 1], 1),
+        case(3, 4, [10, 13], [3, 3], e([1, 1], [1, 1]), [2, 2], [1, 1], 1),
+        case(2, 2, [12, 9], [3, 3], e([2, 2], [2, 2]), [1, 1], [2, 2], 1),
+        case(4, 6, [8, 8], [3, 3], e([1, 1], [1, 1]), [1, 1], [1, 1], 2),
+        case(1, 8, [6, 5], [5, 5], upper, [1, 1], [1, 1], 1),
+        case(3, 2, [5, 8], [3, 3], lower, [2, 1], [1, 1], 1),
         // Padding wider than the map: some positions read no input at all.
-        Case {
-            ic: 2,
-            oc: 3,
-            hw: [2, 3],
-            kernel: [3, 3],
-            padding: e([3, 3], [3, 3]),
-            strides: [1, 1],
-            dilations: [1, 1],
-            group: 1,
-        },
+        case(2, 3, [2, 3], [3, 3], e([3, 3], [3, 3]), [1, 1], [1, 1], 1),
     ];
     for (i, case) in cases.iter().enumerate() {
         let (ops_off, off) = run(case, false);

@@ -369,6 +369,7 @@ test('worker pool: the same images for 1, 2 and 3 workers; one abort stops every
     assert.deepEqual(r.out[k][4], { again: true });
   }
   assert.equal(r.out['1'][3].abort, 'AbortError');
+  assert.equal(r.out['1'][3].late, 0, '1 worker: progress reported after the abort\'s rejection');
   assert.ok(r.same, 'firstImage 2 does not reproduce image 2 of the batch');
   console.log(`pool abort after one evaluation (ms): ${[1, 2, 3].map((k) => r.out[k][3].ms.toFixed(0)).join(', ')}`);
   assert.deepEqual(errors, []);
