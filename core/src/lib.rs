@@ -49,8 +49,10 @@
 //! - `adaptive` (default): [`Method::Adaptive`].
 //! - `flow` (default): flow matching in the core sampler ([`NoiseSchedule::Flow`],
 //!   [`Prediction::Flow`], [`Spacing::FlowShift`]); refused by [`Sampler::new`] without it.
-//! - `alloc`: [`OwnedSampler`], a [`Sampler`] that owns its buffers as `Vec`s (any owner of a
-//!   slice works through [`Sampler::with_buffers`] without it).
+//! - `alloc`: [`OwnedSampler`], a [`Sampler`] that owns its buffers as `Vec`s and copies of the
+//!   lists its schedule and configuration borrow ([`Sampler::into_owned_lists`]), so it borrows
+//!   nothing; [`plan::StepPlanner::into_owned_lists`] likewise (any owner of a slice works
+//!   through [`Sampler::with_buffers`] without it).
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
 //!   executors outside this crate (a WebGPU compute shader), and the adaptive method step by

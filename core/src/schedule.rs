@@ -284,6 +284,23 @@ pub enum NoiseSchedule<'a, T> {
     },
 }
 
+#[cfg(feature = "alloc")]
+impl<T: Copy> NoiseSchedule<'_, T> {
+    /// The same schedule with a discrete schedule's clipped `log alpha` table read from
+    /// `table` (a copy of [`DiscreteVp::log_alpha_table`]; the other schedules hold no list):
+    /// how an owned sampler rebuilds its view over its own copy.
+    pub(crate) fn with_table<'b>(self, table: &'b [T]) -> NoiseSchedule<'b, T> {
+        match self {
+            NoiseSchedule::Discrete(_) => NoiseSchedule::Discrete(DiscreteVp { log_alpha: table }),
+            NoiseSchedule::LinearVp { beta_0, beta_1 } => {
+                NoiseSchedule::LinearVp { beta_0, beta_1 }
+            }
+            #[cfg(feature = "flow")]
+            NoiseSchedule::Flow { n } => NoiseSchedule::Flow { n },
+        }
+    }
+}
+
 impl<'a, T: Real> NoiseSchedule<'a, T> {
     /// The continuous linear VP schedule, validated (`0 <= beta_0 < beta_1`, finite).
     pub fn linear_vp(beta_0: T, beta_1: T) -> Result<Self> {

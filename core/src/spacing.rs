@@ -40,6 +40,23 @@ pub enum Spacing<'a, T> {
     Custom(&'a [T]),
 }
 
+#[cfg(feature = "alloc")]
+impl<T: Copy> Spacing<'_, T> {
+    /// The same spacing with a `Custom` spacing's times read from `times` instead (the other
+    /// spacings hold no list): how an owned sampler rebuilds its view over its own copy.
+    pub(crate) fn with_times<'b>(self, times: &'b [T]) -> Spacing<'b, T> {
+        match self {
+            Spacing::LogSnr => Spacing::LogSnr,
+            Spacing::TimeUniform => Spacing::TimeUniform,
+            Spacing::TimeQuadratic => Spacing::TimeQuadratic,
+            Spacing::Karras { rho } => Spacing::Karras { rho },
+            #[cfg(feature = "flow")]
+            Spacing::FlowShift { shift } => Spacing::FlowShift { shift },
+            Spacing::Custom(_) => Spacing::Custom(times),
+        }
+    }
+}
+
 /// A grid of `n` intervals (`n + 1` times) from `t_start` to `t_end`.
 #[derive(Clone, Copy, Debug)]
 pub struct Grid<'a, T> {
@@ -129,6 +146,20 @@ impl<'a, T: Real> Grid<'a, T> {
     /// The spacing.
     pub fn spacing(&self) -> Spacing<'a, T> {
         self.spacing
+    }
+
+    /// The same grid over `spacing` (the same spacing, its list held elsewhere: see
+    /// [`Spacing::with_times`]).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn with_spacing<'b>(&self, spacing: Spacing<'b, T>) -> Grid<'b, T> {
+        Grid {
+            spacing,
+            t_start: self.t_start,
+            t_end: self.t_end,
+            a: self.a,
+            b: self.b,
+            n: self.n,
+        }
     }
 }
 

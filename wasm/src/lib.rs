@@ -5,8 +5,8 @@
 //! - `bindings` (wasm-bindgen): thin newtypes over the core `Sampler` and the pipeline for JS.
 //!
 //! `unsafe` is refused everywhere but in the modules that allow it by name: the allocator
-//! (`heap`) and, until the solvers and the pipeline's run own the lists and buffers they
-//! borrow, the bindings' `leaked` and `run` (issue 13).
+//! (`heap`) and, until the diffusers schedulers and the pipeline's run own their buffers, the
+//! bindings' `leaked` and `run` (issue 13).
 #![deny(unsafe_code)]
 
 pub mod decimal;

@@ -116,27 +116,41 @@ const NONLINEAR: Error =
 pub const PLANNER_STORAGE: usize = 9;
 
 /// A [`StepPlanner`]'s sampler buffer: the first `len` of [`PLANNER_STORAGE`] floats held
-/// inline (`x` is one element, the scratch the rest).
+/// inline (`x` is one element, the scratch the rest). With the feature `alloc`, a `Vec`: the
+/// buffer type of an [`OwnedSampler`](crate::OwnedSampler), so that a program with both
+/// compiles the sampler's code for one buffer type.
+#[cfg(feature = "alloc")]
+type Inline<T> = alloc::vec::Vec<T>;
+
+/// `len` zeros.
+#[cfg(feature = "alloc")]
+fn zeros<T: Real>(len: usize) -> Inline<T> {
+    alloc::vec![T::ZERO; len]
+}
+
+/// `len` zeros.
+#[cfg(not(feature = "alloc"))]
+fn zeros<T: Real>(len: usize) -> Inline<T> {
+    Inline {
+        buf: [T::ZERO; PLANNER_STORAGE],
+        len,
+    }
+}
+
+#[cfg(not(feature = "alloc"))]
 struct Inline<T> {
     buf: [T; PLANNER_STORAGE],
     len: usize,
 }
 
-impl<T: Real> Inline<T> {
-    fn zeros(len: usize) -> Self {
-        Inline {
-            buf: [T::ZERO; PLANNER_STORAGE],
-            len,
-        }
-    }
-}
-
+#[cfg(not(feature = "alloc"))]
 impl<T> AsRef<[T]> for Inline<T> {
     fn as_ref(&self) -> &[T] {
         &self.buf[..self.len]
     }
 }
 
+#[cfg(not(feature = "alloc"))]
 impl<T> AsMut<[T]> for Inline<T> {
     fn as_mut(&mut self) -> &mut [T] {
         &mut self.buf[..self.len]
@@ -191,7 +205,7 @@ impl<'a, T: Real> StepPlanner<'a, T> {
         }
         let batch = config.batch;
         let config = crate::Config { batch: 1, ..config };
-        let (x, scratch) = (Inline::zeros(1), Inline::zeros(PLANNER_STORAGE - 1));
+        let (x, scratch) = (zeros(1), zeros(PLANNER_STORAGE - 1));
         let mut sampler = crate::Sampler::with_buffers(schedule, config, x, scratch)?;
         sampler.defer_error();
         Ok(StepPlanner {
@@ -199,6 +213,23 @@ impl<'a, T: Real> StepPlanner<'a, T> {
             batch,
             buffers: FIXED_BUFFERS + config.slots(),
         })
+    }
+}
+
+impl<T: Real> StepPlanner<'_, T> {
+    /// The same planner keeping copies of the lists its schedule and configuration borrow (a
+    /// discrete schedule's table, a custom spacing's times), so that it borrows nothing
+    /// (feature `alloc`).
+    #[cfg(feature = "alloc")]
+    pub fn into_owned_lists(self) -> StepPlanner<'static, T>
+    where
+        T: 'static,
+    {
+        StepPlanner {
+            sampler: self.sampler.into_owned_lists(),
+            batch: self.batch,
+            buffers: self.buffers,
+        }
     }
 
     /// Buffers the plan may name (`FIXED_BUFFERS` plus the method's slots).

@@ -14,15 +14,15 @@ use crate::error::{Error, Result};
 use crate::math::Real;
 use crate::update::Update;
 
-impl<T: Real> State<'_, T> {
+impl<T: Real> State<T> {
     /// Slot of the last accepted trial's lower-order solution, `x_prev` (after the model
     /// slots).
     pub(super) fn x_prev_slot(&self) -> usize {
-        self.cfg.order
+        self.order
     }
 }
 
-impl<T: Real> Machine<'_, '_, T> {
+impl<T: Real> Machine<'_, T> {
     /// Plans the next trial from `ad.s` with `ad.h`; `reuse`: the model value at `s` in slot 0
     /// is still valid (after a rejection), so go straight to the intermediate evaluation.
     pub(super) fn plan_adaptive(&mut self, reuse: bool) {

@@ -102,6 +102,33 @@ pub struct Config<'a, T> {
     pub direction: Direction,
 }
 
+#[cfg(feature = "alloc")]
+impl<T: Copy> Config<'_, T> {
+    /// The same configuration over `spacing` (the same spacing, its times held elsewhere: see
+    /// [`Spacing::with_times`]).
+    pub(crate) fn with_spacing<'b>(&self, spacing: Spacing<'b, T>) -> Config<'b, T> {
+        Config {
+            algorithm: self.algorithm,
+            method: self.method,
+            order: self.order,
+            steps: self.steps,
+            spacing,
+            t_start: self.t_start,
+            t_end: self.t_end,
+            lower_order_final: self.lower_order_final,
+            denoise_to_zero: self.denoise_to_zero,
+            solver_type: self.solver_type,
+            prediction: self.prediction,
+            guidance: self.guidance,
+            thresholding: self.thresholding,
+            adaptive: self.adaptive,
+            multistep_variant: self.multistep_variant,
+            batch: self.batch,
+            direction: self.direction,
+        }
+    }
+}
+
 impl<T: Real> Default for Config<'_, T> {
     fn default() -> Self {
         Config {

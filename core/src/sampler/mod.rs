@@ -5,7 +5,8 @@
 //! hands back the output and advances. `x` (integrated in place) and a scratch buffer of
 //! [`Config::scratch_len`] elements are the caller's, lent as `&mut [T]` ([`Sampler::new`]) or
 //! handed over as owned buffers ([`Sampler::with_buffers`], e.g. `Vec<T>`); the sampler itself
-//! never allocates.
+//! never allocates, except for the copies of the schedule's table and the custom times that
+//! [`Sampler::into_owned_lists`] keeps (feature `alloc`; see `lists`).
 //!
 //! | method | scratch (elements, `n = x.len()`) |
 //! |---|---|
@@ -28,6 +29,7 @@
 mod adaptive;
 mod config;
 mod convert;
+mod lists;
 mod multistep;
 #[cfg(feature = "plan")]
 mod planner;
@@ -49,6 +51,7 @@ use config::validate;
 #[cfg(feature = "checked")]
 use convert::all_finite;
 use convert::{check_finite, convert_in_place, convert_into, Output};
+use lists::{Lists, View};
 use multistep::Past;
 
 /// Where the pending evaluation is.
@@ -159,29 +162,35 @@ struct AdaptiveState<T> {
 
 /// The DPM-Solver sampler. See the [crate docs](crate) for a loop.
 ///
-/// `B` is the storage of `x` and the scratch buffer, in the manner of heapless' owned and view
-/// forms of one type: borrowed `&mut [T]` slices by default ([`Sampler::new`]: no_std, no
-/// allocation, what a firmware uses), or any owner of a slice such as `Vec<T>`
-/// ([`Sampler::with_buffers`]; [`OwnedSampler`] with the feature `alloc`), which the sampler
-/// keeps and [`into_buffers`](Sampler::into_buffers) hands back.
+/// Its storage comes in owned and view forms, in the manner of heapless' types:
+/// - `B` holds `x` and the scratch buffer: borrowed `&mut [T]` slices by default
+///   ([`Sampler::new`]: no_std, no allocation, what a firmware uses), or any owner of a slice
+///   such as `Vec<T>` ([`Sampler::with_buffers`]), which the sampler keeps and
+///   [`into_buffers`](Sampler::into_buffers) hands back;
+/// - the lists the schedule and the configuration borrow (a discrete schedule's table, a
+///   custom spacing's times) are the caller's, for `'a` ([`Sampler::new`],
+///   [`Sampler::with_buffers`]), or copies of the sampler's own
+///   ([`Sampler::into_owned_lists`], feature `alloc`).
+///
+/// [`OwnedSampler`] owns both, so it borrows nothing.
 pub struct Sampler<'a, T: Real = f32, B = &'a mut [T]> {
-    st: State<'a, T>,
+    st: State<T>,
+    lists: Lists<'a, T>,
     x: B,
     scratch: B,
 }
 
-/// A sampler apart from its buffers. Every method's work is written once, on [`Machine`] (this
-/// state with the buffers lent as plain slices), whatever the storage `B` of the [`Sampler`]
-/// around it: `Sampler<B>` only forwards, so borrowed and owned samplers in one program share
-/// one copy of the state machine.
-struct State<'a, T: Real> {
-    cfg: Config<'a, T>,
-    sched: NoiseSchedule<'a, T>,
+/// A sampler apart from its buffers and lists. Every method's work is written once, on
+/// [`Machine`] (this state with the buffers lent as plain slices and the lists' [`View`]),
+/// whatever the storage of the [`Sampler`] around it: `Sampler<B>` only forwards, so borrowed
+/// and owned samplers in one program share one copy of the state machine.
+struct State<T: Real> {
+    /// The solver order (`Config::order`), which the slot numbers depend on.
+    order: usize,
     n: usize,
     dim: usize,
     t_start: T,
     t_end: T,
-    grid: Grid<'a, T>,
     /// Singlestep: number of outer steps and the order pattern.
     outer: usize,
     phase: Phase,
@@ -202,30 +211,36 @@ struct State<'a, T: Real> {
     defer_error: bool,
 }
 
-/// A [`State`] with `x` and the scratch buffer lent: where the state machine runs (the
-/// methods' files extend it). Reads and writes of the state go through `Deref`.
-struct Machine<'s, 'a, T: Real> {
-    st: &'s mut State<'a, T>,
+/// A [`State`] with `x` and the scratch buffer lent and the schedule, configuration and grid
+/// of the sampler's [`View`] copied in: where the state machine runs (the methods' files
+/// extend it). Reads and writes of the state go through `Deref`.
+struct Machine<'s, T: Real> {
+    st: &'s mut State<T>,
+    cfg: Config<'s, T>,
+    sched: NoiseSchedule<'s, T>,
+    grid: Grid<'s, T>,
     x: &'s mut [T],
     scratch: &'s mut [T],
 }
 
-impl<'a, T: Real> core::ops::Deref for Machine<'_, 'a, T> {
-    type Target = State<'a, T>;
-    fn deref(&self) -> &State<'a, T> {
+impl<T: Real> core::ops::Deref for Machine<'_, T> {
+    type Target = State<T>;
+    fn deref(&self) -> &State<T> {
         self.st
     }
 }
 
-impl<T: Real> core::ops::DerefMut for Machine<'_, '_, T> {
+impl<T: Real> core::ops::DerefMut for Machine<'_, T> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         self.st
     }
 }
 
-/// A sampler that owns its `x` and scratch as `Vec<T>` (feature `alloc`).
+/// A sampler that owns its `x` and scratch as `Vec<T>` and borrows nothing else: its schedule
+/// table and custom times are copies of its own ([`Sampler::into_owned_lists`]) or `'static`
+/// (feature `alloc`).
 #[cfg(feature = "alloc")]
-pub type OwnedSampler<'a, T = f32> = Sampler<'a, T, alloc::vec::Vec<T>>;
+pub type OwnedSampler<T = f32> = Sampler<'static, T, alloc::vec::Vec<T>>;
 
 impl<'a, T: Real> Sampler<'a, T> {
     /// Validates `config` against `schedule` and the buffers and sets up the first evaluation.
@@ -249,14 +264,46 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         mut x: B,
         mut scratch: B,
     ) -> Result<Self> {
-        let st = State::new(schedule, config, x.as_mut(), scratch.as_mut())?;
-        Ok(Sampler { st, x, scratch })
+        let (st, grid) = State::new(schedule, config, x.as_mut(), scratch.as_mut())?;
+        Ok(Sampler {
+            st,
+            lists: Lists::Borrowed(View {
+                cfg: config,
+                sched: schedule,
+                grid,
+            }),
+            x,
+            scratch,
+        })
+    }
+}
+
+impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
+    /// The same sampler keeping copies of the lists its schedule and configuration borrow (a
+    /// discrete schedule's table, a custom spacing's times), so that it borrows nothing but
+    /// what `B` does: `Sampler::with_buffers(schedule, config, x_vec, scratch_vec)?
+    /// .into_owned_lists()` is an [`OwnedSampler`] (feature `alloc`).
+    #[cfg(feature = "alloc")]
+    pub fn into_owned_lists(self) -> Sampler<'static, T, B>
+    where
+        T: 'static,
+    {
+        Sampler {
+            lists: Lists::owned(self.lists.view()),
+            st: self.st,
+            x: self.x,
+            scratch: self.scratch,
+        }
     }
 
-    /// The state machine with this sampler's buffers lent to it.
-    fn machine(&mut self) -> Machine<'_, 'a, T> {
+    /// The state machine with this sampler's buffers lent to it and its lists' view.
+    fn machine(&mut self) -> Machine<'_, T> {
+        let v = self.lists.view();
         Machine {
             st: &mut self.st,
+            cfg: v.cfg,
+            sched: v.sched,
+            grid: v.grid,
             x: self.x.as_mut(),
             scratch: self.scratch.as_mut(),
         }
@@ -264,7 +311,9 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
 
     /// The pending evaluation, or `None` when sampling is finished (the result is in `x`).
     pub fn ask(&self) -> Option<Request<'_, T>> {
-        self.st.request(self.x.as_ref(), self.scratch.as_ref())
+        let sched = self.lists.view().sched;
+        self.st
+            .request(&sched, self.x.as_ref(), self.scratch.as_ref())
     }
 
     /// Hands back the network output for the pending request (unguided sampling). Returns the
@@ -320,26 +369,26 @@ impl<'a, T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'a, T, B> {
         (self.st.t_start, self.st.t_end)
     }
 
-    /// The schedule.
-    pub fn schedule(&self) -> &NoiseSchedule<'a, T> {
-        &self.st.sched
+    /// The schedule (over the sampler's lists).
+    pub fn schedule(&self) -> NoiseSchedule<'_, T> {
+        self.lists.view().sched
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config<'a, T> {
-        &self.st.cfg
+    /// The configuration (over the sampler's lists).
+    pub fn config(&self) -> Config<'_, T> {
+        self.lists.view().cfg
     }
 }
 
-impl<'a, T: Real> State<'a, T> {
+impl<T: Real> State<T> {
     /// Validates `config` against `schedule` and the buffers (see [`Sampler::new`]) and sets
     /// up the first evaluation (the adaptive method copies `x` into its scratch).
-    fn new(
+    fn new<'a>(
         schedule: NoiseSchedule<'a, T>,
         config: Config<'a, T>,
         x: &mut [T],
         scratch: &mut [T],
-    ) -> Result<Self> {
+    ) -> Result<(Self, Grid<'a, T>)> {
         let cfg = config;
         let n = x.len();
         if n == 0 {
@@ -441,13 +490,11 @@ impl<'a, T: Real> State<'a, T> {
         let grid = Grid::new(cfg.spacing, &schedule, t_start, t_end, grid_n);
         let p0 = Point::at(&schedule, t_start);
         let mut st = State {
-            cfg,
-            sched: schedule,
+            order,
             n,
             dim: n / cfg.batch,
             t_start,
             t_end,
-            grid,
             outer,
             phase: Phase::Done,
             plan: Plan {
@@ -476,6 +523,9 @@ impl<'a, T: Real> State<'a, T> {
         };
         let mut m = Machine {
             st: &mut st,
+            cfg,
+            sched: schedule,
+            grid,
             x,
             scratch,
         };
@@ -488,11 +538,16 @@ impl<'a, T: Real> State<'a, T> {
                 "the time grid of this spacing leaves the schedule's range",
             ));
         }
-        Ok(st)
+        Ok((st, grid))
     }
 
-    /// [`Sampler::ask`] over the buffers `x` and `scratch`.
-    fn request<'s>(&self, x: &'s [T], scratch: &'s [T]) -> Option<Request<'s, T>> {
+    /// [`Sampler::ask`] over the buffers `x` and `scratch`, with the model time of `sched`.
+    fn request<'s>(
+        &self,
+        sched: &NoiseSchedule<'_, T>,
+        x: &'s [T],
+        scratch: &'s [T],
+    ) -> Option<Request<'s, T>> {
         let (loc, p) = self.pending()?;
         let x: &[T] = match loc {
             Loc::X => x,
@@ -500,16 +555,12 @@ impl<'a, T: Real> State<'a, T> {
         };
         Some(Request {
             x,
-            t_model: self.sched.model_time(p.t),
+            t_model: sched.model_time(p.t),
             t: p.t,
             alpha: p.alpha(),
             sigma: p.sigma,
             index: self.stats.nfe,
         })
-    }
-
-    fn point(&self, t: T) -> Point<T> {
-        Point::at(&self.sched, t)
     }
 
     /// The evaluation point and time of the pending request.
@@ -530,7 +581,11 @@ impl<'a, T: Real> State<'a, T> {
     }
 }
 
-impl<T: Real> Machine<'_, '_, T> {
+impl<T: Real> Machine<'_, T> {
+    fn point(&self, t: T) -> Point<T> {
+        Point::at(&self.sched, t)
+    }
+
     fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
         match self.cfg.guidance {
             Guidance::None => self.receive(Output::Plain(output)),
@@ -571,7 +626,7 @@ impl<T: Real> Machine<'_, '_, T> {
 
     fn sample(&mut self, out: &mut [T], mut model: impl FnMut(&[T], T, &mut [T])) -> Result<Stats> {
         check_len(Buffer::Output, self.n, out.len())?;
-        while let Some(req) = self.st.request(self.x, self.scratch) {
+        while let Some(req) = self.st.request(&self.sched, self.x, self.scratch) {
             model(req.x, req.t_model, out);
             self.tell(out)?;
         }
@@ -974,6 +1029,45 @@ mod tests {
             let (x_owned, _) = owned.into_buffers();
             assert_eq!(x_owned, x, "{method:?}");
         }
+    }
+
+    /// A discrete schedule's table and custom times copied by the sampler: the same run, bit
+    /// for bit, after the caller's lists are gone.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn owned_lists_give_the_borrowed_result_bit_for_bit() {
+        use crate::schedule::{Betas, DiscreteVp};
+        use crate::spacing::Spacing;
+        let betas = Betas::Linear {
+            start: 1e-4,
+            end: 0.02,
+            n: 1000,
+        };
+        let mut table = vec![0.0f32; 1000];
+        let sched = NoiseSchedule::Discrete(DiscreteVp::from_betas(&betas, &mut table).unwrap());
+        let times: Vec<f32> = (0..=6).map(|i| 1.0 - 0.15 * i as f32).collect();
+        let cfg = Config {
+            steps: 6,
+            spacing: Spacing::Custom(&times),
+            ..Config::default()
+        };
+        let start = [0.3f32, -1.2, 0.8, 0.1];
+        let mut out = [0.0f32; 4];
+        let mut x = start;
+        let mut scratch = [0.0f32; 8];
+        let mut borrowed = Sampler::new(sched, cfg, &mut x, &mut scratch).unwrap();
+        let stats = borrowed.sample(&mut out, model).unwrap();
+
+        let mut owned: super::OwnedSampler =
+            Sampler::with_buffers(sched, cfg, start.to_vec(), vec![0.0; 8])
+                .unwrap()
+                .into_owned_lists();
+        let copy = times.clone();
+        drop(times);
+        drop(table);
+        assert_eq!(owned.config().spacing, Spacing::Custom(&copy));
+        assert_eq!(owned.sample(&mut out, model).unwrap(), stats);
+        assert_eq!(owned.x(), x);
     }
 
     #[test]

@@ -54,14 +54,14 @@ impl<T: Real> Past<T> {
     }
 }
 
-impl<T: Real> State<'_, T> {
+impl<T: Real> State<T> {
     /// Slot of the [`MultistepVariant::FullOrder`] warm-up's midpoint sample.
     pub(super) fn midpoint_slot(&self) -> usize {
-        self.cfg.order
+        self.order
     }
 }
 
-impl<T: Real> Machine<'_, '_, T> {
+impl<T: Real> Machine<'_, T> {
     pub(super) fn advance_multistep(&mut self, i: usize, midpoint: bool) -> Option<StepReport<T>> {
         let (alg, ty, k, steps) = (
             self.cfg.algorithm,

@@ -49,7 +49,7 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     }
 }
 
-impl<T: Real> Machine<'_, '_, T> {
+impl<T: Real> Machine<'_, T> {
     /// [`Sampler::tell_error`] on the lent buffers.
     fn tell_error(&mut self, e: T) -> Result<StepReport<T>> {
         if !matches!(self.phase, Phase::AwaitError) {

@@ -13,12 +13,14 @@ use crate::sampler::Method;
 use crate::spacing::{Grid, Spacing};
 use crate::update::Update;
 
-impl<T: Real> State<'_, T> {
+impl<T: Real> State<T> {
     /// Slot of a step's intermediate sample and then of the model value there.
     pub(super) fn stage_slot(&self) -> usize {
-        self.cfg.order.saturating_sub(1)
+        self.order.saturating_sub(1)
     }
+}
 
+impl<T: Real> Machine<'_, T> {
     /// Order of outer step `k` (the reference's `get_orders_and_timesteps_for_singlestep_solver`).
     pub(super) fn singlestep_order(&self, k: usize) -> usize {
         let (order, steps, outer) = (self.cfg.order, self.cfg.steps, self.outer);
@@ -46,9 +48,6 @@ impl<T: Real> State<'_, T> {
             _ => 1,
         }
     }
-}
-
-impl<T: Real> Machine<'_, '_, T> {
     /// Plans outer step `k` starting at NFE-grid position `pos`.
     pub(super) fn plan_singlestep(&mut self, k: usize, pos: usize) {
         let order = self.singlestep_order(k);
@@ -149,8 +148,9 @@ mod tests {
         };
         let mut x = [0.5f64; 2];
         let mut scratch = vec![0.0; cfg.scratch_len(2)];
-        let s = Sampler::new(schedule(), cfg, &mut x, &mut scratch).unwrap();
-        (0..s.st.outer).map(|k| s.st.singlestep_order(k)).collect()
+        let mut s = Sampler::new(schedule(), cfg, &mut x, &mut scratch).unwrap();
+        let m = s.machine();
+        (0..m.outer).map(|k| m.singlestep_order(k)).collect()
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! module key by key ([`core_options`]), so every entry reads them alike.
 
 use super::error::{opt_err, Result};
-use super::leaked::Leaked;
 use dpm_solver::options::{OptionError, Options, Problem, Value};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -164,14 +163,46 @@ fn set_value(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
-/// The core's option value for a JS value: lists of numbers are copied into `bufs` (a spacing's
-/// times, which the configuration borrows), a plain object starts a group.
-fn option_value<'s>(
+/// Keeps a list of numbers of the options for as long as the configuration borrows it.
+pub(crate) type Keep<'k, 'b> = dyn FnMut(Vec<f32>) -> &'b [f32] + 'k;
+
+/// Slots for the lists of numbers in the options object `obj` (a custom spacing's times), one
+/// per top-level entry: [`core_options`]'s `keep` puts each list in the next slot (see
+/// [`keep_in`]), and the configuration borrows it from there for as long as the slots live.
+pub(crate) fn list_slots(obj: &JsValue) -> Vec<Option<Vec<f32>>> {
+    let n = if obj.is_object() {
+        Object::keys(obj.unchecked_ref::<Object>()).length() as usize
+    } else {
+        0
+    };
+    let mut slots = Vec::with_capacity(n);
+    for _ in 0..n {
+        slots.push(None);
+    }
+    slots
+}
+
+/// `keep` for [`core_options`]: each list in the next of `slots` ([`list_slots`]).
+pub(crate) fn keep_in<'b>(
+    slots: &mut core::slice::IterMut<'b, Option<Vec<f32>>>,
+    v: Vec<f32>,
+) -> &'b [f32] {
+    match slots.next() {
+        Some(s) => s.insert(v),
+        // Not reached: a slot per top-level entry, one list each.
+        None => &[],
+    }
+}
+
+/// The core's option value for a JS value: a list of numbers at the top level goes to `keep`
+/// (the only option that takes one, `spacing`, is there; a group's entries take none, so a
+/// list there reads as any other value the entry does not take), a plain object starts a group.
+fn option_value<'s, 'b>(
     v: &JsValue,
     text: &'s mut String,
     what: &str,
-    bufs: &mut Leaked,
-) -> Result<Value<'s, 'static, f32>> {
+    keep: Option<&mut Keep<'_, 'b>>,
+) -> Result<Value<'s, 'b, f32>> {
     Ok(if v.is_undefined() || v.is_null() {
         Value::Null
     } else if let Some(b) = v.as_bool() {
@@ -185,7 +216,11 @@ fn option_value<'s>(
         || v.is_instance_of::<js_sys::Float32Array>()
         || v.is_instance_of::<js_sys::Float64Array>()
     {
-        Value::Numbers(bufs.keep(numbers(v, what)?))
+        let list = numbers(v, what)?;
+        match keep {
+            Some(keep) => Value::Numbers(keep(list)),
+            None => Value::Other,
+        }
     } else if v.is_object() && !v.is_function() {
         Value::Group
     } else {
@@ -223,12 +258,13 @@ fn written(e: &OptionError<'_>, ctx: Option<&str>, extra: &[&str]) -> Box<super:
 
 /// Hands every key of the options object `obj` but the entry's own (`own`, which the entry
 /// reads itself) to the core's options, a nested object as a group of entries; `own` also
-/// leads the list of an unknown-key error.
-pub(crate) fn core_options(
+/// leads the list of an unknown-key error. `keep` stores a list of numbers for as long as the
+/// options borrow it ([`keep_in`], or a `'static` store).
+pub(crate) fn core_options<'b>(
     obj: &JsValue,
-    opts: &mut Options<'static, f32>,
+    opts: &mut Options<'b, f32>,
     own: &[&str],
-    bufs: &mut Leaked,
+    keep: &mut Keep<'_, 'b>,
 ) -> Result<()> {
     if obj.is_undefined() || obj.is_null() {
         return Ok(());
@@ -236,16 +272,16 @@ pub(crate) fn core_options(
     if !obj.is_object() || Array::is_array(obj) {
         return opt_err("options must be an object");
     }
-    entries(obj, None, opts, own, bufs)
+    entries(obj, None, opts, own, keep)
 }
 
 /// Sets every entry of the object `obj` (the options, or the group `group`'s entries).
-fn entries(
+fn entries<'k, 'b>(
     obj: &JsValue,
     group: Option<&str>,
-    opts: &mut Options<'static, f32>,
+    opts: &mut Options<'b, f32>,
     own: &[&str],
-    bufs: &mut Leaked,
+    keep: &mut Keep<'k, 'b>,
 ) -> Result<()> {
     for e in Object::entries(obj.unchecked_ref::<Object>()).iter() {
         let e: Array = e.unchecked_into();
@@ -255,7 +291,8 @@ fn entries(
         }
         let v = e.get(1);
         let mut text = String::new();
-        let value = option_value(&v, &mut text, &key, bufs)?;
+        let top = group.is_none().then_some(&mut *keep);
+        let value = option_value(&v, &mut text, &key, top)?;
         let start = matches!(value, Value::Group);
         match group {
             // Groups do not nest.
@@ -265,7 +302,7 @@ fn entries(
         }
         .map_err(|err| option_error(&err, own))?;
         if start && group.is_none() {
-            entries(&v, Some(&key), opts, own, bufs)?;
+            entries(&v, Some(&key), opts, own, keep)?;
         }
     }
     Ok(())

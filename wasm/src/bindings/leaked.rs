@@ -1,9 +1,9 @@
-//! `Leaked`: lists a `'static` solver configuration borrows (a discrete schedule's table, a
-//! custom spacing's times, a diffusers scheduler's config lists and buffers), kept alive by
-//! the JS object that owns the solver and freed after it. Its own module so that the bindings
-//! that need it (`sampler`, `diffusers`, `model`, `run`) do not import each other for it. The
-//! DPM-Solver `Sampler`'s `x` and scratch are not here: the core sampler owns them
-//! (`OwnedSampler`), and `StepPlan`'s planner holds its own.
+//! `Leaked`: lists a `'static` solver configuration borrows (a diffusers scheduler's config
+//! lists and buffers; `Model.generate`'s and `Model.begin`'s custom times), kept alive by the
+//! JS object that owns the solver and freed after it. Its own module so that the bindings that
+//! need it (`sampler`, `diffusers`, `model`, `run`) do not import each other for it. The
+//! DPM-Solver `Sampler` is not here: the core sampler owns its `x`, scratch, schedule table and
+//! custom times (`OwnedSampler`), and `StepPlan`'s planner holds its own.
 
 /// The buffers a sampler borrows, leaked for the sampler's lifetime and freed after it.
 #[derive(Default)]

@@ -15,7 +15,7 @@ mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
-#[allow(unsafe_code)] // raw pointers of the lists the solvers borrow (see lib.rs)
+#[allow(unsafe_code)] // raw pointers of the lists diffusers schedulers borrow (see lib.rs)
 mod leaked;
 // Model's load options (pipeline only) and scheduler configs as text (also the Sampler's).
 pub mod limits;

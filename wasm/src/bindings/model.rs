@@ -190,7 +190,7 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
             }
         }
     }
-    core_options(&obj, &mut solver, GENERATE_KEYS, bufs)?;
+    core_options(&obj, &mut solver, GENERATE_KEYS, &mut |v| &*bufs.keep(v))?;
     g.solver = solver.config().map_err(|e| option_error(&e, &[]))?;
     if let Some((cfg, _ignored)) = scheduler_config(o, bufs)? {
         if !dpm_given.is_empty() {

@@ -15,10 +15,8 @@ use wasm_bindgen::prelude::*;
 /// DPM-Solver options (diffusers schedulers have a plan ahead of time: `Sampler.plan()`).
 #[wasm_bindgen]
 pub struct StepPlan {
-    // Declared first: dropped before the sampler whose schedule table and custom times (in
-    // its `Leaked`) the planner's configuration borrows.
+    /// The planner, with copies of the schedule's table and a custom spacing's times.
     planner: StepPlanner<'static, f32>,
-    _sampler: Box<Sampler>,
     batch: usize,
     guide: bool,
 }
@@ -52,21 +50,17 @@ impl StepPlan {
         let batch = batch as usize;
         // The planner's own sampler state runs on one element per sample: the options are
         // validated by `Sampler` against that.
-        let sampler = Box::new(Sampler::new(
-            options,
-            Float32Array::from(&vec![0.0; batch][..]).into(),
-        )?);
+        let sampler = Sampler::new(options, Float32Array::from(&vec![0.0; batch][..]).into())?;
         let s = sampler.dpm().ok_or_else(|| {
             Error::Option(
                 "a diffusers scheduler has its plan ahead of time: use Sampler.plan()".into(),
             )
         })?;
-        let (schedule, config) = (*s.schedule(), *s.config());
+        let (schedule, config) = (s.schedule(), s.config());
         let guide = !matches!(config.guidance, dpm_solver::Guidance::None);
-        let planner = StepPlanner::new(schedule, config)?;
+        let planner = StepPlanner::new(schedule, config)?.into_owned_lists();
         Ok(StepPlan {
             planner,
-            _sampler: sampler,
             batch,
             guide,
         })

@@ -4,7 +4,7 @@
 
 use super::diffusers::{Ask, DiffusersSampler};
 use super::error::{opt_err, Error, Result};
-use super::js::{core_options, option_error, set, Opts};
+use super::js::{core_options, keep_in, list_slots, option_error, set, Opts};
 use super::leaked::Leaked;
 use super::limits;
 use crate::pipeline::solver::Pending;
@@ -150,7 +150,7 @@ export interface SamplerStats {
 
 /// The solver behind a `Sampler`: the reference DPM-Solver, or a diffusers scheduler.
 enum Inner {
-    Dpm(Box<dpm_solver::OwnedSampler<'static, f32>>),
+    Dpm(Box<dpm_solver::OwnedSampler<f32>>),
     Diffusers(Box<DiffusersSampler>),
 }
 
@@ -159,23 +159,24 @@ enum Inner {
 /// `while ((req = s.ask())) s.tell(model(req.x, req.tModel));` then read `s.x`.
 #[wasm_bindgen]
 pub struct Sampler {
-    // Declared before `_buffers`: dropped first, while the lists it borrows still exist (the
-    // schedule's table, a custom spacing's times; a diffusers scheduler's lists and buffers).
+    // Declared before `_buffers`: dropped first, while the lists it borrows still exist (a
+    // diffusers scheduler's lists and buffers; the DPM-Solver sampler owns its own).
     inner: Inner,
     _buffers: Leaked,
     reports: Vec<StepReport<f32>>,
     batch: usize,
 }
 
-/// Parses `options.schedule` into a schedule whose table lives in `bufs`.
-fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'static, f32>> {
+/// Parses `options.schedule` into a schedule whose table is computed into `table`.
+fn schedule(v: Option<JsValue>, table: &mut Vec<f32>) -> Result<NoiseSchedule<'_, f32>> {
     let Some(v) = v else {
         let betas = Betas::Linear {
             start: 1e-4,
             end: 0.02,
             n: 1000,
         };
-        let storage = bufs.keep(vec![0.0; 1000]);
+        *table = vec![0.0; 1000];
+        let storage = &mut table[..];
         return Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(
             &betas, storage,
         )?));
@@ -205,7 +206,8 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
         Some(_) => {
             if let Some(ac) = o.get("alphasCumprod")? {
                 let ac = super::js::numbers(&ac, "schedule.alphasCumprod")?;
-                let storage = bufs.keep(vec![0.0; ac.len()]);
+                *table = vec![0.0; ac.len()];
+                let storage = &mut table[..];
                 return Ok(NoiseSchedule::Discrete(DiscreteVp::from_alphas_cumprod(
                     &ac, storage,
                 )?));
@@ -217,10 +219,10 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
                 || b.is_instance_of::<js_sys::Float32Array>()
                 || b.is_instance_of::<js_sys::Float64Array>()
             {
-                let table = super::js::numbers(&b, "schedule.betas")?;
-                let storage = bufs.keep(vec![0.0; table.len()]);
+                let betas = super::js::numbers(&b, "schedule.betas")?;
+                *table = vec![0.0; betas.len()];
                 return Ok(NoiseSchedule::Discrete(DiscreteVp::from_beta_table(
-                    &table, storage,
+                    &betas, table,
                 )?));
             }
             let bo = Opts::new(&b, "schedule.betas", &["kind", "start", "end", "n"])?;
@@ -238,23 +240,27 @@ fn schedule(v: Option<JsValue>, bufs: &mut Leaked) -> Result<NoiseSchedule<'stat
                     n,
                 },
             };
-            let storage = bufs.keep(vec![0.0; n]);
+            *table = vec![0.0; n];
             Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(
-                &betas, storage,
+                &betas, table,
             )?))
         }
         None => opt_err("schedule.type is required ('discrete', 'linear' or 'flow')"),
     }
 }
 
-/// Parses the options object: `schedule` here, every other key through the core's options
-/// module.
-fn parse_options(
+/// Parses the options object: `schedule` here (its table computed into `table`), every other
+/// key through the core's options module (its lists of numbers kept in `slots`).
+fn parse_options<'b>(
     options: &JsValue,
-    bufs: &mut Leaked,
-) -> Result<(NoiseSchedule<'static, f32>, Config<'static, f32>)> {
+    slots: &'b mut [Option<Vec<f32>>],
+    table: &'b mut Vec<f32>,
+) -> Result<(NoiseSchedule<'b, f32>, Config<'b, f32>)> {
     let mut o = Options::<f32>::new();
-    core_options(options, &mut o, &["schedule"], bufs)?;
+    let mut free = slots.iter_mut();
+    core_options(options, &mut o, &["schedule"], &mut |v| {
+        keep_in(&mut free, v)
+    })?;
     let sched = if options.is_object() {
         js_sys::Reflect::get(options, &JsValue::from_str("schedule"))
             .ok()
@@ -263,7 +269,7 @@ fn parse_options(
         None
     };
     let config = o.config().map_err(|e| option_error(&e, &[]))?;
-    Ok((schedule(sched, bufs)?, config))
+    Ok((schedule(sched, table)?, config))
 }
 
 /// A step report as a plain JS object.
@@ -305,7 +311,7 @@ impl Sampler {
     }
 
     /// The DPM-Solver sampler, or `None` for a diffusers scheduler (`StepPlan` plans it).
-    pub(crate) fn dpm(&self) -> Option<&dpm_solver::OwnedSampler<'static, f32>> {
+    pub(crate) fn dpm(&self) -> Option<&dpm_solver::OwnedSampler<f32>> {
         match &self.inner {
             Inner::Dpm(s) => Some(s),
             Inner::Diffusers(_) => None,
@@ -341,7 +347,6 @@ impl Sampler {
     ) -> core::result::Result<Sampler, Error> {
         let _guard = limits::enter()?;
         let n = limits::length(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-        let mut bufs = Leaked::default();
         let scheduler = if options.is_object() {
             js_sys::Reflect::get(&options, &JsValue::from_str("scheduler")).unwrap_or_default()
         } else {
@@ -349,20 +354,22 @@ impl Sampler {
         };
         if !(scheduler.is_undefined() || scheduler.is_null()) {
             let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-            return Sampler::new_diffusers(&options, &x_t, bufs);
+            return Sampler::new_diffusers(&options, &x_t, Leaked::default());
         }
-        let (sched, cfg) = parse_options(&options, &mut bufs)?;
+        let (mut slots, mut table) = (list_slots(&options), Vec::new());
+        let (sched, cfg) = parse_options(&options, &mut slots, &mut table)?;
         let batch = cfg.batch;
         let need = cfg.checked_scratch_len(n)?;
         limits::check_bytes(&[n, need], "new Sampler")?;
         // Copied into wasm memory only now that the sizes are known to be acceptable.
         let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-        // The sampler owns `x` and its scratch; `bufs` keeps only the schedule's table and a
-        // custom spacing's times, which the configuration borrows.
-        let inner = dpm_solver::Sampler::with_buffers(sched, cfg, x_t, vec![0.0; need])?;
+        // The sampler owns `x`, its scratch and copies of the schedule's table and a custom
+        // spacing's times.
+        let inner =
+            dpm_solver::Sampler::with_buffers(sched, cfg, x_t, vec![0.0; need])?.into_owned_lists();
         Ok(Sampler {
             inner: Inner::Dpm(Box::new(inner)),
-            _buffers: bufs,
+            _buffers: Leaked::default(),
             reports: Vec::new(),
             batch,
         })
@@ -383,7 +390,7 @@ impl Sampler {
                 ));
             }
             Inner::Dpm(s) => {
-                dpm_solver::plan::sampler_plan(*s.schedule(), *s.config(), |st| p.push(st))?
+                dpm_solver::plan::sampler_plan(s.schedule(), s.config(), |st| p.push(st))?
             }
             Inner::Diffusers(d) => d.plan(|st| p.push(st))?,
         };
