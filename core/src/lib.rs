@@ -54,6 +54,9 @@
 //!   nothing; [`plan::StepPlanner::into_owned_lists`] likewise (any owner of a slice works
 //!   through [`Sampler::with_buffers`] without it).
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
+//! - `alloc` and `rng` together: the `family` module, [`family::Solver`]: the DPM-Solver
+//!   sampler or a diffusers scheduler behind one owned type with one request (the wasm
+//!   bindings and the demo pipeline drive it).
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
 //!   executors outside this crate (a WebGPU compute shader), and the adaptive method step by
 //!   step with its error norm; off by default so firmware keeps the recording out of flash.
@@ -78,6 +81,8 @@ extern crate alloc;
 pub mod adaptive;
 pub mod diffusers;
 pub mod error;
+#[cfg(all(feature = "alloc", feature = "rng"))]
+pub mod family;
 pub mod flow;
 pub mod guidance;
 pub mod history;

@@ -4,9 +4,9 @@
 //!   read its metadata, generate a batch with the core's ask/tell sampler.
 //! - `bindings` (wasm-bindgen): thin newtypes over the core `Sampler` and the pipeline for JS.
 //!
-//! `unsafe` is refused everywhere but in the modules that allow it by name: the allocator
-//! (`heap`) and, until the diffusers schedulers and the pipeline's run own their buffers, the
-//! bindings' `leaked` and `run` (issue 13).
+//! `unsafe` is refused everywhere but in the one module that allows it by name: the
+//! sampler-only build's allocator (`heap`). The solvers own their buffers and lists (the
+//! core's `family::Solver`), so the bindings hold no raw pointers.
 #![deny(unsafe_code)]
 
 pub mod decimal;

@@ -1,16 +1,13 @@
 //! The `scheduler` option of `Sampler`: one of the core's diffusers-compatible schedulers,
 //! configured from a diffusers `scheduler_config.json` object passed as-is. This module only
-//! turns JS values into the core's `ConfigValue`s and keeps the buffers; the key names, their
-//! defaults and the maths are the core's (`dpm_solver::diffusers`).
+//! turns JS values into the core's `ConfigValue`s; the key names, their defaults, the
+//! scheduler run (`dpm_solver::family::Solver`) and the maths are the core's.
 
-use super::error::{opt_err, Error, Result};
+use super::error::{opt_err, Result};
 use super::js::{numbers, Opts};
-use super::leaked::Leaked;
 use super::limits;
-use crate::pipeline::solver::{DiffusersRun, Pending, MAX_DIFFUSERS_STEPS as MAX_STEPS};
-use crate::pipeline::PipelineError;
-use dpm_solver::diffusers::{ConfigValue, KeyUse, PredictionType, SchedulerClass, SchedulerConfig};
-use dpm_solver::{Prediction, StepReport};
+use dpm_solver::diffusers::{ConfigValue, KeyUse, OwnedSchedulerConfig, SchedulerClass};
+use dpm_solver::family::{Solver, MAX_SCHEDULER_STEPS as MAX_STEPS};
 use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -26,23 +23,15 @@ pub(crate) const KEYS: &[&str] = &[
     "mu",
 ];
 
-/// A pending evaluation of either solver: the pipeline's request, its index, and diffusers'
-/// timestep (`None` for the DPM-Solver sampler's requests; a float for FlowMatchEuler).
-pub(crate) struct Ask<'s> {
-    pub req: Pending<'s>,
-    pub timestep: Option<f64>,
-    pub index: usize,
-}
-
-/// A diffusers scheduler run (the pipeline's, shared) over buffers owned by the `Sampler`.
+/// What a `Sampler` keeps of its diffusers scheduler beside the run: the class, the keys its
+/// config ignored, and the configuration for [`plan`](Self::plan).
 pub(crate) struct DiffusersSampler {
-    run: DiffusersRun<'static>,
     class: SchedulerClass,
-    prediction: Prediction,
-    cfg_scale: Option<f32>,
     ignored: Vec<String>,
-    /// The configuration and step count, for [`plan`](Self::plan).
-    config: SchedulerConfig<'static>,
+    config: OwnedSchedulerConfig,
+    batch: usize,
+    mu: Option<f64>,
+    cfg_scale: Option<f32>,
     steps: usize,
 }
 
@@ -93,11 +82,7 @@ fn class_and_config(o: &Opts) -> Result<(SchedulerClass, Option<JsValue>)> {
 }
 
 /// Applies every key of a config object through `SchedulerConfig::set`.
-fn apply(
-    cfg: &mut SchedulerConfig<'static>,
-    obj: &JsValue,
-    bufs: &mut Leaked,
-) -> Result<Vec<String>> {
+fn apply(cfg: &mut OwnedSchedulerConfig, obj: &JsValue) -> Result<Vec<String>> {
     if !obj.is_object() || Array::is_array(obj) {
         return opt_err("the scheduler config must be an object (a parsed scheduler_config.json)");
     }
@@ -108,7 +93,7 @@ fn apply(
         let key = e.get(0).as_string().unwrap_or_default();
         let v = e.get(1);
         let what = format!("scheduler config '{key}'");
-        let s;
+        let (s, list, idx);
         let value = if v.is_null() || v.is_undefined() {
             ConfigValue::Null
         } else if let Some(b) = v.as_bool() {
@@ -119,7 +104,8 @@ fn apply(
             s = t;
             ConfigValue::Str(&s)
         } else if key == "trained_betas" {
-            ConfigValue::Floats(bufs.keep(numbers(&v, &what)?))
+            list = numbers(&v, &what)?;
+            ConfigValue::Floats(&list)
         } else if key == "disable_corrector" {
             let list = numbers(&v, &what)?;
             if let Some(bad) = list.iter().find(|i| !(**i >= 0.0 && i.fract() == 0.0)) {
@@ -128,8 +114,8 @@ fn apply(
                     crate::decimal::f32_text(*bad)
                 ));
             }
-            let idx: Vec<usize> = list.iter().map(|&i| i as usize).collect();
-            ConfigValue::Indices(bufs.keep_indices(idx))
+            idx = list.iter().map(|&i| i as usize).collect::<Vec<usize>>();
+            ConfigValue::Indices(&idx)
         } else {
             ConfigValue::Other
         };
@@ -170,34 +156,33 @@ fn show(v: &JsValue) -> String {
 }
 
 /// The scheduler config of `options.scheduler` / `options.schedulerConfig` (`None` without
-/// `scheduler`), with the keys its class ignored; lists it borrows live in `bufs`.
-pub(crate) fn scheduler_config(
-    o: &Opts,
-    bufs: &mut Leaked,
-) -> Result<Option<(SchedulerConfig<'static>, Vec<String>)>> {
+/// `scheduler`), owning its lists, with the keys its class ignored.
+pub(crate) fn scheduler_config(o: &Opts) -> Result<Option<(OwnedSchedulerConfig, Vec<String>)>> {
     if o.get("scheduler")?.is_none() {
         return Ok(None);
     }
     let (class, obj) = class_and_config(o)?;
-    let mut cfg = SchedulerConfig::new(class);
+    let mut cfg = OwnedSchedulerConfig::new(class);
     let ignored = match &obj {
-        Some(obj) => apply(&mut cfg, obj, bufs)?,
+        Some(obj) => apply(&mut cfg, obj)?,
         None => Vec::new(),
     };
     Ok(Some((cfg, ignored)))
 }
 
 impl DiffusersSampler {
-    /// Builds the scheduler from validated `Sampler` options and `x_T`.
-    pub fn new(o: &Opts, x_t: &[f32], batch: usize, bufs: &mut Leaked) -> Result<Self> {
-        let Some((mut cfg, ignored)) = scheduler_config(o, bufs)? else {
+    /// Builds the scheduler run from validated `Sampler` options and `x_T`.
+    pub fn new(o: &Opts, x_t: &[f32], batch: usize) -> Result<(Solver<f32>, Self)> {
+        let Some((owned, ignored)) = scheduler_config(o)? else {
             return opt_err("options.scheduler is required");
         };
+        let mut cfg = owned.view();
         let class = cfg.class();
         cfg.set_batch(batch);
-        if let Some(mu) = o.num("mu")? {
-            // set_timesteps(mu=...): dynamic shifting of flow-matching schedulers.
-            cfg.set_mu(Some(mu));
+        // set_timesteps(mu=...): dynamic shifting of flow-matching schedulers.
+        let mu = o.num("mu")?;
+        if mu.is_some() {
+            cfg.set_mu(mu);
         }
         let steps = o.uint("steps", MAX_STEPS)?.unwrap_or(20);
         let cfg_scale =
@@ -240,30 +225,17 @@ impl DiffusersSampler {
         }
         let need = cfg.checked_scratch_len(x_t.len())?;
         super::limits::check_bytes(&[n_train, x_t.len(), need], "new Sampler")?;
-        let table = bufs.keep(vec![0.0; n_train]);
-        let scratch = bufs.keep(vec![0.0; need]);
-        let x = bufs.keep(x_t.to_vec());
-        let prediction = match cfg.prediction_type() {
-            PredictionType::Epsilon => Prediction::Noise,
-            PredictionType::Sample => Prediction::Data,
-            PredictionType::VPrediction => Prediction::V,
-            PredictionType::FlowPrediction => Prediction::Flow,
-        };
-        let run = DiffusersRun::new(&cfg, steps, table, x, scratch, seed, 0, batch).map_err(
-            |e| match e {
-                PipelineError::Solver(e) => Error::Solver(e),
-                e => Error::Pipeline(e.to_string()),
-            },
-        )?;
-        Ok(DiffusersSampler {
-            run,
+        let run = Solver::diffusers(&cfg, steps, x_t.to_vec(), batch, cfg_scale, seed, 0)?;
+        let info = DiffusersSampler {
             class,
-            prediction,
-            cfg_scale,
             ignored,
-            config: cfg,
+            config: owned,
+            batch,
+            mu,
+            cfg_scale,
             steps,
-        })
+        };
+        Ok((run, info))
     }
 
     /// The run's plan (see `dpm_solver::plan::scheduler_plan`), guidance folded in.
@@ -271,9 +243,14 @@ impl DiffusersSampler {
         &self,
         emit: impl FnMut(&dpm_solver::plan::Step<'_, f32>),
     ) -> Result<dpm_solver::plan::PlanInfo> {
-        let mut table = vec![0.0f32; self.config.train().num_train_timesteps];
+        let mut cfg = self.config.view();
+        cfg.set_batch(self.batch);
+        if self.mu.is_some() {
+            cfg.set_mu(self.mu);
+        }
+        let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
         Ok(dpm_solver::plan::scheduler_plan::<f32, MAX_STEPS>(
-            &self.config,
+            &cfg,
             self.steps,
             &mut table,
             self.cfg_scale,
@@ -281,91 +258,11 @@ impl DiffusersSampler {
         )?)
     }
 
-    pub fn ask(&self) -> Option<Ask<'_>> {
-        let (req, timestep) = self.run.ask()?;
-        Some(Ask {
-            req,
-            timestep: Some(timestep),
-            index: self.nfe(),
-        })
-    }
-
-    fn advance(&mut self, cond: &[f32], uncond: Option<(&[f32], f32)>) -> Result<StepReport<f32>> {
-        Ok(self.run.tell(cond, uncond).map_err(|e| match e {
-            PipelineError::Solver(e) => Error::Solver(e),
-            e => Error::Pipeline(e.to_string()),
-        })?)
-    }
-
-    pub fn tell(&mut self, output: &[f32]) -> Result<StepReport<f32>> {
-        if self.cfg_scale.is_some() {
-            return Err(dpm_solver::Error::GuidanceMismatch {
-                configured: "classifier-free",
-                called: "tell",
-            }
-            .into());
-        }
-        self.advance(output, None)
-    }
-
-    /// Classifier-free guidance, `uncond + scale (cond - uncond)` as diffusers' pipelines
-    /// combine it before `scheduler.step`.
-    pub fn tell_cfg(&mut self, cond: &[f32], uncond: &[f32]) -> Result<StepReport<f32>> {
-        let Some(scale) = self.cfg_scale else {
-            return Err(dpm_solver::Error::GuidanceMismatch {
-                configured: "none",
-                called: "tellCfg",
-            }
-            .into());
-        };
-        let n = self.x().len();
-        if uncond.len() != n {
-            return Err(dpm_solver::Error::LengthMismatch {
-                buffer: dpm_solver::Buffer::Unconditional,
-                expected: n,
-                found: uncond.len(),
-            }
-            .into());
-        }
-        self.advance(cond, Some((uncond, scale)))
-    }
-
-    pub fn x(&self) -> &[f32] {
-        self.run.scheduler().x()
-    }
-
-    pub fn nfe(&self) -> usize {
-        self.run.scheduler().step_index()
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.run.scheduler().ask().is_none()
-    }
-
-    pub fn prediction(&self) -> Prediction {
-        self.prediction
-    }
-
     pub fn class_name(&self) -> &'static str {
         self.class.name()
     }
 
-    /// diffusers' `timesteps` (floats: FlowMatchEuler's are not integers).
-    pub fn timesteps(&self) -> &[f32] {
-        self.run.scheduler().times()
-    }
-
-    /// diffusers' whole `sigmas` array, the final sigma included.
-    pub fn sigmas(&self) -> Vec<f32> {
-        self.run.scheduler().sigmas_with_final().collect()
-    }
-
     pub fn ignored_keys(&self) -> &[String] {
         &self.ignored
-    }
-
-    /// `[t of the first timestep, 0]`.
-    pub fn time_range(&self) -> (f32, f32) {
-        self.run.time_range()
     }
 }

@@ -15,8 +15,6 @@ mod diffusers;
 pub mod draw;
 pub mod error;
 mod js;
-#[allow(unsafe_code)] // raw pointers of the lists diffusers schedulers borrow (see lib.rs)
-mod leaked;
 // Model's load options (pipeline only) and scheduler configs as text (also the Sampler's).
 pub mod limits;
 #[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
@@ -30,7 +28,6 @@ mod plan_arrays;
 #[cfg(feature = "profile")]
 mod profile;
 #[cfg(feature = "pipeline")]
-#[allow(unsafe_code)] // the run's buffers through a raw pointer (see lib.rs)
 mod run;
 pub mod sampler;
 

@@ -4,8 +4,8 @@
 
 use super::diffusers::scheduler_config;
 use super::error::{opt_err, Error, Result};
-use super::js::{core_options, option_error, set, Opts};
-use super::leaked::Leaked;
+use super::js::{core_options, keep_in, list_slots, option_error, set, Opts};
+use dpm_solver::diffusers::OwnedSchedulerConfig;
 use super::metadata::metadata_js;
 use super::sampler::report_js;
 use crate::pipeline::{
@@ -156,9 +156,32 @@ pub(super) const GENERATE_KEYS: &[&str] = &[
 /// images (`direction`).
 const NOT_HERE: &[&str] = &["prediction", "direction"];
 
-/// Parses `generate` options (`o` wraps the object, its keys unchecked); a diffusers
-/// `scheduler` borrows its lists from `bufs`.
-pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOptions> {
+/// Where the lists of numbers of `generate` options live while the options borrow them (a
+/// custom spacing's times, a diffusers scheduler config with its lists); the run started from
+/// the options keeps copies.
+pub(super) struct OptionLists {
+    slots: Vec<Option<Vec<f32>>>,
+    scheduler: Option<OwnedSchedulerConfig>,
+}
+
+impl OptionLists {
+    /// Room for the lists of the options object `o` wraps.
+    pub fn new(o: &Opts) -> Self {
+        OptionLists {
+            slots: list_slots(o.value().unwrap_or(&JsValue::UNDEFINED)),
+            scheduler: None,
+        }
+    }
+}
+
+/// Parses `generate` options (`o` wraps the object, its keys unchecked); their lists are kept
+/// in `lists`.
+pub(super) fn generate_options<'b>(
+    o: &Opts,
+    lists: &'b mut OptionLists,
+) -> Result<GenerateOptions<'b>> {
+    let OptionLists { slots, scheduler } = lists;
+    let mut free = slots.iter_mut();
     let mut g = GenerateOptions::default();
     let mut solver = dpm_solver::Options::from_config(g.solver);
     // The DPM-Solver options given (refused beside a diffusers scheduler, `steps` aside).
@@ -190,9 +213,9 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
             }
         }
     }
-    core_options(&obj, &mut solver, GENERATE_KEYS, &mut |v| &*bufs.keep(v))?;
+    core_options(&obj, &mut solver, GENERATE_KEYS, &mut |v| keep_in(&mut free, v))?;
     g.solver = solver.config().map_err(|e| option_error(&e, &[]))?;
-    if let Some((cfg, _ignored)) = scheduler_config(o, bufs)? {
+    if let Some((cfg, _ignored)) = scheduler_config(o)? {
         if !dpm_given.is_empty() {
             return opt_err(format!(
                 "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes \
@@ -200,7 +223,7 @@ pub(super) fn generate_options(o: &Opts, bufs: &mut Leaked) -> Result<GenerateOp
                 dpm_given.join(", ")
             ));
         }
-        g.scheduler = Some(cfg);
+        g.scheduler = Some(scheduler.insert(cfg).view());
     }
     if let Some(s) = o.num("seed")? {
         g.seed = super::limits::safe_integer(s, "options.seed")?;
@@ -383,9 +406,8 @@ impl Model {
     ) -> core::result::Result<Object, Error> {
         let _guard = super::limits::enter()?;
         let o = Opts::any(&options, "options")?;
-        // Declared before `opts`, which may borrow from it: dropped after it.
-        let mut bufs = Leaked::default();
-        let opts = generate_options(&o, &mut bufs)?;
+        let mut lists = OptionLists::new(&o);
+        let opts = generate_options(&o, &mut lists)?;
         let noise = match o.get("noise")? {
             None => None,
             Some(v) => Some(super::js::numbers(&v, "options.noise")?),

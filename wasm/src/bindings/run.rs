@@ -6,9 +6,8 @@
 
 use super::error::Error;
 use super::js::{set, Opts};
-use super::leaked::Leaked;
-use super::model::{generate_options, generation_js, progress_js, Model};
-use crate::pipeline::{Run, RunBuffers, Step};
+use super::model::{generate_options, generation_js, progress_js, Model, OptionLists};
+use crate::pipeline::{Run, Step};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
@@ -30,25 +29,9 @@ export interface GenerationStep {
 /// A generation in progress on a `Model` (from `model.begin(options)`).
 #[wasm_bindgen]
 pub struct GenerationRun {
-    // Declared first: dropped before the buffers it borrows (see `Drop`).
-    run: Option<Run<'static>>,
-    /// The run's buffers, owned through this pointer (from `Box::into_raw`).
-    bufs: *mut RunBuffers,
-    /// Lists a diffusers scheduler config borrows.
-    _opts: Leaked,
+    /// The pipeline's run, which owns its solver and buffers (`None` once finished).
+    run: Option<Run>,
     model_id: u32,
-}
-
-impl Drop for GenerationRun {
-    fn drop(&mut self) {
-        self.run = None;
-        if !self.bufs.is_null() {
-            // SAFETY: `bufs` came from `Box::into_raw` and is freed once; the run borrowing
-            // it was dropped just above.
-            unsafe { drop(Box::from_raw(self.bufs)) };
-            self.bufs = core::ptr::null_mut();
-        }
-    }
 }
 
 #[wasm_bindgen]
@@ -61,29 +44,18 @@ impl Model {
     ) -> core::result::Result<GenerationRun, Error> {
         let _guard = super::limits::enter()?;
         let o = Opts::any(&options, "options")?;
-        let mut opts_bufs = Leaked::default();
-        let opts = generate_options(&o, &mut opts_bufs)?;
+        let mut lists = OptionLists::new(&o);
+        let opts = generate_options(&o, &mut lists)?;
         let noise = match o.get("noise")? {
             None => self.pipe.seeded_noise(&opts),
             Some(v) => super::js::numbers(&v, "options.noise")?,
         };
-        let bufs = Box::into_raw(Box::default());
-        // SAFETY: `bufs` is freed only by `GenerationRun`'s `Drop` (or here on error), after
-        // the run borrowing it is gone.
-        let started = self.pipe.start(unsafe { &mut *bufs }, noise, &opts);
-        match started {
-            Ok(run) => Ok(GenerationRun {
-                run: Some(run),
-                bufs,
-                _opts: opts_bufs,
-                model_id: self.id,
-            }),
-            Err(e) => {
-                // SAFETY: as above; the failed start holds no borrow.
-                unsafe { drop(Box::from_raw(bufs)) };
-                Err(e.into())
-            }
-        }
+        // The run keeps copies of what it needs of the options.
+        let run = self.pipe.start(noise, &opts)?;
+        Ok(GenerationRun {
+            run: Some(run),
+            model_id: self.id,
+        })
     }
 }
 
@@ -150,12 +122,6 @@ impl GenerationRun {
         let Some(run) = self.run.take() else {
             return Err(Error::Option("the run is finished".into()));
         };
-        let end = run.finish();
-        // SAFETY: the run borrowing the buffers was consumed by `finish`; the pointer is
-        // nulled so `Drop` does not free it again.
-        let bufs = unsafe { Box::from_raw(self.bufs) };
-        self.bufs = core::ptr::null_mut();
-        let g = bufs.into_generation(end)?;
-        Ok(generation_js(&g))
+        Ok(generation_js(&run.finish()?))
     }
 }

@@ -1,13 +1,13 @@
-//! `Sampler`: the core's ask/tell DPM-Solver for JavaScript callers that run the network
-//! themselves (onnxruntime-web, TensorFlow.js, WebGPU, ...). A newtype that owns the buffers the
-//! core borrows; no solver maths lives here.
+//! `Sampler`: the core's ask/tell solver family (`dpm_solver::family::Solver`: DPM-Solver, or
+//! a diffusers scheduler) for JavaScript callers that run the network themselves
+//! (onnxruntime-web, TensorFlow.js, WebGPU, ...). A newtype over the core's owned solver that
+//! forwards; no solver maths lives here.
 
-use super::diffusers::{Ask, DiffusersSampler};
+use super::diffusers::DiffusersSampler;
 use super::error::{opt_err, Error, Result};
 use super::js::{core_options, keep_in, list_slots, option_error, set, Opts};
-use super::leaked::Leaked;
 use super::limits;
-use crate::pipeline::solver::Pending;
+use dpm_solver::family::Solver;
 use dpm_solver::model::{convert, Target};
 use dpm_solver::{Betas, Config, DiscreteVp, NoiseSchedule, Options, StepKind, StepReport};
 use js_sys::{Array, Float32Array, Object};
@@ -148,21 +148,15 @@ export interface SamplerStats {
 }
 "#;
 
-/// The solver behind a `Sampler`: the reference DPM-Solver, or a diffusers scheduler.
-enum Inner {
-    Dpm(Box<dpm_solver::OwnedSampler<f32>>),
-    Diffusers(Box<DiffusersSampler>),
-}
-
 /// DPM-Solver / DPM-Solver++ as an ask/tell state machine, or (with `scheduler`) one of
 /// diffusers' schedulers. The network is yours:
 /// `while ((req = s.ask())) s.tell(model(req.x, req.tModel));` then read `s.x`.
 #[wasm_bindgen]
 pub struct Sampler {
-    // Declared before `_buffers`: dropped first, while the lists it borrows still exist (a
-    // diffusers scheduler's lists and buffers; the DPM-Solver sampler owns its own).
-    inner: Inner,
-    _buffers: Leaked,
+    /// The core's solver, owning `x`, its buffers and copies of the lists of the options.
+    solver: Solver<f32>,
+    /// A diffusers scheduler's class, ignored keys and configuration (`None`: DPM-Solver).
+    diffusers: Option<Box<DiffusersSampler>>,
     reports: Vec<StepReport<f32>>,
     batch: usize,
 }
@@ -312,28 +306,13 @@ impl Sampler {
 
     /// The DPM-Solver sampler, or `None` for a diffusers scheduler (`StepPlan` plans it).
     pub(crate) fn dpm(&self) -> Option<&dpm_solver::OwnedSampler<f32>> {
-        match &self.inner {
-            Inner::Dpm(s) => Some(s),
-            Inner::Diffusers(_) => None,
-        }
+        self.solver.dpm()
     }
 
-    /// The pending request of either solver.
-    fn pending(&self) -> Option<Ask<'_>> {
-        match &self.inner {
-            Inner::Dpm(s) => s.ask().map(|r| Ask {
-                req: Pending {
-                    x: r.x,
-                    t_model: r.t_model,
-                    t: r.t,
-                    alpha: r.alpha,
-                    sigma: r.sigma,
-                },
-                timestep: None,
-                index: r.index,
-            }),
-            Inner::Diffusers(d) => d.ask(),
-        }
+    /// The DPM-Solver configuration as given (with its guidance, which the solver family
+    /// combines before the sampler), or `None` for a diffusers scheduler.
+    pub(crate) fn dpm_config(&self) -> Option<Config<'_, f32>> {
+        self.solver.config()
     }
 }
 
@@ -354,7 +333,7 @@ impl Sampler {
         };
         if !(scheduler.is_undefined() || scheduler.is_null()) {
             let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-            return Sampler::new_diffusers(&options, &x_t, Leaked::default());
+            return Sampler::new_diffusers(&options, &x_t);
         }
         let (mut slots, mut table) = (list_slots(&options), Vec::new());
         let (sched, cfg) = parse_options(&options, &mut slots, &mut table)?;
@@ -363,13 +342,11 @@ impl Sampler {
         limits::check_bytes(&[n, need], "new Sampler")?;
         // Copied into wasm memory only now that the sizes are known to be acceptable.
         let x_t = limits::floats(&x_t, "xT", limits::MAX_SAMPLE_ELEMENTS)?;
-        // The sampler owns `x`, its scratch and copies of the schedule's table and a custom
+        // The solver owns `x`, its scratch and copies of the schedule's table and a custom
         // spacing's times.
-        let inner =
-            dpm_solver::Sampler::with_buffers(sched, cfg, x_t, vec![0.0; need])?.into_owned_lists();
         Ok(Sampler {
-            inner: Inner::Dpm(Box::new(inner)),
-            _buffers: Leaked::default(),
+            solver: Solver::dpm(sched, cfg, x_t)?,
+            diffusers: None,
             reports: Vec::new(),
             batch,
         })
@@ -383,16 +360,18 @@ impl Sampler {
     #[wasm_bindgen(unchecked_return_type = "SamplerPlan")]
     pub fn plan(&self) -> core::result::Result<JsValue, Error> {
         let mut p = super::plan_arrays::PlanArrays::default();
-        let info = match &self.inner {
-            Inner::Dpm(s) if s.config().method == dpm_solver::Method::Adaptive => {
-                return Err(Error::Option(
-                    "the adaptive method has no plan ahead of time (its steps depend on the error norm): plan it step by step with new StepPlan(options)".into(),
-                ));
+        let info = match (&self.diffusers, self.solver.dpm()) {
+            (Some(d), _) => d.plan(|st| p.push(st))?,
+            (None, Some(s)) => {
+                let config = self.solver.config().unwrap_or_else(|| s.config());
+                if config.method == dpm_solver::Method::Adaptive {
+                    return Err(Error::Option(
+                        "the adaptive method has no plan ahead of time (its steps depend on the error norm): plan it step by step with new StepPlan(options)".into(),
+                    ));
+                }
+                dpm_solver::plan::sampler_plan(s.schedule(), config, |st| p.push(st))?
             }
-            Inner::Dpm(s) => {
-                dpm_solver::plan::sampler_plan(s.schedule(), s.config(), |st| p.push(st))?
-            }
-            Inner::Diffusers(d) => d.plan(|st| p.push(st))?,
+            (None, None) => return Err(dpm_solver::Error::Finished.into()),
         };
         Ok(p.into_js(&info, self.batch, self.scheduler().is_some()))
     }
@@ -400,18 +379,18 @@ impl Sampler {
     /// The pending evaluation, or `null` when sampling is finished (read `x`).
     #[wasm_bindgen(unchecked_return_type = "EvalRequest | null")]
     pub fn ask(&self) -> JsValue {
-        match self.pending() {
+        match self.solver.ask() {
             None => JsValue::NULL,
             Some(r) => {
                 let o = Object::new();
-                set(&o, "x", Float32Array::from(r.req.x));
-                set(&o, "tModel", r.req.t_model as f64);
-                set(&o, "t", r.req.t as f64);
-                set(&o, "alpha", r.req.alpha as f64);
-                set(&o, "sigma", r.req.sigma as f64);
+                set(&o, "x", Float32Array::from(r.x));
+                set(&o, "tModel", r.t_model as f64);
+                set(&o, "t", r.t as f64);
+                set(&o, "alpha", r.alpha as f64);
+                set(&o, "sigma", r.sigma as f64);
                 set(&o, "index", r.index as f64);
                 if let Some(ts) = r.timestep {
-                    set(&o, "timestep", ts);
+                    set(&o, "timestep", ts as f64);
                 }
                 o.into()
             }
@@ -427,10 +406,7 @@ impl Sampler {
     ) -> core::result::Result<JsValue, Error> {
         let _guard = limits::enter()?;
         let output = &self.output_arg(&output, "output")?[..];
-        let r = match &mut self.inner {
-            Inner::Dpm(s) => s.tell(output)?,
-            Inner::Diffusers(d) => Some(d.tell(output)?),
-        };
+        let r = self.solver.tell(output)?;
         Ok(self.record(r))
     }
 
@@ -444,10 +420,7 @@ impl Sampler {
         let _guard = limits::enter()?;
         let cond = &self.output_arg(&cond, "cond")?[..];
         let uncond = &self.output_arg(&uncond, "uncond")?[..];
-        let r = match &mut self.inner {
-            Inner::Dpm(s) => s.tell_cfg(cond, uncond)?,
-            Inner::Diffusers(d) => Some(d.tell_cfg(cond, uncond)?),
-        };
+        let r = self.solver.tell_cfg(cond, uncond)?;
         Ok(self.record(r))
     }
 
@@ -462,16 +435,7 @@ impl Sampler {
         let _guard = limits::enter()?;
         let output = &self.output_arg(&output, "output")?[..];
         let grad = &self.output_arg(&grad, "grad")?[..];
-        let r = match &mut self.inner {
-            Inner::Dpm(s) => s.tell_classifier(output, grad)?,
-            Inner::Diffusers(_) => {
-                return Err(dpm_solver::Error::GuidanceMismatch {
-                    configured: "a diffusers scheduler (no classifier guidance)",
-                    called: "tellClassifier",
-                }
-                .into())
-            }
-        };
+        let r = self.solver.tell_classifier(output, grad)?;
         Ok(self.record(r))
     }
 
@@ -484,13 +448,10 @@ impl Sampler {
     ) -> core::result::Result<Float32Array, Error> {
         let _guard = limits::enter()?;
         let output = &self.output_arg(&output, "output")?[..];
-        let Some(Ask { req: r, .. }) = self.pending() else {
+        let Some(r) = self.solver.ask() else {
             return Err(dpm_solver::Error::Finished.into());
         };
-        let prediction = match &self.inner {
-            Inner::Dpm(s) => s.config().prediction,
-            Inner::Diffusers(d) => d.prediction(),
-        };
+        let prediction = self.solver.prediction();
         let mut dst = vec![0.0f32; r.x.len()];
         convert(
             prediction,
@@ -507,28 +468,19 @@ impl Sampler {
     /// The sample: the start before the run, the result after it (a copy).
     #[wasm_bindgen(getter)]
     pub fn x(&self) -> Float32Array {
-        Float32Array::from(match &self.inner {
-            Inner::Dpm(s) => s.x(),
-            Inner::Diffusers(d) => d.x(),
-        })
+        Float32Array::from(self.solver.x())
     }
 
     /// Network evaluations so far (a classifier-free pair counts once).
     #[wasm_bindgen(getter)]
     pub fn nfe(&self) -> usize {
-        match &self.inner {
-            Inner::Dpm(s) => s.nfe(),
-            Inner::Diffusers(d) => d.nfe(),
-        }
+        self.solver.nfe()
     }
 
     /// Whether sampling is finished.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> bool {
-        match &self.inner {
-            Inner::Dpm(s) => s.is_done(),
-            Inner::Diffusers(d) => d.is_done(),
-        }
+        self.solver.is_done()
     }
 
     /// Number of samples in `x`.
@@ -540,17 +492,11 @@ impl Sampler {
     /// `{ nfe, nAccept, nReject }`.
     #[wasm_bindgen(getter, unchecked_return_type = "SamplerStats")]
     pub fn stats(&self) -> JsValue {
-        let (nfe, acc, rej) = match &self.inner {
-            Inner::Dpm(s) => {
-                let s = s.stats();
-                (s.nfe, s.n_accept, s.n_reject)
-            }
-            Inner::Diffusers(d) => (d.nfe(), d.nfe(), 0),
-        };
+        let s = self.solver.stats();
         let o = Object::new();
-        set(&o, "nfe", nfe as f64);
-        set(&o, "nAccept", acc as f64);
-        set(&o, "nReject", rej as f64);
+        set(&o, "nfe", s.nfe as f64);
+        set(&o, "nAccept", s.n_accept as f64);
+        set(&o, "nReject", s.n_reject as f64);
         o.into()
     }
 
@@ -563,10 +509,7 @@ impl Sampler {
     /// `[tStart, tEnd]` with the defaults resolved.
     #[wasm_bindgen(getter, js_name = timeRange, unchecked_return_type = "[number, number]")]
     pub fn time_range(&self) -> Array {
-        let (a, b) = match &self.inner {
-            Inner::Dpm(s) => s.time_range(),
-            Inner::Diffusers(d) => d.time_range(),
-        };
+        let (a, b) = self.solver.time_range();
         Array::of2(&JsValue::from_f64(a as f64), &JsValue::from_f64(b as f64))
     }
 
@@ -574,19 +517,16 @@ impl Sampler {
     /// DPM-Solver options.
     #[wasm_bindgen(getter)]
     pub fn scheduler(&self) -> Option<String> {
-        match &self.inner {
-            Inner::Dpm(_) => None,
-            Inner::Diffusers(d) => Some(d.class_name().to_string()),
-        }
+        self.diffusers.as_ref().map(|d| d.class_name().to_string())
     }
 
     /// diffusers' `scheduler.timesteps` (integers, floats for FlowMatchEuler), or `null` for
     /// the DPM-Solver options.
     #[wasm_bindgen(getter, unchecked_return_type = "number[] | null")]
     pub fn timesteps(&self) -> JsValue {
-        match &self.inner {
-            Inner::Dpm(_) => JsValue::NULL,
-            Inner::Diffusers(d) => number_array(d.timesteps()).into(),
+        match self.solver.scheduler() {
+            None => JsValue::NULL,
+            Some(s) => number_array(s.times()).into(),
         }
     }
 
@@ -594,9 +534,9 @@ impl Sampler {
     /// `null` for the DPM-Solver options.
     #[wasm_bindgen(getter, unchecked_return_type = "number[] | null")]
     pub fn sigmas(&self) -> JsValue {
-        match &self.inner {
-            Inner::Dpm(_) => JsValue::NULL,
-            Inner::Diffusers(d) => number_array(&d.sigmas()).into(),
+        match self.solver.scheduler() {
+            None => JsValue::NULL,
+            Some(s) => number_array(&s.sigmas_with_final().collect::<Vec<_>>()).into(),
         }
     }
 
@@ -604,9 +544,9 @@ impl Sampler {
     /// diffusers' `from_config` ignores them (another scheduler's options, `_class_name`, ...).
     #[wasm_bindgen(getter, js_name = ignoredKeys, unchecked_return_type = "string[]")]
     pub fn ignored_keys(&self) -> Array {
-        match &self.inner {
-            Inner::Dpm(_) => Array::new(),
-            Inner::Diffusers(d) => d
+        match &self.diffusers {
+            None => Array::new(),
+            Some(d) => d
                 .ignored_keys()
                 .iter()
                 .map(|k| JsValue::from_str(k))
@@ -619,18 +559,10 @@ impl Sampler {
     /// A model output argument: required, at most as long as `x` (a longer one is a length
     /// error the core reports; refusing it here avoids copying an arbitrary array).
     fn output_arg(&self, v: &JsValue, what: &str) -> Result<Vec<f32>> {
-        let n = match &self.inner {
-            Inner::Dpm(s) => s.x().len(),
-            Inner::Diffusers(d) => d.x().len(),
-        };
-        limits::floats(v, what, n.max(1))
+        limits::floats(v, what, self.solver.x().len().max(1))
     }
 
-    fn new_diffusers(
-        options: &JsValue,
-        x_t: &[f32],
-        mut bufs: Leaked,
-    ) -> core::result::Result<Sampler, Error> {
+    fn new_diffusers(options: &JsValue, x_t: &[f32]) -> core::result::Result<Sampler, Error> {
         let o = Opts::new(options, "options", super::diffusers::KEYS).map_err(|_| {
             // The keys not allowed beside `scheduler`, joined as they are found (no list).
             let mut extra = String::new();
@@ -651,10 +583,10 @@ impl Sampler {
             ))
         })?;
         let batch = o.uint("batch", x_t.len().max(1))?.unwrap_or(1);
-        let d = DiffusersSampler::new(&o, x_t, batch, &mut bufs)?;
+        let (solver, d) = DiffusersSampler::new(&o, x_t, batch)?;
         Ok(Sampler {
-            inner: Inner::Diffusers(Box::new(d)),
-            _buffers: bufs,
+            solver,
+            diffusers: Some(Box::new(d)),
             reports: Vec::new(),
             batch,
         })

@@ -4,18 +4,17 @@
 use core::ops::ControlFlow;
 
 use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
-use dpm_solver::model::{conversion, convert};
 use dpm_solver::options::{generate_profile, Options, Value};
+use dpm_solver::family::Solver;
 use dpm_solver::{
-    Algorithm, Config, DiscreteVp, Guidance, Method, NoiseSchedule, Prediction, Sampler, Spacing,
-    Stats, StepReport, Target,
+    Algorithm, Config, DiscreteVp, Guidance, Method, NoiseSchedule, Prediction, Spacing, Stats,
+    StepReport,
 };
 
 use super::error::{PipelineError, Result};
 use super::info::{ImageShape, ModelInfo};
 use super::net::DiffusionModel;
 use super::noise::{initial_noise, sde_seed};
-use super::solver::{DiffusersRun, Solver};
 
 /// Which class each image is drawn for.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -31,9 +30,10 @@ pub enum Conditioning {
 
 /// Everything that configures one [`Pipeline::generate`] call. `Default` is the core's
 /// [`generate_profile`] (DPM-Solver++(2M), 10 NFE, logSNR spacing), batch 1,
-/// unconditional, seed 0.
+/// unconditional, seed 0. `'a`: the lists the options borrow (a custom spacing's times, a
+/// scheduler config's `trained_betas` and `disable_corrector`); a [`Run`] keeps copies.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GenerateOptions {
+pub struct GenerateOptions<'a> {
     /// Noise seed: image `i` starts from `NoiseRng::with_stream(seed, first_image + i)`, so an
     /// image does not depend on the batch size it is drawn in.
     pub seed: u64,
@@ -55,7 +55,7 @@ pub struct GenerateOptions {
     /// model and `guidance` and `batch` from the fields above (whatever is set here); a
     /// `t_start` left unset starts a flow model's logSNR and Karras grids at `1 - 1/N`.
     /// `steps` is also a diffusers scheduler's `num_inference_steps`.
-    pub solver: Config<'static, f32>,
+    pub solver: Config<'a, f32>,
     /// Clamp the result to the model's value range.
     pub clip: bool,
     /// A diffusers scheduler (UniPC, diffusers' DPM-Solver++ and its SDE variant, DDIM)
@@ -63,10 +63,10 @@ pub struct GenerateOptions {
     /// `num_inference_steps`). Its training schedule and `prediction_type` are set from the
     /// model; the SDE variants draw image `i`'s step noise from stream `i` of
     /// `sde_seed(seed)`.
-    pub scheduler: Option<SchedulerConfig<'static>>,
+    pub scheduler: Option<SchedulerConfig<'a>>,
 }
 
-impl Default for GenerateOptions {
+impl Default for GenerateOptions<'_> {
     fn default() -> Self {
         GenerateOptions {
             seed: 0,
@@ -81,7 +81,7 @@ impl Default for GenerateOptions {
     }
 }
 
-impl GenerateOptions {
+impl GenerateOptions<'_> {
     /// Network evaluations the run will make (`None` for the adaptive method, which decides
     /// as it goes; the core's [`Config::expected_nfe`]). A guided pair counts once, as in the
     /// paper.
@@ -264,8 +264,7 @@ impl Pipeline {
         opts: &GenerateOptions,
         mut progress: impl FnMut(&Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Generation> {
-        let mut bufs = RunBuffers::default();
-        let mut run = self.start(&mut bufs, noise, opts)?;
+        let mut run = self.start(noise, opts)?;
         loop {
             match run.step(&mut self.model)? {
                 Step::Done => break,
@@ -277,19 +276,14 @@ impl Pipeline {
                 }
             }
         }
-        let end = run.finish();
-        bufs.into_generation(end)
+        run.finish()
     }
 
-    /// Starts a generation from `noise` (`opts.batch` images of `x_T`) in `bufs` and prepares
-    /// the network for it; [`Run::step`] then makes one network evaluation at a time, so a
-    /// caller can yield between evaluations (an event loop, a cancel button).
-    pub fn start<'a>(
-        &mut self,
-        bufs: &'a mut RunBuffers,
-        noise: Vec<f32>,
-        opts: &GenerateOptions,
-    ) -> Result<Run<'a>> {
+    /// Starts a generation from `noise` (`opts.batch` images of `x_T`) and prepares the
+    /// network for it; [`Run::step`] then makes one network evaluation at a time, so a caller
+    /// can yield between evaluations (an event loop, a cancel button). The run owns what it
+    /// uses: it borrows neither `opts` nor the pipeline.
+    pub fn start(&mut self, noise: Vec<f32>, opts: &GenerateOptions) -> Result<Run> {
         let labels = self.labels(opts)?;
         let info = self.model.info().clone();
         let shape = info.shape;
@@ -321,74 +315,29 @@ impl Pipeline {
         }
         let guided = opts.is_guided();
         let sched_n = info.schedule.num_train_timesteps();
-        bufs.table = vec![0.0f32; sched_n];
-        // The core's model time is 1000 (t - 1/N); the network takes (t - 1/N) N.
-        let t_scale = sched_n as f32 / 1000.0;
-        bufs.x = noise;
-        let RunBuffers { table, x, scratch } = bufs;
-        let sampler = match &opts.scheduler {
+        let mut sampler = match &opts.scheduler {
             Some(sc) => {
-                let mut sc = *sc;
-                *sc.train_mut() = info.schedule.train_config();
-                let pred = match info.prediction {
-                    Prediction::Noise => "epsilon",
-                    Prediction::Data => "sample",
-                    Prediction::V => "v_prediction",
-                    Prediction::Flow => "flow_prediction",
-                    Prediction::Score => {
-                        return Err(PipelineError::InvalidInput(
-                            "diffusers schedulers take epsilon, sample, v_prediction or \
-                             flow_prediction models"
-                                .into(),
-                        ))
-                    }
-                };
-                if sc.class() != SchedulerClass::FlowMatchEulerDiscrete {
-                    sc.set("prediction_type", ConfigValue::Str(pred))?;
-                }
-                // A flow-matching model samples on flow sigmas (diffusers' configs of such
-                // models say use_flow_sigmas; set it for a config written for another model).
-                if info.schedule.is_flow() && !sc.is_flow() {
-                    sc.set("use_flow_sigmas", ConfigValue::Bool(true))
-                        .map_err(|_| {
-                            PipelineError::InvalidInput(format!(
-                                "{} cannot sample a flow-matching model: use \
-                             FlowMatchEulerDiscreteScheduler, UniPC or a DPM-Solver scheduler",
-                                sc.class().name()
-                            ))
-                        })?;
-                    if !sc.is_flow() {
-                        return Err(PipelineError::InvalidInput(format!(
-                            "{} cannot sample a flow-matching model",
-                            sc.class().name()
-                        )));
-                    }
-                }
-                if !info.schedule.is_flow() && sc.is_flow() {
-                    return Err(PipelineError::InvalidInput(
-                        "this scheduler config is for flow-matching models (use_flow_sigmas or \
-                         FlowMatchEuler) but the model has a discrete (DDPM) schedule"
-                            .into(),
-                    ));
-                }
-                sc.set_batch(b);
-                *scratch = vec![0.0f32; sc.checked_scratch_len(len)?];
-                Solver::Diffusers(Box::new(DiffusersRun::new(
+                let sc = diffusers_config(sc, &info)?;
+                Solver::diffusers(
                     &sc,
                     opts.solver.steps,
-                    table,
-                    x,
-                    scratch,
+                    noise,
+                    b,
+                    guided.then_some(opts.guidance_scale),
                     sde_seed(opts.seed),
                     opts.first_image,
-                    b,
-                )?))
+                )?
             }
             None => {
+                let mut table = Vec::new();
                 let schedule = if info.schedule.is_flow() {
                     NoiseSchedule::flow(sched_n)?
                 } else {
-                    NoiseSchedule::Discrete(DiscreteVp::from_betas(&info.schedule.betas(), table)?)
+                    table.resize(sched_n, 0.0f32);
+                    NoiseSchedule::Discrete(DiscreteVp::from_betas(
+                        &info.schedule.betas(),
+                        &mut table,
+                    )?)
                 };
                 // logSNR and Karras grids need a finite lambda at both ends: on a flow model they
                 // start at t = 1 - 1/N (diffusers' first flow sigma at shift 1), the others at
@@ -414,10 +363,11 @@ impl Pipeline {
                     t_start,
                     ..opts.solver
                 };
-                *scratch = vec![0.0f32; config.checked_scratch_len(len)?];
-                Solver::Dpm(Box::new(Sampler::new(schedule, config, x, scratch)?))
+                Solver::dpm(schedule, config, noise)?
             }
         };
+        // The progress reports' x_0, from the solver's own (guided) output.
+        sampler.set_preview(true);
         let eval_b = if guided { 2 * b } else { b };
         let mut class_in = labels.clone();
         if guided {
@@ -427,20 +377,19 @@ impl Pipeline {
         let x_in = vec![0.0f32; eval_b * dim];
         let t_in = vec![0.0f32; eval_b];
         let out = vec![0.0f32; eval_b * dim];
-        let x0 = vec![0.0f32; len];
         let expected_nfe = opts.expected_nfe();
         self.model.prepare(eval_b)?;
-        // A flow model's time is N t (the core's model time for the flow schedule already); a
-        // diffusers run's t_model and the VP schedules' are in the 1000-scale.
+        // The core's model time is 1000 (t - 1/N) (a diffusers run's too) and the network takes
+        // (t - 1/N) N; a flow model's time is N t, the core's model time for the flow schedule
+        // already.
         let t_scale = if info.schedule.is_flow() && opts.scheduler.is_none() {
             1.0
         } else {
-            t_scale
+            sched_n as f32 / 1000.0
         };
         Ok(Run {
             sampler,
             info,
-            guidance_scale: opts.guidance_scale,
             guided,
             clip: opts.clip,
             len,
@@ -450,7 +399,6 @@ impl Pipeline {
             x_in,
             t_in,
             out,
-            x0,
             expected_nfe,
         })
     }
@@ -525,41 +473,53 @@ impl Pipeline {
     }
 }
 
-/// The storage a [`Run`] borrows: the schedule's table, `x` and the solver's scratch space
-/// (filled and sized by [`Pipeline::start`]).
-#[derive(Debug, Default)]
-pub struct RunBuffers {
-    table: Vec<f32>,
-    x: Vec<f32>,
-    scratch: Vec<f32>,
-}
-
-impl RunBuffers {
-    /// The result of a finished [`Run`] over these buffers: `x`, checked finite, clamped to
-    /// the value range if asked.
-    pub fn into_generation(self, end: RunEnd) -> Result<Generation> {
-        let mut x = self.x;
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(PipelineError::Solver(dpm_solver::Error::NonFinite {
-                buffer: dpm_solver::Buffer::X,
-                index: i,
-            }));
+/// A diffusers scheduler config as the model needs it: its training schedule and
+/// `prediction_type` from the model's metadata, flow sigmas for a flow-matching model.
+fn diffusers_config<'c>(sc: &SchedulerConfig<'c>, info: &ModelInfo) -> Result<SchedulerConfig<'c>> {
+    let mut sc = *sc;
+    *sc.train_mut() = info.schedule.train_config();
+    let pred = match info.prediction {
+        Prediction::Noise => "epsilon",
+        Prediction::Data => "sample",
+        Prediction::V => "v_prediction",
+        Prediction::Flow => "flow_prediction",
+        Prediction::Score => {
+            return Err(PipelineError::InvalidInput(
+                "diffusers schedulers take epsilon, sample, v_prediction or \
+                 flow_prediction models"
+                    .into(),
+            ))
         }
-        if let Some((lo, hi)) = end.clip {
-            for v in x.iter_mut() {
-                *v = v.clamp(lo, hi);
-            }
-        }
-        Ok(Generation {
-            images: x,
-            batch: end.batch,
-            shape: end.shape,
-            value_range: end.value_range,
-            labels: end.labels,
-            stats: end.stats,
-            network_images: end.stats.nfe * end.eval_batch,
-        })
+    };
+    if sc.class() != SchedulerClass::FlowMatchEulerDiscrete {
+        sc.set("prediction_type", ConfigValue::Str(pred))?;
     }
+    // A flow-matching model samples on flow sigmas (diffusers' configs of such models say
+    // use_flow_sigmas; set it for a config written for another model).
+    if info.schedule.is_flow() && !sc.is_flow() {
+        sc.set("use_flow_sigmas", ConfigValue::Bool(true))
+            .map_err(|_| {
+                PipelineError::InvalidInput(format!(
+                    "{} cannot sample a flow-matching model: use \
+                 FlowMatchEulerDiscreteScheduler, UniPC or a DPM-Solver scheduler",
+                    sc.class().name()
+                ))
+            })?;
+        if !sc.is_flow() {
+            return Err(PipelineError::InvalidInput(format!(
+                "{} cannot sample a flow-matching model",
+                sc.class().name()
+            )));
+        }
+    }
+    if !info.schedule.is_flow() && sc.is_flow() {
+        return Err(PipelineError::InvalidInput(
+            "this scheduler config is for flow-matching models (use_flow_sigmas or \
+             FlowMatchEuler) but the model has a discrete (DDPM) schedule"
+                .into(),
+        ));
+    }
+    Ok(sc)
 }
 
 /// What one [`Run::step`] did.
@@ -573,24 +533,11 @@ pub enum Step<'r> {
     Done,
 }
 
-/// What a finished [`Run`] hands to [`RunBuffers::into_generation`].
-#[derive(Debug)]
-pub struct RunEnd {
-    stats: Stats,
-    labels: Vec<i64>,
-    batch: usize,
-    eval_batch: usize,
-    shape: ImageShape,
-    value_range: (f32, f32),
-    clip: Option<(f32, f32)>,
-}
-
-/// A generation in progress ([`Pipeline::start`]): the solver over borrowed [`RunBuffers`]
-/// and the network's input and output batches.
-pub struct Run<'a> {
-    sampler: Solver<'a>,
+/// A generation in progress ([`Pipeline::start`]): the solver (which owns `x` and its
+/// buffers) and the network's input and output batches.
+pub struct Run {
+    sampler: Solver<f32>,
     info: ModelInfo,
-    guidance_scale: f32,
     guided: bool,
     clip: bool,
     len: usize,
@@ -600,11 +547,10 @@ pub struct Run<'a> {
     x_in: Vec<f32>,
     t_in: Vec<f32>,
     out: Vec<f32>,
-    x0: Vec<f32>,
     expected_nfe: Option<usize>,
 }
 
-impl Run<'_> {
+impl Run {
     /// Network evaluations so far (a guided pair counts once).
     pub fn nfe(&self) -> usize {
         self.sampler.nfe()
@@ -617,79 +563,70 @@ impl Run<'_> {
 
     /// Whether the solver needs no more evaluations.
     pub fn is_done(&self) -> bool {
-        self.sampler.ask().is_none()
+        self.sampler.is_done()
     }
 
     /// Makes the next network evaluation on `model` (the one the run was started on) and
     /// tells the solver; an evaluation that completes a step comes with its `x_0` preview.
     pub fn step(&mut self, model: &mut DiffusionModel) -> Result<Step<'_>> {
         let len = self.len;
-        let guided = self.guided;
-        let (alpha, sigma, t) = match self.sampler.ask() {
+        let t = match self.sampler.ask() {
             None => return Ok(Step::Done),
             Some(req) => {
                 self.x_in[..len].copy_from_slice(req.x);
-                if guided {
+                if self.guided {
                     self.x_in[len..].copy_from_slice(req.x);
                 }
                 self.t_in.fill(req.t_model * self.t_scale);
-                (req.alpha, req.sigma, req.t)
+                req.t
             }
         };
         model.eval_into(&self.x_in, &self.t_in, &self.class_in, &mut self.out)?;
-        let report = if guided {
+        let report = if self.guided {
             let (cond, uncond) = self.out.split_at(len);
-            self.sampler
-                .tell(cond, Some((uncond, self.guidance_scale)))?
+            self.sampler.tell_cfg(cond, uncond)?
         } else {
-            self.sampler.tell(&self.out, None)?
+            self.sampler.tell(&self.out)?
         };
         let Some(report) = report else {
             return Ok(Step::Evaluated);
         };
-        // The x_0 preview of this evaluation (guided output combined as the sampler does).
-        let prediction = self.info.prediction;
-        if guided {
-            let (a, bb) = conversion(prediction, Target::Data, alpha, sigma);
-            let s = self.guidance_scale;
-            let (cond, uncond) = self.out.split_at(len);
-            for i in 0..len {
-                let o = dpm_solver::guidance::classifier_free(cond[i], uncond[i], s);
-                self.x0[i] = a * self.x_in[i] + bb * o;
-            }
-        } else {
-            convert(
-                prediction,
-                Target::Data,
-                alpha,
-                sigma,
-                &self.x_in[..len],
-                &self.out[..len],
-                &mut self.x0,
-            )?;
-        }
         Ok(Step::Completed(Progress {
             report,
             nfe: self.sampler.nfe(),
             expected_nfe: self.expected_nfe,
             t,
-            x0: &self.x0,
+            x0: self.sampler.preview().unwrap_or(&[]),
             batch: self.labels.len(),
             shape: self.info.shape,
         }))
     }
 
-    /// Ends the run, releasing its borrow of the buffers.
-    pub fn finish(self) -> RunEnd {
+    /// Ends the run: `x`, checked finite, clamped to the value range if asked.
+    pub fn finish(self) -> Result<Generation> {
         let b = self.labels.len();
-        RunEnd {
-            stats: self.sampler.stats(),
+        let stats = self.sampler.stats();
+        let mut x = self.sampler.into_x();
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(PipelineError::Solver(dpm_solver::Error::NonFinite {
+                buffer: dpm_solver::Buffer::X,
+                index: i,
+            }));
+        }
+        if self.clip {
+            let (lo, hi) = self.info.value_range;
+            for v in x.iter_mut() {
+                *v = v.clamp(lo, hi);
+            }
+        }
+        Ok(Generation {
+            images: x,
             batch: b,
-            eval_batch: if self.guided { 2 * b } else { b },
             shape: self.info.shape,
             value_range: self.info.value_range,
-            clip: self.clip.then_some(self.info.value_range),
             labels: self.labels,
-        }
+            stats,
+            network_images: stats.nfe * if self.guided { 2 * b } else { b },
+        })
     }
 }

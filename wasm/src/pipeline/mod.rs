@@ -8,10 +8,11 @@
 //!   size), casting the time and class inputs to the graph's types.
 //! - [`SchedulerJson`]: a diffusers `scheduler_config.json` as Python writes it
 //!   (`-Infinity`, `NaN` accepted).
-//! - [`Pipeline`]: [`GenerateOptions`] in, [`Generation`] out, with the core's ask/tell
-//!   [`Sampler`](dpm_solver::Sampler): seeded portable noise ([`initial_noise`]),
-//!   classifier-free guidance as one batch of `2 B` (`tell_cfg`), a per-step [`Progress`]
-//!   callback with the `x_0` preview that can cancel.
+//! - [`Pipeline`]: [`GenerateOptions`] in, [`Generation`] out, with the core's solver family
+//!   ([`dpm_solver::family::Solver`]: the DPM-Solver sampler or a diffusers scheduler): seeded
+//!   portable noise ([`initial_noise`]), classifier-free guidance as one batch of `2 B`
+//!   (`tell_cfg`), a per-step [`Progress`] callback with the solver's `x_0` preview that can
+//!   cancel.
 //! - [`Classifier`]: scores images (logits and features), e.g. for accuracy and Frechet
 //!   distances.
 //! - [`to_rgba`], [`grid_rgba`], [`GridLayout`]: bytes for a canvas or a PNG.
@@ -57,9 +58,6 @@ mod noise;
     any(feature = "profile", not(target_arch = "wasm32"))
 ))]
 mod profile;
-// The sampler-only build uses the diffusers run only (through the bindings' Sampler).
-#[cfg_attr(not(feature = "pipeline"), allow(dead_code))]
-pub(crate) mod solver;
 pub mod validate;
 
 pub use core::ops::ControlFlow;
@@ -73,7 +71,7 @@ pub use error::{PipelineError, Result};
 #[cfg(feature = "pipeline")]
 pub use generate::{
     no_progress, parse_algorithm, parse_method, parse_spacing, Conditioning, GenerateOptions,
-    Generation, Pipeline, Progress, Run, RunBuffers, RunEnd, Step,
+    Generation, Pipeline, Progress, Run, Step,
 };
 pub use image::{grid_rgba, to_byte, to_rgba, GridLayout};
 pub use info::{
