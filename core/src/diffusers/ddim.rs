@@ -191,7 +191,6 @@ where
             step: 0,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
-
             borrow: PhantomData,
         })
     }

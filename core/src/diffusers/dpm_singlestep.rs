@@ -324,7 +324,6 @@ where
             lower_order_final,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
-
             borrow: PhantomData,
         })
     }

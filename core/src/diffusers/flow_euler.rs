@@ -78,8 +78,8 @@ impl Default for FlowMatchEulerDiscreteConfig<'_> {
 }
 
 impl FlowMatchEulerDiscreteConfig<'_> {
-    /// This configuration without `trained_betas` (in the table once built): what the
-    /// scheduler stores.
+    /// This configuration without `trained_betas` (not used: this class has no betas): what
+    /// the scheduler stores.
     pub(crate) fn detached(&self) -> FlowMatchEulerDiscreteConfig<'static> {
         FlowMatchEulerDiscreteConfig {
             train: self.train.detached(),

@@ -264,7 +264,6 @@ where
             has_last: false,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
-
             borrow: PhantomData,
         })
     }
