@@ -12,6 +12,7 @@ use super::train::{TrainConfig, TrainSchedule};
 use super::{PredictionType, Request, TimestepSpacing};
 use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::math::{cmath, Real};
+use core::marker::PhantomData;
 
 /// `DDIMScheduler`'s configuration, by diffusers' names (defaults: diffusers').
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,6 +61,24 @@ impl Default for DDIMConfig<'_> {
 }
 
 impl DDIMConfig<'_> {
+    /// This configuration without `trained_betas` (in the table once built): what the
+    /// scheduler stores.
+    pub(crate) fn detached(&self) -> DDIMConfig<'static> {
+        DDIMConfig {
+            train: self.train.detached(),
+            clip_sample: self.clip_sample,
+            clip_sample_range: self.clip_sample_range,
+            set_alpha_to_one: self.set_alpha_to_one,
+            steps_offset: self.steps_offset,
+            prediction_type: self.prediction_type,
+            thresholding: self.thresholding,
+            dynamic_thresholding_ratio: self.dynamic_thresholding_ratio,
+            sample_max_value: self.sample_max_value,
+            timestep_spacing: self.timestep_spacing,
+            batch: self.batch,
+        }
+    }
+
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
@@ -79,18 +98,27 @@ impl DDIMConfig<'_> {
 
 /// diffusers' `DDIMScheduler` (eta 0) over caller buffers; `MAX_STEPS` bounds the number of
 /// inference steps.
+///
+/// Storage `A` (the table) and `B` (`x`, scratch): borrowed slices by default
+/// ([`new`](Self::new)) or owners of them ([`with_buffers`](Self::with_buffers), handed back by
+/// [`into_buffers`](Self::into_buffers)), as for
+/// [`DPMSolverMultistepScheduler`](super::DPMSolverMultistepScheduler); it keeps no borrow of
+/// its configuration.
 #[derive(Debug)]
-pub struct DDIMScheduler<'a, T, const MAX_STEPS: usize> {
-    config: DDIMConfig<'a>,
-    train: TrainSchedule<'a>,
+pub struct DDIMScheduler<'a, T, const MAX_STEPS: usize, A = &'a mut [f32], B = &'a mut [T]> {
+    config: DDIMConfig<'static>,
+    alphas: A,
+    n_train: usize,
     table: StepTable<MAX_STEPS>,
-    x: &'a mut [T],
-    scratch: &'a mut [T],
+    x: B,
+    scratch: B,
     num_inference_steps: usize,
     step: usize,
     /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
     #[cfg(feature = "plan")]
     log: crate::plan::OpLog<T>,
+    /// The borrow of the default storage, and `T` where no field holds one (without `plan`).
+    borrow: PhantomData<(&'a (), T)>,
 }
 
 impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
@@ -103,6 +131,27 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
+        Self::with_buffers(config, num_inference_steps, table, x, scratch)
+    }
+}
+
+impl<'a, T, const M: usize, A, B> DDIMScheduler<'a, T, M, A, B>
+where
+    T: Real,
+    A: AsRef<[f32]> + AsMut<[f32]>,
+    B: AsRef<[T]> + AsMut<[T]>,
+{
+    /// [`new`](DDIMScheduler::new) over buffers of any storage, which the
+    /// scheduler keeps until [`into_buffers`](Self::into_buffers). The configuration's lists
+    /// are read here only.
+    pub fn with_buffers(
+        config: &DDIMConfig<'_>,
+        num_inference_steps: usize,
+        mut table: A,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
+        let len = x.as_ref().len();
         config.threshold().check()?;
         if config.prediction_type == PredictionType::FlowPrediction {
             return Err(Error::InvalidConfig(
@@ -115,8 +164,14 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             return Err(Error::InvalidConfig("clip_sample_range must be positive"));
         }
         let n = num_inference_steps;
-        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
-        let train = TrainSchedule::new(&config.train, false, table)?;
+        check_buffers(
+            x.as_ref(),
+            scratch.as_ref(),
+            config.batch,
+            config.scratch_len(len),
+        )?;
+        let train = TrainSchedule::new(&config.train, false, table.as_mut())?;
+        let n_train = train.len();
         if n == 0 || n > train.len() {
             return Err(Error::InvalidConfig(
                 "num_inference_steps must lie in 1..=num_train_timesteps",
@@ -126,8 +181,9 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         steps.spaced_ddim(config.timestep_spacing, n, train.len(), config.steps_offset)?;
         steps.check_range(train.len())?;
         Ok(DDIMScheduler {
-            config: *config,
-            train,
+            config: config.detached(),
+            alphas: table,
+            n_train,
             table: steps,
             x,
             scratch,
@@ -135,6 +191,7 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
             step: 0,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
+            borrow: PhantomData,
         })
     }
 
@@ -152,10 +209,10 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
         if i >= self.table.len() {
             return Err(Error::Finished);
         }
-        let n = self.x.len();
+        let n = self.x.as_ref().len();
         check_input(Buffer::ModelOutput, n, model_output)?;
         let c = &self.config;
-        let ac = self.train.alphas_cumprod();
+        let ac = TrainSchedule::stored(self.alphas.as_ref(), self.n_train).alphas_cumprod();
         let t = self.table.timesteps()[i];
         let prev = t.saturating_sub((ac.len() / self.num_inference_steps.max(1)) as i64);
         let a_t = ac.get(t as usize).copied().unwrap_or(1.0);
@@ -199,15 +256,16 @@ impl<'a, T: Real, const M: usize> DDIMScheduler<'a, T, M> {
                     .term(Buf::Output, bp * eb),
             );
         }
-        let (x0, work) = self.scratch.split_at_mut(n);
-        convert(p, true, sa, sb, sb, self.x, model_output, x0);
+        let (x, scratch) = (self.x.as_mut(), self.scratch.as_mut());
+        let (x0, work) = scratch.split_at_mut(n);
+        convert(p, true, sa, sb, sb, x, model_output, x0);
         if !c.threshold().data(x0, work) && c.clip_sample {
             let r = T::c(c.clip_sample_range);
             for v in x0.iter_mut() {
                 *v = v.max(-r).min(r);
             }
         }
-        for ((xv, &d), &o) in self.x.iter_mut().zip(x0.iter()).zip(model_output) {
+        for ((xv, &d), &o) in x.iter_mut().zip(x0.iter()).zip(model_output) {
             *xv = sp * d + bp * convert_one(p, false, sa, sb, sb, *xv, o);
         }
         self.step += 1;

@@ -15,6 +15,7 @@ use crate::history::History;
 use crate::math::Real;
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
+use core::marker::PhantomData;
 
 /// `DPMSolverMultistepScheduler`'s configuration, by diffusers' names (defaults: diffusers').
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,6 +83,30 @@ impl Default for DPMSolverMultistepConfig<'_> {
 }
 
 impl DPMSolverMultistepConfig<'_> {
+    /// This configuration without `trained_betas` (in the table once built): what the
+    /// scheduler stores.
+    pub(crate) fn detached(&self) -> DPMSolverMultistepConfig<'static> {
+        DPMSolverMultistepConfig {
+            train: self.train.detached(),
+            solver_order: self.solver_order,
+            prediction_type: self.prediction_type,
+            thresholding: self.thresholding,
+            dynamic_thresholding_ratio: self.dynamic_thresholding_ratio,
+            sample_max_value: self.sample_max_value,
+            algorithm_type: self.algorithm_type,
+            solver_type: self.solver_type,
+            lower_order_final: self.lower_order_final,
+            euler_at_final: self.euler_at_final,
+            use_karras_sigmas: self.use_karras_sigmas,
+            final_sigmas_type: self.final_sigmas_type,
+            lambda_min_clipped: self.lambda_min_clipped,
+            timestep_spacing: self.timestep_spacing,
+            steps_offset: self.steps_offset,
+            flow: self.flow,
+            batch: self.batch,
+        }
+    }
+
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
@@ -130,13 +155,26 @@ impl DPMSolverMultistepConfig<'_> {
 
 /// diffusers' `DPMSolverMultistepScheduler` over caller buffers; `MAX_STEPS` bounds the number
 /// of inference steps.
+///
+/// `A` is the storage of the `alphas_cumprod` table, `B` that of `x` and the scratch buffer:
+/// borrowed slices by default ([`new`](Self::new): no allocation), or owners of them such as
+/// `Vec` ([`with_buffers`](Self::with_buffers)), handed back by
+/// [`into_buffers`](Self::into_buffers). The scheduler keeps no borrow of its configuration,
+/// so with owned `A` and `B` it borrows nothing.
 #[derive(Debug)]
-pub struct DPMSolverMultistepScheduler<'a, T, const MAX_STEPS: usize> {
-    config: DPMSolverMultistepConfig<'a>,
-    train: TrainSchedule<'a>,
+pub struct DPMSolverMultistepScheduler<
+    'a,
+    T,
+    const MAX_STEPS: usize,
+    A = &'a mut [f32],
+    B = &'a mut [T],
+> {
+    config: DPMSolverMultistepConfig<'static>,
+    alphas: A,
+    n_train: usize,
     table: StepTable<MAX_STEPS>,
-    x: &'a mut [T],
-    scratch: &'a mut [T],
+    x: B,
+    scratch: B,
     ring: History,
     step: usize,
     lower_order_nums: usize,
@@ -144,6 +182,8 @@ pub struct DPMSolverMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
     #[cfg(feature = "plan")]
     log: crate::plan::OpLog<T>,
+    /// The borrow of the default storage, and `T` where no field holds one (without `plan`).
+    borrow: PhantomData<(&'a (), T)>,
 }
 
 impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
@@ -157,14 +197,40 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
+        Self::with_buffers(config, num_inference_steps, table, x, scratch)
+    }
+}
+
+impl<'a, T, const M: usize, A, B> DPMSolverMultistepScheduler<'a, T, M, A, B>
+where
+    T: Real,
+    A: AsRef<[f32]> + AsMut<[f32]>,
+    B: AsRef<[T]> + AsMut<[T]>,
+{
+    /// [`new`](DPMSolverMultistepScheduler::new) over buffers of any storage (`Vec`, boxed
+    /// slices, arrays...), which the scheduler keeps until
+    /// [`into_buffers`](Self::into_buffers). The configuration's lists are read here only.
+    pub fn with_buffers(
+        config: &DPMSolverMultistepConfig<'_>,
+        num_inference_steps: usize,
+        mut table: A,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
         config.validate()?;
         if num_inference_steps == 0 {
             return Err(Error::InvalidConfig(
                 "num_inference_steps must be at least 1",
             ));
         }
-        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
-        let train = TrainSchedule::new(&config.train, true, table)?;
+        let len = x.as_ref().len();
+        check_buffers(
+            x.as_ref(),
+            scratch.as_ref(),
+            config.batch,
+            config.scratch_len(len),
+        )?;
+        let train = TrainSchedule::new(&config.train, true, table.as_mut())?;
         let mut steps = StepTable::empty();
         let last = last_timestep(&train, config.lambda_min_clipped);
         if last == 0 {
@@ -198,10 +264,12 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             return Err(Error::InvalidConfig("the spacing produced no timesteps"));
         }
         steps.check_range(train.len())?;
-        let ring = History::new(config.solver_order, x.len());
+        let n_train = train.len();
+        let ring = History::new(config.solver_order, len);
         Ok(DPMSolverMultistepScheduler {
-            config: *config,
-            train,
+            config: config.detached(),
+            alphas: table,
+            n_train,
             table: steps,
             x,
             scratch,
@@ -211,6 +279,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             last_order: 0,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
+            borrow: PhantomData,
         })
     }
 
@@ -224,7 +293,8 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         if i >= len {
             return Err(Error::Finished);
         }
-        let n = self.x.len();
+        let (x, scratch) = (self.x.as_mut(), self.scratch.as_mut());
+        let n = x.len();
         check_input(Buffer::ModelOutput, n, model_output)?;
         noise.check(n)?;
         let c = &self.config;
@@ -240,8 +310,8 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         self.ring.push();
         let slot = self.ring.range(0);
         #[cfg(feature = "plan")]
-        let names = super::kernel::Names::of(self.x, self.scratch);
-        let (hist, work) = self.scratch.split_at_mut(self.ring.elements());
+        let names = super::kernel::Names::of(x, scratch);
+        let (hist, work) = scratch.split_at_mut(self.ring.elements());
         let data = c.algorithm_type.predicts_data();
         {
             let dst = &mut hist[slot];
@@ -257,13 +327,11 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
                 alpha0,
                 sigma0,
                 tc::<T>(self.table.sigma(i)),
-                self.x,
+                x,
                 model_output,
                 dst,
             );
-            if c.threshold()
-                .output(dst, data, self.x, alpha0, sigma0, work)
-            {
+            if c.threshold().output(dst, data, x, alpha0, sigma0, work) {
                 #[cfg(feature = "plan")]
                 {
                     self.log.nonlinear = true;
@@ -279,7 +347,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
             3
         };
         // diffusers steps `sample.to(torch.float32)` (the conversion above saw the original).
-        for v in self.x.iter_mut() {
+        for v in x.iter_mut() {
             *v = T::c(v.to_f64() as f32 as f64);
         }
         let t = self.table.asl(i + 1);
@@ -309,7 +377,7 @@ impl<'a, T: Real, const M: usize> DPMSolverMultistepScheduler<'a, T, M> {
         #[cfg(feature = "plan")]
         self.log
             .push(names.combine(None, cx, terms, cn, noise.is_some()));
-        combine(self.x, None, cx, terms, cn, &mut noise);
+        combine(x, None, cx, terms, cn, &mut noise);
         if self.lower_order_nums < c.solver_order {
             self.lower_order_nums += 1;
         }

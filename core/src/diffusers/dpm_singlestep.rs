@@ -16,6 +16,7 @@ use crate::history::History;
 use crate::math::Real;
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
+use core::marker::PhantomData;
 
 /// `DPMSolverSinglestepScheduler`'s configuration, by diffusers' names (defaults: diffusers').
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,6 +76,27 @@ impl Default for DPMSolverSinglestepConfig<'_> {
 }
 
 impl DPMSolverSinglestepConfig<'_> {
+    /// This configuration without `trained_betas` (in the table once built): what the
+    /// scheduler stores.
+    pub(crate) fn detached(&self) -> DPMSolverSinglestepConfig<'static> {
+        DPMSolverSinglestepConfig {
+            train: self.train.detached(),
+            solver_order: self.solver_order,
+            prediction_type: self.prediction_type,
+            thresholding: self.thresholding,
+            dynamic_thresholding_ratio: self.dynamic_thresholding_ratio,
+            sample_max_value: self.sample_max_value,
+            algorithm_type: self.algorithm_type,
+            solver_type: self.solver_type,
+            lower_order_final: self.lower_order_final,
+            use_karras_sigmas: self.use_karras_sigmas,
+            final_sigmas_type: self.final_sigmas_type,
+            lambda_min_clipped: self.lambda_min_clipped,
+            flow: self.flow,
+            batch: self.batch,
+        }
+    }
+
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
@@ -180,19 +202,34 @@ fn order_at(
 
 /// diffusers' `DPMSolverSinglestepScheduler` over caller buffers; `MAX_STEPS` bounds the number
 /// of inference steps.
+///
+/// Storage `A` (the table) and `B` (`x`, scratch): borrowed slices by default
+/// ([`new`](Self::new)) or owners of them ([`with_buffers`](Self::with_buffers), handed back by
+/// [`into_buffers`](Self::into_buffers)), as for
+/// [`DPMSolverMultistepScheduler`](super::DPMSolverMultistepScheduler); it keeps no borrow of
+/// its configuration.
 #[derive(Debug)]
-pub struct DPMSolverSinglestepScheduler<'a, T, const MAX_STEPS: usize> {
-    config: DPMSolverSinglestepConfig<'a>,
-    train: TrainSchedule<'a>,
+pub struct DPMSolverSinglestepScheduler<
+    'a,
+    T,
+    const MAX_STEPS: usize,
+    A = &'a mut [f32],
+    B = &'a mut [T],
+> {
+    config: DPMSolverSinglestepConfig<'static>,
+    alphas: A,
+    n_train: usize,
     table: StepTable<MAX_STEPS>,
-    x: &'a mut [T],
-    scratch: &'a mut [T],
+    x: B,
+    scratch: B,
     ring: History,
     step: usize,
     lower_order_final: bool,
     /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
     #[cfg(feature = "plan")]
     log: crate::plan::OpLog<T>,
+    /// The borrow of the default storage, and `T` where no field holds one (without `plan`).
+    borrow: PhantomData<(&'a (), T)>,
 }
 
 impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
@@ -206,6 +243,27 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
+        Self::with_buffers(config, num_inference_steps, table, x, scratch)
+    }
+}
+
+impl<'a, T, const M: usize, A, B> DPMSolverSinglestepScheduler<'a, T, M, A, B>
+where
+    T: Real,
+    A: AsRef<[f32]> + AsMut<[f32]>,
+    B: AsRef<[T]> + AsMut<[T]>,
+{
+    /// [`new`](DPMSolverSinglestepScheduler::new) over buffers of any storage, which the
+    /// scheduler keeps until [`into_buffers`](Self::into_buffers). The configuration's lists
+    /// are read here only.
+    pub fn with_buffers(
+        config: &DPMSolverSinglestepConfig<'_>,
+        num_inference_steps: usize,
+        mut table: A,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
+        let len = x.as_ref().len();
         config.validate()?;
         let n = num_inference_steps;
         if n == 0 {
@@ -213,8 +271,14 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 "num_inference_steps must be at least 1",
             ));
         }
-        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
-        let train = TrainSchedule::new(&config.train, false, table)?;
+        check_buffers(
+            x.as_ref(),
+            scratch.as_ref(),
+            config.batch,
+            config.scratch_len(len),
+        )?;
+        let train = TrainSchedule::new(&config.train, false, table.as_mut())?;
+        let n_train = train.len();
         let mut steps = StepTable::empty();
         let last = last_timestep(&train, config.lambda_min_clipped);
         if last == 0 {
@@ -247,10 +311,11 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         let lower_order_final = config.lower_order_final
             || n % config.solver_order != 0
             || config.final_sigmas_type == FinalSigmasType::Zero;
-        let ring = History::new(config.solver_order, x.len());
+        let ring = History::new(config.solver_order, len);
         Ok(DPMSolverSinglestepScheduler {
-            config: *config,
-            train,
+            config: config.detached(),
+            alphas: table,
+            n_train,
             table: steps,
             x,
             scratch,
@@ -259,6 +324,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
             lower_order_final,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
+            borrow: PhantomData,
         })
     }
 
@@ -272,7 +338,8 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         if i >= len {
             return Err(Error::Finished);
         }
-        let n = self.x.len();
+        let (x, scratch) = (self.x.as_mut(), self.scratch.as_mut());
+        let n = x.len();
         check_input(Buffer::ModelOutput, n, model_output)?;
         noise.check(n)?;
         let c = &self.config;
@@ -280,8 +347,8 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         self.ring.push();
         let slot = self.ring.range(0);
         #[cfg(feature = "plan")]
-        let names = super::kernel::Names::of(self.x, self.scratch);
-        let (hist, rest) = self.scratch.split_at_mut(self.ring.elements());
+        let names = super::kernel::Names::of(x, scratch);
+        let (hist, rest) = scratch.split_at_mut(self.ring.elements());
         let (start, work) = rest.split_at_mut(n);
         let data = c.algorithm_type.predicts_data();
         {
@@ -294,17 +361,8 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 self.log.push(op);
             }
             let raw = tc::<T>(self.table.sigma(i));
-            convert(
-                c.prediction_type,
-                data,
-                al,
-                si,
-                raw,
-                self.x,
-                model_output,
-                dst,
-            );
-            if c.threshold().output(dst, data, self.x, al, si, work) {
+            convert(c.prediction_type, data, al, si, raw, x, model_output, dst);
+            if c.threshold().output(dst, data, x, al, si, work) {
                 #[cfg(feature = "plan")]
                 {
                     self.log.nonlinear = true;
@@ -315,7 +373,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
         let mut order = order_at(c.solver_order, len, self.lower_order_final, zero_final, i);
         order = order.min(self.ring.len()).min(i + 1).max(1);
         if order == 1 {
-            start.copy_from_slice(self.x);
+            start.copy_from_slice(x);
             #[cfg(feature = "plan")]
             {
                 use crate::plan::{Buf, Op};
@@ -335,7 +393,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 #[cfg(feature = "plan")]
                 self.log
                     .push(names.combine(Some(start), tc(cx), &terms, tc(cn), noise.is_some()));
-                combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
+                combine(x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
             2 => {
                 // From s1 (the start) over h = lambda_t - lambda_s1: D0 = m1 (at s1),
@@ -354,7 +412,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 #[cfg(feature = "plan")]
                 self.log
                     .push(names.combine(Some(start), tc(cx), &terms, tc(cn), noise.is_some()));
-                combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
+                combine(x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
             _ => {
                 // From s2 (the start): D0 = m2, D1_0 = (1/r1)(m1 - m2), D1_1 = (1/r0)(m0 - m2).
@@ -385,7 +443,7 @@ impl<'a, T: Real, const M: usize> DPMSolverSinglestepScheduler<'a, T, M> {
                 #[cfg(feature = "plan")]
                 self.log
                     .push(names.combine(Some(start), tc(cx), &terms, tc(cn), noise.is_some()));
-                combine(self.x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
+                combine(x, Some(start), tc(cx), &terms, tc(cn), &mut noise);
             }
         }
         self.step += 1;

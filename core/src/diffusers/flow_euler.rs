@@ -17,6 +17,7 @@ use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::math::{cmath, Real};
 #[cfg(feature = "rng")]
 use crate::rng::NoiseRng;
+use core::marker::PhantomData;
 
 /// `FlowMatchEulerDiscreteScheduler`'s configuration, by diffusers' names (defaults:
 /// diffusers').
@@ -77,6 +78,27 @@ impl Default for FlowMatchEulerDiscreteConfig<'_> {
 }
 
 impl FlowMatchEulerDiscreteConfig<'_> {
+    /// This configuration without `trained_betas` (not used: this class has no betas): what
+    /// the scheduler stores.
+    pub(crate) fn detached(&self) -> FlowMatchEulerDiscreteConfig<'static> {
+        FlowMatchEulerDiscreteConfig {
+            train: self.train.detached(),
+            shift: self.shift,
+            use_dynamic_shifting: self.use_dynamic_shifting,
+            time_shift_type: self.time_shift_type,
+            shift_terminal: self.shift_terminal,
+            invert_sigmas: self.invert_sigmas,
+            use_karras_sigmas: self.use_karras_sigmas,
+            use_exponential_sigmas: self.use_exponential_sigmas,
+            stochastic_sampling: self.stochastic_sampling,
+            base_shift: self.base_shift,
+            max_shift: self.max_shift,
+            base_image_seq_len: self.base_image_seq_len,
+            max_image_seq_len: self.max_image_seq_len,
+            mu: self.mu,
+        }
+    }
+
     /// Scratch elements needed (none).
     pub fn scratch_len(&self, _n: usize) -> usize {
         0
@@ -123,30 +145,50 @@ impl FlowMatchEulerDiscreteConfig<'_> {
 
 /// diffusers' `FlowMatchEulerDiscreteScheduler` over caller buffers; `MAX_STEPS` bounds the
 /// number of inference steps.
+///
+/// `B` is the storage of `x`: a borrowed slice by default ([`new`](Self::new)) or an owner of
+/// one ([`with_buffers`](Self::with_buffers), handed back by [`into_x`](Self::into_x)); it
+/// keeps no borrow of its configuration.
 #[derive(Debug)]
-pub struct FlowMatchEulerDiscreteScheduler<'a, T, const MAX_STEPS: usize> {
-    config: FlowMatchEulerDiscreteConfig<'a>,
+pub struct FlowMatchEulerDiscreteScheduler<'a, T, const MAX_STEPS: usize, B = &'a mut [T]> {
+    config: FlowMatchEulerDiscreteConfig<'static>,
     table: StepTable<MAX_STEPS>,
-    x: &'a mut [T],
+    x: B,
     step: usize,
     /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
     #[cfg(feature = "plan")]
     log: crate::plan::OpLog<T>,
+    /// The borrow of the default storage, and `T` where no field holds one (without `plan`).
+    borrow: PhantomData<(&'a (), T)>,
 }
 
 impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
-    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
-    #[cfg(feature = "plan")]
-    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
-        &self.log
-    }
-
     /// `__init__` plus `set_timesteps(num_inference_steps, mu=config.mu)`; `x` holds the noise
     /// and is sampled in place. No table and no scratch.
     pub fn new(
         config: &FlowMatchEulerDiscreteConfig<'a>,
         num_inference_steps: usize,
         x: &'a mut [T],
+    ) -> Result<Self> {
+        Self::with_buffers(config, num_inference_steps, x)
+    }
+}
+
+impl<'a, T: Real, const M: usize, B: AsRef<[T]> + AsMut<[T]>>
+    FlowMatchEulerDiscreteScheduler<'a, T, M, B>
+{
+    /// What the last `tell` did to the buffers, as coefficients (see [`crate::plan`]).
+    #[cfg(feature = "plan")]
+    pub fn last_ops(&self) -> &crate::plan::OpLog<T> {
+        &self.log
+    }
+
+    /// [`new`](FlowMatchEulerDiscreteScheduler::new) over an `x` of any storage, which the
+    /// scheduler keeps until [`into_x`](Self::into_x).
+    pub fn with_buffers(
+        config: &FlowMatchEulerDiscreteConfig<'_>,
+        num_inference_steps: usize,
+        x: B,
     ) -> Result<Self> {
         config.validate()?;
         let n = num_inference_steps;
@@ -160,16 +202,23 @@ impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
                 "more inference steps than the MAX_STEPS capacity",
             ));
         }
-        check_buffers(x, &[], 1, 0)?;
+        check_buffers(x.as_ref(), &[], 1, 0)?;
         let table = sigmas::<M>(config, n)?;
         Ok(FlowMatchEulerDiscreteScheduler {
-            config: *config,
+            config: config.detached(),
             table,
             x,
             step: 0,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
+            borrow: PhantomData,
         })
+    }
+
+    /// Ends the scheduler and hands back `x` (the result once [`ask`](Self::ask) returns
+    /// `None`).
+    pub fn into_x(self) -> B {
+        self.x
     }
 
     // ask (run the network at `x` with the float timestep `time`; `timestep` is its integer
@@ -223,7 +272,7 @@ impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
         if i >= self.table.len() {
             return Err(Error::Finished);
         }
-        let n = self.x.len();
+        let n = self.x.as_ref().len();
         check_input(Buffer::ModelOutput, n, v)?;
         noise.check(n)?;
         let (s, s_next) = (self.table.sigma(i), self.table.sigma(i + 1));
@@ -249,13 +298,13 @@ impl<'a, T: Real, const M: usize> FlowMatchEulerDiscreteScheduler<'a, T, M> {
         }
         if noise.is_some() {
             let (s, s_next) = (T::c(s as f64), T::c(s_next as f64));
-            for (j, (x, &v)) in self.x.iter_mut().zip(v).enumerate() {
+            for (j, (x, &v)) in self.x.as_mut().iter_mut().zip(v).enumerate() {
                 let x0 = f32r(*x) - s * v;
                 *x = (T::ONE - s_next) * x0 + s_next * noise.at(j);
             }
         } else {
             let dt = T::c(s_next as f64 - s as f64);
-            for (x, &v) in self.x.iter_mut().zip(v) {
+            for (x, &v) in self.x.as_mut().iter_mut().zip(v) {
                 *x = f32r(*x) + dt * v;
             }
         }

@@ -39,6 +39,15 @@
 //! timesteps and sigmas live inline in a `MAX_STEPS`-sized array (const generic). Nothing
 //! allocates. See `core/DIFFUSERS.md` for how a `scheduler_config.json` maps onto these types.
 //!
+//! Owned or borrowed: each scheduler (and [`Scheduler`]) is generic over the storage of its
+//! table (`A`) and of `x` and the scratch (`B`), borrowed `&mut` slices by default (`new`).
+//! `with_buffers` takes any owner of a slice (`Vec`, `Box<[_]>`, arrays) and `into_buffers` /
+//! `into_x` hand it back. A scheduler keeps no borrow of its configuration (`trained_betas`
+//! is read into the table, UniPC's `disable_corrector` kept as a mask over the steps), so one
+//! over owned buffers borrows nothing: `Scheduler<'static, f32, N, Vec<f32>, Vec<f32>>` from a
+//! configuration whose lists are dropped afterwards. A caller that keeps a configuration
+//! itself can hold an `OwnedSchedulerConfig` (feature `alloc`), which owns its lists.
+//!
 //! What is this layer's own: the float32 step kernels (one file per scheduler, their shared
 //! pieces in `kernel.rs`), the training tables (`train.rs`) and the timestep rules
 //! (`timesteps.rs`, `flow.rs`), which match diffusers' float32 arithmetic, and the config
@@ -49,22 +58,41 @@
 //! front end every scheduler shares (`threshold.rs`).
 
 /// `ask`, the accessors and the finiteness check every scheduler shares (fields `step`,
-/// `table`, `x`); with no argument also `alphas_cumprod` (field `train`), which
-/// `FlowMatchEulerDiscreteScheduler` (no betas) leaves out.
+/// `table`, `x` of storage `B`); with no argument also `alphas_cumprod` and `into_buffers`
+/// (fields `alphas` of storage `A`, `n_train`, `scratch`), which
+/// `FlowMatchEulerDiscreteScheduler` (no betas, no scratch) leaves out.
 macro_rules! scheduler_front {
     () => {
         scheduler_front!(no_train);
 
         /// `alphas_cumprod` (float32, as diffusers holds it).
         pub fn alphas_cumprod(&self) -> &[f32] {
-            self.train.alphas_cumprod()
+            self.train().alphas_cumprod()
+        }
+
+        /// The training schedule computed into the table at construction.
+        fn train(&self) -> TrainSchedule<'_> {
+            TrainSchedule::stored(self.alphas.as_ref(), self.n_train)
+        }
+
+        /// Ends the scheduler and hands back its buffers `(table, x, scratch)`: `table` holds
+        /// `alphas_cumprod`, `x` the sample (the result once [`ask`](Self::ask) returns
+        /// `None`).
+        pub fn into_buffers(self) -> (A, B, B) {
+            (self.alphas, self.x, self.scratch)
+        }
+
+        /// Ends the scheduler and hands back `x` (the result once [`ask`](Self::ask) returns
+        /// `None`).
+        pub fn into_x(self) -> B {
+            self.x
         }
     };
     (no_train) => {
         /// The next evaluation, or `None` when sampling is done.
         pub fn ask(&self) -> Option<Request<'_, T>> {
             (self.step < self.table.len()).then(|| Request {
-                x: &*self.x,
+                x: self.x.as_ref(),
                 timestep: self.table.timesteps()[self.step],
                 time: self.table.times()[self.step],
                 step_index: self.step,
@@ -73,7 +101,7 @@ macro_rules! scheduler_front {
 
         /// The current sample (the result once [`ask`](Self::ask) returns `None`).
         pub fn x(&self) -> &[T] {
-            self.x
+            self.x.as_ref()
         }
 
         /// The integer timesteps (`scheduler.timesteps`).
@@ -117,7 +145,7 @@ macro_rules! scheduler_front {
         /// After a step from finite model outputs: a non-finite `x` is the scheduler's own
         /// overflow, reported as [`Error::Diverged`](crate::Error::Diverged); the run ends.
         fn check_step(&mut self) -> Result<()> {
-            if T::all_finite(self.x) {
+            if T::all_finite(self.x.as_ref()) {
                 return Ok(());
             }
             let evaluation = self.step;
@@ -188,6 +216,8 @@ mod unipc;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "alloc")]
+pub use config::OwnedSchedulerConfig;
 pub use config::{ConfigValue, KeyUse, SchedulerClass, SchedulerConfig};
 pub use ddim::{DDIMConfig, DDIMScheduler};
 pub use dpm_multistep::{DPMSolverMultistepConfig, DPMSolverMultistepScheduler};

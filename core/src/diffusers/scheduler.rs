@@ -13,18 +13,26 @@ use crate::math::Real;
 use crate::rng::NoiseRng;
 
 /// One of the five diffusers schedulers.
+///
+/// `A` is the storage of the `alphas_cumprod` table, `B` that of `x` and the scratch buffer:
+/// borrowed slices by default ([`new`](Self::new): no allocation), or owners of them such as
+/// `Vec` ([`with_buffers`](Self::with_buffers); the result comes back by
+/// [`into_x`](Self::into_x)). No variant keeps a borrow of the configuration, so with owned `A`
+/// and `B` the scheduler borrows nothing (`Scheduler<'static, f32, N, Vec<f32>, Vec<f32>>`
+/// from a short-lived [`SchedulerConfig`]).
 #[derive(Debug)]
-pub enum Scheduler<'a, T, const MAX_STEPS: usize> {
+pub enum Scheduler<'a, T, const MAX_STEPS: usize, A = &'a mut [f32], B = &'a mut [T]> {
     /// `DPMSolverMultistepScheduler`.
-    DPMSolverMultistep(DPMSolverMultistepScheduler<'a, T, MAX_STEPS>),
+    DPMSolverMultistep(DPMSolverMultistepScheduler<'a, T, MAX_STEPS, A, B>),
     /// `DPMSolverSinglestepScheduler`.
-    DPMSolverSinglestep(DPMSolverSinglestepScheduler<'a, T, MAX_STEPS>),
+    DPMSolverSinglestep(DPMSolverSinglestepScheduler<'a, T, MAX_STEPS, A, B>),
     /// `UniPCMultistepScheduler`.
-    UniPCMultistep(UniPCMultistepScheduler<'a, T, MAX_STEPS>),
+    UniPCMultistep(UniPCMultistepScheduler<'a, T, MAX_STEPS, A, B>),
     /// `DDIMScheduler`.
-    DDIM(DDIMScheduler<'a, T, MAX_STEPS>),
-    /// `FlowMatchEulerDiscreteScheduler`.
-    FlowMatchEulerDiscrete(FlowMatchEulerDiscreteScheduler<'a, T, MAX_STEPS>),
+    DDIM(DDIMScheduler<'a, T, MAX_STEPS, A, B>),
+    /// `FlowMatchEulerDiscreteScheduler` (no table and no scratch: those buffers are dropped
+    /// at construction).
+    FlowMatchEulerDiscrete(FlowMatchEulerDiscreteScheduler<'a, T, MAX_STEPS, B>),
 }
 
 /// Forwards `$call` to whichever scheduler `$s` holds.
@@ -51,25 +59,52 @@ impl<'a, T: Real, const M: usize> Scheduler<'a, T, M> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
+        Self::with_buffers(config, num_inference_steps, table, x, scratch)
+    }
+}
+
+impl<'a, T, const M: usize, A, B> Scheduler<'a, T, M, A, B>
+where
+    T: Real,
+    A: AsRef<[f32]> + AsMut<[f32]>,
+    B: AsRef<[T]> + AsMut<[T]>,
+{
+    /// [`new`](Scheduler::new) over buffers of any storage (`Vec`, boxed slices, arrays...),
+    /// which the scheduler keeps; the configuration (its lists included) is read here only.
+    pub fn with_buffers(
+        config: &SchedulerConfig<'_>,
+        num_inference_steps: usize,
+        table: A,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
         let n = num_inference_steps;
         Ok(match config {
             SchedulerConfig::DPMSolverMultistep(c) => Scheduler::DPMSolverMultistep(
-                DPMSolverMultistepScheduler::new(c, n, table, x, scratch)?,
+                DPMSolverMultistepScheduler::with_buffers(c, n, table, x, scratch)?,
             ),
             SchedulerConfig::DPMSolverSinglestep(c) => Scheduler::DPMSolverSinglestep(
-                DPMSolverSinglestepScheduler::new(c, n, table, x, scratch)?,
+                DPMSolverSinglestepScheduler::with_buffers(c, n, table, x, scratch)?,
             ),
-            SchedulerConfig::UniPCMultistep(c) => {
-                Scheduler::UniPCMultistep(UniPCMultistepScheduler::new(c, n, table, x, scratch)?)
-            }
+            SchedulerConfig::UniPCMultistep(c) => Scheduler::UniPCMultistep(
+                UniPCMultistepScheduler::with_buffers(c, n, table, x, scratch)?,
+            ),
             SchedulerConfig::DDIM(c) => {
-                Scheduler::DDIM(DDIMScheduler::new(c, n, table, x, scratch)?)
+                Scheduler::DDIM(DDIMScheduler::with_buffers(c, n, table, x, scratch)?)
             }
             SchedulerConfig::FlowMatchEulerDiscrete(c) => {
                 let _ = (table, scratch); // no alphas_cumprod, no history
-                Scheduler::FlowMatchEulerDiscrete(FlowMatchEulerDiscreteScheduler::new(c, n, x)?)
+                Scheduler::FlowMatchEulerDiscrete(FlowMatchEulerDiscreteScheduler::with_buffers(
+                    c, n, x,
+                )?)
             }
         })
+    }
+
+    /// Ends the scheduler and hands back `x` (the result once [`ask`](Self::ask) returns
+    /// `None`).
+    pub fn into_x(self) -> B {
+        each!(self, s => s.into_x())
     }
 
     /// The next evaluation, or `None` when sampling is done.

@@ -47,6 +47,26 @@ impl Default for TrainConfig<'_> {
     }
 }
 
+impl TrainConfig<'_> {
+    /// This configuration without the `trained_betas` list (an empty `Trained` list marks that
+    /// there was one): what a scheduler keeps once the betas are in its table, so that it
+    /// borrows nothing from the configuration.
+    pub(crate) fn detached(&self) -> TrainConfig<'static> {
+        TrainConfig {
+            beta_schedule: match self.beta_schedule {
+                BetaSchedule::Linear => BetaSchedule::Linear,
+                BetaSchedule::ScaledLinear => BetaSchedule::ScaledLinear,
+                BetaSchedule::SquaredcosCapV2 => BetaSchedule::SquaredcosCapV2,
+                BetaSchedule::Trained(_) => BetaSchedule::Trained(&[]),
+            },
+            num_train_timesteps: self.num_train_timesteps,
+            beta_start: self.beta_start,
+            beta_end: self.beta_end,
+            rescale_betas_zero_snr: self.rescale_betas_zero_snr,
+        }
+    }
+}
+
 /// `alphas_cumprod` in caller storage, exactly as diffusers holds it (float32).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainSchedule<'a> {
@@ -145,6 +165,14 @@ impl<'a> TrainSchedule<'a> {
         Ok(TrainSchedule {
             alphas_cumprod: &storage[..n],
         })
+    }
+
+    /// The schedule [`new`](Self::new) computed into `storage` earlier: its first `n` values
+    /// (fewer if `storage` is shorter).
+    pub(crate) fn stored(storage: &'a [f32], n: usize) -> Self {
+        TrainSchedule {
+            alphas_cumprod: &storage[..n.min(storage.len())],
+        }
     }
 
     /// `alphas_cumprod` (float32, `num_train_timesteps` values).

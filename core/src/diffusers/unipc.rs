@@ -15,6 +15,7 @@ use super::{FinalSigmasType, PredictionType, Request, TimestepSpacing, UniPCSolv
 use crate::error::{check_buffers, check_input, Buffer, Error, Result};
 use crate::history::History;
 use crate::math::Real;
+use core::marker::PhantomData;
 
 /// The highest `solver_order` supported.
 pub const UNIPC_MAX_ORDER: usize = 4;
@@ -82,6 +83,29 @@ impl Default for UniPCMultistepConfig<'_> {
 }
 
 impl UniPCMultistepConfig<'_> {
+    /// This configuration without its lists (`trained_betas`, in the table once built, and
+    /// `disable_corrector`, kept by the scheduler as a mask): what the scheduler stores.
+    pub(crate) fn detached(&self) -> UniPCMultistepConfig<'static> {
+        UniPCMultistepConfig {
+            train: self.train.detached(),
+            solver_order: self.solver_order,
+            prediction_type: self.prediction_type,
+            thresholding: self.thresholding,
+            dynamic_thresholding_ratio: self.dynamic_thresholding_ratio,
+            sample_max_value: self.sample_max_value,
+            predict_x0: self.predict_x0,
+            solver_type: self.solver_type,
+            lower_order_final: self.lower_order_final,
+            disable_corrector: &[],
+            use_karras_sigmas: self.use_karras_sigmas,
+            timestep_spacing: self.timestep_spacing,
+            steps_offset: self.steps_offset,
+            final_sigmas_type: self.final_sigmas_type,
+            flow: self.flow,
+            batch: self.batch,
+        }
+    }
+
     /// Scratch elements needed for a sample of `n` elements (the thresholding row only with
     /// `thresholding`).
     pub fn scratch_len(&self, n: usize) -> usize {
@@ -103,13 +127,28 @@ impl UniPCMultistepConfig<'_> {
 
 /// diffusers' `UniPCMultistepScheduler` over caller buffers; `MAX_STEPS` bounds the number of
 /// inference steps.
+///
+/// Storage `A` (the table) and `B` (`x`, scratch): borrowed slices by default
+/// ([`new`](Self::new)) or owners of them ([`with_buffers`](Self::with_buffers), handed back by
+/// [`into_buffers`](Self::into_buffers)), as for
+/// [`DPMSolverMultistepScheduler`](super::DPMSolverMultistepScheduler); it keeps no borrow of
+/// its configuration.
 #[derive(Debug)]
-pub struct UniPCMultistepScheduler<'a, T, const MAX_STEPS: usize> {
-    config: UniPCMultistepConfig<'a>,
-    train: TrainSchedule<'a>,
+pub struct UniPCMultistepScheduler<
+    'a,
+    T,
+    const MAX_STEPS: usize,
+    A = &'a mut [f32],
+    B = &'a mut [T],
+> {
+    config: UniPCMultistepConfig<'static>,
+    /// `disable_corrector` as a mask over the steps (an index past them never applies).
+    corrector_off: [bool; MAX_STEPS],
+    alphas: A,
+    n_train: usize,
     table: StepTable<MAX_STEPS>,
-    x: &'a mut [T],
-    scratch: &'a mut [T],
+    x: B,
+    scratch: B,
     ring: History,
     step: usize,
     lower_order_nums: usize,
@@ -118,6 +157,8 @@ pub struct UniPCMultistepScheduler<'a, T, const MAX_STEPS: usize> {
     /// The operations of the last `tell`, as coefficients (see [`crate::plan`]).
     #[cfg(feature = "plan")]
     log: crate::plan::OpLog<T>,
+    /// The borrow of the default storage, and `T` where no field holds one (without `plan`).
+    borrow: PhantomData<(&'a (), T)>,
 }
 
 impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
@@ -131,6 +172,27 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         x: &'a mut [T],
         scratch: &'a mut [T],
     ) -> Result<Self> {
+        Self::with_buffers(config, num_inference_steps, table, x, scratch)
+    }
+}
+
+impl<'a, T, const M: usize, A, B> UniPCMultistepScheduler<'a, T, M, A, B>
+where
+    T: Real,
+    A: AsRef<[f32]> + AsMut<[f32]>,
+    B: AsRef<[T]> + AsMut<[T]>,
+{
+    /// [`new`](UniPCMultistepScheduler::new) over buffers of any storage, which the
+    /// scheduler keeps until [`into_buffers`](Self::into_buffers). The configuration's lists
+    /// are read here only.
+    pub fn with_buffers(
+        config: &UniPCMultistepConfig<'_>,
+        num_inference_steps: usize,
+        mut table: A,
+        x: B,
+        scratch: B,
+    ) -> Result<Self> {
+        let len = x.as_ref().len();
         if !(1..=UNIPC_MAX_ORDER).contains(&config.solver_order) {
             return Err(Error::InvalidConfig("UniPC solver_order must lie in 1..=4"));
         }
@@ -149,9 +211,15 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 "num_inference_steps must be at least 1",
             ));
         }
-        check_buffers(x, scratch, config.batch, config.scratch_len(x.len()))?;
+        check_buffers(
+            x.as_ref(),
+            scratch.as_ref(),
+            config.batch,
+            config.scratch_len(len),
+        )?;
         check_final_step(config, n)?;
-        let train = TrainSchedule::new(&config.train, true, table)?;
+        let train = TrainSchedule::new(&config.train, true, table.as_mut())?;
+        let n_train = train.len();
         let mut steps = StepTable::empty();
         if config.use_karras_sigmas {
             steps.karras(&train, n, true)?;
@@ -174,10 +242,18 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             ));
         }
         steps.check_range(train.len())?;
-        let ring = History::new(config.solver_order + 1, x.len());
+        let ring = History::new(config.solver_order + 1, len);
+        let mut corrector_off = [false; M];
+        for &i in config.disable_corrector {
+            if let Some(off) = corrector_off.get_mut(i) {
+                *off = true;
+            }
+        }
         Ok(UniPCMultistepScheduler {
-            config: *config,
-            train,
+            config: config.detached(),
+            corrector_off,
+            alphas: table,
+            n_train,
             table: steps,
             x,
             scratch,
@@ -188,6 +264,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             has_last: false,
             #[cfg(feature = "plan")]
             log: crate::plan::OpLog::default(),
+            borrow: PhantomData,
         })
     }
 
@@ -201,10 +278,10 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         if i >= len {
             return Err(Error::Finished);
         }
-        let n = self.x.len();
+        let n = self.x.as_ref().len();
         check_input(Buffer::ModelOutput, n, model_output)?;
         let c = self.config;
-        let use_corrector = i > 0 && !c.disable_corrector.contains(&(i - 1)) && self.has_last;
+        let use_corrector = i > 0 && !self.corrector_off[i - 1] && self.has_last;
         let s_now = self.table.asl(i);
         // Everything that can fail comes before the first change of state, so a call that
         // returns an error leaves the scheduler as it was (a retry cannot see a half-made step,
@@ -240,9 +317,10 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         )?;
         self.ring.push();
         let slot = self.ring.range(0);
+        let (x, scratch) = (self.x.as_mut(), self.scratch.as_mut());
         #[cfg(feature = "plan")]
-        let names = super::kernel::Names::of(self.x, self.scratch);
-        let (hist, rest) = self.scratch.split_at_mut(self.ring.elements());
+        let names = super::kernel::Names::of(x, scratch);
+        let (hist, rest) = scratch.split_at_mut(self.ring.elements());
         let (last, work) = rest.split_at_mut(n);
         {
             let dst = &mut hist[slot];
@@ -259,7 +337,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
                 al,
                 si,
                 tc::<T>(self.table.sigma(i)),
-                self.x,
+                x,
                 model_output,
                 dst,
             );
@@ -293,10 +371,10 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
             #[cfg(feature = "plan")]
             self.log
                 .push(names.combine(Some(&*last), tc(st.cx), terms, T::ZERO, false));
-            combine(self.x, Some(&*last), tc(st.cx), terms, T::ZERO, &mut none);
+            combine(x, Some(&*last), tc(st.cx), terms, T::ZERO, &mut none);
         }
         self.this_order = this_order;
-        last.copy_from_slice(self.x);
+        last.copy_from_slice(x);
         #[cfg(feature = "plan")]
         {
             use crate::plan::{Buf, Op};
@@ -320,7 +398,7 @@ impl<'a, T: Real, const M: usize> UniPCMultistepScheduler<'a, T, M> {
         #[cfg(feature = "plan")]
         self.log
             .push(names.combine(None, tc(st.cx), &terms[..order], T::ZERO, false));
-        combine(self.x, None, tc(st.cx), &terms[..order], T::ZERO, &mut none);
+        combine(x, None, tc(st.cx), &terms[..order], T::ZERO, &mut none);
 
         if self.lower_order_nums < c.solver_order {
             self.lower_order_nums += 1;

@@ -50,6 +50,8 @@
 //! in `flow_keys.rs`.
 
 mod flow_keys;
+#[cfg(feature = "alloc")]
+mod owned;
 mod values;
 
 use super::{
@@ -59,6 +61,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 use flow_keys::set_flow_key;
+#[cfg(feature = "alloc")]
+pub use owned::OwnedSchedulerConfig;
 use values::{
     algorithm_type, beta_schedule, boolean, count, dpm_solver_type, final_sigmas_type, indices,
     integer, number, prediction_type, timestep_spacing, unipc_solver_type,

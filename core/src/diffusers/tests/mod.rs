@@ -7,6 +7,7 @@
 extern crate std;
 
 mod mixture;
+mod owned;
 #[cfg(feature = "rng")]
 mod sde;
 
