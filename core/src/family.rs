@@ -119,7 +119,11 @@ impl<T: Real + 'static> Solver<T> {
             _ => config,
         };
         let s = Sampler::with_buffers(schedule, inner, x, scratch)?.into_owned_lists();
-        Ok(Solver::new(Kind::Dpm(Box::new(s)), guidance, config.prediction))
+        Ok(Solver::new(
+            Kind::Dpm(Box::new(s)),
+            guidance,
+            config.prediction,
+        ))
     }
 
     /// The diffusers scheduler `config` with `steps` inference steps, starting from `x`
@@ -167,7 +171,11 @@ impl<T: Real + 'static> Solver<T> {
             None => Guidance::None,
         };
         let prediction = prediction_of(config.prediction_type());
-        Ok(Solver::new(Kind::Diffusers(Box::new(run)), guidance, prediction))
+        Ok(Solver::new(
+            Kind::Diffusers(Box::new(run)),
+            guidance,
+            prediction,
+        ))
     }
 
     fn new(kind: Kind<T>, guidance: Guidance<T>, prediction: Prediction) -> Self {
@@ -186,7 +194,11 @@ impl<T: Real> Solver<T> {
     /// Turns the `x_0` preview of each evaluation on or off (off by default: it costs one
     /// pass over `x` per evaluation).
     pub fn set_preview(&mut self, on: bool) {
-        self.preview = if on { vec![T::ZERO; self.x().len()] } else { Vec::new() };
+        self.preview = if on {
+            vec![T::ZERO; self.x().len()]
+        } else {
+            Vec::new()
+        };
         self.previewed = false;
     }
 
@@ -199,18 +211,7 @@ impl<T: Real> Solver<T> {
     /// The pending evaluation, or `None` when sampling is finished (the result is in
     /// [`x`](Self::x)).
     pub fn ask(&self) -> Option<Request<'_, T>> {
-        match &self.kind {
-            Kind::Dpm(s) => s.ask().map(|r| Request {
-                x: r.x,
-                t_model: r.t_model,
-                t: r.t,
-                alpha: r.alpha,
-                sigma: r.sigma,
-                index: r.index,
-                timestep: None,
-            }),
-            Kind::Diffusers(d) => d.ask(),
-        }
+        self.kind.ask()
     }
 
     /// The network output at the pending request (unguided). Returns the report of the step
@@ -232,7 +233,11 @@ impl<T: Real> Solver<T> {
         self.receive(Answer::Classifier(output, grad), "tell_classifier")
     }
 
-    fn receive(&mut self, answer: Answer<'_, T>, called: &'static str) -> Result<Option<StepReport<T>>> {
+    fn receive(
+        &mut self,
+        answer: Answer<'_, T>,
+        called: &'static str,
+    ) -> Result<Option<StepReport<T>>> {
         let configured = match (&self.kind, self.guidance) {
             (Kind::Diffusers(_), _) if matches!(answer, Answer::Classifier(..)) => {
                 "a diffusers scheduler (no classifier guidance)"
@@ -240,7 +245,8 @@ impl<T: Real> Solver<T> {
             (_, g) => g.name(),
         };
         let scale = match (self.guidance, answer) {
-            (Guidance::None, Answer::Plain(_)) | (Guidance::Classifier { .. }, Answer::Classifier(..)) => None,
+            (Guidance::None, Answer::Plain(_))
+            | (Guidance::Classifier { .. }, Answer::Classifier(..)) => None,
             (Guidance::ClassifierFree { scale }, Answer::Cfg(..)) => Some(scale),
             _ => return Err(Error::GuidanceMismatch { configured, called }),
         };
@@ -260,7 +266,11 @@ impl<T: Real> Solver<T> {
                 check_input(Buffer::ModelOutput, n, cond)?;
                 check_input(Buffer::Unconditional, n, uncond)?;
                 guided.clear();
-                guided.extend(cond.iter().zip(uncond).map(|(&c, &u)| classifier_free(c, u, s)));
+                guided.extend(
+                    cond.iter()
+                        .zip(uncond)
+                        .map(|(&c, &u)| classifier_free(c, u, s)),
+                );
                 guided
             }
             (Answer::Plain(o), _) | (Answer::Classifier(o, _), _) | (Answer::Cfg(o, _), None) => o,
@@ -347,7 +357,7 @@ impl<T: Real> Solver<T> {
 
     /// The DPM-Solver sampler, or `None` for a diffusers scheduler. Its configuration has no
     /// classifier-free guidance (combined before it); [`config`](Self::config) has it.
-    pub fn dpm(&self) -> Option<&OwnedSampler<T>> {
+    pub fn sampler(&self) -> Option<&OwnedSampler<T>> {
         match &self.kind {
             Kind::Dpm(s) => Some(s),
             Kind::Diffusers(_) => None,
@@ -357,7 +367,7 @@ impl<T: Real> Solver<T> {
     /// The DPM-Solver configuration as given (guidance included), or `None` for a diffusers
     /// scheduler.
     pub fn config(&self) -> Option<Config<'_, T>> {
-        self.dpm().map(|s| Config {
+        self.sampler().map(|s| Config {
             guidance: self.guidance,
             ..s.config()
         })
@@ -368,6 +378,23 @@ impl<T: Real> Solver<T> {
         match &self.kind {
             Kind::Dpm(_) => None,
             Kind::Diffusers(d) => Some(&d.scheduler),
+        }
+    }
+}
+
+impl<T: Real> Kind<T> {
+    fn ask(&self) -> Option<Request<'_, T>> {
+        match self {
+            Kind::Dpm(s) => s.ask().map(|r| Request {
+                x: r.x,
+                t_model: r.t_model,
+                t: r.t,
+                alpha: r.alpha,
+                sigma: r.sigma,
+                index: r.index,
+                timestep: None,
+            }),
+            Kind::Diffusers(d) => d.ask(),
         }
     }
 }
@@ -505,9 +532,8 @@ mod tests {
                         steps: 5,
                         spacing,
                         batch: 2,
-                        guidance: scale.map_or(Guidance::None, |s| Guidance::ClassifierFree {
-                            scale: s,
-                        }),
+                        guidance: scale
+                            .map_or(Guidance::None, |s| Guidance::ClassifierFree { scale: s }),
                         ..Config::default()
                     };
                     let mut t1 = vec![0.0f32; 1000];
@@ -661,7 +687,10 @@ mod tests {
         let mut d = Solver::diffusers(&c, 3, noise(), 1, None, 0, 0).unwrap();
         assert!(matches!(
             d.tell_classifier(&out, &out),
-            Err(Error::GuidanceMismatch { called: "tell_classifier", .. })
+            Err(Error::GuidanceMismatch {
+                called: "tell_classifier",
+                ..
+            })
         ));
         assert!(Solver::diffusers(&c, 3, noise(), 1, Some(f32::NAN), 0, 0).is_err());
     }

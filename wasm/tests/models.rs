@@ -123,7 +123,7 @@ fn every_form_evaluates_as_onnxruntime_does() {
     );
 }
 
-fn scheduler_opts(cfg: &SchedulerJson, batch: usize, steps: usize) -> GenerateOptions {
+fn scheduler_opts(cfg: &SchedulerJson, batch: usize, steps: usize) -> GenerateOptions<'_> {
     // The config borrows `cfg`; the options need 'static: a test may leak it.
     let leaked: &'static SchedulerJson = Box::leak(Box::new(cfg.clone()));
     let (sc, _) = leaked.config(None).unwrap();

@@ -59,7 +59,7 @@ fn class_accuracy(clf: &mut Classifier, gen: &Generation) -> (f64, Vec<usize>) {
     (hits as f64 / gen.batch as f64, pred)
 }
 
-fn opts(seed: u64, batch: usize) -> GenerateOptions {
+fn opts(seed: u64, batch: usize) -> GenerateOptions<'static> {
     GenerateOptions {
         seed,
         batch,

@@ -325,22 +325,49 @@ pub fn sampler_plan<T: Real>(
 /// The plan of a diffusers [`Scheduler`](crate::diffusers::Scheduler) run with
 /// `num_inference_steps`; `guidance_scale` (`Some`) prepends the classifier-free combination
 /// `Output = uncond + s (cond - uncond)` to every step, as a pipeline does before `step`.
-/// `t_model` is the integer timestep. Refuses thresholding.
+/// `t_model` is the integer timestep. Refuses thresholding. `table` receives
+/// `alphas_cumprod` (`num_train_timesteps` elements); [`scheduler_plan_of`] plans a scheduler
+/// built over other storage.
 pub fn scheduler_plan<T: Real, const MAX_STEPS: usize>(
     config: &crate::diffusers::SchedulerConfig<'_>,
     num_inference_steps: usize,
     table: &mut [f32],
     guidance_scale: Option<T>,
-    mut emit: impl FnMut(&Step<'_, T>),
+    emit: impl FnMut(&Step<'_, T>),
 ) -> Result<PlanInfo> {
-    use crate::diffusers::Scheduler;
     let mut config = *config;
     config.set_batch(1);
     let mut x = [T::ZERO; 1];
     let mut scratch = [T::ZERO; 16];
+    let s = crate::diffusers::Scheduler::<T, MAX_STEPS>::new(
+        &config,
+        num_inference_steps,
+        table,
+        &mut x,
+        &mut scratch,
+    )?;
+    scheduler_plan_of(s, guidance_scale, emit)
+}
+
+/// [`scheduler_plan`] of a scheduler the caller built, over any storage (e.g. the `Vec`s of
+/// [`family::OwnedScheduler`](crate::family::OwnedScheduler), so that a program using both
+/// compiles the scheduler once), at batch 1 on a one-element `x`, before its first step.
+pub fn scheduler_plan_of<T, const MAX_STEPS: usize, A, B>(
+    mut s: crate::diffusers::Scheduler<'_, T, MAX_STEPS, A, B>,
+    guidance_scale: Option<T>,
+    mut emit: impl FnMut(&Step<'_, T>),
+) -> Result<PlanInfo>
+where
+    T: Real,
+    A: AsRef<[f32]> + AsMut<[f32]>,
+    B: AsRef<[T]> + AsMut<[T]>,
+{
     let zero = [T::ZERO; 1];
-    let mut s =
-        Scheduler::<T, MAX_STEPS>::new(&config, num_inference_steps, table, &mut x, &mut scratch)?;
+    if s.x().len() != 1 {
+        return Err(Error::InvalidConfig(
+            "a scheduler plan runs on a one-element x",
+        ));
+    }
     let mut info = PlanInfo::default();
     let mut ops = [Op::new(Buf::X); MAX_OPS + 1];
     while let Some(req) = s.ask() {

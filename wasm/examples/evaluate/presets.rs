@@ -55,7 +55,11 @@ impl Solver {
     }
 
     /// Generation options for this solver at `steps`.
-    pub fn options(&self, steps: usize, base: &GenerateOptions) -> GenerateOptions {
+    pub fn options(
+        &self,
+        steps: usize,
+        base: &GenerateOptions<'static>,
+    ) -> GenerateOptions<'static> {
         GenerateOptions {
             solver: Config {
                 algorithm: self.algorithm,

@@ -7,7 +7,7 @@ use super::error::{opt_err, Result};
 use super::js::{numbers, Opts};
 use super::limits;
 use dpm_solver::diffusers::{ConfigValue, KeyUse, OwnedSchedulerConfig, SchedulerClass};
-use dpm_solver::family::{Solver, MAX_SCHEDULER_STEPS as MAX_STEPS};
+use dpm_solver::family::{OwnedScheduler, Solver, MAX_SCHEDULER_STEPS as MAX_STEPS};
 use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -29,7 +29,6 @@ pub(crate) struct DiffusersSampler {
     class: SchedulerClass,
     ignored: Vec<String>,
     config: OwnedSchedulerConfig,
-    batch: usize,
     mu: Option<f64>,
     cfg_scale: Option<f32>,
     steps: usize,
@@ -230,7 +229,6 @@ impl DiffusersSampler {
             class,
             ignored,
             config: owned,
-            batch,
             mu,
             cfg_scale,
             steps,
@@ -238,21 +236,22 @@ impl DiffusersSampler {
         Ok((run, info))
     }
 
-    /// The run's plan (see `dpm_solver::plan::scheduler_plan`), guidance folded in.
+    /// The run's plan (see `dpm_solver::plan::scheduler_plan_of`), guidance folded in; the
+    /// scheduler it runs is the owned one of the `Sampler`'s own run (compiled once).
     pub fn plan(
         &self,
         emit: impl FnMut(&dpm_solver::plan::Step<'_, f32>),
     ) -> Result<dpm_solver::plan::PlanInfo> {
         let mut cfg = self.config.view();
-        cfg.set_batch(self.batch);
+        cfg.set_batch(1);
         if self.mu.is_some() {
             cfg.set_mu(self.mu);
         }
-        let mut table = vec![0.0f32; cfg.train().num_train_timesteps];
-        Ok(dpm_solver::plan::scheduler_plan::<f32, MAX_STEPS>(
-            &cfg,
-            self.steps,
-            &mut table,
+        let table = vec![0.0f32; cfg.train().num_train_timesteps];
+        let scratch = vec![0.0f32; cfg.checked_scratch_len(1)?];
+        let s = OwnedScheduler::with_buffers(&cfg, self.steps, table, vec![0.0f32], scratch)?;
+        Ok(dpm_solver::plan::scheduler_plan_of(
+            s,
             self.cfg_scale,
             emit,
         )?)

@@ -5,13 +5,13 @@
 use super::diffusers::scheduler_config;
 use super::error::{opt_err, Error, Result};
 use super::js::{core_options, keep_in, list_slots, option_error, set, Opts};
-use dpm_solver::diffusers::OwnedSchedulerConfig;
 use super::metadata::metadata_js;
 use super::sampler::report_js;
 use crate::pipeline::{
     Conditioning, ControlFlow, GenerateOptions, Generation, Pipeline, PipelineError, Progress,
 };
 use core::sync::atomic::{AtomicU32, Ordering};
+use dpm_solver::diffusers::OwnedSchedulerConfig;
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -213,7 +213,9 @@ pub(super) fn generate_options<'b>(
             }
         }
     }
-    core_options(&obj, &mut solver, GENERATE_KEYS, &mut |v| keep_in(&mut free, v))?;
+    core_options(&obj, &mut solver, GENERATE_KEYS, &mut |v| {
+        keep_in(&mut free, v)
+    })?;
     g.solver = solver.config().map_err(|e| option_error(&e, &[]))?;
     if let Some((cfg, _ignored)) = scheduler_config(o)? {
         if !dpm_given.is_empty() {

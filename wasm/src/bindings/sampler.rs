@@ -306,7 +306,7 @@ impl Sampler {
 
     /// The DPM-Solver sampler, or `None` for a diffusers scheduler (`StepPlan` plans it).
     pub(crate) fn dpm(&self) -> Option<&dpm_solver::OwnedSampler<f32>> {
-        self.solver.dpm()
+        self.solver.sampler()
     }
 
     /// The DPM-Solver configuration as given (with its guidance, which the solver family
@@ -360,7 +360,7 @@ impl Sampler {
     #[wasm_bindgen(unchecked_return_type = "SamplerPlan")]
     pub fn plan(&self) -> core::result::Result<JsValue, Error> {
         let mut p = super::plan_arrays::PlanArrays::default();
-        let info = match (&self.diffusers, self.solver.dpm()) {
+        let info = match (&self.diffusers, self.solver.sampler()) {
             (Some(d), _) => d.plan(|st| p.push(st))?,
             (None, Some(s)) => {
                 let config = self.solver.config().unwrap_or_else(|| s.config());

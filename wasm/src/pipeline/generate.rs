@@ -4,8 +4,8 @@
 use core::ops::ControlFlow;
 
 use dpm_solver::diffusers::{ConfigValue, SchedulerClass, SchedulerConfig};
-use dpm_solver::options::{generate_profile, Options, Value};
 use dpm_solver::family::Solver;
+use dpm_solver::options::{generate_profile, Options, Value};
 use dpm_solver::{
     Algorithm, Config, DiscreteVp, Guidance, Method, NoiseSchedule, Prediction, Spacing, Stats,
     StepReport,
