@@ -41,7 +41,9 @@
 //! (noise schedules, flow matching's included), [`spacing`] (time steps), [`flow`] (flow
 //! matching's time shifts), [`model`] (parameterisations), [`guidance`],
 //! [`threshold`] (dynamic thresholding), [`update`] (the DPM-Solver formulas), [`adaptive`]
-//! (step-size control) and [`sampler`] (the ask/tell state machine).
+//! (step-size control), [`sampler`] (the ask/tell state machine), [`diffusers`] (diffusers'
+//! schedulers in their own float32 arithmetic) and, with `alloc` and `rng`, `family` (either
+//! of the two behind one owned type).
 //!
 //! # Cargo features
 //!

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Cycles tolerated until they are gone (a cycle must lie within one of these sets): none left
-/// (the bindings' plan arrays have their own module, `Leaked` its own).
+/// (the bindings' plan arrays have their own module; the solvers own their lists).
 const KNOWN: &[&[&str]] = &[];
 
 /// Module path (`a::b`, `""` for the crate root) -> its file.
