@@ -105,23 +105,10 @@ impl<T: Real + 'static> Solver<T> {
     /// copies of the lists the two borrow and allocates its scratch.
     pub fn dpm(schedule: NoiseSchedule<'_, T>, config: Config<'_, T>, x: Vec<T>) -> Result<Self> {
         let scratch = vec![T::ZERO; config.checked_scratch_len(x.len())?];
-        let guidance = config.guidance;
-        // Classifier-free guidance is combined here (once, for the solver and the preview):
-        // the sampler receives the combined output. Its scale is checked as the sampler would.
-        let inner = match guidance {
-            Guidance::ClassifierFree { scale } if !scale.is_finite() => {
-                return Err(Error::InvalidConfig("guidance scale must be finite"))
-            }
-            Guidance::ClassifierFree { .. } => Config {
-                guidance: Guidance::None,
-                ..config
-            },
-            _ => config,
-        };
-        let s = Sampler::with_buffers(schedule, inner, x, scratch)?.into_owned_lists();
+        let s = Sampler::with_buffers(schedule, config, x, scratch)?.into_owned_lists();
         Ok(Solver::new(
             Kind::Dpm(Box::new(s)),
-            guidance,
+            config.guidance,
             config.prediction,
         ))
     }
@@ -286,7 +273,8 @@ impl<T: Real> Solver<T> {
         match kind {
             Kind::Dpm(s) => match answer {
                 Answer::Classifier(o, g) => s.tell_classifier(o, g),
-                _ => s.tell(out),
+                // The guidance is checked above and combined into `out`.
+                _ => s.tell_combined(out),
             },
             Kind::Diffusers(d) => d.tell(out).map(Some),
         }
@@ -355,22 +343,13 @@ impl<T: Real> Solver<T> {
         self.guidance
     }
 
-    /// The DPM-Solver sampler, or `None` for a diffusers scheduler. Its configuration has no
-    /// classifier-free guidance (combined before it); [`config`](Self::config) has it.
+    /// The DPM-Solver sampler (its schedule and configuration), or `None` for a diffusers
+    /// scheduler.
     pub fn sampler(&self) -> Option<&OwnedSampler<T>> {
         match &self.kind {
             Kind::Dpm(s) => Some(s),
             Kind::Diffusers(_) => None,
         }
-    }
-
-    /// The DPM-Solver configuration as given (guidance included), or `None` for a diffusers
-    /// scheduler.
-    pub fn config(&self) -> Option<Config<'_, T>> {
-        self.sampler().map(|s| Config {
-            guidance: self.guidance,
-            ..s.config()
-        })
     }
 
     /// The diffusers scheduler (timesteps, sigmas), or `None` for the DPM-Solver sampler.
@@ -576,7 +555,7 @@ mod tests {
                     }
                     assert!(family.is_done());
                     assert_eq!(family.stats(), s.stats());
-                    assert_eq!(family.config().unwrap().guidance, config.guidance);
+                    assert_eq!(family.sampler().unwrap().config().guidance, config.guidance);
                     let x_s = s.x().to_vec();
                     assert_eq!(family.into_x(), x_s, "{method:?} {scale:?}");
                 }

@@ -327,6 +327,14 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
         self.machine().tell_cfg(cond, uncond)
     }
 
+    /// Hands back an output whose guidance the caller has combined already: the solver
+    /// family ([`crate::family::Solver`]) combines classifier-free guidance once, for this
+    /// sampler and for its preview (the same bits as [`tell_cfg`](Self::tell_cfg)).
+    #[cfg(all(feature = "alloc", feature = "rng"))]
+    pub(crate) fn tell_combined(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
+        self.machine().receive(Output::Plain(output))
+    }
+
     /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
     pub fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
         self.machine().tell_classifier(output, grad)

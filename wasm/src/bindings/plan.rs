@@ -51,12 +51,12 @@ impl StepPlan {
         // The planner's own sampler state runs on one element per sample: the options are
         // validated by `Sampler` against that.
         let sampler = Sampler::new(options, Float32Array::from(&vec![0.0; batch][..]).into())?;
-        let (Some(s), Some(config)) = (sampler.dpm(), sampler.dpm_config()) else {
-            return Err(Error::Option(
+        let s = sampler.dpm().ok_or_else(|| {
+            Error::Option(
                 "a diffusers scheduler has its plan ahead of time: use Sampler.plan()".into(),
-            ));
-        };
-        let schedule = s.schedule();
+            )
+        })?;
+        let (schedule, config) = (s.schedule(), s.config());
         let guide = !matches!(config.guidance, dpm_solver::Guidance::None);
         let planner = StepPlanner::new(schedule, config)?.into_owned_lists();
         Ok(StepPlan {

@@ -308,12 +308,6 @@ impl Sampler {
     pub(crate) fn dpm(&self) -> Option<&dpm_solver::OwnedSampler<f32>> {
         self.solver.sampler()
     }
-
-    /// The DPM-Solver configuration as given (with its guidance, which the solver family
-    /// combines before the sampler), or `None` for a diffusers scheduler.
-    pub(crate) fn dpm_config(&self) -> Option<Config<'_, f32>> {
-        self.solver.config()
-    }
 }
 
 #[wasm_bindgen]
@@ -363,7 +357,7 @@ impl Sampler {
         let info = match (&self.diffusers, self.solver.sampler()) {
             (Some(d), _) => d.plan(|st| p.push(st))?,
             (None, Some(s)) => {
-                let config = self.solver.config().unwrap_or_else(|| s.config());
+                let config = s.config();
                 if config.method == dpm_solver::Method::Adaptive {
                     return Err(Error::Option(
                         "the adaptive method has no plan ahead of time (its steps depend on the error norm): plan it step by step with new StepPlan(options)".into(),
