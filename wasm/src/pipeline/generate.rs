@@ -379,10 +379,10 @@ impl Pipeline {
         let out = vec![0.0f32; eval_b * dim];
         let expected_nfe = opts.expected_nfe();
         self.model.prepare(eval_b)?;
-        // The core's model time is 1000 (t - 1/N) (a diffusers run's too) and the network takes
+        // The DPM-Solver sampler's model time is 1000 (t - 1/N) and the network takes
         // (t - 1/N) N; a flow model's time is N t, the core's model time for the flow schedule
-        // already.
-        let t_scale = if info.schedule.is_flow() && opts.scheduler.is_none() {
+        // already. (A diffusers run hands the network its timestep as it is.)
+        let t_scale = if info.schedule.is_flow() {
             1.0
         } else {
             sched_n as f32 / 1000.0
@@ -577,7 +577,10 @@ impl Run {
                 if self.guided {
                     self.x_in[len..].copy_from_slice(req.x);
                 }
-                self.t_in.fill(req.t_model * self.t_scale);
+                // A diffusers scheduler's own timestep, as diffusers feeds it; the DPM-Solver
+                // sampler's model time in the network's units.
+                let t_net = req.timestep.unwrap_or(req.t_model * self.t_scale);
+                self.t_in.fill(t_net);
                 req.t
             }
         };
