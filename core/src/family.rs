@@ -2,7 +2,8 @@
 //! (the wasm bindings' `Sampler`, the demo pipeline): the DPM-Solver [`Sampler`] or one of the
 //! diffusers-compatible schedulers ([`Scheduler`]), owning every buffer and list it uses, with
 //! one [`Request`] that carries the model time, the solver's `(t, alpha, sigma)` and, for a
-//! diffusers scheduler, its timestep. Features `alloc` and `rng` (the SDE variants' noise).
+//! diffusers scheduler, its timestep. Features `alloc` and `rng` (the SDE variants' noise),
+//! and the default `flow`.
 //!
 //! What the callers would otherwise each write is here once: classifier-free guidance is
 //! combined once per evaluation (into one buffer that feeds both the solver and the preview),

@@ -56,7 +56,7 @@
 //!   nothing; [`plan::StepPlanner::into_owned_lists`] likewise (any owner of a slice works
 //!   through [`Sampler::with_buffers`] without it).
 //! - `rng`: the `rng` module, a seeded, portable Gaussian noise generator.
-//! - `alloc` and `rng` together: the `family` module, [`family::Solver`]: the DPM-Solver
+//! - `alloc` and `rng` together (with the default `flow`): the `family` module, [`family::Solver`]: the DPM-Solver
 //!   sampler or a diffusers scheduler behind one owned type with one request (the wasm
 //!   bindings and the demo pipeline drive it).
 //! - `plan`: the `plan` module, every fixed-step run as elementwise coefficient operations for
@@ -83,7 +83,7 @@ extern crate alloc;
 pub mod adaptive;
 pub mod diffusers;
 pub mod error;
-#[cfg(all(feature = "alloc", feature = "rng"))]
+#[cfg(all(feature = "alloc", feature = "rng", feature = "flow"))]
 pub mod family;
 pub mod flow;
 pub mod guidance;

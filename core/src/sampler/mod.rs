@@ -17,11 +17,12 @@
 //!
 //! In bytes: that count times `size_of::<T>()` (4 for `f32`).
 //!
-//! This module holds what every method shares: setup, the request, the receive path (checks,
-//! conversion of the output into a scratch slot, thresholding) and the buffer updates. Each
-//! method's planning and updates are in its own file (`multistep`, `singlestep`, `adaptive`),
-//! the configuration and its validation in `config`, the conversion loops in `convert`, and
-//! the operation log of the step planner (feature `plan`) in `planner`. The work runs on a
+//! This module holds what every method shares: setup, the request and the buffer updates; the
+//! receive path every method shares (checks, conversion of the output into a scratch slot,
+//! thresholding) is in `receive`. Each method's planning and updates are in its own file
+//! (`multistep`, `singlestep`, `adaptive`), the configuration and its validation in `config`,
+//! the conversion loops in `convert`, where a sampler's lists live (the caller's or copies) in
+//! `lists`, and the operation log of the step planner (feature `plan`) in `planner`. The work runs on a
 //! private `Machine` (the state with `x` and the scratch lent as slices), which the methods'
 //! files extend; the generic [`Sampler`] only forwards to it, so its code is compiled once
 //! whatever the buffers' storage.
@@ -33,24 +34,19 @@ mod lists;
 mod multistep;
 #[cfg(feature = "plan")]
 mod planner;
+mod receive;
 mod singlestep;
 
 pub use config::{Config, Direction, Method, MultistepVariant, MAX_STEPS};
 
-use crate::error::{check_len, Buffer, Error, Result};
-use crate::guidance::Guidance;
+use crate::error::{Buffer, Error, Result};
 use crate::math::Real;
-use crate::model::{conversion, Target};
 use crate::schedule::{check_time, NoiseSchedule};
 use crate::spacing::{check_custom, Grid, Spacing};
-use crate::threshold::dynamic_threshold;
-use crate::update::{Algorithm, Point, Update};
+use crate::update::{Point, Update};
 #[cfg(feature = "flow")]
 use config::check_pure_noise;
 use config::validate;
-#[cfg(feature = "checked")]
-use convert::all_finite;
-use convert::{check_finite, convert_in_place, convert_into, Output};
 use lists::{Lists, View};
 use multistep::Past;
 
@@ -330,9 +326,9 @@ impl<T: Real, B: AsRef<[T]> + AsMut<[T]>> Sampler<'_, T, B> {
     /// Hands back an output whose guidance the caller has combined already: the solver
     /// family ([`crate::family::Solver`]) combines classifier-free guidance once, for this
     /// sampler and for its preview (the same bits as [`tell_cfg`](Self::tell_cfg)).
-    #[cfg(all(feature = "alloc", feature = "rng"))]
+    #[cfg(all(feature = "alloc", feature = "rng", feature = "flow"))]
     pub(crate) fn tell_combined(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
-        self.machine().receive(Output::Plain(output))
+        self.machine().tell_combined(output)
     }
 
     /// Hands back the output and `grad_x log p(class | x_t)` (classifier guidance).
@@ -594,53 +590,6 @@ impl<T: Real> Machine<'_, T> {
         Point::at(&self.sched, t)
     }
 
-    fn tell(&mut self, output: &[T]) -> Result<Option<StepReport<T>>> {
-        match self.cfg.guidance {
-            Guidance::None => self.receive(Output::Plain(output)),
-            g => Err(Error::GuidanceMismatch {
-                configured: g.name(),
-                called: "tell",
-            }),
-        }
-    }
-
-    fn tell_cfg(&mut self, cond: &[T], uncond: &[T]) -> Result<Option<StepReport<T>>> {
-        match self.cfg.guidance {
-            Guidance::ClassifierFree { scale } => self.receive(Output::Cfg {
-                cond,
-                uncond,
-                scale,
-            }),
-            g => Err(Error::GuidanceMismatch {
-                configured: g.name(),
-                called: "tell_cfg",
-            }),
-        }
-    }
-
-    fn tell_classifier(&mut self, output: &[T], grad: &[T]) -> Result<Option<StepReport<T>>> {
-        match self.cfg.guidance {
-            Guidance::Classifier { scale } => self.receive(Output::Classifier {
-                out: output,
-                grad,
-                scale,
-            }),
-            g => Err(Error::GuidanceMismatch {
-                configured: g.name(),
-                called: "tell_classifier",
-            }),
-        }
-    }
-
-    fn sample(&mut self, out: &mut [T], mut model: impl FnMut(&[T], T, &mut [T])) -> Result<Stats> {
-        check_len(Buffer::Output, self.n, out.len())?;
-        while let Some(req) = self.st.request(&self.sched, self.x, self.scratch) {
-            model(req.x, req.t_model, out);
-            self.tell(out)?;
-        }
-        Ok(self.stats)
-    }
-
     // ----- state machine -----
 
     /// The intermediate point at `lambda_s + r h` and the ratio it really has: `t` is rounded to
@@ -749,151 +698,6 @@ impl<T: Real> Machine<'_, T> {
     fn set_phase(&mut self, phase: Phase, eval: Point<T>) {
         self.phase = phase;
         self.eval = eval;
-    }
-
-    /// Slot that receives the converted output of the pending request.
-    fn destination(&self) -> usize {
-        match self.phase {
-            Phase::Multistep {
-                midpoint: false, ..
-            } => self.past.newest(),
-            Phase::Multistep { midpoint: true, .. } => self.midpoint_slot(),
-            // The model values at `s` (slot 0), at the first intermediate point of a
-            // third-order step (slot 1), and at the last one (in place of its sample).
-            Phase::Singlestep { stage, .. } | Phase::Adaptive { stage } => match stage {
-                0 => 0,
-                1 if self.plan.order == 3 => 1,
-                _ => self.stage_slot(),
-            },
-            Phase::Denoise | Phase::Done => 0,
-            #[cfg(feature = "plan")]
-            Phase::AwaitError => 0,
-        }
-    }
-
-    fn receive(&mut self, output: Output<'_, T>) -> Result<Option<StepReport<T>>> {
-        let (loc, p) = self.pending().ok_or(Error::Finished)?;
-        let n = self.n;
-        // Validate every input before touching any state.
-        let (main, second, second_buf) = match output {
-            Output::Plain(o) => (o, None, Buffer::ModelOutput),
-            Output::Cfg { cond, uncond, .. } => (cond, Some(uncond), Buffer::Unconditional),
-            Output::Classifier { out, grad, .. } => (out, Some(grad), Buffer::Gradient),
-        };
-        check_len(Buffer::ModelOutput, n, main.len())?;
-        check_finite(Buffer::ModelOutput, main)?;
-        if let Some(s) = second {
-            check_len(second_buf, n, s.len())?;
-            check_finite(second_buf, s)?;
-        }
-
-        let target = match (self.phase, self.cfg.algorithm) {
-            (Phase::Denoise, _) | (_, Algorithm::DpmSolverPp) => Target::Data,
-            (_, Algorithm::DpmSolver) => Target::Noise,
-        };
-        let alpha = p.alpha();
-        let (a, b) = conversion(self.cfg.prediction, target, alpha, p.sigma);
-        let dst = self.destination();
-        #[cfg(feature = "plan")]
-        self.record_conversion(loc, dst, output, a, b, target, alpha, p.sigma);
-        {
-            let (x, scratch) = (&*self.x, &mut *self.scratch);
-            match loc {
-                Loc::X => convert_into(
-                    &mut scratch[dst * n..(dst + 1) * n],
-                    x,
-                    output,
-                    a,
-                    b,
-                    target,
-                    alpha,
-                    p.sigma,
-                ),
-                Loc::Slot(e) if e == dst => convert_in_place(
-                    &mut scratch[e * n..(e + 1) * n],
-                    output,
-                    a,
-                    b,
-                    target,
-                    alpha,
-                    p.sigma,
-                ),
-                Loc::Slot(e) => {
-                    let (lo, hi) = scratch.split_at_mut(dst.max(e) * n);
-                    let (d, src) = if dst < e {
-                        (&mut lo[dst * n..(dst + 1) * n], &hi[..n])
-                    } else {
-                        (&mut hi[..n], &lo[e * n..(e + 1) * n])
-                    };
-                    convert_into(d, src, output, a, b, target, alpha, p.sigma);
-                }
-            }
-        }
-        if let (Target::Data, Some(th)) = (target, self.cfg.thresholding) {
-            let (slots, dim) = (self.cfg.slots(), self.dim);
-            let (buf, work) = self.scratch.split_at_mut(slots * n);
-            let work = &mut work[..dim];
-            for sample in buf[dst * n..(dst + 1) * n].chunks_exact_mut(dim) {
-                dynamic_threshold(sample, &th, work);
-            }
-            #[cfg(feature = "plan")]
-            {
-                self.log.nonlinear = true;
-            }
-        }
-        self.stats.nfe += 1;
-        #[cfg(feature = "checked")]
-        if !all_finite(&self.scratch[dst * n..(dst + 1) * n]) {
-            return Err(self.diverged("the model output's conversion overflowed"));
-        }
-        let report = self.advance()?;
-        #[cfg(feature = "checked")]
-        self.check_pending()?;
-        Ok(report)
-    }
-
-    /// Ends the run with [`Error::Diverged`] at the evaluation just told.
-    #[cfg(feature = "checked")]
-    fn diverged(&mut self, cause: &'static str) -> Error {
-        self.phase = Phase::Done;
-        Error::Diverged {
-            evaluation: self.stats.nfe,
-            cause,
-        }
-    }
-
-    /// After a step: the next evaluation point (or the result) must be finite, and so must its
-    /// time; the model's outputs were, so a non-finite value here was made by the solver.
-    #[cfg(feature = "checked")]
-    fn check_pending(&mut self) -> Result<()> {
-        let n = self.n;
-        let (buf, time_ok) = match self.pending() {
-            None => (&*self.x, true),
-            Some((loc, p)) => {
-                let buf: &[T] = match loc {
-                    Loc::X => &*self.x,
-                    Loc::Slot(j) => &self.scratch[j * n..(j + 1) * n],
-                };
-                // In the schedule's range (with room for rounding): an extreme spacing can map
-                // a grid point far outside it, where the network's time input overflows. The
-                // one infinite lambda allowed is pure noise (alpha = 0: the flow schedule at
-                // t = 1, which DPM-Solver++ starts from exactly).
-                let pure_noise =
-                    !p.log_alpha.is_finite() && p.log_alpha < T::ZERO && p.sigma == T::ONE;
-                let ok = p.t > T::ZERO
-                    && p.t <= T::c(2.0) * self.sched.t_max()
-                    && p.sigma.is_finite()
-                    && (p.lambda.is_finite() || pure_noise);
-                (buf, ok)
-            }
-        };
-        if !time_ok {
-            return Err(self.diverged("the time grid left the schedule's range"));
-        }
-        if !all_finite(buf) {
-            return Err(self.diverged("the update overflowed"));
-        }
-        Ok(())
     }
 
     fn advance(&mut self) -> Result<Option<StepReport<T>>> {
