@@ -6,7 +6,9 @@
 use super::error::{opt_err, Result};
 use super::js::{numbers, Opts};
 use super::limits;
-use dpm_solver::diffusers::{ConfigValue, KeyUse, OwnedSchedulerConfig, SchedulerClass};
+use dpm_solver::diffusers::{
+    ConfigValue, KeyUse, OwnedSchedulerConfig, SchedulerClass, SchedulerConfig,
+};
 use dpm_solver::family::{OwnedScheduler, Solver, MAX_SCHEDULER_STEPS as MAX_STEPS};
 use js_sys::{Array, Object};
 use wasm_bindgen::{JsCast, JsValue};
@@ -81,10 +83,16 @@ fn class_and_config(o: &Opts) -> Result<(SchedulerClass, Option<JsValue>)> {
 }
 
 /// Applies every key of a config object through `SchedulerConfig::set`.
-fn apply(cfg: &mut OwnedSchedulerConfig, obj: &JsValue) -> Result<Vec<String>> {
+fn apply<'b>(
+    cfg: &mut SchedulerConfig<'b>,
+    obj: &JsValue,
+    lists: &'b mut ConfigLists,
+) -> Result<Vec<String>> {
     if !obj.is_object() || Array::is_array(obj) {
         return opt_err("the scheduler config must be an object (a parsed scheduler_config.json)");
     }
+    // Each list key comes once in an object: its slot is taken once.
+    let (mut betas, mut indices) = (Some(&mut lists.betas), Some(&mut lists.indices));
     let mut ignored = Vec::new();
     let entries = Object::entries(obj.unchecked_ref::<Object>());
     for e in entries.iter() {
@@ -92,7 +100,7 @@ fn apply(cfg: &mut OwnedSchedulerConfig, obj: &JsValue) -> Result<Vec<String>> {
         let key = e.get(0).as_string().unwrap_or_default();
         let v = e.get(1);
         let what = format!("scheduler config '{key}'");
-        let (s, list, idx);
+        let s;
         let value = if v.is_null() || v.is_undefined() {
             ConfigValue::Null
         } else if let Some(b) = v.as_bool() {
@@ -102,10 +110,9 @@ fn apply(cfg: &mut OwnedSchedulerConfig, obj: &JsValue) -> Result<Vec<String>> {
         } else if let Some(t) = v.as_string() {
             s = t;
             ConfigValue::Str(&s)
-        } else if key == "trained_betas" {
-            list = numbers(&v, &what)?;
-            ConfigValue::Floats(&list)
-        } else if key == "disable_corrector" {
+        } else if let Some(slot) = betas.take_if(|_| key == "trained_betas") {
+            ConfigValue::Floats(slot.insert(numbers(&v, &what)?))
+        } else if let Some(slot) = indices.take_if(|_| key == "disable_corrector") {
             let list = numbers(&v, &what)?;
             if let Some(bad) = list.iter().find(|i| !(**i >= 0.0 && i.fract() == 0.0)) {
                 return opt_err(format!(
@@ -113,8 +120,7 @@ fn apply(cfg: &mut OwnedSchedulerConfig, obj: &JsValue) -> Result<Vec<String>> {
                     crate::decimal::f32_text(*bad)
                 ));
             }
-            idx = list.iter().map(|&i| i as usize).collect::<Vec<usize>>();
-            ConfigValue::Indices(&idx)
+            ConfigValue::Indices(slot.insert(list.iter().map(|&i| i as usize).collect()))
         } else {
             ConfigValue::Other
         };
@@ -154,16 +160,27 @@ fn show(v: &JsValue) -> String {
     }
 }
 
+/// Where the lists of a scheduler config object live while the config borrows them
+/// (`trained_betas`, `disable_corrector`); the solver built from it keeps what it needs.
+#[derive(Default)]
+pub(crate) struct ConfigLists {
+    betas: Option<Vec<f32>>,
+    indices: Option<Vec<usize>>,
+}
+
 /// The scheduler config of `options.scheduler` / `options.schedulerConfig` (`None` without
-/// `scheduler`), owning its lists, with the keys its class ignored.
-pub(crate) fn scheduler_config(o: &Opts) -> Result<Option<(OwnedSchedulerConfig, Vec<String>)>> {
+/// `scheduler`), its lists in `lists`, with the keys its class ignored.
+pub(crate) fn scheduler_config<'b>(
+    o: &Opts,
+    lists: &'b mut ConfigLists,
+) -> Result<Option<(SchedulerConfig<'b>, Vec<String>)>> {
     if o.get("scheduler")?.is_none() {
         return Ok(None);
     }
     let (class, obj) = class_and_config(o)?;
-    let mut cfg = OwnedSchedulerConfig::new(class);
+    let mut cfg = SchedulerConfig::new(class);
     let ignored = match &obj {
-        Some(obj) => apply(&mut cfg, obj)?,
+        Some(obj) => apply(&mut cfg, obj, lists)?,
         None => Vec::new(),
     };
     Ok(Some((cfg, ignored)))
@@ -172,10 +189,10 @@ pub(crate) fn scheduler_config(o: &Opts) -> Result<Option<(OwnedSchedulerConfig,
 impl DiffusersSampler {
     /// Builds the scheduler run from validated `Sampler` options and `x_T`.
     pub fn new(o: &Opts, x_t: &[f32], batch: usize) -> Result<(Solver<f32>, Self)> {
-        let Some((owned, ignored)) = scheduler_config(o)? else {
+        let mut lists = ConfigLists::default();
+        let Some((mut cfg, ignored)) = scheduler_config(o, &mut lists)? else {
             return opt_err("options.scheduler is required");
         };
-        let mut cfg = owned.view();
         let class = cfg.class();
         cfg.set_batch(batch);
         // set_timesteps(mu=...): dynamic shifting of flow-matching schedulers.
@@ -228,7 +245,7 @@ impl DiffusersSampler {
         let info = DiffusersSampler {
             class,
             ignored,
-            config: owned,
+            config: OwnedSchedulerConfig::from_config(&cfg),
             mu,
             cfg_scale,
             steps,

@@ -2,7 +2,7 @@
 //! metadata, evaluate it, or generate a batch with a per-step progress callback that can
 //! cancel. A newtype over [`crate::pipeline::Pipeline`].
 
-use super::diffusers::scheduler_config;
+use super::diffusers::{scheduler_config, ConfigLists};
 use super::error::{opt_err, Error, Result};
 use super::js::{core_options, keep_in, list_slots, option_error, set, Opts};
 use super::metadata::metadata_js;
@@ -11,7 +11,6 @@ use crate::pipeline::{
     Conditioning, ControlFlow, GenerateOptions, Generation, Pipeline, PipelineError, Progress,
 };
 use core::sync::atomic::{AtomicU32, Ordering};
-use dpm_solver::diffusers::OwnedSchedulerConfig;
 use js_sys::{Array, Float32Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -161,7 +160,7 @@ const NOT_HERE: &[&str] = &["prediction", "direction"];
 /// the options keeps copies.
 pub(super) struct OptionLists {
     slots: Vec<Option<Vec<f32>>>,
-    scheduler: Option<OwnedSchedulerConfig>,
+    scheduler: ConfigLists,
 }
 
 impl OptionLists {
@@ -169,7 +168,7 @@ impl OptionLists {
     pub fn new(o: &Opts) -> Self {
         OptionLists {
             slots: list_slots(o.value().unwrap_or(&JsValue::UNDEFINED)),
-            scheduler: None,
+            scheduler: ConfigLists::default(),
         }
     }
 }
@@ -217,7 +216,7 @@ pub(super) fn generate_options<'b>(
         keep_in(&mut free, v)
     })?;
     g.solver = solver.config().map_err(|e| option_error(&e, &[]))?;
-    if let Some((cfg, _ignored)) = scheduler_config(o)? {
+    if let Some((cfg, _ignored)) = scheduler_config(o, scheduler)? {
         if !dpm_given.is_empty() {
             return opt_err(format!(
                 "option(s) {} do not apply with options.scheduler: a diffusers scheduler takes \
@@ -225,7 +224,7 @@ pub(super) fn generate_options<'b>(
                 dpm_given.join(", ")
             ));
         }
-        g.scheduler = Some(scheduler.insert(cfg).view());
+        g.scheduler = Some(cfg);
     }
     if let Some(s) = o.num("seed")? {
         g.seed = super::limits::safe_integer(s, "options.seed")?;
