@@ -1,9 +1,8 @@
 //! The receive path's element loops: one model output (plain, classifier-free guided or
-//! classifier guided) checked and converted into the solver's parameterisation,
+//! classifier guided, checked by `receive`) converted into the solver's parameterisation,
 //! `dst = a src + b out` with the guidance folded in. Guidance is combined here, once per
 //! evaluation, inside the same pass as the conversion.
 
-use crate::error::{Buffer, Error, Result};
 use crate::guidance;
 use crate::math::Real;
 use crate::model::Target;
@@ -22,30 +21,6 @@ pub(super) enum Output<'o, T> {
         grad: &'o [T],
         scale: T,
     },
-}
-
-/// Whether every element is finite (branch-free, vectorises).
-#[cfg(feature = "checked")]
-pub(super) fn all_finite<T: Real>(v: &[T]) -> bool {
-    let mut ok = true;
-    for &e in v {
-        ok &= e.is_finite();
-    }
-    ok
-}
-
-pub(super) fn check_finite<T: Real>(buffer: Buffer, v: &[T]) -> Result<()> {
-    // Branch-free scan first (vectorises); locate the culprit only on failure.
-    let mut ok = true;
-    for &e in v {
-        ok &= e.is_finite();
-    }
-    if ok {
-        Ok(())
-    } else {
-        let index = v.iter().position(|e| !e.is_finite()).unwrap_or(0);
-        Err(Error::NonFinite { buffer, index })
-    }
 }
 
 /// Gradient coefficient of classifier guidance in the target parameterisation:

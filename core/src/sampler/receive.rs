@@ -4,11 +4,9 @@
 //! by `convert`'s loops), thresholded, counted, then handed to the method's `advance`; and the
 //! `checked` feature's test that the step made nothing non-finite itself.
 
-#[cfg(feature = "checked")]
-use super::convert::all_finite;
-use super::convert::{check_finite, convert_in_place, convert_into, Output};
+use super::convert::{convert_in_place, convert_into, Output};
 use super::{Loc, Machine, Phase};
-use crate::error::{check_len, Buffer, Error, Result};
+use crate::error::{check_input, check_len, Buffer, Error, Result};
 use crate::guidance::Guidance;
 use crate::math::Real;
 use crate::model::{conversion, Target};
@@ -107,11 +105,9 @@ impl<T: Real> Machine<'_, T> {
             Output::Cfg { cond, uncond, .. } => (cond, Some(uncond), Buffer::Unconditional),
             Output::Classifier { out, grad, .. } => (out, Some(grad), Buffer::Gradient),
         };
-        check_len(Buffer::ModelOutput, n, main.len())?;
-        check_finite(Buffer::ModelOutput, main)?;
+        check_input(Buffer::ModelOutput, n, main)?;
         if let Some(s) = second {
-            check_len(second_buf, n, s.len())?;
-            check_finite(second_buf, s)?;
+            check_input(second_buf, n, s)?;
         }
 
         let target = match (self.phase, self.cfg.algorithm) {
@@ -170,7 +166,7 @@ impl<T: Real> Machine<'_, T> {
         }
         self.stats.nfe += 1;
         #[cfg(feature = "checked")]
-        if !all_finite(&self.scratch[dst * n..(dst + 1) * n]) {
+        if !T::all_finite(&self.scratch[dst * n..(dst + 1) * n]) {
             return Err(self.diverged("the model output's conversion overflowed"));
         }
         let report = self.advance()?;
@@ -217,7 +213,7 @@ impl<T: Real> Machine<'_, T> {
         if !time_ok {
             return Err(self.diverged("the time grid left the schedule's range"));
         }
-        if !all_finite(buf) {
+        if !T::all_finite(buf) {
             return Err(self.diverged("the update overflowed"));
         }
         Ok(())
