@@ -263,22 +263,25 @@ impl<T: Real> Solver<T> {
             }
             (Answer::Plain(o), _) | (Answer::Classifier(o, _), _) | (Answer::Cfg(o, _), None) => o,
         };
-        *previewed = false;
-        if !preview.is_empty() && out.len() == n {
+        // The preview before the step moves `x` (the point of this evaluation); it counts
+        // only if the solver takes the output.
+        let previewing = !preview.is_empty() && out.len() == n;
+        if previewing {
             let (a, b) = conversion(*prediction, Target::Data, req.alpha, req.sigma);
             for ((p, &x), &o) in preview.iter_mut().zip(req.x).zip(out) {
                 *p = a * x + b * o;
             }
-            *previewed = true;
         }
-        match kind {
+        let r = match kind {
             Kind::Dpm(s) => match answer {
                 Answer::Classifier(o, g) => s.tell_classifier(o, g),
                 // The guidance is checked above and combined into `out`.
                 _ => s.tell_combined(out),
             },
             Kind::Diffusers(d) => d.tell(out).map(Some),
-        }
+        };
+        *previewed = previewing && r.is_ok();
+        r
     }
 
     /// The sample: `x_T` before the run, the result after it.
@@ -658,6 +661,26 @@ mod tests {
             f.tell_cfg(&out, &out[..4]),
             Err(Error::LengthMismatch { .. })
         ));
+        f.set_preview(true);
+        let mut nan = out;
+        nan[0] = f32::NAN;
+        let mut plain = Solver::dpm(
+            ddpm(&mut table),
+            Config {
+                steps: 2,
+                ..Config::default()
+            },
+            noise(),
+        )
+        .unwrap();
+        plain.set_preview(true);
+        assert!(plain.tell(&nan).is_err());
+        assert!(
+            plain.preview().is_none(),
+            "a refused output gives no preview"
+        );
+        plain.tell(&out).unwrap();
+        assert!(plain.preview().is_some());
         assert_eq!(f.nfe(), 0);
         while f.ask().is_some() {
             f.tell_cfg(&out, &out).unwrap();
