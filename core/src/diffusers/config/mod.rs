@@ -331,17 +331,25 @@ impl<'b> SchedulerConfig<'b> {
     /// caller knows the key and the value and should quote them.
     pub fn set(&mut self, key: &str, value: ConfigValue<'_, 'b>) -> Result<KeyUse> {
         use ConfigValue::Null;
-        let mut d = SchedulerConfig::new(self.class());
+        let d = SchedulerConfig::new(self.class());
         // Applies `$parse(value)` (or the class default for `null`) to `$name` of the listed
         // variants; other variants ignore the key.
         macro_rules! put {
             ($name:ident, [$($v:ident),*], $parse:expr) => {{
-                return match (field!(self, $name, [$($v),*]), field!(&mut d, $name, [$($v),*])) {
-                    (Some(f), Some(def)) => {
-                        *f = if value == Null { *def } else { $parse(value)? };
+                // One match over the class for the field and its default (`d` is the same class).
+                let pair = match (&mut *self, &d) {
+                    $((SchedulerConfig::$v(c), SchedulerConfig::$v(def)) => {
+                        Some((&mut c.$name, def.$name))
+                    })*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                };
+                return match pair {
+                    Some((f, def)) => {
+                        *f = if value == Null { def } else { $parse(value)? };
                         Ok(KeyUse::Applied)
                     }
-                    _ => Ok(KeyUse::Ignored),
+                    None => Ok(KeyUse::Ignored),
                 };
             }};
         }
