@@ -124,6 +124,13 @@ impl Expansion for ResizeInference {
     ) -> InferenceResult {
         let op = &self.0;
         check_output_arity(outputs, 1)?;
+        // dpm-solver patch: every input position the op holds (roi, scales, sizes: set from
+        // the ONNX input list, which counts omitted inputs) must be one of the inputs the node
+        // has; indexing past them panicked.
+        let positions = [op.optional_roi_input, op.optional_scales_input, op.optional_sizes_input];
+        if inputs.is_empty() || positions.into_iter().flatten().any(|ix| ix >= inputs.len()) {
+            bail!("Resize: an input position past the node's {} inputs", inputs.len());
+        }
         s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
         s.equals(&inputs[0].rank, &outputs[0].rank)?;
         if let Some(scales) = op.optional_scales_input {
@@ -180,7 +187,11 @@ fn rules_with_sizes<'r, 'p: 'r, 's: 'r>(
     inputs: &'p [TensorProxy],
     outputs: &'p [TensorProxy],
 ) -> InferenceResult {
-    let sizes = &inputs[op.optional_sizes_input.unwrap()];
+    // dpm-solver patch: empty scales and no sizes input was an `unwrap` on `None`.
+    let Some(sizes) = op.optional_sizes_input else {
+        bail!("Resize with empty scales and no sizes");
+    };
+    let sizes = &inputs[sizes];
     s.equals(&sizes.rank, 1)?;
     s.given(&inputs[0].rank, move |s, rank| {
         s.equals(&sizes.shape[0], op.resized_axes(rank as usize)?.len().to_dim())
