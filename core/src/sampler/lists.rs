@@ -91,3 +91,53 @@ impl<T: Real> View<'_, T> {
         }
     }
 }
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use crate::sampler::{Config, Sampler};
+    use crate::schedule::NoiseSchedule;
+
+    fn model(x: &[f32], t: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = 0.4 * v + (3.0 * t).sin();
+        }
+    }
+
+    /// A discrete schedule's table and custom times copied by the sampler: the same run, bit
+    /// for bit, after the caller's lists are gone.
+    #[test]
+    fn owned_lists_give_the_borrowed_result_bit_for_bit() {
+        use crate::schedule::{Betas, DiscreteVp};
+        use crate::spacing::Spacing;
+        let betas = Betas::Linear {
+            start: 1e-4,
+            end: 0.02,
+            n: 1000,
+        };
+        let mut table = vec![0.0f32; 1000];
+        let sched = NoiseSchedule::Discrete(DiscreteVp::from_betas(&betas, &mut table).unwrap());
+        let times: Vec<f32> = (0..=6).map(|i| 1.0 - 0.15 * i as f32).collect();
+        let cfg = Config {
+            steps: 6,
+            spacing: Spacing::Custom(&times),
+            ..Config::default()
+        };
+        let start = [0.3f32, -1.2, 0.8, 0.1];
+        let mut out = [0.0f32; 4];
+        let mut x = start;
+        let mut scratch = [0.0f32; 8];
+        let mut borrowed = Sampler::new(sched, cfg, &mut x, &mut scratch).unwrap();
+        let stats = borrowed.sample(&mut out, model).unwrap();
+
+        let mut owned: crate::sampler::OwnedSampler =
+            Sampler::with_buffers(sched, cfg, start.to_vec(), vec![0.0; 8])
+                .unwrap()
+                .into_owned_lists();
+        let copy = times.clone();
+        drop(times);
+        drop(table);
+        assert_eq!(owned.config().spacing, Spacing::Custom(&copy));
+        assert_eq!(owned.sample(&mut out, model).unwrap(), stats);
+        assert_eq!(owned.x(), x);
+    }
+}
