@@ -89,6 +89,8 @@ test('errors are Error objects with messages', () => {
   throwsMsg(() => new dpm.Sampler({ batch: 3 }, x), /batch/);
   throwsMsg(() => new dpm.Sampler({ method: 'adaptive', order: 1 }, x), /invalid configuration/);
   throwsMsg(() => new dpm.Sampler({ schedule: { type: 'discrete' } }, x), /needs 'betas' or 'alphasCumprod'/);
+  throwsMsg(() => new dpm.Sampler({ schedule: {} }, x), /schedule.type is required/);
+  throwsMsg(() => new dpm.Sampler({ schedule: { betas: { kind: 'linear' } } }, x), /schedule.type is required/);
   throwsMsg(() => new dpm.Sampler({ schedule: { type: 'linear', beta0: 5, beta1: 1 } }, x), /beta_0 < beta_1/);
   throwsMsg(() => new dpm.Sampler({ spacing: [1, 0.5] , steps: 3 }, x), /./);
   throwsMsg(() => new dpm.Sampler({}, new Float32Array(0)), /x is empty/);
@@ -116,6 +118,10 @@ test('schedules: formula, table, alphasCumprod, continuous, custom times, Karras
   const b = run({ steps: 6, schedule: { type: 'discrete', betas } });
   const c = run({ steps: 6, schedule: { type: 'discrete', alphasCumprod: acs } });
   for (let i = 0; i < a.length; i++) { assert.ok(Math.abs(a[i] - b[i]) < 1e-4); assert.ok(Math.abs(a[i] - c[i]) < 1e-4); }
+  // No schedule is DDPM's linear formula, bit for bit.
+  const formula = { type: 'discrete', betas: { kind: 'linear', start: 1e-4, end: 0.02, n: 1000 } };
+  assert.deepEqual(Array.from(a), Array.from(run({ steps: 6, schedule: formula })));
+  assert.deepEqual(Array.from(a), Array.from(run({ steps: 6, schedule: { type: 'discrete', betas: {} } })));
   assert.ok(run({ steps: 6, schedule: { type: 'linear' } }).every(Number.isFinite));
   assert.ok(run({ steps: 6, schedule: { type: 'discrete', betas: { kind: 'cosine', n: 1000 } } }).every(Number.isFinite));
   assert.ok(run({ steps: 6, spacing: { karras: 7 } }).every(Number.isFinite));

@@ -163,18 +163,9 @@ pub struct Sampler {
 
 /// Parses `options.schedule` into a schedule whose table is computed into `table`.
 fn schedule(v: Option<JsValue>, table: &mut Vec<f32>) -> Result<NoiseSchedule<'_, f32>> {
-    let Some(v) = v else {
-        let betas = Betas::Linear {
-            start: 1e-4,
-            end: 0.02,
-            n: 1000,
-        };
-        *table = vec![0.0; 1000];
-        let storage = &mut table[..];
-        return Ok(NoiseSchedule::Discrete(DiscreteVp::from_betas(
-            &betas, storage,
-        )?));
-    };
+    // No schedule: DDPM's linear betas, read as `{ type: "discrete", betas: {} }` is.
+    let default = v.is_none();
+    let v = v.unwrap_or_else(|| Object::new().into());
     let o = Opts::new(
         &v,
         "schedule",
@@ -197,7 +188,8 @@ fn schedule(v: Option<JsValue>, table: &mut Vec<f32>) -> Result<NoiseSchedule<'_
             let b1 = o.num("beta1")?.or(o.num("beta_1")?).unwrap_or(20.0) as f32;
             Ok(NoiseSchedule::linear_vp(b0, b1)?)
         }
-        Some(_) => {
+        None if !default => opt_err("schedule.type is required ('discrete', 'linear' or 'flow')"),
+        _ => {
             if let Some(ac) = o.get("alphasCumprod")? {
                 let ac = super::js::numbers(&ac, "schedule.alphasCumprod")?;
                 *table = vec![0.0; ac.len()];
@@ -206,8 +198,10 @@ fn schedule(v: Option<JsValue>, table: &mut Vec<f32>) -> Result<NoiseSchedule<'_
                     &ac, storage,
                 )?));
             }
-            let Some(b) = o.get("betas")? else {
-                return opt_err("a discrete schedule needs 'betas' or 'alphasCumprod'");
+            let b = match o.get("betas")? {
+                Some(b) => b,
+                None if default => Object::new().into(),
+                None => return opt_err("a discrete schedule needs 'betas' or 'alphasCumprod'"),
             };
             if js_sys::Array::is_array(&b)
                 || b.is_instance_of::<js_sys::Float32Array>()
@@ -239,7 +233,6 @@ fn schedule(v: Option<JsValue>, table: &mut Vec<f32>) -> Result<NoiseSchedule<'_
                 &betas, table,
             )?))
         }
-        None => opt_err("schedule.type is required ('discrete', 'linear' or 'flow')"),
     }
 }
 
