@@ -6,6 +6,7 @@
 #   bash wasm/tests-js/bench/sampler-size.sh            # the working tree
 #   bash wasm/tests-js/bench/sampler-size.sh REV        # a git revision (built from a copy)
 #   OPT=s LTO=false CGU=16 bash wasm/tests-js/bench/sampler-size.sh   # other settings
+#   WASM_OPT="npx -y -p binaryen@132.0.0 wasm-opt -Os" bash ...  # a wasm-opt pass after stripping
 # Use a CARGO_TARGET_DIR of its own: the settings differ from the other builds'.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
@@ -28,6 +29,9 @@ out=$(mktemp -d)
 wasm-bindgen --target web --out-dir "$out" --out-name s \
     "$target/wasm32-unknown-unknown/release/dpm_solver_wasm.wasm"
 node "$root/wasm/js/strip-names.cjs" "$out/s_bg.wasm"
+if [[ -n "${WASM_OPT:-}" ]]; then
+    $WASM_OPT --all-features "$out/s_bg.wasm" -o "$out/s_bg.wasm"
+fi
 node -e '
 const z = require("zlib"), b = require("fs").readFileSync(process.argv[1]);
 const br = z.brotliCompressSync(b, { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11, [z.constants.BROTLI_PARAM_SIZE_HINT]: b.length } });
